@@ -1,0 +1,250 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/scrmhq/scrm/store"
+)
+
+// Messenger sends app messages to staff in WeCom.
+type Messenger interface {
+	SendMarkdown(ctx context.Context, toUser, content string) error
+}
+
+// CommandStore is what staff commands read and write.
+type CommandStore interface {
+	FindCustomers(ctx context.Context, f store.CustomerFilter) ([]*store.Customer, error)
+	FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*store.TimelineEntry, error)
+	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
+	GetCursor(ctx context.Context, name string) (string, error)
+	SetCursor(ctx context.Context, name, value string) error
+}
+
+// Commands answers staff who write to the scrm app in WeCom. It is a
+// processor, so a command runs from the stored log, never inside the
+// callback, and its reply is sent at most once per message: the reply is
+// recorded after sending, and WeCom's duplicate check guards the window
+// between the send and the record.
+type Commands struct {
+	st  CommandStore
+	dir Directory
+	out Messenger
+	loc *time.Location
+}
+
+// NewCommands returns the staff command processor.
+func NewCommands(st CommandStore, dir Directory, out Messenger, loc *time.Location) *Commands {
+	return &Commands{st: st, dir: dir, out: out, loc: loc}
+}
+
+// Name implements Processor.
+func (*Commands) Name() string { return "commands" }
+
+// Process implements Processor.
+func (p *Commands) Process(ctx context.Context, ev *store.Event) error {
+	if ev.Channel != store.ChannelWeCom || ev.Kind != "text" || ev.StaffID == "" || ev.CustomerID != "" {
+		return nil
+	}
+	doneKey := "bot-reply:" + ev.DedupKey
+	if done, err := p.st.GetCursor(ctx, doneKey); err != nil {
+		return fmt.Errorf("commands: %w", err)
+	} else if done != "" {
+		return nil
+	}
+	viewer, err := p.dir.Viewer(ctx, ev.StaffID)
+	if err != nil {
+		return fmt.Errorf("commands: resolve %s: %w", ev.StaffID, err)
+	}
+	reply, err := p.answer(ctx, viewer, strings.TrimSpace(ev.Text), ev.OccurredAt)
+	if err != nil {
+		return err
+	}
+	if err := p.out.SendMarkdown(ctx, ev.StaffID, reply); err != nil {
+		return fmt.Errorf("commands: reply: %w", err)
+	}
+	return p.st.SetCursor(ctx, doneKey, "1")
+}
+
+const helpText = `**scrm 助手 · 可用指令**
+> **查 张三** — 查看客户档案（负责人、阶段、标签、最近联系、最近消息）
+> **记 张三 今天电话沟通，下周二回访** — 给客户记一条跟进备注
+> **我的客户** — 列出我跟进的客户
+> **帮助** — 显示本说明`
+
+// answer runs one command and renders its reply.
+func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Time) (string, error) {
+	verb, rest, _ := strings.Cut(text, " ")
+	rest = strings.TrimSpace(rest)
+	switch strings.ToLower(verb) {
+	case "帮助", "help", "?", "？", "菜单":
+		return helpText, nil
+	case "查", "查询", "客户", "看":
+		if rest == "" {
+			return "请告诉我要查的客户，例如：**查 张三**", nil
+		}
+		return p.lookup(ctx, v, rest)
+	case "记", "备注", "笔记":
+		name, note, _ := strings.Cut(rest, " ")
+		if name == "" || strings.TrimSpace(note) == "" {
+			return "格式：**记 客户名 备注内容**，例如：记 张三 今天电话沟通，下周二回访", nil
+		}
+		return p.note(ctx, v, name, strings.TrimSpace(note), at)
+	case "我的客户", "客户列表":
+		return p.mine(ctx, v)
+	}
+	return "没看懂这条指令：“" + clip(text, 20) + "”。\n\n" + helpText, nil
+}
+
+// findVisible returns customers matching query that v may see.
+func (p *Commands) findVisible(ctx context.Context, v Viewer, query string, limit int) ([]*store.Customer, error) {
+	scope := v.Scope()
+	if scope == nil {
+		return p.st.FindCustomers(ctx, store.CustomerFilter{Query: query, Limit: limit})
+	}
+	var out []*store.Customer
+	seen := map[string]bool{}
+	for _, staff := range scope {
+		cs, err := p.st.FindCustomers(ctx, store.CustomerFilter{StaffID: staff, Query: query, Limit: limit})
+		if err != nil {
+			return nil, fmt.Errorf("commands: find customers: %w", err)
+		}
+		for _, c := range cs {
+			// The store filter is by follow; CanSee re-checks, so an ended
+			// follow never leaks a customer.
+			if !seen[c.ID] && v.CanSee(c) {
+				seen[c.ID] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (p *Commands) lookup(ctx context.Context, v Viewer, query string) (string, error) {
+	cs, err := p.findVisible(ctx, v, query, 5)
+	if err != nil {
+		return "", err
+	}
+	switch len(cs) {
+	case 0:
+		return "没有找到你可查看的客户“" + clip(query, 20) + "”。", nil
+	case 1:
+		return p.card(ctx, cs[0])
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "找到 %d 位客户，请说得更具体些：\n", len(cs))
+	for _, c := range cs {
+		fmt.Fprintf(&b, "> %s · %s\n", c.Name, c.Stage)
+	}
+	return b.String(), nil
+}
+
+func (p *Commands) card(ctx context.Context, c *store.Customer) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s**\n", displayName(c))
+	fmt.Fprintf(&b, "> 阶段：%s\n", c.Stage)
+	var owners []string
+	for _, f := range c.Follows {
+		if !f.Deleted {
+			owners = append(owners, f.StaffID)
+		}
+	}
+	if len(owners) > 0 {
+		fmt.Fprintf(&b, "> 负责人：%s\n", strings.Join(owners, "、"))
+	}
+	if len(c.Tags) > 0 {
+		fmt.Fprintf(&b, "> 标签：%s\n", strings.Join(c.Tags, "、"))
+	}
+	if c.LastCustomerMsgAt != nil {
+		fmt.Fprintf(&b, "> 最近来信：%s\n", c.LastCustomerMsgAt.In(p.loc).Format("01-02 15:04"))
+	}
+	entries, err := p.st.FindTimeline(ctx, c.ID, 0, 5)
+	if err != nil {
+		return "", fmt.Errorf("commands: timeline: %w", err)
+	}
+	if len(entries) > 0 {
+		b.WriteString("\n**最近动态**\n")
+		for _, e := range entries {
+			fmt.Fprintf(&b, "> %s %s\n", e.At.In(p.loc).Format("01-02 15:04"), entryLine(e))
+		}
+	}
+	return b.String(), nil
+}
+
+func (p *Commands) note(ctx context.Context, v Viewer, name, note string, at time.Time) (string, error) {
+	cs, err := p.findVisible(ctx, v, name, 5)
+	if err != nil {
+		return "", err
+	}
+	if len(cs) != 1 {
+		if len(cs) == 0 {
+			return "没有找到你可查看的客户“" + clip(name, 20) + "”，备注未保存。", nil
+		}
+		return fmt.Sprintf("“%s”对应 %d 位客户，请用更完整的名字，备注未保存。", clip(name, 20), len(cs)), nil
+	}
+	c := cs[0]
+	_, err = p.st.AppendTimeline(ctx, &store.TimelineEntry{
+		CustomerID: c.ID,
+		SourceKey:  fmt.Sprintf("note:%s:%s:%d", v.StaffID, c.ID, at.UnixNano()),
+		Kind:       store.EntryNote,
+		StaffID:    v.StaffID,
+		Text:       note,
+		At:         at,
+	})
+	if err != nil {
+		return "", fmt.Errorf("commands: note: %w", err)
+	}
+	return "已记下 ✅ **" + displayName(c) + "**：" + clip(note, 60), nil
+}
+
+func (p *Commands) mine(ctx context.Context, v Viewer) (string, error) {
+	cs, err := p.findVisible(ctx, v, "", 20)
+	if err != nil {
+		return "", err
+	}
+	if len(cs) == 0 {
+		return "你目前没有跟进中的客户。", nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "**我的客户**（前 %d 位）\n", len(cs))
+	for _, c := range cs {
+		last := "暂无来信"
+		if c.LastCustomerMsgAt != nil {
+			last = "最近来信 " + c.LastCustomerMsgAt.In(p.loc).Format("01-02")
+		}
+		fmt.Fprintf(&b, "> %s · %s · %s\n", displayName(c), c.Stage, last)
+	}
+	return b.String(), nil
+}
+
+func displayName(c *store.Customer) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return "未命名客户"
+}
+
+func entryLine(e *store.TimelineEntry) string {
+	switch e.Kind {
+	case store.EntryMessage:
+		if e.Direction == store.DirectionIn {
+			return "客户：" + clip(e.Text, 40)
+		}
+		return "我方：" + clip(e.Text, 40)
+	case store.EntryNote:
+		return "备注：" + clip(e.Text, 40)
+	}
+	return clip(e.Text, 40)
+}
+
+// clip shortens s to n runes, marking the cut.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

@@ -1,0 +1,289 @@
+// Package config loads scrm's settings from an optional YAML file and from
+// SCRM_* environment variables (the environment wins), applies defaults and
+// validates them before anything starts. Secrets never leave this package in
+// clear text through String, Redacted or the YAML/JSON encoders.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting of scrm. The `env` tag names the public environment
+// variable; `secret:"true"` marks values that are redacted wherever shown.
+type Config struct {
+	Addr     string `yaml:"addr" env:"SCRM_ADDR"`
+	DataDir  string `yaml:"data_dir" env:"SCRM_DATA_DIR"`
+	MongoURI string `yaml:"mongo_uri" env:"SCRM_MONGO_URI" secret:"true"`
+	MongoDB  string `yaml:"mongo_db" env:"SCRM_MONGO_DB"`
+	RedisURL string `yaml:"redis_url" env:"SCRM_REDIS_URL" secret:"true"`
+	Timezone string `yaml:"timezone" env:"SCRM_TIMEZONE"`
+	APIToken string `yaml:"api_token" env:"SCRM_API_TOKEN" secret:"true"`
+
+	WeComCorpID        string        `yaml:"wecom_corp_id" env:"SCRM_WECOM_CORP_ID"`
+	WeComAgentID       string        `yaml:"wecom_agent_id" env:"SCRM_WECOM_AGENT_ID"`
+	WeComSecret        string        `yaml:"wecom_secret" env:"SCRM_WECOM_SECRET" secret:"true"`
+	WeComContactSecret string        `yaml:"wecom_contact_secret" env:"SCRM_WECOM_CONTACT_SECRET" secret:"true"`
+	WeComToken         string        `yaml:"wecom_token" env:"SCRM_WECOM_TOKEN" secret:"true"`
+	WeComAESKey        string        `yaml:"wecom_aes_key" env:"SCRM_WECOM_AES_KEY" secret:"true"`
+	WeComAPIBase       string        `yaml:"wecom_api_base" env:"SCRM_WECOM_API_BASE"`
+	OAAppID            string        `yaml:"oa_app_id" env:"SCRM_OA_APP_ID"`
+	OAAppSecret        string        `yaml:"oa_app_secret" env:"SCRM_OA_APP_SECRET" secret:"true"`
+	OAToken            string        `yaml:"oa_token" env:"SCRM_OA_TOKEN" secret:"true"`
+	OAAESKey           string        `yaml:"oa_aes_key" env:"SCRM_OA_AES_KEY" secret:"true"`
+	OAAPIBase          string        `yaml:"oa_api_base" env:"SCRM_OA_API_BASE"`
+	LLMBaseURL         string        `yaml:"llm_base_url" env:"SCRM_LLM_BASE_URL"`
+	LLMAPIKey          string        `yaml:"llm_api_key" env:"SCRM_LLM_API_KEY" secret:"true"`
+	LLMModel           string        `yaml:"llm_model" env:"SCRM_LLM_MODEL"`
+	CallbackMaxSkew    time.Duration `yaml:"callback_max_skew" env:"SCRM_CALLBACK_MAX_SKEW"`
+	CallbackMaxBody    int           `yaml:"callback_max_body" env:"SCRM_CALLBACK_MAX_BODY"`
+	SQLiteSynchronous  string        `yaml:"sqlite_synchronous" env:"SCRM_SQLITE_SYNCHRONOUS"`
+	LogLevel           string        `yaml:"log_level" env:"SCRM_LOG_LEVEL"`
+}
+
+// Default returns the configuration scrm runs with when nothing is set.
+func Default() Config {
+	return Config{
+		Addr:              ":8080",
+		DataDir:           "./data",
+		MongoDB:           "scrm",
+		Timezone:          "Asia/Shanghai",
+		WeComAPIBase:      "https://qyapi.weixin.qq.com",
+		OAAPIBase:         "https://api.weixin.qq.com",
+		CallbackMaxSkew:   5 * time.Minute,
+		CallbackMaxBody:   1 << 20,
+		SQLiteSynchronous: "FULL",
+		LogLevel:          "info",
+	}
+}
+
+// Load reads the YAML file at path (skipped when path is empty), then the
+// environment through getenv (os.Getenv when nil). The environment wins.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: read %s: %w", path, err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config: parse %s: %w", path, err)
+		}
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func applyEnv(cfg *Config, getenv func(string) string) error {
+	v := reflect.ValueOf(cfg).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := t.Field(i).Tag.Get("env")
+		raw := getenv(name)
+		if name == "" || raw == "" {
+			continue
+		}
+		f := v.Field(i)
+		switch f.Interface().(type) {
+		case string:
+			f.SetString(raw)
+		case int:
+			n, err := strconv.Atoi(raw)
+			if err != nil {
+				return fmt.Errorf("config: %s=%q is not an integer", name, raw)
+			}
+			f.SetInt(int64(n))
+		case time.Duration:
+			d, err := time.ParseDuration(raw)
+			if err != nil {
+				return fmt.Errorf("config: %s=%q is not a duration such as 5m or 30s", name, raw)
+			}
+			f.SetInt(int64(d))
+		}
+	}
+	return nil
+}
+
+// WeComEnabled reports whether the WeCom callback channel is configured.
+func (c Config) WeComEnabled() bool {
+	return c.WeComCorpID != "" && c.WeComToken != "" && c.WeComAESKey != ""
+}
+
+// WeComAPIEnabled reports whether outbound WeCom calls can be made.
+func (c Config) WeComAPIEnabled() bool { return c.WeComCorpID != "" && c.WeComSecret != "" }
+
+// OAEnabled reports whether the Official Account callback channel is configured.
+func (c Config) OAEnabled() bool { return c.OAAppID != "" && c.OAToken != "" }
+
+// LLMEnabled reports whether an OpenAI-compatible LLM is configured.
+func (c Config) LLMEnabled() bool { return c.LLMBaseURL != "" && c.LLMModel != "" }
+
+// Location returns the business time zone; Validate guarantees it loads.
+func (c Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// Validate checks every setting and returns all problems at once, each naming
+// the environment variable and what is wrong with it.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(env, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, a...)))
+	}
+	if c.Addr == "" {
+		bad("SCRM_ADDR", "must not be empty (for example :8080)")
+	}
+	if c.MongoURI == "" && c.DataDir == "" {
+		bad("SCRM_DATA_DIR", "must name a directory for the embedded store when SCRM_MONGO_URI is not set")
+	}
+	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
+		bad("SCRM_MONGO_URI", "must start with mongodb:// or mongodb+srv://")
+	}
+	if c.MongoURI != "" && c.MongoDB == "" {
+		bad("SCRM_MONGO_DB", "must name the database when SCRM_MONGO_URI is set")
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			bad("SCRM_REDIS_URL", "must be a URL such as redis://127.0.0.1:6379/0")
+		}
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
+		bad("SCRM_TIMEZONE", "%q is not an IANA time zone such as Asia/Shanghai", c.Timezone)
+	}
+	for env, base := range map[string]string{"SCRM_WECOM_API_BASE": c.WeComAPIBase, "SCRM_OA_API_BASE": c.OAAPIBase} {
+		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(env, "%q is not an http(s) URL", base)
+		}
+	}
+	// A channel is either fully configured or not at all: half a configuration
+	// is a typo that would silently disable the channel.
+	wecomSet := map[string]string{"SCRM_WECOM_CORP_ID": c.WeComCorpID, "SCRM_WECOM_TOKEN": c.WeComToken, "SCRM_WECOM_AES_KEY": c.WeComAESKey}
+	if anySet(wecomSet) || c.WeComSecret != "" || c.WeComAgentID != "" {
+		for env, v := range wecomSet {
+			if v == "" {
+				bad(env, "is required when any SCRM_WECOM_* setting is given")
+			}
+		}
+	}
+	if c.WeComAESKey != "" && len(c.WeComAESKey) != 43 {
+		bad("SCRM_WECOM_AES_KEY", "must be the 43-character EncodingAESKey from the WeCom console (got %d characters)", len(c.WeComAESKey))
+	}
+	if c.WeComAgentID != "" {
+		if _, err := strconv.Atoi(c.WeComAgentID); err != nil {
+			bad("SCRM_WECOM_AGENT_ID", "must be the numeric AgentId of the self-built app")
+		}
+	}
+	if (c.WeComSecret != "" || c.WeComContactSecret != "") && c.WeComCorpID == "" {
+		bad("SCRM_WECOM_CORP_ID", "is required to use SCRM_WECOM_SECRET or SCRM_WECOM_CONTACT_SECRET")
+	}
+	oaSet := map[string]string{"SCRM_OA_APP_ID": c.OAAppID, "SCRM_OA_TOKEN": c.OAToken}
+	if anySet(oaSet) || c.OAAESKey != "" || c.OAAppSecret != "" {
+		for env, v := range oaSet {
+			if v == "" {
+				bad(env, "is required when any SCRM_OA_* setting is given")
+			}
+		}
+	}
+	if c.OAAESKey != "" && len(c.OAAESKey) != 43 {
+		bad("SCRM_OA_AES_KEY", "must be the 43-character EncodingAESKey from the Official Account console (got %d characters)", len(c.OAAESKey))
+	}
+	if (c.LLMBaseURL == "") != (c.LLMModel == "") {
+		bad("SCRM_LLM_MODEL", "SCRM_LLM_BASE_URL and SCRM_LLM_MODEL must be set together")
+	}
+	if c.LLMBaseURL != "" {
+		if u, err := url.Parse(c.LLMBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			bad("SCRM_LLM_BASE_URL", "%q is not an http(s) URL", c.LLMBaseURL)
+		}
+	}
+	if c.CallbackMaxSkew <= 0 {
+		bad("SCRM_CALLBACK_MAX_SKEW", "must be a positive duration such as 5m")
+	}
+	if c.CallbackMaxBody < 1024 {
+		bad("SCRM_CALLBACK_MAX_BODY", "must be at least 1024 bytes")
+	}
+	switch strings.ToUpper(c.SQLiteSynchronous) {
+	case "FULL", "NORMAL", "EXTRA":
+	default:
+		bad("SCRM_SQLITE_SYNCHRONOUS", "must be FULL, NORMAL or EXTRA")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("SCRM_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	return errors.Join(errs...)
+}
+
+func anySet(m map[string]string) bool {
+	for _, v := range m {
+		if v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Redacted returns a copy with every secret replaced by "***" (empty secrets
+// stay empty so an operator can see what is unset).
+func (c Config) Redacted() Config {
+	v := reflect.ValueOf(&c).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Tag.Get("secret") == "true" && v.Field(i).String() != "" {
+			v.Field(i).SetString("***")
+		}
+	}
+	return c
+}
+
+// String renders the redacted configuration, so printing a Config by mistake
+// never leaks a secret.
+func (c Config) String() string {
+	b, _ := yaml.Marshal(c.Redacted().fields())
+	return string(b)
+}
+
+// fields lists settings by their environment names, for String and the docs.
+func (c Config) fields() map[string]string {
+	out := map[string]string{}
+	v := reflect.ValueOf(c)
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		out[t.Field(i).Tag.Get("env")] = fmt.Sprint(v.Field(i).Interface())
+	}
+	return out
+}
+
+// MarshalYAML keeps secrets out of any YAML rendering of a Config.
+func (c Config) MarshalYAML() (any, error) { return c.Redacted().fields(), nil }
+
+// LogValue keeps secrets out of slog output.
+func (c Config) LogValue() slog.Value {
+	f := c.Redacted().fields()
+	attrs := make([]slog.Attr, 0, len(f))
+	for k, v := range f {
+		attrs = append(attrs, slog.String(k, v))
+	}
+	return slog.GroupValue(attrs...)
+}

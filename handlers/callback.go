@@ -1,0 +1,234 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom"
+)
+
+// ackDeadline bounds how long a callback waits for its durable write: well
+// inside WeChat's 5 s, so a slow store turns into a retry rather than a
+// connection the platform gives up on.
+const ackDeadline = 4 * time.Second
+
+const (
+	wecomDisabled = "WeCom callbacks are disabled: set SCRM_WECOM_CORP_ID, SCRM_WECOM_TOKEN and SCRM_WECOM_AES_KEY to enable them"
+	oaDisabled    = "Official Account callbacks are disabled: set SCRM_OA_APP_ID and SCRM_OA_TOKEN (and SCRM_OA_AES_KEY for safe mode) to enable them"
+)
+
+// reject counts and logs a refused callback without secrets or message text.
+func (s *Server) reject(c *fiber.Ctx, channel, reason string, status int, err error) error {
+	s.metrics.rejected.WithLabelValues(channel, reason).Inc()
+	s.metrics.callbacks.WithLabelValues(channel, "", "rejected").Inc()
+	s.log.Warn("callback rejected", "channel", channel, "reason", reason, "status", status, "remote_ip", c.IP(), "err_kind", errKind(err))
+	return errorf(status, reason, err)
+}
+
+// errKind names an error's class without its text, which could echo input.
+func errKind(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, wecom.ErrBadSignature):
+		return "bad_signature"
+	case errors.Is(err, wecom.ErrReceiverMismatch):
+		return "receiver_mismatch"
+	case errors.Is(err, wecom.ErrMalformed):
+		return "malformed"
+	default:
+		return "other"
+	}
+}
+
+// checkTimestamp rejects replays: a callback whose timestamp is far from now.
+func (s *Server) checkTimestamp(ts string) bool {
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return false
+	}
+	d := s.opts.Now().Sub(time.Unix(sec, 0))
+	return d <= s.opts.MaxSkew && d >= -s.opts.MaxSkew
+}
+
+func (s *Server) wecomVerifyURL(c *fiber.Ctx) error {
+	if s.opts.WeCom == nil {
+		return errorf(fiber.StatusNotFound, wecomDisabled, nil)
+	}
+	sig, ts, nonce, echo := c.Query("msg_signature"), c.Query("timestamp"), c.Query("nonce"), c.Query("echostr")
+	if sig == "" || ts == "" || nonce == "" || echo == "" {
+		return s.reject(c, store.ChannelWeCom, "missing msg_signature, timestamp, nonce or echostr", fiber.StatusBadRequest, nil)
+	}
+	if !s.checkTimestamp(ts) {
+		return s.reject(c, store.ChannelWeCom, "timestamp out of range", fiber.StatusForbidden, nil)
+	}
+	if !s.opts.WeCom.Verify(sig, ts, nonce, echo) {
+		return s.reject(c, store.ChannelWeCom, "bad signature", fiber.StatusUnauthorized, wecom.ErrBadSignature)
+	}
+	plain, err := s.opts.WeCom.Decrypt(echo)
+	if err != nil {
+		return s.decryptError(c, store.ChannelWeCom, err)
+	}
+	// The console accepts the URL only if the answer is exactly the plaintext.
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlain)
+	return c.Send(plain)
+}
+
+func (s *Server) decryptError(c *fiber.Ctx, channel string, err error) error {
+	if errors.Is(err, wecom.ErrReceiverMismatch) {
+		return s.reject(c, channel, "wrong receiver id", fiber.StatusForbidden, err)
+	}
+	return s.reject(c, channel, "cannot decrypt", fiber.StatusBadRequest, err)
+}
+
+func (s *Server) wecomCallback(c *fiber.Ctx) error {
+	start := time.Now()
+	if s.opts.WeCom == nil {
+		return errorf(fiber.StatusNotFound, wecomDisabled, nil)
+	}
+	if len(c.Body()) > s.opts.MaxBody {
+		return s.reject(c, store.ChannelWeCom, "body too large", fiber.StatusRequestEntityTooLarge, nil)
+	}
+	sig, ts, nonce := c.Query("msg_signature"), c.Query("timestamp"), c.Query("nonce")
+	if sig == "" || ts == "" || nonce == "" {
+		return s.reject(c, store.ChannelWeCom, "missing msg_signature, timestamp or nonce", fiber.StatusBadRequest, nil)
+	}
+	if !s.checkTimestamp(ts) {
+		return s.reject(c, store.ChannelWeCom, "timestamp out of range", fiber.StatusForbidden, nil)
+	}
+	enc, err := wecom.OpenEnvelope(c.Body())
+	if err != nil {
+		return s.reject(c, store.ChannelWeCom, "malformed envelope", fiber.StatusBadRequest, err)
+	}
+	if !s.opts.WeCom.Verify(sig, ts, nonce, enc) {
+		return s.reject(c, store.ChannelWeCom, "bad signature", fiber.StatusUnauthorized, wecom.ErrBadSignature)
+	}
+	plain, err := s.opts.WeCom.Decrypt(enc)
+	if err != nil {
+		return s.decryptError(c, store.ChannelWeCom, err)
+	}
+	ev, err := wecom.ParseWeCom(plain)
+	if err != nil {
+		return s.reject(c, store.ChannelWeCom, "malformed message", fiber.StatusBadRequest, err)
+	}
+	if err := s.store1(c, ev); err != nil {
+		return err
+	}
+	s.metrics.latency.WithLabelValues(store.ChannelWeCom).Observe(time.Since(start).Seconds())
+	// WeCom apps answer an empty 200 and reply later through message/send.
+	return c.Status(fiber.StatusOK).Send(nil)
+}
+
+func (s *Server) oaVerifyURL(c *fiber.Ctx) error {
+	if s.opts.OAToken == "" {
+		return errorf(fiber.StatusNotFound, oaDisabled, nil)
+	}
+	sig, ts, nonce, echo := c.Query("signature"), c.Query("timestamp"), c.Query("nonce"), c.Query("echostr")
+	if sig == "" || ts == "" || nonce == "" || echo == "" {
+		return s.reject(c, store.ChannelOA, "missing signature, timestamp, nonce or echostr", fiber.StatusBadRequest, nil)
+	}
+	if !s.checkTimestamp(ts) {
+		return s.reject(c, store.ChannelOA, "timestamp out of range", fiber.StatusForbidden, nil)
+	}
+	if !wecom.VerifyOASignature(s.opts.OAToken, sig, ts, nonce) {
+		return s.reject(c, store.ChannelOA, "bad signature", fiber.StatusUnauthorized, wecom.ErrBadSignature)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlain)
+	return c.SendString(echo)
+}
+
+func (s *Server) oaCallback(c *fiber.Ctx) error {
+	start := time.Now()
+	if s.opts.OAToken == "" {
+		return errorf(fiber.StatusNotFound, oaDisabled, nil)
+	}
+	if len(c.Body()) > s.opts.MaxBody {
+		return s.reject(c, store.ChannelOA, "body too large", fiber.StatusRequestEntityTooLarge, nil)
+	}
+	sig, ts, nonce := c.Query("signature"), c.Query("timestamp"), c.Query("nonce")
+	if sig == "" || ts == "" || nonce == "" {
+		return s.reject(c, store.ChannelOA, "missing signature, timestamp or nonce", fiber.StatusBadRequest, nil)
+	}
+	if !s.checkTimestamp(ts) {
+		return s.reject(c, store.ChannelOA, "timestamp out of range", fiber.StatusForbidden, nil)
+	}
+	// The plain signature is sent in both modes; check it first, it is cheap.
+	if !wecom.VerifyOASignature(s.opts.OAToken, sig, ts, nonce) {
+		return s.reject(c, store.ChannelOA, "bad signature", fiber.StatusUnauthorized, wecom.ErrBadSignature)
+	}
+	plain := c.Body()
+	if c.Query("encrypt_type") == "aes" {
+		if s.opts.OA == nil {
+			return s.reject(c, store.ChannelOA, "safe mode needs SCRM_OA_AES_KEY", fiber.StatusBadRequest, nil)
+		}
+		enc, err := wecom.OpenEnvelope(plain)
+		if err != nil {
+			return s.reject(c, store.ChannelOA, "malformed envelope", fiber.StatusBadRequest, err)
+		}
+		if !s.opts.OA.Verify(c.Query("msg_signature"), ts, nonce, enc) {
+			return s.reject(c, store.ChannelOA, "bad signature", fiber.StatusUnauthorized, wecom.ErrBadSignature)
+		}
+		if plain, err = s.opts.OA.Decrypt(enc); err != nil {
+			return s.decryptError(c, store.ChannelOA, err)
+		}
+	}
+	ev, err := wecom.ParseOA(plain)
+	if err != nil {
+		return s.reject(c, store.ChannelOA, "malformed message", fiber.StatusBadRequest, err)
+	}
+	if err := s.store1(c, ev); err != nil {
+		return err
+	}
+	s.metrics.latency.WithLabelValues(store.ChannelOA).Observe(time.Since(start).Seconds())
+	// "success" tells the OA no passive reply follows; replies go out later
+	// through the customer-service API.
+	return c.SendString("success")
+}
+
+// store1 persists one parsed callback, or finds it already persisted.
+func (s *Server) store1(c *fiber.Ctx, wev *wecom.Event) error {
+	ev := toStoreEvent(wev, s.opts.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), ackDeadline)
+	defer cancel()
+	if _, seen, err := s.coord.Get(ctx, dedupCacheKey(ev.DedupKey)); err == nil && seen {
+		s.metrics.callbacks.WithLabelValues(ev.Channel, ev.Kind, "duplicate").Inc()
+		return nil
+	}
+	inserted, err := s.ingest.Ingest(ctx, ev)
+	if err != nil {
+		s.metrics.callbacks.WithLabelValues(ev.Channel, ev.Kind, "error").Inc()
+		// A 503 makes the platform retry; the retry dedups if this write landed.
+		return errorf(fiber.StatusServiceUnavailable, "temporarily unavailable", err)
+	}
+	result := "stored"
+	if !inserted {
+		result = "duplicate"
+	}
+	s.metrics.callbacks.WithLabelValues(ev.Channel, ev.Kind, result).Inc()
+	return nil
+}
+
+// toStoreEvent copies a parsed callback into the store's event. Fiber reuses
+// request buffers after the handler returns, and the event outlives it in the
+// ingest queue, so Raw is copied.
+func toStoreEvent(e *wecom.Event, now time.Time) *store.Event {
+	return &store.Event{
+		DedupKey:   e.DedupKey(),
+		Channel:    e.Channel,
+		Kind:       e.Kind,
+		FromID:     e.FromID,
+		StaffID:    e.StaffID,
+		CustomerID: e.CustomerID,
+		Text:       e.Text,
+		MsgID:      e.MsgID,
+		Attrs:      e.Attrs,
+		Raw:        append([]byte(nil), e.Raw...),
+		OccurredAt: e.CreateTime.UTC(),
+		ReceivedAt: now.UTC(),
+	}
+}

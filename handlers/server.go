@@ -1,0 +1,188 @@
+// Package handlers is scrm's HTTP edge on Fiber: WeCom and Official Account
+// callbacks (verify, decrypt, persist, acknowledge), the REST API, health and
+// metrics. Handlers stay thin: parse, call the core, render. Callbacks are
+// acknowledged once their event is durable; everything else happens later,
+// off the stored log, in package bot.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom"
+)
+
+// Store is what the edge reads and writes.
+type Store interface {
+	EventLog
+	Stats(ctx context.Context) (store.Stats, error)
+	Ping(ctx context.Context) error
+}
+
+// Pinger reports whether a dependency is reachable (for /readyz).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Options configures the edge.
+type Options struct {
+	// WeCom is the crypto of the self-built app; nil disables /wecom/callback.
+	WeCom *wecom.Crypto
+	// OA is the Official Account's token and, in safe mode, its crypto.
+	// OAToken empty disables /oa/callback.
+	OAToken string
+	OA      *wecom.Crypto
+	// APIToken is the admin bearer token of /api/v1; empty disables the API.
+	APIToken string
+	// MaxSkew is how far a callback's timestamp may be from the server clock.
+	MaxSkew time.Duration
+	// MaxBody is the largest callback body accepted, in bytes.
+	MaxBody int
+	// Writers is the number of concurrent group-commit writers (1 suits
+	// SQLite's single writer; more suit MongoDB).
+	Writers  int
+	Now      func() time.Time
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP edge.
+type Server struct {
+	app     *fiber.App
+	opts    Options
+	store   Store
+	coord   Coordinator
+	ready   []Pinger
+	ingest  *ingester
+	metrics *metrics
+	log     *slog.Logger
+}
+
+// New builds the edge over st and coord. ready lists further dependencies
+// /readyz must reach (the store is always checked).
+func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.MaxSkew == 0 {
+		opts.MaxSkew = 5 * time.Minute
+	}
+	if opts.MaxBody == 0 {
+		opts.MaxBody = 1 << 20
+	}
+	s := &Server{opts: opts, store: st, coord: coord, ready: ready, log: opts.Logger}
+	s.metrics = newMetrics(opts.Registry)
+	s.ingest = newIngester(st, coord, opts.Writers, opts.Logger, s.metrics)
+	s.app = fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		// Fiber rejects larger bodies itself with 413; callbacks get a tighter
+		// per-route limit below, the API may need more (imports).
+		BodyLimit:    32 << 20,
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorHandler: s.handleError,
+	})
+	s.routes()
+	return s
+}
+
+// App exposes the Fiber app so other packages' routes (the demo) can mount.
+func (s *Server) App() *fiber.App { return s.app }
+
+func (s *Server) routes() {
+	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})))
+
+	s.app.Get("/wecom/callback", s.wecomVerifyURL)
+	s.app.Post("/wecom/callback", s.wecomCallback)
+	s.app.Get("/oa/callback", s.oaVerifyURL)
+	s.app.Post("/oa/callback", s.oaCallback)
+
+	api := s.app.Group("/api/v1", s.requireAPIToken)
+	api.Get("/stats", s.stats)
+}
+
+// Serve listens on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting connections, waits for in-flight requests, then
+// flushes the ingest queue so every acknowledged event is stored.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.app.ShutdownWithContext(ctx)
+	s.ingest.Close()
+	return err
+}
+
+// Error is an error with a status and a text safe to show the client; the
+// wrapped error is logged, never sent.
+type Error struct {
+	Status int
+	Public string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Public, e.Err)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Public)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func errorf(status int, public string, err error) *Error {
+	return &Error{Status: status, Public: public, Err: err}
+}
+
+// handleError is the one place errors become statuses.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	var he *Error
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &he):
+	case errors.As(err, &fe):
+		he = &Error{Status: fe.Code, Public: fe.Message}
+	case errors.Is(err, store.ErrNotFound):
+		he = &Error{Status: fiber.StatusNotFound, Public: "not found", Err: err}
+	case errors.Is(err, store.ErrConflict):
+		he = &Error{Status: fiber.StatusConflict, Public: "conflict", Err: err}
+	default:
+		he = &Error{Status: fiber.StatusInternalServerError, Public: "internal error", Err: err}
+	}
+	if he.Status >= 500 {
+		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "status", he.Status, "err", he.Err)
+	}
+	return c.Status(he.Status).SendString(he.Public)
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		return errorf(fiber.StatusServiceUnavailable, "store unreachable", err)
+	}
+	for _, p := range s.ready {
+		if err := p.Ping(ctx); err != nil {
+			return errorf(fiber.StatusServiceUnavailable, "dependency unreachable", err)
+		}
+	}
+	return c.SendString("ready")
+}

@@ -1,0 +1,235 @@
+// Package store holds scrm's domain types and the repository interfaces that
+// every backend implements. It imports drivers only in its sub-packages:
+// store/sqlite (embedded, the default) and store/mongo (cluster). The contract
+// suite in store/storetest runs against both, which is how they stay identical.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a looked-up record does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict is returned when a write collides with an existing record or a
+// concurrent writer (for example a lease held by another owner).
+var ErrConflict = errors.New("store: conflict")
+
+// Channels a callback can arrive on.
+const (
+	ChannelWeCom = "wecom" // WeCom self-built app callbacks (staff messages, contact events)
+	ChannelOA    = "oa"    // WeChat Official Account (公众号)
+	ChannelKF    = "kf"    // 微信客服 messages pulled with kf/sync_msg
+)
+
+// Identity kinds that point at one person.
+const (
+	IdentityExternalUserID = "external_userid" // WeCom external contact
+	IdentityOpenID         = "openid"          // Official Account follower
+	IdentityKFUserID       = "kf_userid"       // 微信客服 external user (an external_userid in kf's namespace)
+	IdentityUnionID        = "unionid"         // WeChat open platform union id, links the others
+)
+
+// Event is one callback as it was accepted: the decrypted platform XML plus a
+// normalized view. Events form the durable log that every processor reads.
+type Event struct {
+	ID         int64  // assigned by the store on insert; increases with insertion order on one backend
+	DedupKey   string // unique; a retried callback carries the same key and is stored once
+	Channel    string // ChannelWeCom, ChannelOA or ChannelKF
+	Kind       string // e.g. "text", "event.subscribe", "event.change_external_contact.add_external_contact", "unknown"
+	FromID     string // platform sender: WeCom UserID, OA openid, "sys" for system events
+	StaffID    string // WeCom UserID of the staff member involved, if any
+	CustomerID string // the customer's platform identity (external_userid, openid, kf user), if any
+	Text       string // message text, if any; never logged
+	MsgID      string // platform message id, if any
+	Attrs      map[string]string
+	Raw        []byte // decrypted XML exactly as received
+	OccurredAt time.Time
+	ReceivedAt time.Time
+
+	// Processing state, owned by the event pipeline.
+	ProcessedAt *time.Time
+	Attempts    int    // how many times the event has been claimed (ClaimEvents counts the current claim)
+	LastError   string // errText of the last FailEvent
+}
+
+// EventFilter selects events for FindEvents. Zero fields match everything.
+type EventFilter struct {
+	Channel   string
+	Kind      string
+	AfterID   int64 // only events with ID > AfterID
+	Processed *bool
+	Limit     int // 0 means 100
+}
+
+// EventStore is the durable, deduplicated event log.
+type EventStore interface {
+	// AppendEvents stores events in one durable write. It reports, per event,
+	// whether it was inserted (false: an event with the same DedupKey already
+	// exists). Inserted events get their ID set. The write is durable when the
+	// call returns.
+	AppendEvents(ctx context.Context, evs []*Event) (inserted []bool, err error)
+	// HasEvent reports whether an event with this dedup key is stored.
+	HasEvent(ctx context.Context, dedupKey string) (bool, error)
+	// ClaimEvents leases up to limit unprocessed events whose lease is free or
+	// expired at now, oldest first, to owner until now+lease.
+	ClaimEvents(ctx context.Context, owner string, limit int, now time.Time, lease time.Duration) ([]*Event, error)
+	// CompleteEvent marks an event processed. Returns ErrConflict if owner no
+	// longer holds its lease (another instance took it over).
+	CompleteEvent(ctx context.Context, id int64, owner string, now time.Time) error
+	// FailEvent releases the lease and schedules a retry at retryAt.
+	FailEvent(ctx context.Context, id int64, owner string, errText string, retryAt time.Time) error
+	// FindEvents returns events matching the filter in ID order.
+	FindEvents(ctx context.Context, f EventFilter) ([]*Event, error)
+	// OldestUnprocessed returns the receive time of the oldest unprocessed
+	// event, or ErrNotFound when the log is fully processed.
+	OldestUnprocessed(ctx context.Context) (time.Time, error)
+}
+
+// Identity is one platform identifier of a customer.
+type Identity struct {
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
+}
+
+// Follow is a staff member who has the customer as an external contact.
+type Follow struct {
+	StaffID string    `json:"staff_id"`
+	Remark  string    `json:"remark,omitempty"`
+	State   string    `json:"state,omitempty"` // add-way State: the acquisition channel
+	AddedAt time.Time `json:"added_at"`
+	Deleted bool      `json:"deleted,omitempty"` // the follow ended (deleted by either side)
+}
+
+// Customer stages (configurable later; these are the defaults).
+const (
+	StageLead    = "新线索"
+	StageActive  = "跟进中"
+	StageWon     = "已成交"
+	StageDormant = "沉睡"
+	StageLost    = "流失"
+)
+
+// Customer is one person, whatever channels they use.
+type Customer struct {
+	ID                string            `json:"id"`
+	Name              string            `json:"name"`
+	Avatar            string            `json:"avatar,omitempty"`
+	Identities        []Identity        `json:"identities"`
+	Follows           []Follow          `json:"follows"`
+	Tags              []string          `json:"tags"`
+	Stage             string            `json:"stage"`
+	Tier              string            `json:"tier,omitempty"`
+	Fields            map[string]string `json:"fields,omitempty"`
+	LastCustomerMsgAt *time.Time        `json:"last_customer_msg_at,omitempty"`
+	LastStaffTouchAt  *time.Time        `json:"last_staff_touch_at,omitempty"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+}
+
+// CustomerUpsert describes what an event knows about a customer. Empty fields
+// leave the stored value alone, so applying the same upsert twice is a no-op.
+type CustomerUpsert struct {
+	Identity   Identity   // required: the identity to find or create by
+	Link       []Identity // further identities of the same person (e.g. a unionid)
+	Name       string
+	Avatar     string
+	Follow     *Follow   // added or updated by StaffID
+	Unfollow   string    // StaffID whose follow ended
+	Stage      string    // set if non-empty
+	AddTags    []string  // tags to add (already present ones are kept once)
+	RemoveTags []string  // tags to remove
+	CustomerAt time.Time // a customer message at this time: raises LastCustomerMsgAt
+	StaffAt    time.Time // a staff touch at this time: raises LastStaffTouchAt
+	Now        time.Time
+}
+
+// CustomerFilter selects customers for FindCustomers.
+type CustomerFilter struct {
+	StaffID string // only customers this staff member follows
+	Tag     string
+	Stage   string
+	Query   string // substring of name
+	AfterID string // cursor: customers with ID > AfterID
+	Limit   int    // 0 means 50
+}
+
+// CustomerStore keeps customers and their identities.
+type CustomerStore interface {
+	// UpsertCustomer finds the customer owning u.Identity (or any identity in
+	// u.Link), creating one if there is none, applies u and returns the result.
+	// When u.Link joins two existing customers they are merged into the older.
+	UpsertCustomer(ctx context.Context, u CustomerUpsert) (*Customer, error)
+	// FindCustomerByID returns ErrNotFound if the customer does not exist.
+	FindCustomerByID(ctx context.Context, id string) (*Customer, error)
+	// FindCustomerByIdentity returns ErrNotFound if no customer has the identity.
+	FindCustomerByIdentity(ctx context.Context, id Identity) (*Customer, error)
+	// FindCustomers returns customers matching f ordered by ID.
+	FindCustomers(ctx context.Context, f CustomerFilter) ([]*Customer, error)
+}
+
+// Timeline entry kinds.
+const (
+	EntryMessage  = "message"
+	EntryNote     = "note"
+	EntryEvent    = "event"
+	EntryStage    = "stage"
+	EntryReminder = "reminder"
+	EntryAnalysis = "analysis"
+)
+
+// Message directions.
+const (
+	DirectionIn  = "in"  // from the customer
+	DirectionOut = "out" // from staff or the bot
+)
+
+// TimelineEntry is one item on a customer's timeline.
+type TimelineEntry struct {
+	ID         int64             `json:"id"`
+	CustomerID string            `json:"customer_id"`
+	SourceKey  string            `json:"-"` // unique per entry source (e.g. the event dedup key): makes appends idempotent
+	Kind       string            `json:"kind"`
+	Channel    string            `json:"channel,omitempty"`
+	Direction  string            `json:"direction,omitempty"`
+	StaffID    string            `json:"staff_id,omitempty"`
+	Text       string            `json:"text,omitempty"`
+	Attrs      map[string]string `json:"attrs,omitempty"`
+	At         time.Time         `json:"at"`
+}
+
+// TimelineStore keeps every customer's timeline.
+type TimelineStore interface {
+	// AppendTimeline stores e unless an entry with the same SourceKey exists;
+	// it reports whether it was inserted and sets e.ID when it was.
+	AppendTimeline(ctx context.Context, e *TimelineEntry) (bool, error)
+	// FindTimeline returns a customer's entries newest first, those with
+	// ID < beforeID when beforeID > 0, at most limit (0 means 50).
+	FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*TimelineEntry, error)
+}
+
+// Stats are the headline counts of /api/v1/stats.
+type Stats struct {
+	Events    int64 `json:"events"`
+	Messages  int64 `json:"messages"`
+	Customers int64 `json:"customers"`
+}
+
+// Store is everything a backend provides.
+type Store interface {
+	EventStore
+	CustomerStore
+	TimelineStore
+	// Stats counts events, message timeline entries and customers.
+	Stats(ctx context.Context) (Stats, error)
+	// GetCursor returns a named cursor (e.g. a kf sync cursor), "" if unset.
+	GetCursor(ctx context.Context, name string) (string, error)
+	// SetCursor stores a named cursor.
+	SetCursor(ctx context.Context, name, value string) error
+	// Ping checks that the backend is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the backend; it is called last at shutdown.
+	Close() error
+}
