@@ -27,8 +27,10 @@ type Config struct {
 	MongoURI string `yaml:"mongo_uri" env:"SCRM_MONGO_URI" secret:"true"`
 	MongoDB  string `yaml:"mongo_db" env:"SCRM_MONGO_DB"`
 	RedisURL string `yaml:"redis_url" env:"SCRM_REDIS_URL" secret:"true"`
-	Timezone string `yaml:"timezone" env:"SCRM_TIMEZONE"`
-	APIToken string `yaml:"api_token" env:"SCRM_API_TOKEN" secret:"true"`
+	// RedisPrefix namespaces every key, so deployments can share one Redis.
+	RedisPrefix string `yaml:"redis_prefix" env:"SCRM_REDIS_PREFIX"`
+	Timezone    string `yaml:"timezone" env:"SCRM_TIMEZONE"`
+	APIToken    string `yaml:"api_token" env:"SCRM_API_TOKEN" secret:"true"`
 
 	WeComCorpID        string        `yaml:"wecom_corp_id" env:"SCRM_WECOM_CORP_ID"`
 	WeComAgentID       string        `yaml:"wecom_agent_id" env:"SCRM_WECOM_AGENT_ID"`
@@ -57,6 +59,7 @@ func Default() Config {
 		Addr:              ":8080",
 		DataDir:           "./data",
 		MongoDB:           "scrm",
+		RedisPrefix:       "scrm:",
 		Timezone:          "Asia/Shanghai",
 		WeComAPIBase:      "https://qyapi.weixin.qq.com",
 		OAAPIBase:         "https://api.weixin.qq.com",

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/scrmhq/scrm/bot"
+	"github.com/scrmhq/scrm/config"
+	"github.com/scrmhq/scrm/coord"
+	"github.com/scrmhq/scrm/handlers"
+	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/store/mongo"
+	"github.com/scrmhq/scrm/store/sqlite"
+	"github.com/scrmhq/scrm/wecom"
+)
+
+func newServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Serve callbacks, the API and the bot",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg.LogLevel)
+			slog.SetDefault(log)
+			a, err := startApp(cmd.Context(), cfg, log, extensions{})
+			if err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			log.Info("shutting down")
+			return a.stop()
+		},
+	}
+}
+
+// coordinator is what the app needs of coord.Local or coord.Redis.
+type coordinator interface {
+	handlers.Coordinator
+	wecom.TokenCache
+	Subscribe(ctx context.Context, topic string) <-chan struct{}
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// app is one running scrm instance: the store, the coordinator, the HTTP edge
+// and the background workers, built in dependency order and stopped in the
+// reverse: HTTP first, then workers, then Redis, the store last.
+type app struct {
+	cfg     config.Config
+	log     *slog.Logger
+	store   store.Store
+	coord   coordinator
+	server  *handlers.Server
+	api     *wecom.APIClient // nil when no channel has API credentials
+	addr    net.Addr
+	cancel  context.CancelFunc
+	workers chan struct{}
+	served  chan error
+}
+
+// extensions are what a caller such as the demo adds to an app.
+type extensions struct {
+	// mount adds routes before the server starts listening.
+	mount func(app *fiber.App, a *app)
+	// directory resolves staff roles; without it everyone is sales.
+	directory bot.Directory
+}
+
+func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext extensions) (*app, error) {
+	a := &app{cfg: cfg, log: log}
+	var err error
+	if a.store, err = openStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if a.coord, err = openCoord(ctx, cfg); err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	opts := handlers.Options{
+		APIToken: cfg.APIToken,
+		MaxSkew:  cfg.CallbackMaxSkew,
+		MaxBody:  cfg.CallbackMaxBody,
+		Writers:  1,
+		Logger:   log,
+		Registry: prometheus.NewRegistry(),
+	}
+	opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.MongoURI != "" {
+		opts.Writers = 4 // MongoDB takes concurrent writes; SQLite has one writer.
+	}
+	if cfg.WeComEnabled() {
+		if opts.WeCom, err = wecom.NewCrypto(cfg.WeComToken, cfg.WeComAESKey, cfg.WeComCorpID); err != nil {
+			return nil, a.fail(fmt.Errorf("SCRM_WECOM_AES_KEY: %w", err))
+		}
+	}
+	if cfg.OAEnabled() {
+		opts.OAToken = cfg.OAToken
+		if cfg.OAAESKey != "" {
+			if opts.OA, err = wecom.NewCrypto(cfg.OAToken, cfg.OAAESKey, cfg.OAAppID); err != nil {
+				return nil, a.fail(fmt.Errorf("SCRM_OA_AES_KEY: %w", err))
+			}
+		}
+	}
+	a.server = handlers.New(a.store, a.coord, opts, a.coord)
+
+	if cfg.WeComAPIEnabled() || cfg.OAAppSecret != "" {
+		a.api, err = wecom.NewAPIClient(wecom.APIConfig{
+			CorpID: cfg.WeComCorpID, AgentID: cfg.WeComAgentID, AppSecret: cfg.WeComSecret,
+			ContactSecret: cfg.WeComContactSecret, WeComBase: cfg.WeComAPIBase,
+			OAAppID: cfg.OAAppID, OAAppSecret: cfg.OAAppSecret, OABase: cfg.OAAPIBase,
+		}, a.coord, log)
+		if err != nil {
+			return nil, a.fail(fmt.Errorf("wecom client: %w", err))
+		}
+	}
+	var profiles bot.Profiles
+	if a.api != nil {
+		profiles = wecomProfiles{c: a.api, wecom: cfg.WeComAPIEnabled(), official: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
+	}
+	procs := []bot.Processor{bot.NewCustomers(a.store, profiles)}
+	if cfg.WeComAPIEnabled() {
+		dir := ext.directory
+		if dir == nil {
+			dir = bot.StaticDirectory{}
+		}
+		procs = append(procs, bot.NewCommands(a.store, dir, messenger{a.api}, cfg.Location()))
+	}
+
+	wctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.workers = make(chan struct{})
+	host, _ := os.Hostname()
+	pipeline := bot.NewPipeline(a.store, bot.PipelineOptions{
+		Owner:    host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		Wake:     a.coord.Subscribe(wctx, handlers.TopicEvents),
+		Logger:   log,
+		Registry: opts.Registry,
+	}, procs...)
+	go func() { defer close(a.workers); pipeline.Run(wctx) }()
+
+	if ext.mount != nil {
+		ext.mount(a.server.App(), a)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		cancel()
+		<-a.workers
+		return nil, a.fail(fmt.Errorf("SCRM_ADDR: listen on %s: %w", cfg.Addr, err))
+	}
+	a.addr = ln.Addr()
+	a.served = make(chan error, 1)
+	go func() { a.served <- a.server.Serve(ln) }()
+	log.Info("scrm serving", "addr", a.addr.String(), "store", storeKind(cfg), "redis", cfg.RedisURL != "",
+		"wecom", cfg.WeComEnabled(), "oa", cfg.OAEnabled(), "llm", cfg.LLMEnabled(), "version", version)
+	return a, nil
+}
+
+// fail closes what was opened before a start-up error.
+func (a *app) fail(err error) error {
+	a.coord.Close()
+	a.store.Close()
+	return err
+}
+
+// stop shuts down in the order the architecture doc gives.
+func (a *app) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var errs []error
+	if err := a.server.Shutdown(ctx); err != nil { // stop HTTP, flush acknowledged events
+		errs = append(errs, fmt.Errorf("stop http: %w", err))
+	}
+	a.cancel() // drain workers: in-flight events finish, new claims stop
+	select {
+	case <-a.workers:
+	case <-ctx.Done():
+		errs = append(errs, errors.New("workers did not stop in time; their leases will expire"))
+	}
+	if err := a.coord.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close coordinator: %w", err))
+	}
+	if err := a.store.Close(); err != nil { // the store last
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	a.log.Info("scrm stopped")
+	return errors.Join(errs...)
+}
+
+func storeKind(cfg config.Config) string {
+	if cfg.MongoURI != "" {
+		return "mongodb"
+	}
+	return "sqlite"
+}
+
+func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	if cfg.MongoURI != "" {
+		st, err := mongo.Open(ctx, cfg.MongoURI, cfg.MongoDB)
+		if err != nil {
+			return nil, fmt.Errorf("SCRM_MONGO_URI: %w", err)
+		}
+		return st, nil
+	}
+	st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.WithSynchronous(cfg.SQLiteSynchronous))
+	if err != nil {
+		return nil, fmt.Errorf("SCRM_DATA_DIR: %w", err)
+	}
+	return st, nil
+}
+
+func openCoord(ctx context.Context, cfg config.Config) (coordinator, error) {
+	if cfg.RedisURL == "" {
+		return coord.NewLocal(), nil
+	}
+	r, err := coord.OpenRedis(ctx, cfg.RedisURL, cfg.RedisPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("SCRM_REDIS_URL: %w", err)
+	}
+	return r, nil
+}
