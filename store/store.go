@@ -125,6 +125,7 @@ type Customer struct {
 	Fields            map[string]string `json:"fields,omitempty"`
 	LastCustomerMsgAt *time.Time        `json:"last_customer_msg_at,omitempty"`
 	LastStaffTouchAt  *time.Time        `json:"last_staff_touch_at,omitempty"`
+	Insight           *Insight          `json:"insight,omitempty"`
 	CreatedAt         time.Time         `json:"created_at"`
 	UpdatedAt         time.Time         `json:"updated_at"`
 }
@@ -148,12 +149,17 @@ type CustomerUpsert struct {
 
 // CustomerFilter selects customers for FindCustomers.
 type CustomerFilter struct {
-	StaffID string // only customers this staff member follows
-	Tag     string
-	Stage   string
-	Query   string // substring of name
-	AfterID string // cursor: customers with ID > AfterID
-	Limit   int    // 0 means 50
+	StaffID  string   // only customers this staff member follows (an active follow)
+	StaffIDs []string // only customers any of these staff members follow (a manager's team)
+	// LastContactBefore/After bound the later of LastCustomerMsgAt and
+	// LastStaffTouchAt (customers never contacted count as before any time).
+	LastContactBefore time.Time
+	LastContactAfter  time.Time
+	Tag               string
+	Stage             string
+	Query             string // substring of name
+	AfterID           string // cursor: customers with ID > AfterID
+	Limit             int    // 0 means 50
 }
 
 // CustomerStore keeps customers and their identities.
