@@ -37,7 +37,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("config", "", "optional YAML configuration file (SCRM_* environment variables win)")
-	root.AddCommand(newServeCmd(), newDemoCmd(), newSimCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newAnalyzeCmd(), newSimCmd(), newVersionCmd())
 	return root
 }
 

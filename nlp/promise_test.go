@@ -1,0 +1,104 @@
+package nlp
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestExtractPromises(t *testing.T) {
+	cases := []struct {
+		in     string
+		action string // a substring of the expected action
+		due    string // "2006-01-02 15:04"
+	}{
+		{"明天下午三点前发报价", "发报价", "2026-11-25 15:00"},
+		{"下周三再联系我", "联系我", "2026-12-02 18:00"},
+		{"月底前确认", "确认", "2026-11-30 18:00"},
+		{"好的，我明天把合同发给您", "合同发给您", "2026-11-25 18:00"},
+		{"款项我们周五之前打过去", "打过去", "2026-11-27 18:00"},
+		{"那就下下周一签合同吧", "签合同", "2026-12-07 18:00"},
+		{"我过两天给你回复", "给你回复", "2026-11-26 18:00"},
+		{"半小时后给您回电话", "回电话", "2026-11-24 10:30"},
+		{"3个工作日内安排发货", "安排发货", "2026-11-27 18:00"},
+		{"样品11.30之前寄到", "寄到", "2026-11-30 18:00"},
+		{"明天上午十点，我们上门安装", "上门安装", "2026-11-25 10:00"},
+		{"下个月初付尾款", "付尾款", "2026-12-01 18:00"},
+		{"今晚8点电话沟通一下", "电话沟通", "2026-11-24 20:00"},
+		{"这周内给您答复", "答复", "2026-11-29 18:00"},
+		{"后天再说吧", "再说", "2026-11-26 18:00"},
+		{"我一周后回访您", "回访", "2026-12-01 18:00"},
+		{"您看下周一上午能不能把合同寄过来", "合同寄过来", "2026-11-30 12:00"},
+		{"等我两个小时，我马上确认", "确认", "2026-11-24 12:00"},
+		{"年前把款结了", "把款结", "2027-02-05 18:00"},
+		{"明天中午之前把发票开好", "发票开好", "2026-11-25 13:00"},
+		{"明天15:00发报价", "发报价", "2026-11-25 15:00"},
+		{"明天 下午 3 点前回复您", "回复您", "2026-11-25 15:00"},
+		{"时间：下周二上午，我们上门调试", "上门调试", "2026-12-01 12:00"},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			ps := ExtractPromises(c.in, testNow, nil, RoleStaff)
+			if len(ps) != 1 {
+				t.Fatalf("promises = %+v, want one", ps)
+			}
+			p := ps[0]
+			if got := p.Due.Format("2006-01-02 15:04"); got != c.due {
+				t.Errorf("due = %s, want %s", got, c.due)
+			}
+			if !strings.Contains(p.Action, c.action) {
+				t.Errorf("action = %q, want it to contain %q", p.Action, c.action)
+			}
+			if p.Who != RoleStaff {
+				t.Errorf("who = %q", p.Who)
+			}
+			if c.in[p.Span[0]:p.Span[1]] != p.Expr {
+				t.Errorf("span %v does not cover %q", p.Span, p.Expr)
+			}
+		})
+	}
+}
+
+func TestExtractPromisesMany(t *testing.T) {
+	ps := ExtractPromises("明天发报价，下周三签合同。月底前付款", testNow, nil, RoleCustomer)
+	if len(ps) != 3 {
+		t.Fatalf("got %d promises: %+v", len(ps), ps)
+	}
+	for i, want := range []string{"2026-11-25", "2026-12-02", "2026-11-30"} {
+		if got := ps[i].Due.Format("2006-01-02"); got != want {
+			t.Errorf("promise %d due %s, want %s", i, got, want)
+		}
+		if ps[i].Who != RoleCustomer {
+			t.Errorf("promise %d who %q", i, ps[i].Who)
+		}
+	}
+}
+
+func TestExtractPromisesNone(t *testing.T) {
+	notPromises := []string{
+		"昨天已经发过报价了", // past
+		"上周三联系过你",   // past
+		"明天不能发货了",   // refusal
+		"明天天气不错",    // no action
+		"下午好，王经理",   // greeting
+		"明天是周五",     // no action
+	}
+	for _, s := range append(notPromises, noTimeSentences...) {
+		t.Run(s, func(t *testing.T) {
+			if ps := ExtractPromises(s, testNow, nil, RoleStaff); len(ps) != 0 {
+				t.Errorf("invented %+v", ps)
+			}
+		})
+	}
+	// Sentences with commitment verbs but no time expression never yield a
+	// promise: the due time is never invented.
+	for _, s := range []string{
+		"我会尽快发报价给您", "收到，回头联系", "合同我们再确认一下", "改天再说吧", "付款的事我问下财务",
+		"我稍后给您回电话", "麻烦发一下报价单", "签合同需要哪些资料", "安装师傅会联系您", "有消息第一时间通知您",
+	} {
+		t.Run(s, func(t *testing.T) {
+			if ps := ExtractPromises(s, testNow, nil, RoleStaff); len(ps) != 0 {
+				t.Errorf("invented %+v", ps)
+			}
+		})
+	}
+}
