@@ -11,7 +11,7 @@
 //   - The outbound client (client*.go): access tokens, app messages,
 //     customer contact, tags, 微信客服 and OA customer-service messages over
 //     github.com/silenceper/wechat/v2, with the fixes its gaps need.
-//   - A simulator (package wecomtest): a fake platform on httptest that
+//   - A simulator (package wecomtest): a fake platform on a loopback listener that
 //     serves the outbound APIs and plays callbacks, for tests and the demo.
 //
 // The package imports nothing else of scrm.
