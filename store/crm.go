@@ -2,8 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrInvalid is returned when arguments can never succeed: a missing required
+// value, an unknown status, merging a customer into itself.
+var ErrInvalid = errors.New("store: invalid argument")
 
 // This file declares the CRM records beyond the event log: customer edits,
 // staff, corp tags, reminders, durable jobs and the audit log. Each interface
@@ -22,7 +27,7 @@ type CustomerUpdate struct {
 	Fields        map[string]string // merged into Customer.Fields; an empty value deletes the key
 	AddTags       []string
 	RemoveTags    []string
-	AddIdentities []Identity // e.g. a phone number; ErrConflict if another customer has it
+	AddIdentities []Identity // e.g. a phone number; ErrConflict if another customer has it (kinds never contain ':')
 	Insight       *Insight   // the latest analysis
 	Now           time.Time
 }
@@ -43,15 +48,29 @@ type Insight struct {
 
 // CustomerAdmin is what people and jobs do to customers beyond callbacks.
 type CustomerAdmin interface {
-	// UpdateCustomer applies upd; returns ErrNotFound if the customer does not exist.
+	// UpdateCustomer applies upd and returns the result. Returns ErrNotFound
+	// if the customer does not exist, ErrConflict if an identity in
+	// upd.AddIdentities belongs to another customer (nothing is changed
+	// then), ErrInvalid for an empty stage or an identity without kind or
+	// value.
 	UpdateCustomer(ctx context.Context, id string, upd CustomerUpdate) (*Customer, error)
 	// MergeCustomers moves everything of customer from (identities, follows,
 	// tags, fields, timeline, reminders) into customer into and deletes from.
+	// into wins where both have a value (name, stage, tier, a field's key,
+	// insight); from fills what into lacks; last-contact times take the
+	// later. Later writes for from's ID land on into. Returns ErrNotFound if
+	// either does not exist, ErrInvalid if into == from.
 	MergeCustomers(ctx context.Context, into, from string) (*Customer, error)
-	// EraseCustomer deletes the customer and every record about them
-	// (identities, timeline, reminders, jobs, insight) from every table or
-	// collection. Events in the log that mention their identities are
-	// redacted (text and raw XML cleared). Returns ErrNotFound if absent.
+	// EraseCustomer deletes the customer and every record about them from
+	// every table or collection: identities, follows, tags, fields, insight,
+	// timeline, reminders, merge records, jobs and cursors whose key has the
+	// customer's ID as a ':'-separated component (e.g. "analyze:<id>").
+	// Events in the log whose CustomerID or FromID is one of the customer's
+	// identity values keep their row but lose text, raw XML, attributes and
+	// those identity values (the dedup key becomes "erased:<event id>"); an
+	// unprocessed one is marked processed so it cannot recreate the customer.
+	// The audit log is kept (its Target is not personal data). Returns
+	// ErrNotFound if absent.
 	EraseCustomer(ctx context.Context, id string) error
 	// CountCustomers counts customers matching f (ignoring AfterID and Limit).
 	CountCustomers(ctx context.Context, f CustomerFilter) (int64, error)
@@ -69,7 +88,8 @@ type Staff struct {
 
 // StaffStore keeps the staff directory.
 type StaffStore interface {
-	// UpsertStaff creates or replaces a staff member by ID.
+	// UpsertStaff creates or replaces a staff member by ID; ErrInvalid
+	// without an ID.
 	UpsertStaff(ctx context.Context, s *Staff) error
 	// FindStaffByID returns ErrNotFound if there is no such member.
 	FindStaffByID(ctx context.Context, id string) (*Staff, error)
@@ -91,11 +111,14 @@ type Tag struct {
 
 // TagStore keeps the tag catalogue.
 type TagStore interface {
-	// UpsertTags creates or replaces tags by ID.
+	// UpsertTags creates or replaces tags by ID (a replaced tag is no longer
+	// deleted). ErrInvalid if a tag has no ID or name.
 	UpsertTags(ctx context.Context, tags []Tag) error
 	// DeleteTags marks tags deleted (customers keep the name until re-synced).
+	// Unknown IDs are ignored.
 	DeleteTags(ctx context.Context, ids []string) error
-	// FindTags returns the tags not deleted, ordered by group then order.
+	// FindTags returns the tags not deleted, ordered by GroupID, then Order
+	// descending (WeCom lists larger orders first), then ID.
 	FindTags(ctx context.Context) ([]Tag, error)
 }
 
@@ -121,7 +144,7 @@ const (
 // Reminder is something a staff member should do for a customer at a time.
 type Reminder struct {
 	ID         int64      `json:"id"`
-	Key        string     `json:"-"` // unique: makes creation idempotent (e.g. "promise:<event>:<n>")
+	Key        string     `json:"-"` // unique if set: makes creation idempotent (e.g. "promise:<event>:<n>")
 	CustomerID string     `json:"customer_id,omitempty"`
 	StaffID    string     `json:"staff_id"`
 	Kind       string     `json:"kind"`
@@ -130,7 +153,7 @@ type Reminder struct {
 	Status     string     `json:"status"`
 	SentAt     *time.Time `json:"sent_at,omitempty"`
 	DoneAt     *time.Time `json:"done_at,omitempty"`
-	Attempts   int        `json:"-"`
+	Attempts   int        `json:"-"` // how many times it was claimed
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 }
@@ -140,12 +163,14 @@ type ReminderFilter struct {
 	StaffID    string
 	CustomerID string
 	Statuses   []string  // any of these; empty means all
-	DueBefore  time.Time // zero: no bound
+	DueBefore  time.Time // only DueAt < DueBefore; zero: no bound
 	Limit      int       // 0 means 50
 }
 
 // ReminderUpdate changes a reminder; nil leaves a value alone. Postponing
-// sets DueAt and Status back to pending so it is pushed again.
+// sets DueAt and Status back to pending so it is pushed again: a change of
+// Status or DueAt re-arms it (SentAt cleared when pending, DoneAt set when
+// done), and a push in flight then gets ErrConflict from MarkReminderSent.
 type ReminderUpdate struct {
 	Status *string
 	DueAt  *time.Time
@@ -157,51 +182,69 @@ type ReminderUpdate struct {
 type ReminderStore interface {
 	// CreateReminder stores r unless a reminder with r.Key exists; it reports
 	// whether it was created and sets r.ID (to the existing one's otherwise).
+	// An empty Key never deduplicates. An empty Status means pending, zero
+	// CreatedAt/UpdatedAt mean now. A CustomerID that was merged away is
+	// replaced by the survivor's; ErrNotFound if the customer does not
+	// exist; ErrInvalid without StaffID, Kind or DueAt, or for an unknown
+	// Status.
 	CreateReminder(ctx context.Context, r *Reminder) (bool, error)
 	// FindReminderByID returns ErrNotFound if it does not exist.
 	FindReminderByID(ctx context.Context, id int64) (*Reminder, error)
 	// FindReminders returns matching reminders ordered by DueAt then ID.
 	FindReminders(ctx context.Context, f ReminderFilter) ([]*Reminder, error)
-	// UpdateReminder applies upd; ErrNotFound if absent.
+	// UpdateReminder applies upd; ErrNotFound if absent, ErrInvalid for an
+	// unknown status.
 	UpdateReminder(ctx context.Context, id int64, upd ReminderUpdate) (*Reminder, error)
 	// ClaimDueReminders leases up to limit pending reminders due at or before
-	// now, whose lease is free or expired, to owner until now+lease.
+	// now, whose lease is free or expired, to owner until now+lease, and
+	// returns them in due order. When more are due than limit, earlier ones
+	// are preferred (a backend may spread concurrent claimers over the
+	// earliest few). Two owners never hold a lease on one reminder at once.
 	ClaimDueReminders(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*Reminder, error)
-	// MarkReminderSent records the push; ErrConflict if owner lost the lease.
+	// MarkReminderSent records the push (status sent, SentAt at). ErrConflict
+	// if owner lost the lease or the reminder was changed since the claim;
+	// a repeated call by the same owner succeeds. ErrNotFound if absent.
 	MarkReminderSent(ctx context.Context, id int64, owner string, at time.Time) error
-	// ReleaseReminder gives the lease back after a failed push, to retry at retryAt.
+	// ReleaseReminder gives the lease back after a failed push; the reminder
+	// stays pending and is claimable again from retryAt. ErrConflict if owner
+	// does not hold the lease, ErrNotFound if absent.
 	ReleaseReminder(ctx context.Context, id int64, owner string, retryAt time.Time) error
 }
 
 // Job is durable background work keyed by what it is about (e.g.
 // "analyze:<customer>"): scheduling the same key again re-arms it instead of
 // adding a second job, which is how "one analysis per conversation change"
-// holds.
+// holds. Keys are ':'-separated; a job about a customer carries the
+// customer's ID as one component, which is how EraseCustomer finds it.
 type Job struct {
 	Key       string
 	Kind      string
 	Payload   string
 	DueAt     time.Time
-	Version   int64 // bumped by every ScheduleJob
-	Attempts  int
-	LastError string
+	Version   int64  // bumped by every ScheduleJob
+	Attempts  int    // claims since the job last completed, the current one included
+	LastError string // errText of the last FailJob
 }
 
 // JobStore is a durable, leased, debounced job queue.
 type JobStore interface {
 	// ScheduleJob creates job key to run at dueAt, or re-arms it: its DueAt
 	// becomes dueAt (debouncing: a later schedule postpones it), its Version
-	// is bumped and its payload replaced. A running job is not disturbed; its
-	// CompleteJob will see the new version and leave the job pending.
+	// is bumped and its kind and payload replaced. A running job is not
+	// disturbed; its CompleteJob will see the new version and leave the job
+	// pending. ErrInvalid without key or kind.
 	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
 	// ClaimJobs leases up to limit jobs of kind due at or before now whose
-	// lease is free or expired.
+	// lease is free or expired to owner until now+lease, earliest due first.
+	// Two owners never hold a lease on one job at once.
 	ClaimJobs(ctx context.Context, kind, owner string, now time.Time, lease time.Duration, limit int) ([]*Job, error)
 	// CompleteJob deletes the job if its version is still version; if it was
-	// re-armed meanwhile it only releases the lease. ErrConflict if owner lost
-	// the lease.
+	// re-armed meanwhile it only releases the lease (the job runs again when
+	// due). ErrConflict if owner lost the lease, ErrNotFound if there is no
+	// such job (e.g. it was already completed).
 	CompleteJob(ctx context.Context, key string, version int64, owner string) error
-	// FailJob releases the lease and retries at retryAt.
+	// FailJob releases the lease and retries at retryAt. ErrConflict if owner
+	// does not hold the lease, ErrNotFound if there is no such job.
 	FailJob(ctx context.Context, key, owner, errText string, retryAt time.Time) error
 	// CountJobs counts pending jobs of kind (all kinds when empty).
 	CountJobs(ctx context.Context, kind string) (int64, error)
@@ -219,7 +262,11 @@ type AuditEntry struct {
 
 // AuditStore is an append-only audit log.
 type AuditStore interface {
+	// AppendAudit stores e and sets e.ID (IDs increase with insertion order).
+	// A zero At means now. ErrInvalid without Actor or Action.
 	AppendAudit(ctx context.Context, e *AuditEntry) error
-	// FindAudit returns entries newest first, those with ID < beforeID when beforeID > 0.
+	// FindAudit returns the entries about target (every entry when target is
+	// ""), newest first, those with ID < beforeID when beforeID > 0, at most
+	// limit (0 means 50).
 	FindAudit(ctx context.Context, target string, beforeID int64, limit int) ([]*AuditEntry, error)
 }

@@ -149,10 +149,16 @@ type CustomerUpsert struct {
 
 // CustomerFilter selects customers for FindCustomers.
 type CustomerFilter struct {
-	StaffID  string   // only customers this staff member follows (an active follow)
-	StaffIDs []string // only customers any of these staff members follow (a manager's team)
+	StaffID string // only customers this staff member follows (an active follow)
+	// StaffIDs: only customers any of these staff members follow (a
+	// manager's team). nil means no filter; a non-nil empty list matches no
+	// customer, so an empty scope never widens to everyone.
+	StaffIDs []string
 	// LastContactBefore/After bound the later of LastCustomerMsgAt and
-	// LastStaffTouchAt (customers never contacted count as before any time).
+	// LastStaffTouchAt: Before keeps those last contacted strictly before
+	// it, After those last contacted at or after it, so one time splits the
+	// customers in two. Customers never contacted count as before any time.
+	// Zero times are no bound.
 	LastContactBefore time.Time
 	LastContactAfter  time.Time
 	Tag               string
@@ -228,6 +234,12 @@ type Store interface {
 	EventStore
 	CustomerStore
 	TimelineStore
+	CustomerAdmin
+	StaffStore
+	TagStore
+	ReminderStore
+	JobStore
+	AuditStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	// GetCursor returns a named cursor (e.g. a kf sync cursor), "" if unset.

@@ -1,0 +1,487 @@
+package mongo
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/scrmhq/scrm/store"
+)
+
+// eventDoc is an event in the events collection. Its processing fields are a
+// cache for picking claim candidates; event_claims and event_done decide.
+type eventDoc struct {
+	ID          string     `bson:"_id"` // eventKey(Event.ID)
+	DedupKey    string     `bson:"dedup_key"`
+	Channel     string     `bson:"channel"`
+	Kind        string     `bson:"kind"`
+	FromID      string     `bson:"from_id"`
+	StaffID     string     `bson:"staff_id"`
+	CustomerID  string     `bson:"customer_id"`
+	Text        string     `bson:"text"`
+	MsgID       string     `bson:"msg_id"`
+	Attrs       []kv       `bson:"attrs,omitempty"`
+	Raw         []byte     `bson:"raw,omitempty"`
+	OccurredAt  time.Time  `bson:"occurred_at"`
+	ReceivedAt  time.Time  `bson:"received_at"`
+	Pending     bool       `bson:"pending"`
+	ProcessedAt *time.Time `bson:"processed_at,omitempty"`
+	Attempts    int        `bson:"attempts"`
+	LastError   string     `bson:"last_error"`
+	LeaseOwner  string     `bson:"lease_owner"`
+	FreeAt      time.Time  `bson:"free_at"` // claimable from then on: lease end or retry time
+}
+
+func (d *eventDoc) event() *store.Event {
+	return &store.Event{
+		ID: parseEventKey(d.ID), DedupKey: d.DedupKey, Channel: d.Channel, Kind: d.Kind, FromID: d.FromID, StaffID: d.StaffID,
+		CustomerID: d.CustomerID, Text: d.Text, MsgID: d.MsgID, Attrs: fromKVs(d.Attrs), Raw: d.Raw,
+		OccurredAt: utc(d.OccurredAt), ReceivedAt: utc(d.ReceivedAt), ProcessedAt: utcPtr(d.ProcessedAt),
+		Attempts: d.Attempts, LastError: d.LastError,
+	}
+}
+
+// claimDoc is one lease generation of an event. Only the inserter of
+// "<event>#<gen>" holds generation gen, and gen+1 may only be inserted once
+// gen is free, so two owners never hold a live lease on one event.
+type claimDoc struct {
+	ID       string    `bson:"_id"`
+	EventID  int64     `bson:"event_id"`
+	Gen      int       `bson:"gen"`
+	Owner    string    `bson:"owner"`
+	FreeAt   time.Time `bson:"free_at"` // lease end, or the retry time once released
+	Released bool      `bson:"released"`
+}
+
+// doneDoc records who completed an event; its _id is the event ID (as a
+// string: FerretDB only looks up string _ids by index), so an event is
+// completed at most once.
+type doneDoc struct {
+	ID    string    `bson:"_id"`
+	Owner string    `bson:"owner"`
+	Gen   int       `bson:"gen"`
+	At    time.Time `bson:"at"`
+}
+
+// eventKey is an event's _id: the int64 ID as a fixed-width decimal string,
+// so string order is ID order. A string because FerretDB v1 looks documents
+// up by index only for string (or ObjectID) _ids and scans otherwise.
+func eventKey(id int64) string { return fmt.Sprintf("%019d", id) }
+
+func parseEventKey(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+func doneID(event int64) string { return eventKey(event) }
+
+func claimID(event int64, gen int) string {
+	return strconv.FormatInt(event, 10) + "#" + strconv.Itoa(gen)
+}
+
+const maxAppendRounds = 20
+
+// AppendEvents inserts the batch with one unordered InsertMany under a
+// majority, journaled write concern. A duplicate-key error is either a
+// repeated dedup key (the event is not inserted) or, on FerretDB, an ID
+// collision from a raced counter; the second kind is retried with new IDs.
+func (db *DB) AppendEvents(ctx context.Context, evs []*store.Event) ([]bool, error) {
+	inserted := make([]bool, len(evs))
+	todo := make([]int, len(evs))
+	for i := range todo {
+		todo[i] = i
+	}
+	for round := 0; len(todo) > 0; round++ {
+		if round == maxAppendRounds {
+			return nil, fmt.Errorf("mongo: append events: ids kept colliding: %w", store.ErrConflict)
+		}
+		first, err := db.reserveIDs(ctx, collEvents, len(todo))
+		if err != nil {
+			return nil, fmt.Errorf("mongo: append events: %w", err)
+		}
+		docs := make([]any, len(todo))
+		for k, i := range todo {
+			e := evs[i]
+			docs[k] = &eventDoc{
+				ID: eventKey(first + int64(k)), DedupKey: e.DedupKey, Channel: e.Channel, Kind: e.Kind, FromID: e.FromID,
+				StaffID: e.StaffID, CustomerID: e.CustomerID, Text: e.Text, MsgID: e.MsgID, Attrs: toKVs(e.Attrs),
+				Raw: e.Raw, OccurredAt: e.OccurredAt, ReceivedAt: e.ReceivedAt, Pending: e.ProcessedAt == nil,
+				ProcessedAt: e.ProcessedAt, Attempts: e.Attempts, LastError: e.LastError, FreeAt: time.Unix(0, 0),
+			}
+		}
+		failed := map[int]bool{}
+		_, err = db.events.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		if err != nil {
+			var bwe mongo.BulkWriteException
+			if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+				return nil, fmt.Errorf("mongo: append events: %w", err)
+			}
+			for _, we := range bwe.WriteErrors {
+				if we.Code != 11000 {
+					return nil, fmt.Errorf("mongo: append events: %w", err)
+				}
+				failed[we.Index] = true
+			}
+		}
+		var keys []string
+		for k, i := range todo {
+			if failed[k] {
+				keys = append(keys, evs[i].DedupKey)
+				continue
+			}
+			evs[i].ID, inserted[i] = first+int64(k), true
+		}
+		if len(keys) == 0 {
+			break
+		}
+		stored, err := db.storedKeys(ctx, keys)
+		if err != nil {
+			return nil, fmt.Errorf("mongo: append events: %w", err)
+		}
+		var next []int
+		for k, i := range todo {
+			if failed[k] && !stored[evs[i].DedupKey] {
+				next = append(next, i)
+			}
+		}
+		todo = next
+	}
+	return inserted, nil
+}
+
+func (db *DB) storedKeys(ctx context.Context, keys []string) (map[string]bool, error) {
+	cur, err := db.events.Find(ctx, bson.D{{Key: "dedup_key", Value: bson.D{{Key: "$in", Value: keys}}}},
+		options.Find().SetProjection(bson.D{{Key: "dedup_key", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find dedup keys: %w", err)
+	}
+	var docs []struct {
+		Key string `bson:"dedup_key"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("find dedup keys: %w", err)
+	}
+	out := make(map[string]bool, len(docs))
+	for _, d := range docs {
+		out[d.Key] = true
+	}
+	return out, nil
+}
+
+// HasEvent reports whether an event with this dedup key is stored.
+func (db *DB) HasEvent(ctx context.Context, dedupKey string) (bool, error) {
+	err := db.events.FindOne(ctx, bson.D{{Key: "dedup_key", Value: dedupKey}},
+		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mongo: has event %s: %w", dedupKey, err)
+	}
+	return true, nil
+}
+
+// ClaimEvents leases up to limit due events, oldest first. Candidates come
+// from the pending index; each is won by inserting its next claim generation.
+func (db *DB) ClaimEvents(ctx context.Context, owner string, limit int, now time.Time, lease time.Duration) ([]*store.Event, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	// Over-fetch: concurrent claimers race for the same oldest candidates.
+	cur, err := db.events.Find(ctx,
+		bson.D{{Key: "pending", Value: true}, {Key: "free_at", Value: bson.D{{Key: "$lte", Value: now}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(3*limit)).
+			SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "attempts", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: claim events: %w", err)
+	}
+	var cands []struct {
+		ID       string `bson:"_id"`
+		Attempts int    `bson:"attempts"`
+	}
+	if err := cur.All(ctx, &cands); err != nil {
+		return nil, fmt.Errorf("mongo: claim events: %w", err)
+	}
+	var out []*store.Event
+	for _, c := range cands {
+		if len(out) == limit {
+			break
+		}
+		id := parseEventKey(c.ID)
+		e, err := db.claimOne(ctx, id, c.Attempts, owner, now, now.Add(lease))
+		if err != nil {
+			return out, fmt.Errorf("mongo: claim event %d: %w", id, err)
+		}
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b *store.Event) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// claimOne tries to win the next lease generation of one event. It returns
+// nil, nil if another owner holds the event or it is already done.
+func (db *DB) claimOne(ctx context.Context, id int64, attempts int, owner string, now, until time.Time) (*store.Event, error) {
+	gen := attempts + 1
+	won := false
+	for range 8 {
+		// Reading first spares a failing insert, a write, when another
+		// claimer got here first: the usual case under contention.
+		taken, err := db.claimFree(ctx, claimID(id, gen), now)
+		if err != nil {
+			return nil, err
+		}
+		if taken == claimLive {
+			return nil, nil // a live lease or a retry not yet due
+		}
+		if taken == claimExpired {
+			gen++
+			continue
+		}
+		if gen > 1 {
+			// gen may only follow a free gen-1. A missing gen-1 was deleted
+			// when the event completed; the done check below settles it.
+			prev, err := db.claimFree(ctx, claimID(id, gen-1), now)
+			if err != nil {
+				return nil, err
+			}
+			if prev == claimLive {
+				return nil, nil
+			}
+		}
+		_, err = db.claims.InsertOne(ctx, &claimDoc{ID: claimID(id, gen), EventID: id, Gen: gen, Owner: owner, FreeAt: until})
+		if err == nil {
+			won = true
+			break
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return nil, err
+		}
+		// Lost the race for gen: the next round reads the winner's claim.
+	}
+	if !won {
+		return nil, nil
+	}
+	var d doneDoc
+	err := db.done.FindOne(ctx, bson.D{{Key: "_id", Value: doneID(id)}}).Decode(&d)
+	if err == nil {
+		// Completed, but the event document missed it: repair and skip.
+		if err := db.markProcessed(ctx, id, d.Owner, d.At); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, err
+	}
+	var doc eventDoc
+	err = db.events.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: eventKey(id)}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "lease_owner", Value: owner}, {Key: "free_at", Value: until}, {Key: "attempts", Value: gen}}}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&doc)
+	if err != nil {
+		return nil, err
+	}
+	return doc.event(), nil
+}
+
+type claimState int
+
+const (
+	claimMissing claimState = iota
+	claimLive               // held, or released with a retry time still ahead
+	claimExpired            // its lease ran out or its retry time came
+)
+
+func (db *DB) claimFree(ctx context.Context, key string, now time.Time) (claimState, error) {
+	var c claimDoc
+	err := db.claims.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&c)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return claimMissing, nil
+	case err != nil:
+		return 0, err
+	case c.FreeAt.After(now):
+		return claimLive, nil
+	default:
+		return claimExpired, nil
+	}
+}
+
+// markProcessed updates the event document after its done record exists and
+// drops its claims, which nobody needs any more.
+func (db *DB) markProcessed(ctx context.Context, id int64, owner string, at time.Time) error {
+	_, err := db.events.UpdateOne(ctx, bson.D{{Key: "_id", Value: eventKey(id)}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "pending", Value: false}, {Key: "processed_at", Value: at}, {Key: "lease_owner", Value: owner},
+	}}})
+	if err != nil {
+		return fmt.Errorf("mark processed: %w", err)
+	}
+	if _, err := db.claims.DeleteMany(ctx, bson.D{{Key: "event_id", Value: id}}); err != nil {
+		return fmt.Errorf("drop claims: %w", err)
+	}
+	return nil
+}
+
+// currentClaim returns the latest claim of an event if owner holds it.
+// ErrNotFound: no such event; ErrConflict: someone else holds it, it was
+// released, or nobody claimed it.
+func (db *DB) currentClaim(ctx context.Context, id int64, owner string) (*claimDoc, error) {
+	var ev struct {
+		Attempts int `bson:"attempts"`
+	}
+	err := db.events.FindOne(ctx, bson.D{{Key: "_id", Value: eventKey(id)}},
+		options.FindOne().SetProjection(bson.D{{Key: "attempts", Value: 1}})).Decode(&ev)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The event's attempts is the generation its last claimer wrote; a
+	// newer claim may not have written it yet, so walk up to the last one.
+	var latest *claimDoc
+	for gen := max(ev.Attempts, 1); ; gen++ {
+		var c claimDoc
+		err := db.claims.FindOne(ctx, bson.D{{Key: "_id", Value: claimID(id, gen)}}).Decode(&c)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		latest = &c
+	}
+	if latest == nil {
+		return nil, fmt.Errorf("not claimed: %w", store.ErrConflict)
+	}
+	if latest.Owner != owner || latest.Released {
+		return nil, fmt.Errorf("lease not held by %s: %w", owner, store.ErrConflict)
+	}
+	return latest, nil
+}
+
+// CompleteEvent marks the event processed if owner holds its lease. The
+// event_done insert makes completion happen once even when a lease expired
+// and two owners finish together. A repeated call by the same owner succeeds.
+func (db *DB) CompleteEvent(ctx context.Context, id int64, owner string, now time.Time) error {
+	if done, err := db.doneBy(ctx, id); err != nil {
+		return fmt.Errorf("mongo: complete event %d: %w", id, err)
+	} else if done != "" {
+		if done == owner {
+			return nil
+		}
+		return fmt.Errorf("mongo: complete event %d: completed by another owner: %w", id, store.ErrConflict)
+	}
+	c, err := db.currentClaim(ctx, id, owner)
+	if err != nil {
+		return fmt.Errorf("mongo: complete event %d: %w", id, err)
+	}
+	if _, err := db.done.InsertOne(ctx, &doneDoc{ID: doneID(id), Owner: owner, Gen: c.Gen, At: now}); err != nil {
+		if !mongo.IsDuplicateKeyError(err) {
+			return fmt.Errorf("mongo: complete event %d: %w", id, err)
+		}
+		if done, err := db.doneBy(ctx, id); err != nil {
+			return fmt.Errorf("mongo: complete event %d: %w", id, err)
+		} else if done != owner {
+			return fmt.Errorf("mongo: complete event %d: completed by another owner: %w", id, store.ErrConflict)
+		}
+	}
+	if err := db.markProcessed(ctx, id, owner, now); err != nil {
+		return fmt.Errorf("mongo: complete event %d: %w", id, err)
+	}
+	return nil
+}
+
+// doneBy returns who completed the event, "" if nobody did.
+func (db *DB) doneBy(ctx context.Context, id int64) (string, error) {
+	var d doneDoc
+	err := db.done.FindOne(ctx, bson.D{{Key: "_id", Value: doneID(id)}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return d.Owner, nil
+}
+
+// FailEvent releases owner's lease and makes the event due again at retryAt.
+func (db *DB) FailEvent(ctx context.Context, id int64, owner string, errText string, retryAt time.Time) error {
+	if done, err := db.doneBy(ctx, id); err != nil {
+		return fmt.Errorf("mongo: fail event %d: %w", id, err)
+	} else if done != "" {
+		return fmt.Errorf("mongo: fail event %d: already completed: %w", id, store.ErrConflict)
+	}
+	c, err := db.currentClaim(ctx, id, owner)
+	if err != nil {
+		return fmt.Errorf("mongo: fail event %d: %w", id, err)
+	}
+	// Only the owner writes its claim document, so this update cannot race.
+	if _, err := db.claims.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "released", Value: true}, {Key: "free_at", Value: retryAt}}}}); err != nil {
+		return fmt.Errorf("mongo: fail event %d: release: %w", id, err)
+	}
+	if _, err := db.events.UpdateOne(ctx, bson.D{{Key: "_id", Value: eventKey(id)}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "free_at", Value: retryAt}, {Key: "last_error", Value: errText}, {Key: "lease_owner", Value: ""},
+	}}}); err != nil {
+		return fmt.Errorf("mongo: fail event %d: %w", id, err)
+	}
+	return nil
+}
+
+// FindEvents returns events matching f in ID order.
+func (db *DB) FindEvents(ctx context.Context, f store.EventFilter) ([]*store.Event, error) {
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: eventKey(max(f.AfterID, 0))}}}}
+	if f.Channel != "" {
+		filter = append(filter, bson.E{Key: "channel", Value: f.Channel})
+	}
+	if f.Kind != "" {
+		filter = append(filter, bson.E{Key: "kind", Value: f.Kind})
+	}
+	if f.Processed != nil {
+		filter = append(filter, bson.E{Key: "pending", Value: !*f.Processed})
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	cur, err := db.events.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: find events: %w", err)
+	}
+	var docs []eventDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: find events: %w", err)
+	}
+	out := make([]*store.Event, len(docs))
+	for i := range docs {
+		out[i] = docs[i].event()
+	}
+	return out, nil
+}
+
+// OldestUnprocessed returns the receive time of the lowest-ID pending event,
+// or ErrNotFound.
+func (db *DB) OldestUnprocessed(ctx context.Context) (time.Time, error) {
+	var doc struct {
+		ReceivedAt time.Time `bson:"received_at"`
+	}
+	err := db.events.FindOne(ctx, bson.D{{Key: "pending", Value: true}},
+		options.FindOne().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(bson.D{{Key: "received_at", Value: 1}})).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return time.Time{}, fmt.Errorf("mongo: oldest unprocessed event: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("mongo: oldest unprocessed event: %w", err)
+	}
+	return utc(doc.ReceivedAt), nil
+}

@@ -1,0 +1,117 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/scrmhq/scrm/store"
+)
+
+type entryDoc struct {
+	ID         int64     `bson:"_id"`
+	CustomerID string    `bson:"customer_id"`
+	SourceKey  string    `bson:"source_key"`
+	AutoKey    bool      `bson:"auto_key,omitempty"` // SourceKey was empty; source_key holds a placeholder
+	Kind       string    `bson:"kind"`
+	Channel    string    `bson:"channel,omitempty"`
+	Direction  string    `bson:"direction,omitempty"`
+	StaffID    string    `bson:"staff_id,omitempty"`
+	Text       string    `bson:"text,omitempty"`
+	Attrs      []kv      `bson:"attrs,omitempty"`
+	At         time.Time `bson:"at"`
+}
+
+// AppendTimeline stores e unless its SourceKey is already stored. An entry
+// for a customer that was merged away lands on the survivor (e.CustomerID is
+// updated); a customer that never existed gives ErrNotFound.
+func (db *DB) AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error) {
+	cid, err := db.resolve(ctx, e.CustomerID, time.Time{}, false)
+	if err != nil {
+		return false, fmt.Errorf("mongo: append timeline for %q: %w", e.CustomerID, err)
+	}
+	for range maxAppendRounds {
+		id, err := db.reserveIDs(ctx, collTimeline, 1)
+		if err != nil {
+			return false, fmt.Errorf("mongo: append timeline: %w", err)
+		}
+		doc := &entryDoc{
+			ID: id, CustomerID: cid, SourceKey: e.SourceKey, Kind: e.Kind, Channel: e.Channel,
+			Direction: e.Direction, StaffID: e.StaffID, Text: e.Text, Attrs: toKVs(e.Attrs), At: e.At,
+		}
+		// The unique index holds every entry, so keyless entries get a key
+		// nothing else can have.
+		if doc.SourceKey == "" {
+			doc.SourceKey, doc.AutoKey = fmt.Sprintf("auto:%d", id), true
+		}
+		_, err = db.timeline.InsertOne(ctx, doc)
+		if mongo.IsDuplicateKeyError(err) {
+			if e.SourceKey != "" {
+				err := db.timeline.FindOne(ctx, bson.D{{Key: "source_key", Value: e.SourceKey}},
+					options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+				if err == nil {
+					return false, nil
+				}
+				if !errors.Is(err, mongo.ErrNoDocuments) {
+					return false, fmt.Errorf("mongo: append timeline: %w", err)
+				}
+			}
+			continue // an ID collision (FerretDB's racy counter): take a new ID
+		}
+		if err != nil {
+			return false, fmt.Errorf("mongo: append timeline: %w", err)
+		}
+		// A merge may have moved the customer's entries between our
+		// resolve and our insert: follow it.
+		final, err := db.resolve(ctx, cid, time.Time{}, false)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return false, fmt.Errorf("mongo: append timeline: %w", err)
+		}
+		if err == nil && final != cid {
+			if _, err := db.timeline.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "customer_id", Value: final}}}}); err != nil {
+				return false, fmt.Errorf("mongo: append timeline: follow merge: %w", err)
+			}
+			cid = final
+		}
+		e.ID, e.CustomerID = id, cid
+		return true, nil
+	}
+	return false, fmt.Errorf("mongo: append timeline: ids kept colliding: %w", store.ErrConflict)
+}
+
+// FindTimeline returns a customer's entries newest first.
+func (db *DB) FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*store.TimelineEntry, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	filter := bson.D{{Key: "customer_id", Value: customerID}}
+	if beforeID > 0 {
+		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: beforeID}}})
+	}
+	cur, err := db.timeline.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: find timeline of %s: %w", customerID, err)
+	}
+	var docs []entryDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: find timeline of %s: %w", customerID, err)
+	}
+	out := make([]*store.TimelineEntry, len(docs))
+	for i, d := range docs {
+		key := d.SourceKey
+		if d.AutoKey {
+			key = ""
+		}
+		out[i] = &store.TimelineEntry{
+			ID: d.ID, CustomerID: d.CustomerID, SourceKey: key, Kind: d.Kind, Channel: d.Channel, Direction: d.Direction,
+			StaffID: d.StaffID, Text: d.Text, Attrs: fromKVs(d.Attrs), At: utc(d.At),
+		}
+	}
+	return out, nil
+}
