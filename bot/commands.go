@@ -33,11 +33,28 @@ type Commands struct {
 	dir Directory
 	out Messenger
 	loc *time.Location
+	// plan is st's reminder and planning side; nil when st lacks it, and
+	// then those commands say they are unavailable.
+	plan        PlanStore
+	dormantDays int
+	inbox       *Inbox // replies to and claims of customers; nil: not configured
 }
 
-// NewCommands returns the staff command processor.
+// NewCommands returns the staff command processor. When st is also a
+// PlanStore (every store backend is), the reminder, plan, dormant, funnel
+// and team commands work too.
 func NewCommands(st CommandStore, dir Directory, out Messenger, loc *time.Location) *Commands {
-	return &Commands{st: st, dir: dir, out: out, loc: loc}
+	p := &Commands{st: st, dir: dir, out: out, loc: loc, dormantDays: 30}
+	p.plan, _ = st.(PlanStore)
+	return p
+}
+
+// SetDormantDays sets how many days without interaction make a customer
+// dormant in the 沉睡客户 command (SCRM_DORMANT_DAYS; default 30).
+func (p *Commands) SetDormantDays(n int) {
+	if n > 0 {
+		p.dormantDays = n
+	}
 }
 
 // Name implements Processor.
@@ -72,11 +89,20 @@ const helpText = `**scrm 助手 · 可用指令**
 > **查 张三** — 查看客户档案（负责人、阶段、标签、最近联系、最近消息）
 > **记 张三 今天电话沟通，下周二回访** — 给客户记一条跟进备注
 > **我的客户** — 列出我跟进的客户
+> **今天** — 今天的跟进计划
+> **待办** — 我的待办提醒（带编号）
+> **完成 3** / **推迟 3 明天** — 处理待办（也可以：后天、下周一、3天）
+> **提醒 张三 明天下午三点 回访** — 新建提醒
+> **沉睡客户** — 很久没联系的客户
+> **漏斗** — 我的客户按阶段分布
+> **团队** — 团队概览（主管）
+> **回 张三 您好…** — 通过公众号/微信客服回复客户
+> **接 张三** — 接待尚未分配的新客户
 > **帮助** — 显示本说明`
 
 // answer runs one command and renders its reply.
 func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Time) (string, error) {
-	verb, rest, _ := strings.Cut(text, " ")
+	verb, rest, _ := strings.Cut(splitNumberedVerb(text), " ")
 	rest = strings.TrimSpace(rest)
 	switch strings.ToLower(verb) {
 	case "帮助", "help", "?", "？", "菜单":
@@ -94,6 +120,32 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 		return p.note(ctx, v, name, strings.TrimSpace(note), at)
 	case "我的客户", "客户列表":
 		return p.mine(ctx, v)
+	case "回", "回复":
+		if p.inbox == nil {
+			return "客户消息回复未启用：需要配置公众号或微信客服。", nil
+		}
+		return p.inbox.Reply(ctx, v, rest, fmt.Sprintf("%s:%d", v.StaffID, at.UnixNano()))
+	case "接", "接待", "认领":
+		if p.inbox == nil {
+			return "客户接待未启用：需要配置公众号或微信客服。", nil
+		}
+		return p.inbox.ClaimByName(ctx, v, rest)
+	case "待办", "待办事项", "提醒列表", "todo":
+		return p.todo(ctx, v, rest, at)
+	case "完成", "已完成", "done":
+		return p.complete(ctx, v, rest, at)
+	case "推迟", "延后", "改期", "snooze":
+		return p.postpone(ctx, v, rest, at)
+	case "提醒", "提醒我", "remind":
+		return p.remind(ctx, v, rest, at)
+	case "今天", "今日", "今天计划", "今日计划", "计划", "today":
+		return p.today(ctx, v, at)
+	case "沉睡客户", "沉睡", "睡眠客户":
+		return p.dormant(ctx, v, at)
+	case "漏斗", "我的漏斗", "销售漏斗", "阶段", "pipeline":
+		return p.funnel(ctx, v)
+	case "团队", "团队概览", "团队数据", "team":
+		return p.team(ctx, v, at)
 	}
 	return "没看懂这条指令：“" + clip(text, 20) + "”。\n\n" + helpText, nil
 }
@@ -132,7 +184,7 @@ func (p *Commands) lookup(ctx context.Context, v Viewer, query string) (string, 
 	case 0:
 		return "没有找到你可查看的客户“" + clip(query, 20) + "”。", nil
 	case 1:
-		return p.card(ctx, cs[0])
+		return p.cardFor(ctx, v, cs[0])
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "找到 %d 位客户，请说得更具体些：\n", len(cs))

@@ -2,6 +2,8 @@ package bot
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/scrmhq/scrm/store"
@@ -57,9 +59,33 @@ func (v Viewer) Scope() []string {
 			return v.Team
 		}
 		return append([]string{v.StaffID}, v.Team...)
-	default:
+	case RoleSales:
 		return []string{v.StaffID}
+	default:
+		// An unknown role sees nothing, as CanSee says; an empty, non-nil
+		// scope keeps it apart from an admin's "everyone".
+		return []string{}
 	}
+}
+
+// ViewerFromStaff resolves a stored staff member to a Viewer. It reports
+// false for an inactive member or one whose role is not admin, manager or
+// sales: such a member may not see any customer. A manager's team is the
+// staff they lead (Staff.Team).
+func ViewerFromStaff(s *store.Staff) (Viewer, bool) {
+	if s == nil || !s.Active {
+		return Viewer{}, false
+	}
+	switch s.Role {
+	case RoleAdmin, RoleManager, RoleSales:
+	default:
+		return Viewer{}, false
+	}
+	v := Viewer{StaffID: s.ID, Role: s.Role}
+	if s.Role == RoleManager {
+		v.Team = slices.Clone(s.Team)
+	}
+	return v, true
 }
 
 // Directory resolves a staff member to a Viewer.
@@ -77,4 +103,34 @@ func (d StaticDirectory) Viewer(_ context.Context, staffID string) (Viewer, erro
 		return v, nil
 	}
 	return Viewer{StaffID: staffID, Role: RoleSales}, nil
+}
+
+// StaffDirectory resolves viewers from the staff directory, the same
+// records the API's staff tokens resolve through, so the bot and the API
+// see one set of roles. A member it does not know is resolved by Fallback
+// (sales when nil); an inactive member or one with an unknown role gets a
+// Viewer without a role, which sees no customer.
+type StaffDirectory struct {
+	Staff interface {
+		FindStaffByID(ctx context.Context, id string) (*store.Staff, error)
+	}
+	Fallback Directory
+}
+
+// Viewer implements Directory.
+func (d StaffDirectory) Viewer(ctx context.Context, staffID string) (Viewer, error) {
+	s, err := d.Staff.FindStaffByID(ctx, staffID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if d.Fallback != nil {
+			return d.Fallback.Viewer(ctx, staffID)
+		}
+		return Viewer{StaffID: staffID, Role: RoleSales}, nil
+	case err != nil:
+		return Viewer{}, fmt.Errorf("directory: find staff %s: %w", staffID, err)
+	}
+	if v, ok := ViewerFromStaff(s); ok {
+		return v, nil
+	}
+	return Viewer{StaffID: staffID}, nil
 }

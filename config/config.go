@@ -51,6 +51,27 @@ type Config struct {
 	CallbackMaxBody    int           `yaml:"callback_max_body" env:"SCRM_CALLBACK_MAX_BODY"`
 	SQLiteSynchronous  string        `yaml:"sqlite_synchronous" env:"SCRM_SQLITE_SYNCHRONOUS"`
 	LogLevel           string        `yaml:"log_level" env:"SCRM_LOG_LEVEL"`
+
+	// Reminders: when the morning digest goes out (business time, HH:MM; the
+	// weekly manager digest goes out then on Mondays) and after how many days
+	// without interaction a customer becomes dormant (沉睡).
+	DigestAt    string `yaml:"digest_at" env:"SCRM_DIGEST_AT"`
+	DormantDays int    `yaml:"dormant_days" env:"SCRM_DORMANT_DAYS"`
+
+	// Customer inbox: the FAQ knowledge base, business hours and the
+	// message customers get outside them ("" renders one from the hours).
+	FAQFile         string `yaml:"faq_file" env:"SCRM_FAQ_FILE"`
+	BusinessHours   string `yaml:"business_hours" env:"SCRM_BUSINESS_HOURS"`
+	OffHoursMessage string `yaml:"off_hours_message" env:"SCRM_OFF_HOURS_MESSAGE"`
+
+	// LLMDailyTokens caps the LLM tokens spent per business day (0: no
+	// cap); past it, analyses run on the offline models until the next day.
+	LLMDailyTokens int `yaml:"llm_daily_tokens" env:"SCRM_LLM_DAILY_TOKENS"`
+	// AnalysisQuiet is how long a conversation must be silent before it is
+	// analysed; AnalysisApply applies the proposed tags and stage changes
+	// instead of only proposing them.
+	AnalysisQuiet time.Duration `yaml:"analysis_quiet" env:"SCRM_ANALYSIS_QUIET"`
+	AnalysisApply bool          `yaml:"analysis_apply" env:"SCRM_ANALYSIS_APPLY"`
 }
 
 // Default returns the configuration scrm runs with when nothing is set.
@@ -67,6 +88,10 @@ func Default() Config {
 		CallbackMaxBody:   1 << 20,
 		SQLiteSynchronous: "FULL",
 		LogLevel:          "info",
+		DigestAt:          "09:00",
+		DormantDays:       30,
+		AnalysisQuiet:     10 * time.Minute,
+		BusinessHours:     "09:00-18:00 Mon-Fri",
 	}
 }
 
@@ -119,6 +144,12 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 				return fmt.Errorf("config: %s=%q is not a duration such as 5m or 30s", name, raw)
 			}
 			f.SetInt(int64(d))
+		case bool:
+			b, err := strconv.ParseBool(raw)
+			if err != nil {
+				return fmt.Errorf("config: %s=%q is not a boolean (true or false)", name, raw)
+			}
+			f.SetBool(b)
 		}
 	}
 	return nil
@@ -219,6 +250,12 @@ func (c Config) Validate() error {
 			bad("SCRM_LLM_BASE_URL", "%q is not an http(s) URL", c.LLMBaseURL)
 		}
 	}
+	if c.LLMDailyTokens < 0 {
+		bad("SCRM_LLM_DAILY_TOKENS", "must be 0 (no cap) or a positive number of tokens")
+	}
+	if c.AnalysisQuiet < time.Second || c.AnalysisQuiet > 24*time.Hour {
+		bad("SCRM_ANALYSIS_QUIET", "must be a duration between 1s and 24h such as 10m")
+	}
 	if c.CallbackMaxSkew <= 0 {
 		bad("SCRM_CALLBACK_MAX_SKEW", "must be a positive duration such as 5m")
 	}
@@ -235,7 +272,27 @@ func (c Config) Validate() error {
 	default:
 		bad("SCRM_LOG_LEVEL", "must be debug, info, warn or error")
 	}
+	if _, err := ParseBusinessHours(c.BusinessHours, time.UTC); err != nil {
+		bad("SCRM_BUSINESS_HOURS", "%v (for example 09:00-18:00 Mon-Fri, or always)", err)
+	}
+	if c.FAQFile != "" {
+		if st, err := os.Stat(c.FAQFile); err != nil || st.IsDir() {
+			bad("SCRM_FAQ_FILE", "%q is not a readable file (see docs/faq.example.yaml)", c.FAQFile)
+		}
+	}
+	if !validClock(c.DigestAt) {
+		bad("SCRM_DIGEST_AT", "%q is not a time of day such as 09:00", c.DigestAt)
+	}
+	if c.DormantDays < 1 || c.DormantDays > 3650 {
+		bad("SCRM_DORMANT_DAYS", "must be a number of days between 1 and 3650 (got %d)", c.DormantDays)
+	}
 	return errors.Join(errs...)
+}
+
+// validClock reports whether s is a time of day "HH:MM".
+func validClock(s string) bool {
+	t, err := time.Parse("15:04", s)
+	return err == nil && len(s) == 5 && t.Format("15:04") == s
 }
 
 func anySet(m map[string]string) bool {

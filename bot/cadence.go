@@ -1,0 +1,418 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scrmhq/scrm/store"
+)
+
+// CadenceStep is one follow-up of the new-customer cadence: Days after the
+// customer added the salesperson, remind them to do Text.
+type CadenceStep struct {
+	Days int
+	Text string
+}
+
+// DefaultCadence is common sales practice for a new contact: a welcome call
+// the same day, a product walkthrough on day 3, and a purchase-intent
+// follow-up on day 7.
+var DefaultCadence = []CadenceStep{
+	{Days: 0, Text: "欢迎致电：打个招呼，了解客户需求"},
+	{Days: 3, Text: "产品引导：介绍产品、解答疑问"},
+	{Days: 7, Text: "购买意向跟进：确认意向和预算"},
+}
+
+// CadenceStore is what the cadence processor reads and writes.
+type CadenceStore interface {
+	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
+	UpdateCustomer(ctx context.Context, id string, upd store.CustomerUpdate) (*store.Customer, error)
+	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
+	CreateReminder(ctx context.Context, r *store.Reminder) (bool, error)
+	FindReminders(ctx context.Context, f store.ReminderFilter) ([]*store.Reminder, error)
+	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
+	FindStaff(ctx context.Context) ([]*store.Staff, error)
+}
+
+// CadenceOptions tune the cadence processor; zero values take the defaults.
+type CadenceOptions struct {
+	Steps    []CadenceStep // default DefaultCadence
+	DigestAt string        // the working day starts here, "HH:MM" (default "09:00")
+	Location *time.Location
+	Now      func() time.Time
+}
+
+// Cadence is the processor that turns customer-contact events into
+// reminders: a new contact starts the follow-up cadence; a customer who
+// deletes their salesperson (or is deleted, other than by a transfer)
+// raises a churn alert for the owner and the managers of their team; a
+// dormant customer who writes again is active again. Every reminder has a
+// key derived from the event, so a redelivered or reprocessed event creates
+// nothing new.
+type Cadence struct {
+	st       CadenceStore
+	steps    []CadenceStep
+	dayStart time.Duration
+	loc      *time.Location
+	now      func() time.Time
+}
+
+// NewCadence returns the cadence processor.
+func NewCadence(st CadenceStore, o CadenceOptions) (*Cadence, error) {
+	if o.Steps == nil {
+		o.Steps = DefaultCadence
+	}
+	if o.DigestAt == "" {
+		o.DigestAt = "09:00"
+	}
+	start, err := ParseClock(o.DigestAt)
+	if err != nil {
+		return nil, fmt.Errorf("cadence: %w", err)
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Cadence{st: st, steps: o.Steps, dayStart: start, loc: o.Location, now: o.Now}, nil
+}
+
+// Name implements Processor.
+func (*Cadence) Name() string { return "cadence" }
+
+// Stale bounds: events replayed from long ago (an import, a backfill) must
+// not flood staff with reminders for the past.
+const (
+	staleStep  = 24 * time.Hour     // a cadence step more overdue than this is skipped
+	staleChurn = 3 * 24 * time.Hour // a churn older than this raises no alert
+)
+
+// Process implements Processor.
+func (p *Cadence) Process(ctx context.Context, ev *store.Event) error {
+	if ev.CustomerID == "" {
+		return nil
+	}
+	switch {
+	case ev.Channel == store.ChannelWeCom && ev.Kind == contactPrefix+"add_external_contact" && ev.StaffID != "":
+		return p.startCadence(ctx, ev)
+	case ev.Channel == store.ChannelWeCom && ev.StaffID != "" &&
+		(ev.Kind == contactPrefix+"del_follow_user" ||
+			(ev.Kind == contactPrefix+"del_external_contact" && ev.Attrs["Source"] != "DELETE_BY_TRANSFER")):
+		return p.churn(ctx, ev)
+	case !strings.HasPrefix(ev.Kind, "event.") && ev.Kind != "unknown":
+		return p.wake(ctx, ev)
+	}
+	return nil
+}
+
+func (p *Cadence) customer(ctx context.Context, ev *store.Event) (*store.Customer, error) {
+	c, err := p.st.FindCustomerByIdentity(ctx, identityOf(ev))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // the customer processor runs first; nothing to do
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cadence: find customer: %w", err)
+	}
+	return c, nil
+}
+
+// workTime is day (in loc) at the start of the working day plus offset.
+func (p *Cadence) workTime(day time.Time, offset time.Duration) time.Time {
+	return atClock(day, p.dayStart+offset, p.loc)
+}
+
+// stepDue is when cadence step n after an add at t is due: the same day
+// within working hours for T+0 (the next morning after 20:00), otherwise
+// an hour into the working day, after the morning digest.
+func (p *Cadence) stepDue(t time.Time, days int) time.Time {
+	if days == 0 {
+		start := p.workTime(t, 0)
+		end := startOfDay(t, p.loc).Add(20 * time.Hour)
+		switch {
+		case t.Before(start):
+			return start.UTC()
+		case !t.Before(end):
+			return p.workTime(start.AddDate(0, 0, 1), 0).UTC()
+		}
+		return t.UTC()
+	}
+	return p.workTime(startOfDay(t, p.loc).AddDate(0, 0, days), time.Hour).UTC()
+}
+
+func (p *Cadence) startCadence(ctx context.Context, ev *store.Event) error {
+	c, err := p.customer(ctx, ev)
+	if err != nil || c == nil {
+		return err
+	}
+	now := p.now()
+	for _, step := range p.steps {
+		due := p.stepDue(ev.OccurredAt, step.Days)
+		if due.Before(now.Add(-staleStep)) {
+			continue
+		}
+		r := &store.Reminder{
+			Key:        fmt.Sprintf("cadence:%s:%s:t%d", c.ID, ev.StaffID, step.Days),
+			CustomerID: c.ID,
+			StaffID:    ev.StaffID,
+			Kind:       store.ReminderCadence,
+			Text:       step.Text,
+			DueAt:      due,
+			Status:     store.ReminderPending,
+			CreatedAt:  now,
+			UpdatedAt:  now,
+		}
+		if _, err := p.st.CreateReminder(ctx, r); err != nil {
+			return fmt.Errorf("cadence: create reminder: %w", err)
+		}
+	}
+	return nil
+}
+
+// managersOf returns the active managers whose team includes staffID.
+func managersOf(staff []*store.Staff, staffID string) []*store.Staff {
+	var out []*store.Staff
+	for _, s := range staff {
+		if s.Active && s.Role == RoleManager && s.ID != staffID && slices.Contains(s.Team, staffID) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func staffName(staff []*store.Staff, id string) string {
+	for _, s := range staff {
+		if s.ID == id && s.Name != "" {
+			return s.Name
+		}
+	}
+	return id
+}
+
+func (p *Cadence) churn(ctx context.Context, ev *store.Event) error {
+	c, err := p.customer(ctx, ev)
+	if err != nil || c == nil {
+		return err
+	}
+	now := p.now()
+	owner := ev.StaffID
+	byCustomer := ev.Kind == contactPrefix+"del_follow_user"
+	// The owner's open follow-ups for this customer are moot now.
+	open, err := p.st.FindReminders(ctx, store.ReminderFilter{StaffID: owner, CustomerID: c.ID, Statuses: openReminderStatuses, Limit: 100})
+	if err != nil {
+		return fmt.Errorf("cadence: reminders: %w", err)
+	}
+	cancelled := store.ReminderCancelled
+	for _, r := range open {
+		if r.Kind != store.ReminderChurn {
+			if _, err := p.st.UpdateReminder(ctx, r.ID, store.ReminderUpdate{Status: &cancelled, Now: now}); err != nil {
+				return fmt.Errorf("cadence: cancel reminder %d: %w", r.ID, err)
+			}
+		}
+	}
+	stillFollowed := slices.ContainsFunc(c.Follows, func(f store.Follow) bool { return !f.Deleted })
+	if !stillFollowed && c.Stage != store.StageLost {
+		lost := store.StageLost
+		if _, err := p.st.UpdateCustomer(ctx, c.ID, store.CustomerUpdate{Stage: &lost, Now: now}); err != nil {
+			return fmt.Errorf("cadence: mark lost: %w", err)
+		}
+		if _, err := p.st.AppendTimeline(ctx, &store.TimelineEntry{
+			CustomerID: c.ID, SourceKey: "lost:" + ev.DedupKey, Kind: store.EntryStage, StaffID: owner,
+			Text: "阶段变为 " + store.StageLost + "（已无员工跟进）", Attrs: map[string]string{"stage": store.StageLost}, At: ev.OccurredAt,
+		}); err != nil {
+			return fmt.Errorf("cadence: timeline: %w", err)
+		}
+	}
+	if ev.OccurredAt.Before(now.Add(-staleChurn)) {
+		return nil
+	}
+	staff, err := p.st.FindStaff(ctx)
+	if err != nil {
+		return fmt.Errorf("cadence: staff: %w", err)
+	}
+	name, ownerName := displayName(c), staffName(staff, owner)
+	ownerText := "客户 " + name + " 删除了你，可能已流失，请尽快了解原因、设法挽回"
+	mgrText := "团队成员 " + ownerName + " 被客户 " + name + " 删除（流失预警）"
+	if !byCustomer {
+		ownerText = "你删除了客户 " + name + "，如非本意请尽快重新联系"
+		mgrText = "团队成员 " + ownerName + " 删除了客户 " + name + "（流失预警）"
+	}
+	alerts := []*store.Reminder{{Key: "churn:" + ev.DedupKey + ":owner:" + owner, StaffID: owner, Text: ownerText}}
+	for _, m := range managersOf(staff, owner) {
+		alerts = append(alerts, &store.Reminder{Key: "churn:" + ev.DedupKey + ":mgr:" + m.ID, StaffID: m.ID, Text: mgrText})
+	}
+	for _, r := range alerts {
+		r.CustomerID, r.Kind, r.DueAt, r.Status, r.CreatedAt, r.UpdatedAt = c.ID, store.ReminderChurn, now, store.ReminderPending, now, now
+		if _, err := p.st.CreateReminder(ctx, r); err != nil {
+			return fmt.Errorf("cadence: churn alert: %w", err)
+		}
+	}
+	return nil
+}
+
+// wake moves a dormant customer who writes again back to 跟进中.
+func (p *Cadence) wake(ctx context.Context, ev *store.Event) error {
+	c, err := p.customer(ctx, ev)
+	if err != nil || c == nil || c.Stage != store.StageDormant {
+		return err
+	}
+	active := store.StageActive
+	if _, err := p.st.UpdateCustomer(ctx, c.ID, store.CustomerUpdate{Stage: &active, Now: p.now()}); err != nil {
+		return fmt.Errorf("cadence: wake: %w", err)
+	}
+	_, err = p.st.AppendTimeline(ctx, &store.TimelineEntry{
+		CustomerID: c.ID, SourceKey: "wake:" + ev.DedupKey, Kind: store.EntryStage,
+		Text: "沉睡客户重新来信，阶段变为 " + store.StageActive, Attrs: map[string]string{"stage": store.StageActive}, At: ev.OccurredAt,
+	})
+	if err != nil {
+		return fmt.Errorf("cadence: timeline: %w", err)
+	}
+	return nil
+}
+
+// Key customer tiers: these get a call every quarter.
+var keyTiers = []string{"重点", "key", "KEY", "Key", "VIP", "vip"}
+
+// Renewal date fields, YYYY-MM-DD.
+var renewalFields = []string{"到期日", "renewal_date", "续约日期", "合同到期日"}
+
+// runDailyScan walks every customer once a day: a customer without any
+// interaction for DormantDays becomes 沉睡 and their salespeople get a
+// reminder (once per dormancy: the key carries the last contact time); a
+// renewal date within RenewalDays gets a reminder (once per date); a key
+// customer gets a quarterly call reminder (once per quarter). The walk
+// records its position, so a run cut short resumes where it stopped.
+func (s *Scheduler) runDailyScan(ctx context.Context, job *store.Job) error {
+	day, err := time.ParseInLocation("2006-01-02", job.Payload, s.o.Location)
+	if err != nil {
+		return nil
+	}
+	pos := "daily-scan:" + job.Payload
+	after, err := s.st.GetCursor(ctx, pos)
+	if err != nil {
+		return fmt.Errorf("daily scan: %w", err)
+	}
+	if after == "done" {
+		return nil
+	}
+	now := s.o.Now()
+	// Reminders from the scan are due an hour into the working day, after
+	// the morning digest has listed them.
+	due := laterOf(atClock(day, s.digestClock+time.Hour, s.o.Location).UTC(), now)
+	for {
+		cs, err := s.st.FindCustomers(ctx, store.CustomerFilter{AfterID: after, Limit: 500})
+		if err != nil {
+			return fmt.Errorf("daily scan: customers: %w", err)
+		}
+		for _, c := range cs {
+			if err := s.scanCustomer(ctx, c, day, now, due); err != nil {
+				return err
+			}
+		}
+		if len(cs) < 500 {
+			break
+		}
+		after = cs[len(cs)-1].ID
+		if err := s.st.SetCursor(ctx, pos, after); err != nil {
+			return fmt.Errorf("daily scan: %w", err)
+		}
+	}
+	if err := s.st.SetCursor(ctx, pos, "done"); err != nil {
+		return fmt.Errorf("daily scan: %w", err)
+	}
+	return nil
+}
+
+func (s *Scheduler) scanCustomer(ctx context.Context, c *store.Customer, day, now, due time.Time) error {
+	var owners []string
+	for _, f := range c.Follows {
+		if !f.Deleted && !slices.Contains(owners, f.StaffID) {
+			owners = append(owners, f.StaffID)
+		}
+	}
+	if len(owners) == 0 {
+		return nil
+	}
+	remind := func(key, kind, text string) error {
+		for _, staff := range owners {
+			r := &store.Reminder{
+				Key: key + ":" + staff, CustomerID: c.ID, StaffID: staff, Kind: kind, Text: text,
+				DueAt: due, Status: store.ReminderPending, CreatedAt: now, UpdatedAt: now,
+			}
+			if _, err := s.st.CreateReminder(ctx, r); err != nil {
+				return fmt.Errorf("daily scan: reminder %s: %w", r.Key, err)
+			}
+		}
+		return nil
+	}
+
+	// Dormant.
+	last := lastContact(c)
+	if last.IsZero() {
+		last = c.CreatedAt
+	}
+	if c.Stage != store.StageDormant && c.Stage != store.StageLost && now.Sub(last) >= time.Duration(s.o.DormantDays)*24*time.Hour {
+		days := int(now.Sub(last).Hours() / 24)
+		// The reminders first: if the stage were set first and the run died,
+		// the next run would skip the customer and the reminder would be lost.
+		key := "dormant:" + c.ID + ":" + strconv.FormatInt(last.Unix(), 10)
+		if err := remind(key, store.ReminderDormant, fmt.Sprintf("已经 %d 天没有互动，转为沉睡客户，找个理由联系一下吧", days)); err != nil {
+			return err
+		}
+		dormant := store.StageDormant
+		if _, err := s.st.UpdateCustomer(ctx, c.ID, store.CustomerUpdate{Stage: &dormant, Now: now}); err != nil {
+			return fmt.Errorf("daily scan: mark dormant %s: %w", c.ID, err)
+		}
+		if _, err := s.st.AppendTimeline(ctx, &store.TimelineEntry{
+			CustomerID: c.ID, SourceKey: key, Kind: store.EntryStage,
+			Text:  fmt.Sprintf("%d 天没有互动，阶段变为 %s", days, store.StageDormant),
+			Attrs: map[string]string{"stage": store.StageDormant}, At: now,
+		}); err != nil {
+			return fmt.Errorf("daily scan: timeline %s: %w", c.ID, err)
+		}
+	}
+
+	// Renewal.
+	for _, field := range renewalFields {
+		v := strings.TrimSpace(c.Fields[field])
+		if v == "" {
+			continue
+		}
+		date, err := time.ParseInLocation("2006-01-02", v, s.o.Location)
+		if err != nil {
+			continue
+		}
+		left := int(date.Sub(day).Hours() / 24)
+		if left >= 0 && left <= s.o.RenewalDays {
+			text := fmt.Sprintf("%s到期（还有 %d 天），请跟进续约", v, left)
+			if err := remind("renewal:"+c.ID+":"+v, store.ReminderRenewal, text); err != nil {
+				return err
+			}
+		}
+		break
+	}
+
+	// Key customers: a call each quarter, spread over its first two months
+	// so a quarter does not start with every key customer due at once.
+	if slices.Contains(keyTiers, c.Tier) {
+		q := (int(day.Month()) - 1) / 3
+		qStart := time.Date(day.Year(), time.Month(q*3+1), 1, 0, 0, 0, 0, s.o.Location)
+		h := fnv.New32a()
+		h.Write([]byte(c.ID))
+		start := qStart.AddDate(0, 0, int(h.Sum32()%60))
+		touched := c.LastStaffTouchAt != nil && !c.LastStaffTouchAt.Before(qStart)
+		if !day.Before(start) && !touched {
+			key := fmt.Sprintf("cadence:%s:q%dQ%d", c.ID, day.Year(), q+1)
+			if err := remind(key, store.ReminderCadence, "重点客户季度回访：本季度还没有联系过"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

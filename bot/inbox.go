@@ -1,0 +1,865 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scrmhq/scrm/store"
+)
+
+// InboxStore is what the customer inbox reads and writes.
+type InboxStore interface {
+	FindCustomerByID(ctx context.Context, id string) (*store.Customer, error)
+	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
+	FindCustomers(ctx context.Context, f store.CustomerFilter) ([]*store.Customer, error)
+	UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error)
+	FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*store.TimelineEntry, error)
+	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
+	AppendEvents(ctx context.Context, evs []*store.Event) ([]bool, error)
+	GetCursor(ctx context.Context, name string) (string, error)
+	SetCursor(ctx context.Context, name, value string) error
+	FindStaff(ctx context.Context) ([]*store.Staff, error)
+}
+
+// StaffMessenger sends the inbox's messages to staff in WeCom (the Pusher
+// adapter of cmd/scrm implements it).
+type StaffMessenger interface {
+	SendMarkdown(ctx context.Context, toUser, content string) error
+	SendTemplateCard(ctx context.Context, toUser string, card Card) error
+}
+
+// InboxOptions tunes the inbox; zero values take the defaults.
+type InboxOptions struct {
+	// OfferTTL is how long an unclaimed offer stands; the customer's next
+	// message after it goes to the next salesperson (default 30 min).
+	OfferTTL time.Duration
+	// ClaimFanout is how many salespeople, in rotation, get each claim card
+	// (default 1: plain round-robin; more makes it first come, first served).
+	ClaimFanout int
+	// ForwardMaxAge skips forwarding messages older than this when
+	// processed, e.g. the history of a first 微信客服 pull (default 24 h).
+	ForwardMaxAge time.Duration
+	// ReplyWindow is how long after the customer's last message the
+	// platforms accept replies (default 48 h, both OA and 微信客服).
+	ReplyWindow time.Duration
+	// Route, when set, names the staff an unassigned customer's message may
+	// be offered to (a rule, e.g. by kf account); empty falls back to every
+	// active salesperson.
+	Route    func(ctx context.Context, ev *store.Event, c *store.Customer) ([]string, error)
+	Location *time.Location // business time zone for dates staff read (default UTC)
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Inbox brings customers' messages from the Official Account and 微信客服 to
+// staff and carries staff replies back:
+//
+//   - A message from a customer with an owner (an active follow) is
+//     forwarded to the owner as an app message, once per event (cursor
+//     "inbox:fwd:<event>", per recipient).
+//   - A customer with no owner is offered round-robin among active
+//     salespeople (or the staff Route names) with a claim card; the first
+//     press of 接待 (or the command "接 张三") wins and makes the presser
+//     the owner, later ones are told who won. First-press-wins holds across
+//     instances because a claim is an event in the log under the unique
+//     dedup key "inbox:claim:<customer>:<round>"; processing that event
+//     applies the claim (a follow with State "inbox"), so it survives a
+//     crash at any point.
+//   - "回 张三 内容" sends a reply through the channel the customer last
+//     wrote on, inside the platform window, and records it on the timeline.
+//
+// Unassigned customers who have written in form a shared pool: any active
+// salesperson may claim one by name with "接", though they cannot see the
+// customer's record until they do.
+type Inbox struct {
+	st   InboxStore
+	out  StaffMessenger
+	send CustomerSender
+	dir  Directory
+	o    InboxOptions
+}
+
+// NewInbox returns the inbox processor. send may be nil when no channel can
+// send to customers (replies then explain why).
+func NewInbox(st InboxStore, out StaffMessenger, send CustomerSender, dir Directory, o InboxOptions) *Inbox {
+	if o.OfferTTL <= 0 {
+		o.OfferTTL = 30 * time.Minute
+	}
+	if o.ClaimFanout <= 0 {
+		o.ClaimFanout = 1
+	}
+	if o.ForwardMaxAge <= 0 {
+		o.ForwardMaxAge = 24 * time.Hour
+	}
+	if o.ReplyWindow <= 0 {
+		o.ReplyWindow = 48 * time.Hour
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Inbox{st: st, out: out, send: send, dir: dir, o: o}
+}
+
+// Name implements Processor.
+func (*Inbox) Name() string { return "inbox" }
+
+// KindClaim is the kind of the claim events the inbox writes to the log.
+const KindClaim = "bot.claim"
+
+// FollowStateInbox marks a follow created by claiming a customer in the inbox.
+const FollowStateInbox = "inbox"
+
+const claimKeyPrefix = "claim:"
+
+// errClaimPending means a claim was decided but not yet applied: the
+// pipeline retries shortly, when the winner is known.
+var errClaimPending = errors.New("inbox: claim decided but not yet applied")
+
+// Process implements Processor.
+func (in *Inbox) Process(ctx context.Context, ev *store.Event) error {
+	switch {
+	case isCustomerMessage(ev):
+		return in.forward(ctx, ev)
+	case ev.Kind == "event.template_card_event" && strings.HasPrefix(ev.Attrs["EventKey"], claimKeyPrefix) && ev.StaffID != "":
+		return in.press(ctx, ev)
+	case ev.Kind == KindClaim:
+		return in.applyClaim(ctx, ev)
+	}
+	return nil
+}
+
+// ---- forwarding and offers ----
+
+// offerState is the inbox's memory of an unassigned customer, in cursor
+// "inbox:offer:<customer>".
+type offerState struct {
+	Round     int       `json:"round"`
+	To        []string  `json:"to,omitempty"`
+	At        time.Time `json:"at"`
+	Opener    string    `json:"opener,omitempty"` // the event that opened the round
+	ClaimedBy string    `json:"claimed_by,omitempty"`
+}
+
+func offerKey(customerID string) string { return "inbox:offer:" + customerID }
+
+func claimedKey(customerID string, round int) string {
+	return "inbox:claimed:" + customerID + ":" + strconv.Itoa(round)
+}
+
+func (in *Inbox) loadOffer(ctx context.Context, customerID string) (offerState, error) {
+	var st offerState
+	raw, err := in.st.GetCursor(ctx, offerKey(customerID))
+	if err != nil {
+		return st, fmt.Errorf("inbox: offer state: %w", err)
+	}
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &st); err != nil {
+			return offerState{}, fmt.Errorf("inbox: offer state %s: %w", customerID, err)
+		}
+	}
+	return st, nil
+}
+
+func (in *Inbox) saveOffer(ctx context.Context, customerID string, st offerState) error {
+	b, _ := json.Marshal(st)
+	if err := in.st.SetCursor(ctx, offerKey(customerID), string(b)); err != nil {
+		return fmt.Errorf("inbox: save offer state: %w", err)
+	}
+	return nil
+}
+
+// once runs send unless key records that it ran, then records it.
+func (in *Inbox) once(ctx context.Context, key string, send func() error) error {
+	done, err := in.st.GetCursor(ctx, key)
+	if err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	if done != "" {
+		return nil
+	}
+	if err := send(); err != nil {
+		return err
+	}
+	if err := in.st.SetCursor(ctx, key, "1"); err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	return nil
+}
+
+func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
+	doneKey := "inbox:fwd:" + ev.DedupKey
+	if done, err := in.st.GetCursor(ctx, doneKey); err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	} else if done != "" {
+		return nil
+	}
+	if in.o.Now().Sub(eventTime(ev)) > in.o.ForwardMaxAge {
+		return in.st.SetCursor(ctx, doneKey, "stale")
+	}
+	c, err := in.st.FindCustomerByIdentity(ctx, identityOf(ev))
+	if err != nil {
+		// The customers processor runs first; a miss is worth a retry.
+		return fmt.Errorf("inbox: find customer: %w", err)
+	}
+	auto, err := in.st.GetCursor(ctx, autoKey(ev))
+	if err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	}
+	owners, err := in.reachable(ctx, activeOwners(c))
+	if err != nil {
+		return err
+	}
+	if len(owners) > 0 {
+		msg := renderForward(ev, c, auto, false)
+		for _, staff := range owners {
+			err := in.once(ctx, doneKey+":"+staff, func() error { return in.out.SendMarkdown(ctx, staff, msg) })
+			if err != nil {
+				return fmt.Errorf("inbox: forward to owner: %w", err)
+			}
+		}
+	} else if err := in.offer(ctx, ev, c, auto); err != nil {
+		return err
+	}
+	return in.st.SetCursor(ctx, doneKey, "1")
+}
+
+// offer brings an unassigned customer's message to staff: a claim card to
+// the next salespeople in rotation when no offer stands, else a forward to
+// those already offered.
+func (in *Inbox) offer(ctx context.Context, ev *store.Event, c *store.Customer, auto string) error {
+	st, err := in.loadOffer(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	now := in.o.Now().UTC()
+	if st.Opener != ev.DedupKey {
+		fresh := len(st.To) > 0 && st.ClaimedBy == "" && now.Sub(st.At) <= in.o.OfferTTL
+		if fresh {
+			msg := renderForward(ev, c, auto, true)
+			for _, staff := range st.To {
+				err := in.once(ctx, "inbox:fwd:"+ev.DedupKey+":"+staff, func() error { return in.out.SendMarkdown(ctx, staff, msg) })
+				if err != nil {
+					return fmt.Errorf("inbox: forward to offered staff: %w", err)
+				}
+			}
+			return nil
+		}
+		to, err := in.pickTargets(ctx, ev, c)
+		if err != nil {
+			return err
+		}
+		if len(to) == 0 {
+			in.o.Logger.Warn("inbox: no active staff to offer an unassigned customer to", "customer_id", c.ID, "channel", ev.Channel)
+			return nil
+		}
+		// Rounds only grow, so a claim key never repeats for a customer.
+		st = offerState{Round: st.Round + 1, To: to, At: now, Opener: ev.DedupKey}
+		if err := in.saveOffer(ctx, c.ID, st); err != nil {
+			return err
+		}
+	}
+	card := claimCard(ev, c, st, auto)
+	for _, staff := range st.To {
+		err := in.once(ctx, "inbox:fwd:"+ev.DedupKey+":"+staff, func() error { return in.out.SendTemplateCard(ctx, staff, card) })
+		if err != nil {
+			return fmt.Errorf("inbox: claim card: %w", err)
+		}
+	}
+	return nil
+}
+
+// pickTargets chooses who is offered a customer: the next ClaimFanout
+// members of the pool in rotation. The rotation counter is a plain cursor:
+// two instances offering at the same instant may both take the same turn,
+// which only skews the rotation.
+func (in *Inbox) pickTargets(ctx context.Context, ev *store.Event, c *store.Customer) ([]string, error) {
+	var pool []string
+	if in.o.Route != nil {
+		var err error
+		if pool, err = in.o.Route(ctx, ev, c); err != nil {
+			return nil, fmt.Errorf("inbox: route: %w", err)
+		}
+	}
+	if len(pool) == 0 {
+		staff, err := in.st.FindStaff(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("inbox: staff: %w", err)
+		}
+		pool = activeWithRole(staff, RoleSales)
+		if len(pool) == 0 {
+			// Nobody in sales: managers and admins rather than silence.
+			pool = activeWithRole(staff, RoleManager, RoleAdmin)
+		}
+	}
+	if len(pool) == 0 {
+		return nil, nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte(strings.Join(pool, "\x00")))
+	rrKey := fmt.Sprintf("inbox:rr:%x", h.Sum64())
+	raw, err := in.st.GetCursor(ctx, rrKey)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: rotation: %w", err)
+	}
+	n, _ := strconv.Atoi(raw)
+	k := min(in.o.ClaimFanout, len(pool))
+	to := make([]string, 0, k)
+	for i := range k {
+		to = append(to, pool[(n+i)%len(pool)])
+	}
+	if err := in.st.SetCursor(ctx, rrKey, strconv.Itoa(n+1)); err != nil {
+		return nil, fmt.Errorf("inbox: rotation: %w", err)
+	}
+	return to, nil
+}
+
+// reachable drops staff the directory knows as inactive (they left; WeCom
+// would refuse the message for good). Staff it does not know are kept: the
+// directory may simply not be synced.
+func (in *Inbox) reachable(ctx context.Context, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	staff, err := in.st.FindStaff(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: staff: %w", err)
+	}
+	inactive := map[string]bool{}
+	for _, s := range staff {
+		if !s.Active {
+			inactive[s.ID] = true
+		}
+	}
+	return slices.DeleteFunc(ids, func(id string) bool { return inactive[id] }), nil
+}
+
+func activeWithRole(staff []*store.Staff, roles ...string) []string {
+	var out []string
+	for _, s := range staff {
+		if s.Active && slices.Contains(roles, s.Role) {
+			out = append(out, s.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// activeOwners lists the staff with an active follow of c.
+func activeOwners(c *store.Customer) []string {
+	var out []string
+	for _, f := range c.Follows {
+		if !f.Deleted {
+			out = append(out, f.StaffID)
+		}
+	}
+	return out
+}
+
+func channelLabel(ch string) string {
+	switch ch {
+	case store.ChannelOA:
+		return "公众号"
+	case store.ChannelKF:
+		return "微信客服"
+	}
+	return "企业微信"
+}
+
+// handle is how staff name a customer in commands: the name, or "#<id>"
+// when it has none (or one a command could not carry).
+func handle(c *store.Customer) string {
+	if c.Name != "" && !strings.ContainsAny(c.Name, " \t\n#") {
+		return c.Name
+	}
+	return "#" + c.ID
+}
+
+func autoNote(auto string) string {
+	switch {
+	case strings.HasPrefix(auto, autoFAQ):
+		return "🤖 已按常见问题自动回复客户"
+	case auto == autoOffHours:
+		return "🌙 非工作时间，已自动告知客户工作时间"
+	case auto == autoHandover:
+		return "🤖 机器人无法确定答案，已告知客户稍候由人工回复"
+	}
+	return ""
+}
+
+func renderForward(ev *store.Event, c *store.Customer, auto string, unclaimed bool) string {
+	var b strings.Builder
+	h := handle(c)
+	fmt.Fprintf(&b, "**%s · %s** 发来消息\n", channelLabel(ev.Channel), displayName(c))
+	fmt.Fprintf(&b, "> %s\n", quoteLine(ev.Text))
+	if note := autoNote(auto); note != "" {
+		b.WriteString(note + "\n")
+	}
+	if unclaimed {
+		fmt.Fprintf(&b, "该客户尚未分配负责人，发送「接 %s」接待\n", h)
+	}
+	fmt.Fprintf(&b, "回复：回 %s …", h)
+	return b.String()
+}
+
+// claimCard offers customer c to staff. Its TaskID and content are the same
+// when a redelivered event sends it again, so WeCom's duplicate check drops
+// the repeat.
+func claimCard(ev *store.Event, c *store.Customer, st offerState, auto string) Card {
+	rows := []CardRow{{Key: "渠道", Value: channelLabel(ev.Channel)}, {Key: "接待", Value: "点按钮，或发「接 " + clip(handle(c), 12) + "」"}}
+	if note := autoNote(auto); note != "" {
+		rows = append(rows, CardRow{Key: "机器人", Value: clip(strings.TrimLeft(note, "🤖🌙 "), 26)})
+	}
+	return Card{
+		TaskID:         fmt.Sprintf("claim_%s_%d_%d", c.ID, st.Round, ev.ID),
+		Source:         "scrm 客户接待",
+		Title:          clip("新客户咨询 · "+displayName(c), 26),
+		Desc:           "尚未分配负责人",
+		Text:           clip(quoteLine(ev.Text), 100),
+		Rows:           rows,
+		Buttons:        []CardButton{{Text: "接待", Key: claimKeyPrefix + c.ID, Primary: true}},
+		DuplicateCheck: time.Hour,
+	}
+}
+
+// quoteLine keeps a customer's text on one quoted markdown line.
+func quoteLine(s string) string {
+	return clip(strings.Join(strings.Fields(s), " "), 300)
+}
+
+// ---- claims ----
+
+func (in *Inbox) press(ctx context.Context, ev *store.Event) error {
+	doneKey := "inbox:press:" + ev.DedupKey
+	if done, err := in.st.GetCursor(ctx, doneKey); err != nil {
+		return fmt.Errorf("inbox: %w", err)
+	} else if done != "" {
+		return nil
+	}
+	v, err := in.dir.Viewer(ctx, ev.StaffID)
+	if err != nil {
+		return fmt.Errorf("inbox: resolve %s: %w", ev.StaffID, err)
+	}
+	reply, err := in.claim(ctx, v, strings.TrimPrefix(ev.Attrs["EventKey"], claimKeyPrefix), "card")
+	if err != nil {
+		return err
+	}
+	if err := in.out.SendMarkdown(ctx, ev.StaffID, reply); err != nil {
+		return fmt.Errorf("inbox: reply to claim: %w", err)
+	}
+	return in.st.SetCursor(ctx, doneKey, "1")
+}
+
+func canClaim(v Viewer) bool {
+	return v.Role == RoleSales || v.Role == RoleManager || v.Role == RoleAdmin
+}
+
+// claim makes v the owner of customer id unless someone was first, and
+// returns the answer for v.
+func (in *Inbox) claim(ctx context.Context, v Viewer, id, via string) (string, error) {
+	if !canClaim(v) {
+		return "你没有接待客户的权限，请联系管理员。", nil
+	}
+	c, err := in.st.FindCustomerByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return "这位客户已不存在（可能已合并或删除）。", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("inbox: find customer: %w", err)
+	}
+	h := handle(c)
+	if owners := activeOwners(c); len(owners) > 0 {
+		if slices.Contains(owners, v.StaffID) {
+			return "你已是 " + h + " 的负责人，可直接回复：回 " + h + " 内容", nil
+		}
+		return h + " 已被 " + in.staffName(ctx, owners[0]) + " 接待。", nil
+	}
+	st, err := in.loadOffer(ctx, c.ID)
+	if err != nil {
+		return "", err
+	}
+	now := in.o.Now().UTC()
+	inserted, err := in.st.AppendEvents(ctx, []*store.Event{{
+		DedupKey: "inbox:claim:" + c.ID + ":" + strconv.Itoa(st.Round),
+		Channel:  store.ChannelWeCom,
+		Kind:     KindClaim,
+		FromID:   v.StaffID,
+		StaffID:  v.StaffID,
+		Attrs:    map[string]string{"customer_id": c.ID, "round": strconv.Itoa(st.Round), "via": via},
+		// Customers' words are not part of a claim; Raw records its facts.
+		Raw:        []byte(fmt.Sprintf(`{"customer_id":%q,"staff_id":%q,"round":%d,"via":%q}`, c.ID, v.StaffID, st.Round, via)),
+		OccurredAt: now,
+		ReceivedAt: now,
+	}})
+	if err != nil {
+		return "", fmt.Errorf("inbox: claim: %w", err)
+	}
+	won := inserted[0]
+	if !won {
+		winner, err := in.st.GetCursor(ctx, claimedKey(c.ID, st.Round))
+		if err != nil {
+			return "", fmt.Errorf("inbox: claim winner: %w", err)
+		}
+		if winner == "" {
+			return "", errClaimPending
+		}
+		if winner != v.StaffID {
+			return h + " 已被 " + in.staffName(ctx, winner) + " 接待。", nil
+		}
+	}
+	return "✅ 你已接待 " + h + "，TA 之后的消息会直接转给你。\n回复：回 " + h + " 内容", nil
+}
+
+// applyClaim carries out a claim event: the winner becomes an owner.
+func (in *Inbox) applyClaim(ctx context.Context, ev *store.Event) error {
+	id, staff := ev.Attrs["customer_id"], ev.StaffID
+	round, _ := strconv.Atoi(ev.Attrs["round"])
+	c, err := in.st.FindCustomerByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && len(c.Identities) == 0) {
+		in.o.Logger.Warn("inbox: claimed customer is gone", "customer_id", id)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inbox: find customer: %w", err)
+	}
+	if _, err := in.st.UpsertCustomer(ctx, store.CustomerUpsert{
+		Identity: c.Identities[0],
+		Follow:   &store.Follow{StaffID: staff, State: FollowStateInbox, AddedAt: ev.OccurredAt},
+		Now:      ev.ReceivedAt,
+	}); err != nil {
+		return fmt.Errorf("inbox: apply claim: %w", err)
+	}
+	if _, err := in.st.AppendTimeline(ctx, &store.TimelineEntry{
+		CustomerID: c.ID,
+		SourceKey:  "event:" + ev.DedupKey,
+		Kind:       store.EntryEvent,
+		StaffID:    staff,
+		Text:       in.staffName(ctx, staff) + " 接待了该客户",
+		Attrs:      map[string]string{"via": ev.Attrs["via"]},
+		At:         ev.OccurredAt,
+	}); err != nil {
+		return fmt.Errorf("inbox: claim timeline: %w", err)
+	}
+	if err := in.st.SetCursor(ctx, claimedKey(c.ID, round), staff); err != nil {
+		return fmt.Errorf("inbox: record claim: %w", err)
+	}
+	st, err := in.loadOffer(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if st.Round == round && st.ClaimedBy == "" {
+		st.ClaimedBy = staff
+		return in.saveOffer(ctx, c.ID, st)
+	}
+	return nil
+}
+
+// ClaimByName is the command "接 张三": v claims an unassigned customer
+// who has written in.
+func (in *Inbox) ClaimByName(ctx context.Context, v Viewer, query string) (string, error) {
+	query = strings.TrimSpace(query)
+	if query == "" {
+		return "格式：**接 客户名**，例如：接 张三", nil
+	}
+	if !canClaim(v) {
+		return "你没有接待客户的权限，请联系管理员。", nil
+	}
+	var found []*store.Customer
+	if id, ok := strings.CutPrefix(query, "#"); ok {
+		c, err := in.st.FindCustomerByID(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("inbox: find customer: %w", err)
+		}
+		if c != nil {
+			found = []*store.Customer{c}
+		}
+	} else {
+		var err error
+		if found, err = in.st.FindCustomers(ctx, store.CustomerFilter{Query: query, Limit: 20}); err != nil {
+			return "", fmt.Errorf("inbox: find customers: %w", err)
+		}
+	}
+	var cands []*store.Customer
+	for _, c := range found {
+		switch {
+		case len(activeOwners(c)) == 0 && c.LastCustomerMsgAt != nil:
+			cands = append(cands, c) // in the pool
+		case v.CanSee(c):
+			cands = append(cands, c) // already theirs (or their team's)
+		default:
+			// Someone else's customer: mentioned only if it came through
+			// the inbox, where a claim decided the owner.
+			st, err := in.loadOffer(ctx, c.ID)
+			if err != nil {
+				return "", err
+			}
+			if st.Round > 0 || st.ClaimedBy != "" {
+				cands = append(cands, c)
+			}
+		}
+	}
+	cands = preferExact(cands, query)
+	switch len(cands) {
+	case 0:
+		return "没有找到待接待的客户“" + clip(query, 20) + "”。", nil
+	case 1:
+		return in.claim(ctx, v, cands[0].ID, "command")
+	}
+	return listChoices(cands, "接", in.o.Location), nil
+}
+
+// ---- replies ----
+
+// Reply is the command "回 张三 内容": it sends the text to a customer v may
+// see, through the channel the customer last wrote on, and records it.
+// key identifies the command message, so a redelivered command never sends
+// twice.
+func (in *Inbox) Reply(ctx context.Context, v Viewer, rest, key string) (string, error) {
+	name, text, _ := strings.Cut(strings.TrimSpace(rest), " ")
+	text = strings.TrimSpace(text)
+	if name == "" || text == "" {
+		return "格式：**回 客户名 回复内容**，例如：回 张三 您好，资料已发到您的邮箱", nil
+	}
+	cs, err := in.findVisible(ctx, v, name)
+	if err != nil {
+		return "", err
+	}
+	switch len(cs) {
+	case 0:
+		return "没有找到你可查看的客户“" + clip(name, 20) + "”，消息未发送。", nil
+	case 1:
+	default:
+		return listChoices(cs, "回", in.o.Location), nil
+	}
+	c := cs[0]
+	h := handle(c)
+	last, err := in.lastInbound(ctx, c.ID)
+	if err != nil {
+		return "", err
+	}
+	if last == nil {
+		return h + " 还没有通过公众号或微信客服给我们发过消息，无法从这里回复，请通过企业微信联系。", nil
+	}
+	label := channelLabel(last.Channel)
+	now := in.o.Now().UTC()
+	closed := h + " 超过48小时未发消息，" + label + "无法主动回复，请通过企业微信联系"
+	if now.Sub(last.At) > in.o.ReplyWindow {
+		return closed, nil
+	}
+	sum := fnv.New64a()
+	sum.Write([]byte(key + "\x00" + c.ID + "\x00" + text))
+	sentKey := fmt.Sprintf("inbox:reply:%s:%x", v.StaffID, sum.Sum64())
+	sent, err := in.st.GetCursor(ctx, sentKey)
+	if err != nil {
+		return "", fmt.Errorf("inbox: %w", err)
+	}
+	var ident store.Identity
+	if sent == "" {
+		ident, err = in.deliver(ctx, c, last.Channel, text, sentKey)
+		switch {
+		case errors.Is(err, ErrOutsideWindow):
+			return h + " 的" + label + "客服窗口已关闭或回复次数已用完（客户发消息后 48 小时内最多回复 5 条），请等 TA 再发消息，或通过企业微信联系。", nil
+		case errors.Is(err, errNoRoute), errors.Is(err, ErrCannotSend):
+			return h + " 的" + label + "账号信息不全，无法从这里回复，请通过企业微信联系。", nil
+		case err != nil:
+			return "", err
+		}
+		if err := in.st.SetCursor(ctx, sentKey, "1"); err != nil {
+			return "", fmt.Errorf("inbox: %w", err)
+		}
+	} else if ident, err = replyIdentity(c, last.Channel); err != nil {
+		return "", err
+	}
+	if _, err := in.st.AppendTimeline(ctx, &store.TimelineEntry{
+		CustomerID: c.ID,
+		SourceKey:  sentKey,
+		Kind:       store.EntryMessage,
+		Channel:    last.Channel,
+		Direction:  store.DirectionOut,
+		StaffID:    v.StaffID,
+		Text:       text,
+		At:         now,
+	}); err != nil {
+		return "", fmt.Errorf("inbox: reply timeline: %w", err)
+	}
+	if _, err := in.st.UpsertCustomer(ctx, store.CustomerUpsert{Identity: ident, StaffAt: now, Now: now}); err != nil {
+		return "", fmt.Errorf("inbox: staff touch: %w", err)
+	}
+	return "✅ 已通过" + label + "回复 " + h + "：" + clip(text, 60), nil
+}
+
+var errNoRoute = errors.New("inbox: no address on the channel")
+
+// replyIdentity is the identity a reply on channel goes to.
+func replyIdentity(c *store.Customer, channel string) (store.Identity, error) {
+	kind := store.IdentityOpenID
+	if channel == store.ChannelKF {
+		kind = store.IdentityKFUserID
+	}
+	for _, id := range c.Identities {
+		if id.Kind == kind {
+			return id, nil
+		}
+	}
+	return store.Identity{}, errNoRoute
+}
+
+func (in *Inbox) deliver(ctx context.Context, c *store.Customer, channel, text, key string) (store.Identity, error) {
+	id, err := replyIdentity(c, channel)
+	if err != nil {
+		return id, err
+	}
+	if in.send == nil {
+		return id, errNoRoute
+	}
+	switch channel {
+	case store.ChannelOA:
+		err = in.send.SendOAText(ctx, id.Value, text)
+	case store.ChannelKF:
+		account, aerr := in.st.GetCursor(ctx, kfAccountKey(id.Value))
+		if aerr != nil {
+			return id, fmt.Errorf("inbox: kf account: %w", aerr)
+		}
+		if account == "" {
+			return id, errNoRoute
+		}
+		err = in.send.SendKFText(ctx, account, id.Value, text, kfMsgID("reply", key))
+	default:
+		return id, errNoRoute
+	}
+	if err != nil && !errors.Is(err, ErrOutsideWindow) {
+		return id, fmt.Errorf("inbox: send reply: %w", err)
+	}
+	return id, err
+}
+
+// lastInbound finds the customer's latest message on a channel scrm can
+// reply on.
+func (in *Inbox) lastInbound(ctx context.Context, customerID string) (*store.TimelineEntry, error) {
+	var before int64
+	for range 4 { // the last 200 entries are plenty: the window is 48 hours
+		page, err := in.st.FindTimeline(ctx, customerID, before, 50)
+		if err != nil {
+			return nil, fmt.Errorf("inbox: timeline: %w", err)
+		}
+		for _, e := range page {
+			if e.Kind == store.EntryMessage && e.Direction == store.DirectionIn &&
+				(e.Channel == store.ChannelOA || e.Channel == store.ChannelKF) {
+				return e, nil
+			}
+		}
+		if len(page) < 50 {
+			return nil, nil
+		}
+		before = page[len(page)-1].ID
+	}
+	return nil, nil
+}
+
+// findVisible returns the customers called name that v may see: by
+// "#<id>", or by name, exact matches first.
+func (in *Inbox) findVisible(ctx context.Context, v Viewer, name string) ([]*store.Customer, error) {
+	if id, ok := strings.CutPrefix(name, "#"); ok {
+		c, err := in.st.FindCustomerByID(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inbox: find customer: %w", err)
+		}
+		if !v.CanSee(c) {
+			return nil, nil
+		}
+		return []*store.Customer{c}, nil
+	}
+	var filters []store.CustomerFilter
+	if scope := v.Scope(); scope == nil {
+		filters = []store.CustomerFilter{{Query: name, Limit: 20}}
+	} else {
+		for _, s := range scope {
+			filters = append(filters, store.CustomerFilter{StaffID: s, Query: name, Limit: 20})
+		}
+	}
+	var out []*store.Customer
+	seen := map[string]bool{}
+	for _, f := range filters {
+		cs, err := in.st.FindCustomers(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("inbox: find customers: %w", err)
+		}
+		for _, c := range cs {
+			if !seen[c.ID] && v.CanSee(c) {
+				seen[c.ID] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return preferExact(out, name), nil
+}
+
+// preferExact narrows cs to the exact name matches when there are any.
+func preferExact(cs []*store.Customer, name string) []*store.Customer {
+	var exact []*store.Customer
+	for _, c := range cs {
+		if c.Name == name || "#"+c.ID == name {
+			exact = append(exact, c)
+		}
+	}
+	if len(exact) > 0 {
+		return exact
+	}
+	return cs
+}
+
+func listChoices(cs []*store.Customer, verb string, loc *time.Location) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "找到 %d 位客户，请用编号指明，例如「%s #%s …」：\n", len(cs), verb, cs[0].ID)
+	for i, c := range cs {
+		if i == 10 {
+			fmt.Fprintf(&b, "> …另有 %d 位\n", len(cs)-i)
+			break
+		}
+		last := ""
+		if c.LastCustomerMsgAt != nil {
+			last = " · 最近来信 " + c.LastCustomerMsgAt.In(loc).Format("01-02")
+		}
+		fmt.Fprintf(&b, "> #%s %s%s\n", c.ID, displayName(c), last)
+	}
+	return b.String()
+}
+
+func (in *Inbox) staffName(ctx context.Context, id string) string {
+	staff, err := in.st.FindStaff(ctx)
+	if err == nil {
+		for _, s := range staff {
+			if s.ID == id && s.Name != "" {
+				return s.Name
+			}
+		}
+	}
+	return id
+}
+
+// kfMsgID derives kf send_msg's optional msgid (at most 32 characters of
+// [0-9a-zA-Z_-]) from what the message answers, for tracing.
+func kfMsgID(kind, key string) string {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return fmt.Sprintf("%s_%016x", kind, h.Sum64())
+}
+
+// SetInbox enables the commands "回 张三 内容" and "接 张三".
+func (p *Commands) SetInbox(in *Inbox) { p.inbox = in }

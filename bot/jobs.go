@@ -1,0 +1,181 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/scrmhq/scrm/store"
+)
+
+// JobQueue is the part of store.JobStore a JobRunner consumes.
+type JobQueue interface {
+	ClaimJobs(ctx context.Context, kind, owner string, now time.Time, lease time.Duration, limit int) ([]*store.Job, error)
+	CompleteJob(ctx context.Context, key string, version int64, owner string) error
+	FailJob(ctx context.Context, key, owner, errText string, retryAt time.Time) error
+}
+
+// JobHandler runs one claimed job. Returning nil completes it (unless it was
+// re-armed meanwhile, in which case it runs again when due); an error
+// releases it to be retried with backoff. Handlers must be idempotent: a job
+// whose instance died mid-run is run again after its lease expires.
+type JobHandler func(ctx context.Context, job *store.Job) error
+
+// RunnerOptions tune a JobRunner; zero values take the defaults.
+type RunnerOptions struct {
+	Owner string // this instance's identity in leases
+	// Lease is how long a claim lasts (default 5 min). A handler's context
+	// ends a little before it, so that a slow run fails cleanly instead of
+	// racing the instance that takes the job over.
+	Lease   time.Duration
+	Poll    time.Duration // how often to look for due jobs without a wake-up (default 1 s)
+	Workers int           // handlers run concurrently (default 1)
+	// Batch is how many jobs one claim takes (default Workers). Claiming
+	// more than the workers can start within the lease lets leases expire
+	// while jobs wait.
+	Batch  int
+	Now    func() time.Time
+	Logger *slog.Logger
+	Wake   <-chan struct{} // optional: look for due jobs now
+}
+
+// JobRunner runs the durable jobs of one kind: it claims due jobs under a
+// lease, runs the handler on each and completes or fails them. Several
+// runners (one per instance) may run the same kind; the leases keep each
+// job on one of them at a time.
+type JobRunner struct {
+	q      JobQueue
+	kind   string
+	handle JobHandler
+	o      RunnerOptions
+}
+
+// NewJobRunner returns a runner of jobs of kind.
+func NewJobRunner(q JobQueue, kind string, handle JobHandler, o RunnerOptions) *JobRunner {
+	if o.Lease <= 0 {
+		o.Lease = 5 * time.Minute
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Workers <= 0 {
+		o.Workers = 1
+	}
+	if o.Batch <= 0 {
+		o.Batch = o.Workers
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Owner == "" {
+		o.Owner = "jobs-" + kind
+	}
+	return &JobRunner{q: q, kind: kind, handle: handle, o: o}
+}
+
+// Run runs due jobs until ctx ends, then returns after the running handlers
+// finish (their leases would otherwise have to expire before a restart).
+func (r *JobRunner) Run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-r.o.Wake:
+		}
+		// Drain: keep claiming while there is work, then sleep until woken.
+		for ctx.Err() == nil {
+			n, err := r.RunOnce(ctx)
+			if err != nil {
+				r.o.Logger.Warn("claim jobs", "kind", r.kind, "err", err)
+				break
+			}
+			if n < r.o.Batch {
+				break
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(r.o.Poll)
+	}
+}
+
+// RunOnce claims one batch of due jobs and runs them, reporting how many it
+// claimed. Tests use it to drive the runner step by step.
+func (r *JobRunner) RunOnce(ctx context.Context) (int, error) {
+	jobs, err := r.q.ClaimJobs(ctx, r.kind, r.o.Owner, r.o.Now(), r.o.Lease, r.o.Batch)
+	if err != nil {
+		return 0, fmt.Errorf("jobs %s: claim: %w", r.kind, err)
+	}
+	if len(jobs) == 1 || r.o.Workers == 1 {
+		for _, j := range jobs {
+			r.run(j)
+		}
+		return len(jobs), nil
+	}
+	sem := make(chan struct{}, r.o.Workers)
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r.run(j)
+		}()
+	}
+	wg.Wait()
+	return len(jobs), nil
+}
+
+// run handles one job and records the outcome. It runs to completion even
+// while shutting down: the lease is ours and finishing is cheaper than
+// leaving it to expire.
+func (r *JobRunner) run(j *store.Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.o.Lease*9/10)
+	defer cancel()
+	err := r.safeHandle(ctx, j)
+	// Recording the outcome gets its own deadline: the handler may have
+	// used up the run's.
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer rcancel()
+	if err != nil {
+		retry := r.o.Now().Add(backoff(j.Attempts))
+		r.o.Logger.Warn("job failed", "kind", r.kind, "key", j.Key, "attempt", j.Attempts, "retry_at", retry, "err", err)
+		if ferr := r.q.FailJob(rctx, j.Key, r.o.Owner, err.Error(), retry); ferr != nil && !errors.Is(ferr, store.ErrConflict) {
+			r.o.Logger.Warn("release job", "kind", r.kind, "key", j.Key, "err", ferr)
+		}
+		return
+	}
+	if cerr := r.q.CompleteJob(rctx, j.Key, j.Version, r.o.Owner); cerr != nil {
+		// ErrConflict: our lease expired and another instance took the job
+		// over; it will complete it.
+		if !errors.Is(cerr, store.ErrConflict) {
+			r.o.Logger.Warn("complete job", "kind", r.kind, "key", j.Key, "err", cerr)
+		}
+	}
+}
+
+// safeHandle runs the handler, turning a panic into a failed run: one bad
+// job is retried with backoff instead of taking the instance down.
+func (r *JobRunner) safeHandle(ctx context.Context, j *store.Job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.o.Logger.Error("job handler panicked", "kind", r.kind, "key", j.Key, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("jobs %s: handler panicked: %v", r.kind, p)
+		}
+	}()
+	return r.handle(ctx, j)
+}

@@ -1,0 +1,66 @@
+package bot_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/scrmhq/scrm/bot"
+	"github.com/scrmhq/scrm/store"
+)
+
+func TestViewerFromStaffAndDirectory(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	for _, s := range []*store.Staff{
+		{ID: "boss", Role: bot.RoleAdmin, Active: true},
+		{ID: "mgr", Role: bot.RoleManager, Team: []string{"a1"}, Active: true},
+		{ID: "a1", Role: bot.RoleSales, Active: true},
+		{ID: "gone", Role: bot.RoleSales},
+		{ID: "odd", Role: "intern", Active: true},
+	} {
+		if err := st.UpsertStaff(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	followedBy := func(staff ...string) *store.Customer {
+		c := &store.Customer{}
+		for _, s := range staff {
+			c.Follows = append(c.Follows, store.Follow{StaffID: s})
+		}
+		return c
+	}
+	dir := bot.StaffDirectory{Staff: st}
+	tests := []struct {
+		staff string
+		scope []string // nil: everyone
+		sees  []bool   // followed by a1, by b1, by nobody
+	}{
+		{"boss", nil, []bool{true, true, true}},
+		{"mgr", []string{"mgr", "a1"}, []bool{true, false, false}},
+		{"a1", []string{"a1"}, []bool{true, false, false}},
+		{"gone", []string{}, []bool{false, false, false}},
+		{"odd", []string{}, []bool{false, false, false}},
+		{"newcomer", []string{"newcomer"}, []bool{false, false, false}}, // unknown: sales by default
+	}
+	for _, tt := range tests {
+		t.Run(tt.staff, func(t *testing.T) {
+			v, err := dir.Viewer(ctx, tt.staff)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := v.Scope()
+			if (got == nil) != (tt.scope == nil) || !slices.Equal(got, tt.scope) {
+				t.Errorf("scope %#v, want %#v", got, tt.scope)
+			}
+			for i, c := range []*store.Customer{followedBy("a1"), followedBy("b1"), followedBy()} {
+				if v.CanSee(c) != tt.sees[i] {
+					t.Errorf("customer %d: CanSee %t, want %t", i, v.CanSee(c), tt.sees[i])
+				}
+			}
+		})
+	}
+	if _, ok := bot.ViewerFromStaff(nil); ok {
+		t.Error("a nil staff member resolved")
+	}
+}
