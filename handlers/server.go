@@ -93,10 +93,12 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 		DisableStartupMessage: true,
 		// Fiber rejects larger bodies itself with 413; callbacks get a tighter
 		// per-route limit below, the API may need more (imports).
-		BodyLimit:    32 << 20,
-		ReadTimeout:  30 * time.Second,
+		BodyLimit: 32 << 20,
+		// A connection that never sends a request holds up a graceful
+		// shutdown until ReadTimeout; keep it well under the shutdown budget.
+		ReadTimeout:  10 * time.Second,
 		WriteTimeout: 30 * time.Second,
-		IdleTimeout:  2 * time.Minute,
+		IdleTimeout:  time.Minute,
 		ErrorHandler: s.handleError,
 	})
 	s.routes()
@@ -118,6 +120,8 @@ func (s *Server) routes() {
 
 	api := s.app.Group("/api/v1", s.requireAPIToken)
 	api.Get("/stats", s.stats)
+	s.transferRoutes(api)
+	s.crmRoutes(api)
 }
 
 // Serve listens on ln until Shutdown.

@@ -1,0 +1,237 @@
+package handlers
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"mime/multipart"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/scrmhq/scrm/bot"
+	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/transfer"
+)
+
+// Audit action of an import (exports use AuditExport).
+const AuditImport = "import"
+
+// transferAPI serves spreadsheet imports and exports (package transfer).
+type transferAPI struct {
+	s   *Server
+	st  transfer.ImportStore // nil when the store lacks the CRM records
+	loc *time.Location
+}
+
+// transferRoutes registers POST /imports and GET /exports/customers and
+// /exports/kpis. Imports are for admins (they may merge any customer);
+// exports are for everyone, each seeing only what bot.Viewer lets them.
+func (s *Server) transferRoutes(api fiber.Router) {
+	h := &transferAPI{s: s, loc: businessLocation()}
+	if st, ok := s.store.(transfer.ImportStore); ok {
+		h.st = st
+	}
+	api.Post("/imports", h.importCustomers)
+	api.Get("/exports/customers", h.exportCustomers)
+	api.Get("/exports/kpis", h.exportKPIs)
+}
+
+func (h *transferAPI) store() (transfer.ImportStore, error) {
+	if h.st == nil {
+		return nil, errorf(fiber.StatusNotImplemented, "this store does not support imports and exports", nil)
+	}
+	return h.st, nil
+}
+
+// importCustomers takes a multipart form: file (.xlsx or .csv), optional
+// mapping (a YAML file or text), dry_run (true/1) and owner_default (a
+// staff ID). It answers the import report as JSON; problems with rows are
+// in the report, not errors.
+func (h *transferAPI) importCustomers(c *fiber.Ctx) error {
+	st, err := h.store()
+	if err != nil {
+		return err
+	}
+	p, err := requireRole(c, bot.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	fh, err := c.FormFile("file")
+	if err != nil {
+		return errorf(fiber.StatusBadRequest, "send the sheet as multipart form field \"file\"", err)
+	}
+	var mapping *transfer.Mapping
+	if mh, err := c.FormFile("mapping"); err == nil {
+		if mapping, err = parseMappingFile(mh); err != nil {
+			return errorf(fiber.StatusBadRequest, err.Error(), err)
+		}
+	} else if text := c.FormValue("mapping"); text != "" {
+		if mapping, err = transfer.ParseMapping(strings.NewReader(text)); err != nil {
+			return errorf(fiber.StatusBadRequest, err.Error(), err)
+		}
+	}
+	dryRun, err := formBool(c, "dry_run")
+	if err != nil {
+		return err
+	}
+	sheet := ""
+	if mapping != nil {
+		sheet = mapping.Sheet
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return fmt.Errorf("api: open upload: %w", err)
+	}
+	defer f.Close()
+	t, err := transfer.ReadTable(fh.Filename, f, sheet)
+	if err != nil {
+		return errorf(fiber.StatusBadRequest, err.Error(), err)
+	}
+	// A large sheet takes a while on the embedded store; the server's write
+	// timeout only bounds sending the answer.
+	ctx, cancel := requestContext(c, 10*time.Minute)
+	defer cancel()
+	rep, err := transfer.Import(ctx, st, t, transfer.ImportOptions{
+		Mapping:      mapping,
+		DryRun:       dryRun,
+		DefaultOwner: strings.Clone(c.FormValue("owner_default")),
+		Actor:        p.actor,
+		Now:          h.s.opts.Now,
+		Logger:       h.s.log,
+	})
+	switch {
+	case errors.Is(err, transfer.ErrSheet):
+		return errorf(fiber.StatusBadRequest, err.Error(), err)
+	case err != nil:
+		return fmt.Errorf("api: import: %w", err)
+	}
+	h.s.log.Info("customers imported", "actor", p.actor, "dry_run", dryRun, "rows", rep.Rows, "created", rep.Created,
+		"updated", rep.Updated, "unchanged", rep.Unchanged, "rejected", rep.Rejected, "elapsed", time.Duration(rep.Elapsed))
+	return sendJSON(c, fiber.StatusOK, rep)
+}
+
+func parseMappingFile(fh *multipart.FileHeader) (*transfer.Mapping, error) {
+	f, err := fh.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return transfer.ParseMapping(f)
+}
+
+func formBool(c *fiber.Ctx, name string) (bool, error) {
+	v := c.FormValue(name)
+	if v == "" {
+		v = c.Query(name)
+	}
+	switch strings.ToLower(v) {
+	case "", "0", "false", "no":
+		return false, nil
+	case "1", "true", "yes":
+		return true, nil
+	}
+	return false, errorf(fiber.StatusBadRequest, name+" must be true or false", nil)
+}
+
+// exportCustomers answers a spreadsheet of the customers the caller may
+// see, filtered like GET /customers (tag, stage, owner, last_contact_before,
+// last_contact_after, q). Every export is audited before it is sent.
+func (h *transferAPI) exportCustomers(c *fiber.Ctx) error {
+	st, err := h.store()
+	if err != nil {
+		return err
+	}
+	p := principalOf(c)
+	format, err := exportFormat(c)
+	if err != nil {
+		return err
+	}
+	f := store.CustomerFilter{Tag: query(c, "tag"), Stage: query(c, "stage"), Query: query(c, "q"), StaffID: query(c, "owner")}
+	if v := c.Query("last_contact_before"); v != "" {
+		if f.LastContactBefore, err = parseInstant("last_contact_before", v, h.loc); err != nil {
+			return err
+		}
+	}
+	if v := c.Query("last_contact_after"); v != "" {
+		if f.LastContactAfter, err = parseInstant("last_contact_after", v, h.loc); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := requestContext(c, 5*time.Minute)
+	defer cancel()
+	var buf bytes.Buffer
+	n, err := transfer.ExportCustomers(ctx, st, &buf, transfer.ExportOptions{Format: format, Filter: f, Viewer: p.viewer,
+		Location: h.loc, Now: h.s.opts.Now})
+	if err != nil {
+		return fmt.Errorf("api: export customers: %w", err)
+	}
+	detail := fmt.Sprintf("customers format=%s count=%d tag=%q stage=%q owner=%q q=%q before=%q after=%q", format, n,
+		f.Tag, f.Stage, f.StaffID, f.Query, c.Query("last_contact_before"), c.Query("last_contact_after"))
+	if err := h.audit(c, p, detail); err != nil {
+		return err
+	}
+	return h.sendSheet(c, format, "客户", "customers", buf.Bytes())
+}
+
+// exportKPIs answers the manager KPIs of the salespeople the caller may
+// see: all for an admin, the team for a manager, their own for sales.
+func (h *transferAPI) exportKPIs(c *fiber.Ctx) error {
+	st, err := h.store()
+	if err != nil {
+		return err
+	}
+	p := principalOf(c)
+	format, err := exportFormat(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext(c, 5*time.Minute)
+	defer cancel()
+	var buf bytes.Buffer
+	kpis, err := transfer.ExportKPIs(ctx, st, &buf, transfer.ExportOptions{Format: format, Viewer: p.viewer,
+		Location: h.loc, Now: h.s.opts.Now})
+	if err != nil {
+		return fmt.Errorf("api: export kpis: %w", err)
+	}
+	if err := h.audit(c, p, fmt.Sprintf("kpis format=%s staff=%d", format, len(kpis))); err != nil {
+		return err
+	}
+	return h.sendSheet(c, format, "销售KPI", "kpis", buf.Bytes())
+}
+
+func exportFormat(c *fiber.Ctx) (string, error) {
+	switch f := c.Query("format", transfer.FormatXLSX); f {
+	case transfer.FormatXLSX, transfer.FormatCSV:
+		return f, nil
+	}
+	return "", errorf(fiber.StatusBadRequest, "format must be xlsx or csv", nil)
+}
+
+func (h *transferAPI) audit(c *fiber.Ctx, p principal, detail string) error {
+	a, ok := h.st.(store.AuditStore)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := requestContext(c, 0)
+	defer cancel()
+	e := &store.AuditEntry{Actor: p.actor, Action: AuditExport, Target: "customers", Detail: detail, At: h.s.opts.Now().UTC()}
+	if err := a.AppendAudit(ctx, e); err != nil {
+		return fmt.Errorf("api: audit export: %w", err)
+	}
+	return nil
+}
+
+func (h *transferAPI) sendSheet(c *fiber.Ctx, format, zhName, asciiName string, body []byte) error {
+	day := h.s.opts.Now().In(h.loc).Format("20060102")
+	ct := "text/csv; charset=utf-8"
+	if format == transfer.FormatXLSX {
+		ct = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	}
+	c.Set(fiber.HeaderContentType, ct)
+	c.Set(fiber.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s-%s.%s"; filename*=UTF-8''%s`,
+		asciiName, day, format, url.PathEscape(zhName+"-"+day+"."+format)))
+	return c.Send(body)
+}
