@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/scrmhq/scrm/bot"
@@ -17,6 +19,38 @@ type messenger struct{ c *wecom.APIClient }
 
 func (m messenger) SendMarkdown(ctx context.Context, toUser, content string) error {
 	_, err := m.c.SendMarkdown(ctx, wecom.SendTarget{ToUser: []string{toUser}}, content)
+	return err
+}
+
+// SendMarkdownOnce implements bot.Pusher.
+func (m messenger) SendMarkdownOnce(ctx context.Context, toUser, content string, window time.Duration) error {
+	_, err := m.c.SendMarkdown(ctx, wecom.SendTarget{ToUser: []string{toUser}, DuplicateCheckInterval: window}, content)
+	return err
+}
+
+// SendTemplateCard implements bot.Pusher: a bot.Card becomes a
+// button_interaction template card.
+func (m messenger) SendTemplateCard(ctx context.Context, toUser string, card bot.Card) error {
+	tc := wecom.TemplateCard{
+		CardType:     "button_interaction",
+		MainTitle:    &wecom.CardTitle{Title: card.Title, Desc: card.Desc},
+		SubTitleText: card.Text,
+		TaskID:       card.TaskID,
+	}
+	if card.Source != "" {
+		tc.Source = &wecom.CardSource{Desc: card.Source}
+	}
+	for _, r := range card.Rows {
+		tc.HorizontalContentList = append(tc.HorizontalContentList, wecom.CardHorizontalContent{KeyName: r.Key, Value: r.Value})
+	}
+	for _, b := range card.Buttons {
+		style := 2 // WeCom's plain button
+		if b.Primary {
+			style = 1
+		}
+		tc.ButtonList = append(tc.ButtonList, wecom.CardButton{Text: b.Text, Key: b.Key, Style: style})
+	}
+	_, err := m.c.SendTemplateCard(ctx, wecom.SendTarget{ToUser: []string{toUser}, DuplicateCheckInterval: card.DuplicateCheck}, tc)
 	return err
 }
 
@@ -67,4 +101,56 @@ func (p wecomProfiles) OAFollower(ctx context.Context, openID string) (bot.Profi
 		return bot.Profile{}, err
 	}
 	return bot.Profile{Name: info.Nickname, Avatar: info.HeadImgURL, UnionID: info.UnionID}, nil
+}
+
+// kfSource pulls 微信客服 messages through the WeCom client.
+type kfSource struct{ c *wecom.APIClient }
+
+func (k kfSource) KFSyncMsg(ctx context.Context, cursor, token string, limit int, openKfID string) (*bot.KFPage, error) {
+	page, err := k.c.KFSyncMsg(ctx, cursor, token, limit, openKfID)
+	if wecom.APIErrorCode(err) == 95007 { // invalid or expired msg token
+		return nil, fmt.Errorf("%w: %w", bot.ErrKFTokenInvalid, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &bot.KFPage{NextCursor: page.NextCursor, HasMore: page.HasMore, Messages: make([]bot.KFMessage, 0, len(page.Messages))}
+	for _, m := range page.Messages {
+		out.Messages = append(out.Messages, bot.KFMessage{
+			MsgID: m.MsgID, OpenKfID: m.OpenKfID, ExternalUserID: m.ExternalUserID, SendTime: m.SendTime,
+			Origin: m.Origin, MsgType: m.MsgType, Text: m.Text, MenuID: m.MenuID, Raw: m.Raw,
+		})
+	}
+	return out, nil
+}
+
+// customerSender answers customers on the Official Account and 微信客服,
+// mapping the platforms' closed-window errors to bot.ErrOutsideWindow and
+// missing or rejected credentials to bot.ErrCannotSend. oa is false when no
+// OA AppSecret is configured.
+type customerSender struct {
+	c  *wecom.APIClient
+	oa bool
+}
+
+func windowErr(err error) error {
+	switch {
+	case errors.Is(err, wecom.ErrAPIOutsideWindow):
+		return fmt.Errorf("%w: %w", bot.ErrOutsideWindow, err)
+	case errors.Is(err, wecom.ErrAPINotConfigured), errors.Is(err, wecom.ErrAPIConfig):
+		return fmt.Errorf("%w: %w", bot.ErrCannotSend, err)
+	}
+	return err
+}
+
+func (s customerSender) SendOAText(ctx context.Context, openID, text string) error {
+	if !s.oa {
+		return fmt.Errorf("%w: SCRM_OA_APP_SECRET is not set", bot.ErrCannotSend)
+	}
+	return windowErr(s.c.OASendCustomText(ctx, openID, text))
+}
+
+func (s customerSender) SendKFText(ctx context.Context, openKfID, externalUserID, text, msgID string) error {
+	_, err := s.c.KFSendMsg(ctx, wecom.KFOutgoing{ToUser: externalUserID, OpenKfID: openKfID, MsgID: msgID, Text: text})
+	return windowErr(err)
 }

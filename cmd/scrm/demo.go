@@ -189,6 +189,7 @@ func demoConfig(o demoOptions, simURL string, getenv func(string) string) (confi
 	// An LLM, when one is configured, makes the demo's analysis and answers
 	// richer; without it scrm uses its offline models.
 	cfg.LLMBaseURL, cfg.LLMAPIKey, cfg.LLMModel = getenv("SCRM_LLM_BASE_URL"), getenv("SCRM_LLM_API_KEY"), getenv("SCRM_LLM_MODEL")
+	cfg.AnalysisQuiet = 3 * time.Second // visitors see a conversation analysed moments after it pauses
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("invalid demo configuration:\n%w", err)
 	}

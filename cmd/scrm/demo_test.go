@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/scrmhq/scrm/store"
 )
 
 // chromiumPath is Debian's Chromium, which `make test` installs.
@@ -181,6 +184,7 @@ func TestDemoKeep(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatal("seeding did not finish")
 		}
+		waitProcessed(t, r.app.store)
 		st, err := r.app.store.Stats(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -201,6 +205,28 @@ func TestDemoKeep(t *testing.T) {
 	fresh, _ := run(false)
 	if fresh != first {
 		t.Fatalf("fresh run: %d events, want %d", fresh, first)
+	}
+}
+
+// waitProcessed waits until the event log is fully processed twice in a row:
+// processing some events (the 微信客服 callback) appends further events.
+func waitProcessed(t *testing.T, st store.Store) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for quiet := 0; quiet < 2; {
+		_, err := st.OldestUnprocessed(context.Background())
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			quiet++
+		case err != nil:
+			t.Fatal(err)
+		default:
+			quiet = 0
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the event log was not processed in time")
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -38,6 +38,8 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().String("config", "", "optional YAML configuration file (SCRM_* environment variables win)")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newAnalyzeCmd(), newSimCmd(), newVersionCmd())
+	root.AddCommand(newTokenCmd())
+	root.AddCommand(newTransferCmds()...)
 	return root
 }
 

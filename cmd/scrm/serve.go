@@ -19,6 +19,7 @@ import (
 	"github.com/scrmhq/scrm/config"
 	"github.com/scrmhq/scrm/coord"
 	"github.com/scrmhq/scrm/handlers"
+	"github.com/scrmhq/scrm/nlp"
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/store/mongo"
 	"github.com/scrmhq/scrm/store/sqlite"
@@ -132,25 +133,82 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		profiles = wecomProfiles{c: a.api, wecom: cfg.WeComAPIEnabled(), official: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
 	}
 	procs := []bot.Processor{bot.NewCustomers(a.store, profiles)}
+	// Reminders: cadences and churn alerts from contact events; with the
+	// WeCom API also the card buttons and the scheduler that pushes them.
+	reminders, _ := a.store.(bot.SchedulerStore)
+	var remindersDir bot.Directory
+	if cs, ok := a.store.(bot.CadenceStore); ok {
+		cadence, err := bot.NewCadence(cs, bot.CadenceOptions{DigestAt: cfg.DigestAt, Location: cfg.Location()})
+		if err != nil {
+			return nil, a.fail(fmt.Errorf("SCRM_DIGEST_AT: %w", err))
+		}
+		procs = append(procs, cadence)
+	}
 	if cfg.WeComAPIEnabled() {
 		dir := ext.directory
 		if dir == nil {
 			dir = bot.StaticDirectory{}
 		}
-		procs = append(procs, bot.NewCommands(a.store, dir, messenger{a.api}, cfg.Location()))
+		cmds := bot.NewCommands(a.store, dir, messenger{a.api}, cfg.Location())
+		cmds.SetDormantDays(cfg.DormantDays)
+		procs = append(procs, cmds)
+		// Customer inbox: 微信客服 pulls, automatic answers, forwards to
+		// owners, claims and "回 张三" replies.
+		inboxProcs, inbox, err := newInbox(cfg, a, dir, log)
+		if err != nil {
+			return nil, a.fail(err)
+		}
+		cmds.SetInbox(inbox)
+		procs = append(procs, inboxProcs...)
+		if reminders != nil {
+			procs = append(procs, bot.NewCardActions(reminders, dir, cmds, messenger{a.api}, cfg.Location(), nil))
+			remindersDir = dir
+		}
 	}
+	analysis, analysisQueue, err := newAnalysis(cfg, a.store, log)
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	procs = append(procs, analysis)
 
 	wctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.workers = make(chan struct{})
 	host, _ := os.Hostname()
+	owner := host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	pipeline := bot.NewPipeline(a.store, bot.PipelineOptions{
-		Owner:    host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		Owner:    owner,
 		Wake:     a.coord.Subscribe(wctx, handlers.TopicEvents),
 		Logger:   log,
 		Registry: opts.Registry,
 	}, procs...)
-	go func() { defer close(a.workers); pipeline.Run(wctx) }()
+	var scheduler *bot.Scheduler
+	if remindersDir != nil {
+		scheduler, err = bot.NewScheduler(reminders, remindersDir, messenger{a.api}, bot.SchedulerOptions{
+			Owner: owner, DigestAt: cfg.DigestAt, DormantDays: cfg.DormantDays, Location: cfg.Location(), Logger: log,
+		})
+		if err != nil {
+			cancel()
+			return nil, a.fail(fmt.Errorf("SCRM_DIGEST_AT: %w", err))
+		}
+	}
+	analysisJobs := bot.NewJobRunner(analysisQueue, bot.AnalysisJobKind, analysis.HandleJob,
+		bot.RunnerOptions{Owner: owner, Workers: 4, Logger: log})
+	go func() {
+		defer close(a.workers)
+		jobsDone := make(chan struct{})
+		go func() { defer close(jobsDone); analysisJobs.Run(wctx) }()
+		schedulerDone := make(chan struct{})
+		go func() {
+			defer close(schedulerDone)
+			if scheduler != nil {
+				scheduler.Run(wctx)
+			}
+		}()
+		pipeline.Run(wctx)
+		<-jobsDone
+		<-schedulerDone
+	}()
 
 	if ext.mount != nil {
 		ext.mount(a.server.App(), a)
@@ -231,4 +289,72 @@ func openCoord(ctx context.Context, cfg config.Config) (coordinator, error) {
 		return nil, fmt.Errorf("SCRM_REDIS_URL: %w", err)
 	}
 	return r, nil
+}
+
+// newAnalysis builds the conversation analysis from cfg: over the LLM when
+// one is configured, with NoFallback so that an unavailable LLM fails the job
+// and the runner retries it later (an outage delays analyses, loses none);
+// over the embedded offline models otherwise.
+func newAnalysis(cfg config.Config, st store.Store, log *slog.Logger) (*bot.Analysis, bot.JobQueue, error) {
+	ast, ok := st.(bot.AnalysisStore)
+	jobs, ok2 := st.(bot.JobQueue)
+	if !ok || !ok2 {
+		return nil, nil, errors.New("store: backend lacks reminders, tags or jobs, which the analysis needs")
+	}
+	opts := nlp.AnalyzerOptions{Location: cfg.Location(), Logger: log}
+	var llm *nlp.LLM
+	if cfg.LLMEnabled() {
+		var err error
+		llm, err = nlp.NewLLM(nlp.LLMConfig{
+			BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel,
+			DailyTokenBudget: int64(cfg.LLMDailyTokens), Location: cfg.Location(), Logger: log,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("SCRM_LLM_MODEL: %w", err)
+		}
+		opts.NoFallback = true
+	}
+	a := bot.NewAnalysis(ast, nlp.NewAnalyzer(llm, opts), bot.AnalysisOptions{
+		Quiet: cfg.AnalysisQuiet, Apply: cfg.AnalysisApply, Location: cfg.Location(), Logger: log,
+	})
+	return a, jobs, nil
+}
+
+// newInbox builds the customer inbox: the 微信客服 pull, the automatic
+// answers (FAQ knowledge base, business hours) and the inbox, in the order
+// the pipeline must run them (an answer is recorded before the owner is told
+// about it).
+func newInbox(cfg config.Config, a *app, dir bot.Directory, log *slog.Logger) ([]bot.Processor, *bot.Inbox, error) {
+	st, ok := a.store.(bot.InboxStore)
+	if !ok {
+		return nil, nil, errors.New("store: backend lacks the staff directory the inbox needs")
+	}
+	var faq bot.FAQSource
+	var llm bot.FAQModel
+	if cfg.FAQFile != "" {
+		f, err := bot.LoadFAQFile(cfg.FAQFile, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("SCRM_FAQ_FILE: %w", err)
+		}
+		faq = f
+		if cfg.LLMEnabled() {
+			l, err := nlp.NewLLM(nlp.LLMConfig{
+				BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel,
+				DailyTokenBudget: int64(cfg.LLMDailyTokens), Location: cfg.Location(), Logger: log,
+			})
+			if err != nil {
+				return nil, nil, fmt.Errorf("SCRM_LLM_MODEL: %w", err)
+			}
+			llm = l
+		}
+	}
+	// Both coordinators hold leases; without one, concurrent pulls of an
+	// account are still harmless (dedup keys), only wasteful.
+	lk, _ := a.coord.(bot.Leaser)
+	host, _ := os.Hostname()
+	send := customerSender{c: a.api, oa: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
+	kf := bot.NewKFSync(a.store, kfSource{a.api}, lk, bot.KFOptions{Owner: host + "-" + strconv.Itoa(os.Getpid()), Logger: log})
+	answers := bot.NewAnswerer(a.store, faq, send, cfg.Hours(), llm, bot.AnswererOptions{OffHoursMessage: cfg.OffHoursMessage, Logger: log})
+	inbox := bot.NewInbox(st, messenger{a.api}, send, dir, bot.InboxOptions{Location: cfg.Location(), Logger: log})
+	return []bot.Processor{kf, answers, inbox}, inbox, nil
 }
