@@ -3,6 +3,7 @@ package demo
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"github.com/scrmhq/scrm/store"
 	"strings"
 	"time"
 
@@ -356,4 +357,17 @@ func Directory() bot.StaticDirectory {
 		}
 	}
 	return d
+}
+
+// StaffRecords are the company's staff as scrm's staff directory keeps them,
+// so churn alerts reach the manager, weekly digests go out and staff tokens
+// resolve in the demo as they would in production.
+func StaffRecords() []*store.Staff {
+	dir := Directory()
+	out := make([]*store.Staff, 0, len(StaffList))
+	for _, s := range StaffList {
+		v := dir[s.UserID]
+		out = append(out, &store.Staff{ID: s.UserID, Name: s.Name, Role: v.Role, Team: v.Team, Active: true})
+	}
+	return out
 }

@@ -102,6 +102,12 @@ func startDemo(ctx context.Context, o demoOptions) (*demoRun, error) {
 	)
 	a, err := startApp(ctx, cfg, log, extensions{
 		mount: func(fa *fiber.App, a *app) {
+			for _, s := range demo.StaffRecords() {
+				if err := a.store.UpsertStaff(ctx, s); err != nil {
+					demoErr = fmt.Errorf("demo: seed staff: %w", err)
+					return
+				}
+			}
 			d, demoErr = demo.New(demo.Options{Store: a.store, Sim: sim, Location: cfg.Location(), Logger: log})
 			if demoErr == nil {
 				d.Mount(fa)

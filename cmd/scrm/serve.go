@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -132,7 +133,33 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 	if a.api != nil {
 		profiles = wecomProfiles{c: a.api, wecom: cfg.WeComAPIEnabled(), official: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
 	}
+	ownerID := newOwnerID()
+	llm, err := newLLM(cfg, log)
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	// Roles come from the staff directory the API uses too, so the bot and
+	// the API see one set of roles; members it lacks fall back to ext's.
+	fallback := ext.directory
+	if fallback == nil {
+		fallback = bot.StaticDirectory{}
+	}
+	dir := bot.StaffDirectory{Staff: a.store, Fallback: fallback}
+	// background lists the loops that run beside the pipeline; stop waits
+	// for all of them before the store closes.
+	var background []func(context.Context)
+
 	procs := []bot.Processor{bot.NewCustomers(a.store, profiles)}
+	if cfg.WeComAPIEnabled() {
+		tags := bot.NewTagSync(a.store, a.api, bot.TagSyncOptions{Logger: log})
+		if err := tags.Start(ctx); err != nil {
+			return nil, a.fail(err)
+		}
+		procs = append(procs, tags)
+		for _, r := range tags.Runners(a.store, bot.RunnerOptions{Owner: ownerID, Workers: 5, Logger: log}) {
+			background = append(background, r.Run)
+		}
+	}
 	// Reminders: cadences and churn alerts from contact events; with the
 	// WeCom API also the card buttons and the scheduler that pushes them.
 	reminders, _ := a.store.(bot.SchedulerStore)
@@ -145,16 +172,12 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		procs = append(procs, cadence)
 	}
 	if cfg.WeComAPIEnabled() {
-		dir := ext.directory
-		if dir == nil {
-			dir = bot.StaticDirectory{}
-		}
 		cmds := bot.NewCommands(a.store, dir, messenger{a.api}, cfg.Location())
 		cmds.SetDormantDays(cfg.DormantDays)
 		procs = append(procs, cmds)
 		// Customer inbox: 微信客服 pulls, automatic answers, forwards to
 		// owners, claims and "回 张三" replies.
-		inboxProcs, inbox, err := newInbox(cfg, a, dir, log)
+		inboxProcs, inbox, err := newInbox(cfg, a, dir, llm, ownerID, log)
 		if err != nil {
 			return nil, a.fail(err)
 		}
@@ -165,7 +188,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 			remindersDir = dir
 		}
 	}
-	analysis, analysisQueue, err := newAnalysis(cfg, a.store, log)
+	analysis, analysisQueue, err := newAnalysis(cfg, a.store, llm, log)
 	if err != nil {
 		return nil, a.fail(err)
 	}
@@ -174,8 +197,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 	wctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.workers = make(chan struct{})
-	host, _ := os.Hostname()
-	owner := host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	owner := ownerID
 	pipeline := bot.NewPipeline(a.store, bot.PipelineOptions{
 		Owner:    owner,
 		Wake:     a.coord.Subscribe(wctx, handlers.TopicEvents),
@@ -194,20 +216,18 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 	}
 	analysisJobs := bot.NewJobRunner(analysisQueue, bot.AnalysisJobKind, analysis.HandleJob,
 		bot.RunnerOptions{Owner: owner, Workers: 4, Logger: log})
+	background = append(background, pipeline.Run, analysisJobs.Run)
+	if scheduler != nil {
+		background = append(background, scheduler.Run)
+	}
 	go func() {
 		defer close(a.workers)
-		jobsDone := make(chan struct{})
-		go func() { defer close(jobsDone); analysisJobs.Run(wctx) }()
-		schedulerDone := make(chan struct{})
-		go func() {
-			defer close(schedulerDone)
-			if scheduler != nil {
-				scheduler.Run(wctx)
-			}
-		}()
-		pipeline.Run(wctx)
-		<-jobsDone
-		<-schedulerDone
+		var wg sync.WaitGroup
+		for _, run := range background {
+			wg.Add(1)
+			go func() { defer wg.Done(); run(wctx) }()
+		}
+		wg.Wait()
 	}()
 
 	if ext.mount != nil {
@@ -258,6 +278,29 @@ func (a *app) stop() error {
 	return errors.Join(errs...)
 }
 
+// newLLM builds the one LLM client every feature shares (so they share one
+// daily token budget), or nil when none is configured.
+func newLLM(cfg config.Config, log *slog.Logger) (*nlp.LLM, error) {
+	if !cfg.LLMEnabled() {
+		return nil, nil
+	}
+	llm, err := nlp.NewLLM(nlp.LLMConfig{
+		BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel,
+		DailyTokenBudget: int64(cfg.LLMDailyTokens), Location: cfg.Location(), Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("SCRM_LLM_MODEL: %w", err)
+	}
+	return llm, nil
+}
+
+// newOwnerID names one app instance in leases: unique per start (two apps in
+// one process are two owners), readable in logs.
+func newOwnerID() string {
+	host, _ := os.Hostname()
+	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+}
+
 func storeKind(cfg config.Config) string {
 	if cfg.MongoURI != "" {
 		return "mongodb"
@@ -295,25 +338,13 @@ func openCoord(ctx context.Context, cfg config.Config) (coordinator, error) {
 // one is configured, with NoFallback so that an unavailable LLM fails the job
 // and the runner retries it later (an outage delays analyses, loses none);
 // over the embedded offline models otherwise.
-func newAnalysis(cfg config.Config, st store.Store, log *slog.Logger) (*bot.Analysis, bot.JobQueue, error) {
+func newAnalysis(cfg config.Config, st store.Store, llm *nlp.LLM, log *slog.Logger) (*bot.Analysis, bot.JobQueue, error) {
 	ast, ok := st.(bot.AnalysisStore)
 	jobs, ok2 := st.(bot.JobQueue)
 	if !ok || !ok2 {
 		return nil, nil, errors.New("store: backend lacks reminders, tags or jobs, which the analysis needs")
 	}
-	opts := nlp.AnalyzerOptions{Location: cfg.Location(), Logger: log}
-	var llm *nlp.LLM
-	if cfg.LLMEnabled() {
-		var err error
-		llm, err = nlp.NewLLM(nlp.LLMConfig{
-			BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel,
-			DailyTokenBudget: int64(cfg.LLMDailyTokens), Location: cfg.Location(), Logger: log,
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("SCRM_LLM_MODEL: %w", err)
-		}
-		opts.NoFallback = true
-	}
+	opts := nlp.AnalyzerOptions{Location: cfg.Location(), Logger: log, NoFallback: llm != nil}
 	a := bot.NewAnalysis(ast, nlp.NewAnalyzer(llm, opts), bot.AnalysisOptions{
 		Quiet: cfg.AnalysisQuiet, Apply: cfg.AnalysisApply, Location: cfg.Location(), Logger: log,
 	})
@@ -324,7 +355,7 @@ func newAnalysis(cfg config.Config, st store.Store, log *slog.Logger) (*bot.Anal
 // answers (FAQ knowledge base, business hours) and the inbox, in the order
 // the pipeline must run them (an answer is recorded before the owner is told
 // about it).
-func newInbox(cfg config.Config, a *app, dir bot.Directory, log *slog.Logger) ([]bot.Processor, *bot.Inbox, error) {
+func newInbox(cfg config.Config, a *app, dir bot.Directory, model *nlp.LLM, owner string, log *slog.Logger) ([]bot.Processor, *bot.Inbox, error) {
 	st, ok := a.store.(bot.InboxStore)
 	if !ok {
 		return nil, nil, errors.New("store: backend lacks the staff directory the inbox needs")
@@ -337,23 +368,15 @@ func newInbox(cfg config.Config, a *app, dir bot.Directory, log *slog.Logger) ([
 			return nil, nil, fmt.Errorf("SCRM_FAQ_FILE: %w", err)
 		}
 		faq = f
-		if cfg.LLMEnabled() {
-			l, err := nlp.NewLLM(nlp.LLMConfig{
-				BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel,
-				DailyTokenBudget: int64(cfg.LLMDailyTokens), Location: cfg.Location(), Logger: log,
-			})
-			if err != nil {
-				return nil, nil, fmt.Errorf("SCRM_LLM_MODEL: %w", err)
-			}
-			llm = l
+		if model != nil {
+			llm = model
 		}
 	}
 	// Both coordinators hold leases; without one, concurrent pulls of an
 	// account are still harmless (dedup keys), only wasteful.
 	lk, _ := a.coord.(bot.Leaser)
-	host, _ := os.Hostname()
 	send := customerSender{c: a.api, oa: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
-	kf := bot.NewKFSync(a.store, kfSource{a.api}, lk, bot.KFOptions{Owner: host + "-" + strconv.Itoa(os.Getpid()), Logger: log})
+	kf := bot.NewKFSync(a.store, kfSource{a.api}, lk, bot.KFOptions{Owner: owner, Logger: log})
 	answers := bot.NewAnswerer(a.store, faq, send, cfg.Hours(), llm, bot.AnswererOptions{OffHoursMessage: cfg.OffHoursMessage, Logger: log})
 	inbox := bot.NewInbox(st, messenger{a.api}, send, dir, bot.InboxOptions{Location: cfg.Location(), Logger: log})
 	return []bot.Processor{kf, answers, inbox}, inbox, nil
