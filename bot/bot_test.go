@@ -284,6 +284,8 @@ func TestCommandsRespectVisibility(t *testing.T) {
 		{"sales1", "随便说点什么", "没看懂", ""},
 		{"sales1", "记 张三 今天电话沟通，下周二回访", "已记下", ""},
 		{"sales2", "记 张三 偷偷加一条", "没有找到", "已记下"},
+		{"sales1", "张三最近怎么样？", "张三", "没看懂"},
+		{"sales2", "张三最近怎么样？", "没有找到", "阶段"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.staff+" "+tc.text, func(t *testing.T) {

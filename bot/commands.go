@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -147,8 +148,16 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 	case "团队", "团队概览", "团队数据", "team":
 		return p.team(ctx, v, at)
 	}
+	// Without an LLM, a plain question about one customer ("张三最近怎么样？")
+	// gets the closest command's answer: the customer card.
+	if m := aboutCustomer.FindStringSubmatch(text); m != nil {
+		return p.lookup(ctx, v, m[1])
+	}
 	return "没看懂这条指令：“" + clip(text, 20) + "”。\n\n" + helpText, nil
 }
+
+// aboutCustomer matches questions like "张三最近怎么样" or "李四的情况".
+var aboutCustomer = regexp.MustCompile(`^\s*([\p{Han}A-Za-z0-9·]{1,20}?)(?:的)?(?:最近|近况|近来)?(?:怎么样|如何|情况|咋样|进展)(?:了)?[？?。！!]*\s*$`)
 
 // findVisible returns customers matching query that v may see.
 func (p *Commands) findVisible(ctx context.Context, v Viewer, query string, limit int) ([]*store.Customer, error) {

@@ -62,7 +62,7 @@ type crmAPI struct {
 // and the OpenAPI document. Every handler resolves visibility through
 // bot.Viewer (CanSee/Scope): the one rule every door uses.
 func (s *Server) crmRoutes(api fiber.Router) {
-	h := &crmAPI{s: s, loc: businessLocation()}
+	h := &crmAPI{s: s, loc: s.businessLocation()}
 	if st, ok := s.store.(CRMStore); ok {
 		h.st = st
 	} else {
@@ -87,7 +87,12 @@ func (s *Server) crmRoutes(api fiber.Router) {
 
 // businessLocation is the default business time zone (SCRM_TIMEZONE's
 // default) used to read bare dates in filters.
-func businessLocation() *time.Location {
+// businessLocation is the time zone bare dates in filters are read in
+// (SCRM_TIMEZONE, Asia/Shanghai by default).
+func (s *Server) businessLocation() *time.Location {
+	if s.opts.Location != nil {
+		return s.opts.Location
+	}
 	if loc, err := time.LoadLocation("Asia/Shanghai"); err == nil {
 		return loc
 	}

@@ -30,7 +30,7 @@ type transferAPI struct {
 // /exports/kpis. Imports are for admins (they may merge any customer);
 // exports are for everyone, each seeing only what bot.Viewer lets them.
 func (s *Server) transferRoutes(api fiber.Router) {
-	h := &transferAPI{s: s, loc: businessLocation()}
+	h := &transferAPI{s: s, loc: s.businessLocation()}
 	if st, ok := s.store.(transfer.ImportStore); ok {
 		h.st = st
 	}

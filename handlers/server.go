@@ -50,7 +50,9 @@ type Options struct {
 	MaxBody int
 	// Writers is the number of concurrent group-commit writers (1 suits
 	// SQLite's single writer; more suit MongoDB).
-	Writers  int
+	Writers int
+	// Location is the business time zone (SCRM_TIMEZONE) for dates in filters.
+	Location *time.Location
 	Now      func() time.Time
 	Logger   *slog.Logger
 	Registry *prometheus.Registry

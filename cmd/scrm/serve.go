@@ -97,6 +97,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		MaxSkew:  cfg.CallbackMaxSkew,
 		MaxBody:  cfg.CallbackMaxBody,
 		Writers:  1,
+		Location: cfg.Location(),
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),
 	}
