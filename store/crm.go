@@ -48,8 +48,9 @@ type Insight struct {
 
 // CustomerAdmin is what people and jobs do to customers beyond callbacks.
 type CustomerAdmin interface {
-	// UpdateCustomer applies upd and returns the result. Returns ErrNotFound
-	// if the customer does not exist, ErrConflict if an identity in
+	// UpdateCustomer applies upd and returns the result; an ID that was
+	// merged away resolves to the survivor. Returns ErrNotFound if the
+	// customer does not exist, ErrConflict if an identity in
 	// upd.AddIdentities belongs to another customer (nothing is changed
 	// then), ErrInvalid for an empty stage or an identity without kind or
 	// value.
@@ -63,8 +64,9 @@ type CustomerAdmin interface {
 	MergeCustomers(ctx context.Context, into, from string) (*Customer, error)
 	// EraseCustomer deletes the customer and every record about them from
 	// every table or collection: identities, follows, tags, fields, insight,
-	// timeline, reminders, merge records, jobs and cursors whose key has the
-	// customer's ID as a ':'-separated component (e.g. "analyze:<id>").
+	// timeline, reminders, merge records, jobs whose key has the customer's
+	// ID as a ':'-separated component (e.g. "analyze:<id>"), and cursors
+	// whose name has the ID or an identity value as a component.
 	// Events in the log whose CustomerID or FromID is one of the customer's
 	// identity values keep their row but lose text, raw XML, attributes and
 	// those identity values (the dedup key becomes "erased:<event id>"); an
@@ -246,7 +248,8 @@ type JobStore interface {
 	// FailJob releases the lease and retries at retryAt. ErrConflict if owner
 	// does not hold the lease, ErrNotFound if there is no such job.
 	FailJob(ctx context.Context, key, owner, errText string, retryAt time.Time) error
-	// CountJobs counts pending jobs of kind (all kinds when empty).
+	// CountJobs counts the jobs of kind not yet completed, running ones
+	// included (all kinds when kind is empty).
 	CountJobs(ctx context.Context, kind string) (int64, error)
 }
 

@@ -80,8 +80,8 @@ func (db *DB) prepareCRM(ctx context.Context) error {
 		}},
 	}
 	for _, ix := range indexes {
-		if _, err := ix.coll.Indexes().CreateMany(ctx, ix.models); err != nil {
-			return fmt.Errorf("mongo: create indexes on %s: %w", ix.coll.Name(), err)
+		if err := createMissingIndexes(ctx, ix.coll, ix.models); err != nil {
+			return err
 		}
 	}
 	cur, err := db.customers.Find(ctx, bson.D{{Key: "last_contact_at", Value: bson.D{{Key: "$exists", Value: false}}}})
@@ -101,9 +101,42 @@ func (db *DB) prepareCRM(ctx context.Context) error {
 	return nil
 }
 
-// neverContacted is last_contact_at of a customer never contacted: before
-// any real contact, and a plain date so range queries and $max work.
-var neverContacted = time.Unix(0, 0).UTC()
+// createMissingIndexes creates the indexes of models that coll lacks, by
+// name. Instances that start while others run then only read the index
+// list: FerretDB v1 can fail a createIndexes that races queries on the
+// same collection, and on MongoDB a no-op createIndexes still takes locks.
+func createMissingIndexes(ctx context.Context, coll *mongo.Collection, models []mongo.IndexModel) error {
+	specs, err := coll.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return fmt.Errorf("mongo: list indexes of %s: %w", coll.Name(), err)
+	}
+	var missing []mongo.IndexModel
+	for _, m := range models {
+		var o options.IndexOptions
+		if m.Options != nil {
+			for _, set := range m.Options.Opts {
+				if err := set(&o); err != nil {
+					return fmt.Errorf("mongo: index options: %w", err)
+				}
+			}
+		}
+		if o.Name == nil || !slices.ContainsFunc(specs, func(s mongo.IndexSpecification) bool { return s.Name == *o.Name }) {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if _, err := coll.Indexes().CreateMany(ctx, missing); err != nil {
+		return fmt.Errorf("mongo: create indexes on %s: %w", coll.Name(), err)
+	}
+	return nil
+}
+
+// epoch stands for "never" in date fields that queries compare: it is
+// last_contact_at of a customer never contacted and free_at of a lease
+// that is free, and unlike a missing field it works with ranges and $max.
+var epoch = time.Unix(0, 0).UTC()
 
 func laterOf(a, b time.Time) time.Time {
 	if a.After(b) {
@@ -114,7 +147,7 @@ func laterOf(a, b time.Time) time.Time {
 
 // lastContact computes what last_contact_at must be from the two times.
 func (d *customerDoc) lastContact() time.Time {
-	t := neverContacted
+	t := epoch
 	for _, p := range []*time.Time{d.LastCustomerMsgAt, d.LastStaffTouchAt} {
 		if p != nil {
 			t = laterOf(t, *p)
@@ -168,9 +201,11 @@ func mergePairID(a, b string) string {
 	return a + "|" + b
 }
 
-// claimMergePair records that src merges into dst, or returns errRetry if
-// the pair was already decided the other way.
-func (db *DB) claimMergePair(ctx context.Context, src, dst string) error {
+// claimMergePair records that src merges into dst. If the pair was already
+// decided the other way, it carries out that merge (its decider may have
+// died before doing so) and returns errRetry: the caller starts over from
+// the survivor.
+func (db *DB) claimMergePair(ctx context.Context, src, dst string, now time.Time) error {
 	_, err := db.crm.mergePairs.InsertOne(ctx, &mergePairDoc{ID: mergePairID(src, dst), From: src, Into: dst})
 	if err == nil {
 		return nil
@@ -182,10 +217,13 @@ func (db *DB) claimMergePair(ctx context.Context, src, dst string) error {
 	if err := db.crm.mergePairs.FindOne(ctx, bson.D{{Key: "_id", Value: mergePairID(src, dst)}}).Decode(&p); err != nil {
 		return fmt.Errorf("read merge pair: %w", err)
 	}
-	if p.From != src {
-		return errRetry
+	if p.From == src {
+		return nil
 	}
-	return nil
+	if err := db.recordMerge(ctx, p.From, p.Into, now); err != nil && !errors.Is(err, errRetry) {
+		return err
+	}
+	return errRetry
 }
 
 // customerFilter is the part of f that customer documents answer.
@@ -618,6 +656,12 @@ func (db *DB) erase(ctx context.Context, id string) error {
 		subjects[i] = reminderSubject(r.ID)
 	}
 	byCustomer := bson.D{{Key: "customer_id", Value: id}}
+	// Cursors are named after what they track, e.g. "bot-reply:<dedup key>"
+	// whose dedup key may hold an identity value.
+	cursors := bson.A{bson.D{{Key: "_id", Value: componentRegex("", id)}}}
+	for _, v := range values {
+		cursors = append(cursors, bson.D{{Key: "_id", Value: componentRegex("", v)}})
+	}
 	deletes := []struct {
 		what   string
 		coll   *mongo.Collection
@@ -628,7 +672,7 @@ func (db *DB) erase(ctx context.Context, id string) error {
 		{"reminders", db.crm.reminders, byCustomer},
 		{"jobs", db.crm.jobs, bson.D{{Key: "key", Value: componentRegex("", id)}}},
 		{"job leases", db.crm.leases, bson.D{{Key: "subject", Value: componentRegex(jobSubjectPrefix, id)}}},
-		{"cursors", db.cursors, bson.D{{Key: "_id", Value: componentRegex("", id)}}},
+		{"cursors", db.cursors, bson.D{{Key: "$or", Value: cursors}}},
 		{"follows", db.follows, byCustomer},
 		{"merge records", db.merges, bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "into", Value: id}}}}}},
 		{"merge pairs", db.crm.mergePairs, bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "from", Value: id}}, bson.D{{Key: "into", Value: id}}}}}},

@@ -131,7 +131,7 @@ func (db *DB) claimJob(ctx context.Context, key, kind, owner string, now, until 
 		return nil, err
 	}
 	if s == nil || s.Kind != kind || s.DueAt.After(now) {
-		return nil, db.letGo(ctx, l, leaseVoid, neverContacted)
+		return nil, db.letGo(ctx, l, leaseVoid, epoch)
 	}
 	if _, err := db.crm.leases.UpdateOne(ctx, bson.D{{Key: "_id", Value: l.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "ref", Value: s.Seq}}}}); err != nil {
 		return nil, fmt.Errorf("record version: %w", err)
@@ -170,7 +170,7 @@ func (db *DB) CompleteJob(ctx context.Context, key string, version int64, owner 
 	if _, err := db.crm.jobs.DeleteMany(ctx, bson.D{{Key: "key", Value: key}, {Key: "seq", Value: bson.D{{Key: "$lte", Value: version}}}}); err != nil {
 		return fmt.Errorf("mongo: complete job %s: %w", key, err)
 	}
-	if err := db.letGo(ctx, l, leaseDone, neverContacted); err != nil {
+	if err := db.letGo(ctx, l, leaseDone, epoch); err != nil {
 		return fmt.Errorf("mongo: complete job %s: %w", key, err)
 	}
 	// The latest generation stays as the floor; acquire's check after

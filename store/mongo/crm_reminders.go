@@ -86,7 +86,7 @@ func (db *DB) CreateReminder(ctx context.Context, r *store.Reminder) (bool, erro
 		}
 		doc := &reminderDoc{
 			ID: eventKey(id), Key: r.Key, CustomerID: cid, StaffID: r.StaffID, Kind: r.Kind, Text: r.Text, DueAt: r.DueAt,
-			Status: status, SentAt: r.SentAt, DoneAt: r.DoneAt, FreeAt: neverContacted, CreatedAt: created, UpdatedAt: updated,
+			Status: status, SentAt: r.SentAt, DoneAt: r.DoneAt, FreeAt: epoch, CreatedAt: created, UpdatedAt: updated,
 		}
 		if doc.Key == "" {
 			doc.Key, doc.AutoKey = fmt.Sprintf("auto:%d", id), true
@@ -223,7 +223,7 @@ func (db *DB) UpdateReminder(ctx context.Context, id int64, upd store.ReminderUp
 	rearm := upd.Status != nil || upd.DueAt != nil
 	if rearm {
 		u = append(u, bson.E{Key: "$inc", Value: bson.D{{Key: "arm", Value: 1}}})
-		set = append(set, bson.E{Key: "free_at", Value: neverContacted})
+		set = append(set, bson.E{Key: "free_at", Value: epoch})
 		u[0].Value = set
 	}
 	if _, err := db.crm.reminders.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, u); err != nil {
@@ -249,7 +249,7 @@ func (db *DB) supersede(ctx context.Context, subject string, hint int64, now tim
 	if err != nil || cur == nil || !cur.FreeAt.After(now) {
 		return err
 	}
-	doc := leaseDoc{ID: leaseID(subject, cur.Gen+1), Subject: subject, Gen: cur.Gen + 1, FreeAt: neverContacted,
+	doc := leaseDoc{ID: leaseID(subject, cur.Gen+1), Subject: subject, Gen: cur.Gen + 1, FreeAt: epoch,
 		Outcome: leaseVoid, Attempts: cur.Attempts, LastError: cur.LastError}
 	if _, err := db.crm.leases.InsertOne(ctx, &doc); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("supersede lease: %w", err)
@@ -310,17 +310,17 @@ func (db *DB) claimReminder(ctx context.Context, c *reminderDoc, owner string, n
 		bson.D{{Key: "$set", Value: bson.D{{Key: "free_at", Value: until}, {Key: "attempts", Value: l.Gen}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, db.letGo(ctx, l, leaseVoid, neverContacted)
+		return nil, db.letGo(ctx, l, leaseVoid, epoch)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if d.Status != store.ReminderPending || d.DueAt.After(now) || d.Arm != c.Arm {
 		if _, err := db.crm.reminders.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "free_at", Value: neverContacted}}}}); err != nil {
+			bson.D{{Key: "$set", Value: bson.D{{Key: "free_at", Value: epoch}}}}); err != nil {
 			return nil, err
 		}
-		return nil, db.letGo(ctx, l, leaseVoid, neverContacted)
+		return nil, db.letGo(ctx, l, leaseVoid, epoch)
 	}
 	return d.reminder(), nil
 }

@@ -217,7 +217,7 @@ func (db *DB) insertIdentity(ctx context.Context, id store.Identity, cid string)
 
 // ensureCustomer creates the customer document unless it exists.
 func (db *DB) ensureCustomer(ctx context.Context, cid string, now time.Time) error {
-	_, err := db.customers.InsertOne(ctx, &customerDoc{ID: cid, Stage: store.StageLead, Tags: []string{}, LastContactAt: neverContacted,
+	_, err := db.customers.InsertOne(ctx, &customerDoc{ID: cid, Stage: store.StageLead, Tags: []string{}, LastContactAt: epoch,
 		CreatedAt: now, UpdatedAt: now})
 	if err != nil && !mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("create customer: %w", err)
@@ -290,9 +290,14 @@ func (db *DB) oldest(ctx context.Context, owners []string) (string, error) {
 // is inserted first: it makes the decision once, and any writer that later
 // finds src's ID redoes the (idempotent) move.
 func (db *DB) merge(ctx context.Context, src, dst string, now time.Time) error {
-	if err := db.claimMergePair(ctx, src, dst); err != nil {
+	if err := db.claimMergePair(ctx, src, dst, now); err != nil {
 		return err
 	}
+	return db.recordMerge(ctx, src, dst, now)
+}
+
+// recordMerge is merge once the pair's direction is settled.
+func (db *DB) recordMerge(ctx context.Context, src, dst string, now time.Time) error {
 	_, err := db.merges.InsertOne(ctx, &mergeDoc{ID: src, Into: dst, At: now})
 	if mongo.IsDuplicateKeyError(err) {
 		var m mergeDoc

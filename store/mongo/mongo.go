@@ -137,8 +137,8 @@ func (db *DB) ensureIndexes(ctx context.Context) error {
 		}},
 	}
 	for _, ix := range indexes {
-		if _, err := ix.coll.Indexes().CreateMany(ctx, ix.models); err != nil {
-			return fmt.Errorf("mongo: create indexes on %s: %w", ix.coll.Name(), err)
+		if err := createMissingIndexes(ctx, ix.coll, ix.models); err != nil {
+			return err
 		}
 	}
 	return nil

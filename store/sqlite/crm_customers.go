@@ -495,6 +495,13 @@ func (db *DB) erase(ctx context.Context, n int64) error {
 			return fmt.Errorf("count messages: %w", err)
 		}
 		cid := formatID(n)
+		// Cursors are named after what they track, e.g. "bot-reply:<dedup
+		// key>" whose dedup key may hold an identity value.
+		cursorWhere, cursorArgs := componentMatch("name"), componentArgs(cid)
+		for _, v := range slices.Concat(values, added) {
+			cursorWhere += " OR " + componentMatch("name")
+			cursorArgs = append(cursorArgs, componentArgs(v)...)
+		}
 		stmts := []struct {
 			what, sql string
 			args      []any
@@ -502,7 +509,7 @@ func (db *DB) erase(ctx context.Context, n int64) error {
 			{"timeline", `DELETE FROM timeline WHERE customer_id = ?`, []any{n}},
 			{"reminders", `DELETE FROM reminders WHERE customer_id = ?`, []any{n}},
 			{"jobs", `DELETE FROM jobs WHERE ` + componentMatch("key"), componentArgs(cid)},
-			{"cursors", `DELETE FROM cursors WHERE ` + componentMatch("name"), componentArgs(cid)},
+			{"cursors", `DELETE FROM cursors WHERE ` + cursorWhere, cursorArgs},
 			{"follows", `DELETE FROM customer_follows WHERE customer_id = ?`, []any{n}},
 			{"tags", `DELETE FROM customer_tags WHERE customer_id = ?`, []any{n}},
 			{"identities", `DELETE FROM customer_identities WHERE customer_id = ?`, []any{n}},

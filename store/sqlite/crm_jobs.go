@@ -81,14 +81,16 @@ func (db *DB) CompleteJob(ctx context.Context, key string, version int64, owner 
 	return nil
 }
 
-// FailJob releases owner's lease and makes the job due at retryAt.
+// FailJob releases owner's lease; lease_until then holds the retry time,
+// which a re-arm does not shorten (an outage is not over because a new
+// message came in).
 func (db *DB) FailJob(ctx context.Context, key, owner, errText string, retryAt time.Time) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		if _, err := jobHeld(ctx, tx, key, owner); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_owner = NULL, lease_until = NULL, last_error = ?, due_at = ?
-			WHERE key = ?`, errText, nanos(retryAt), key)
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_owner = NULL, lease_until = ?, last_error = ? WHERE key = ?`,
+			nanos(retryAt), errText, key)
 		return err
 	})
 	if err != nil {

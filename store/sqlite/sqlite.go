@@ -203,12 +203,33 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlite: list migrations: %w", err)
 	}
 	sort.Strings(names)
+	// Read what is applied without the write lock, so opening an up-to-date
+	// file (a CLI next to a busy server) never queues for the writer.
+	applied := map[int]bool{}
+	rows, err := db.w.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("sqlite: read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: read schema_migrations: %w", err)
+		}
+		applied[v] = true
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("sqlite: read schema_migrations: %w", err)
+	}
 	for _, name := range names {
 		base := filepath.Base(name)
 		num, _, ok := strings.Cut(base, "_")
 		version, err := strconv.Atoi(num)
 		if !ok || err != nil {
 			return fmt.Errorf("sqlite: migration %s: name must start with a number and '_'", base)
+		}
+		if applied[version] {
+			continue
 		}
 		body, err := migrations.ReadFile(name)
 		if err != nil {

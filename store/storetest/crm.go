@@ -137,13 +137,15 @@ var customerAdminTests = []crmTest{
 		a := upsert(t, s, store.CustomerUpsert{Identity: ext("wmA"), Name: "甲", Now: base})
 		b := upsert(t, s, store.CustomerUpsert{Identity: ext("wmB"), Name: "乙", Now: base})
 		update(t, s, a.ID, store.CustomerUpdate{AddIdentities: []store.Identity{phone("13900000000")}, Now: base})
+		gone := upsert(t, s, store.CustomerUpsert{Identity: ext("wmGone"), Now: base})
+		mustNil(t, s.EraseCustomer(ctx, gone.ID))
 		tests := []struct {
 			name string
 			id   string
 			upd  store.CustomerUpdate
 			want error
 		}{
-			{"Missing", lookalike(b.ID), store.CustomerUpdate{Name: ptr("x")}, store.ErrNotFound},
+			{"Missing", gone.ID, store.CustomerUpdate{Name: ptr("x")}, store.ErrNotFound},
 			{"Empty", "", store.CustomerUpdate{Name: ptr("x")}, store.ErrNotFound},
 			{"IdentityOfAnother", b.ID, store.CustomerUpdate{Name: ptr("改名"), AddTags: []string{"t"},
 				AddIdentities: []store.Identity{phone("13900000001"), phone("13900000000")}}, store.ErrConflict},
@@ -444,10 +446,10 @@ var mergeTests = []crmTest{
 		ctx := ctxFor(t)
 		a := upsert(t, s, store.CustomerUpsert{Identity: ext("wmMA"), Now: base})
 		b := upsert(t, s, store.CustomerUpsert{Identity: ext("wmMB"), Now: base})
-		missing := lookalike(b.ID)
-		if missing == a.ID {
-			missing = lookalike(a.ID)
-		}
+		// An ID the backend did issue, for a customer that is gone.
+		gone := upsert(t, s, store.CustomerUpsert{Identity: ext("wmMGone"), Now: base})
+		mustNil(t, s.EraseCustomer(ctx, gone.ID))
+		missing := gone.ID
 		tests := []struct {
 			name, into, from string
 			want             error
@@ -548,6 +550,9 @@ var eraseTests = []crmTest{
 			t.Fatalf("ClaimJobs = %d, %v", len(jobs), err)
 		}
 		if err := s.SetCursor(ctx, "analysis:"+c.ID, "12"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetCursor(ctx, "bot-reply:wecom:evt:sys:1:"+secrets[extV]+":x", "done"); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.SetCursor(ctx, "kf/wk1", "keep-cursor"); err != nil {

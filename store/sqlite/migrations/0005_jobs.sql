@@ -10,7 +10,7 @@ CREATE TABLE jobs (
     attempts    INTEGER NOT NULL DEFAULT 0,
     last_error  TEXT    NOT NULL DEFAULT '',
     lease_owner TEXT,
-    lease_until INTEGER                               -- lease end
+    lease_until INTEGER                               -- lease end; after a failure, the retry time
 ) WITHOUT ROWID;
 
 CREATE INDEX jobs_due ON jobs (kind, due_at);
