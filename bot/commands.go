@@ -39,6 +39,7 @@ type Commands struct {
 	plan        PlanStore
 	dormantDays int
 	inbox       *Inbox // replies to and claims of customers; nil: not configured
+	ask         *Asker // plain-language questions through the LLM; nil: not configured
 }
 
 // NewCommands returns the staff command processor. When st is also a
@@ -147,6 +148,11 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 		return p.funnel(ctx, v)
 	case "团队", "团队概览", "团队数据", "team":
 		return p.team(ctx, v, at)
+	}
+	// With an LLM, questions go to the asker first (it falls back to the
+	// commands below when the LLM fails).
+	if p.ask != nil && looksLikeQuestion(text) {
+		return p.ask.Answer(ctx, v, text)
 	}
 	// Without an LLM, a plain question about one customer ("张三最近怎么样？")
 	// gets the closest command's answer: the customer card.
