@@ -5,6 +5,9 @@
 package config
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +75,12 @@ type Config struct {
 	// instead of only proposing them.
 	AnalysisQuiet time.Duration `yaml:"analysis_quiet" env:"SCRM_ANALYSIS_QUIET"`
 	AnalysisApply bool          `yaml:"analysis_apply" env:"SCRM_ANALYSIS_APPLY"`
+
+	// Chat archive (会话内容存档): its Secret and the file holding the RSA
+	// private key matching the 消息加密公钥 uploaded to WeCom. Both set
+	// enable the archive worker (in builds with -tags msgaudit).
+	WeComArchiveSecret    string `yaml:"wecom_archive_secret" env:"SCRM_WECOM_ARCHIVE_SECRET" secret:"true"`
+	ArchivePrivateKeyFile string `yaml:"archive_private_key_file" env:"SCRM_ARCHIVE_PRIVATE_KEY_FILE"`
 }
 
 // Default returns the configuration scrm runs with when nothing is set.
@@ -165,6 +174,21 @@ func (c Config) WeComAPIEnabled() bool { return c.WeComCorpID != "" && c.WeComSe
 
 // OAEnabled reports whether the Official Account callback channel is configured.
 func (c Config) OAEnabled() bool { return c.OAAppID != "" && c.OAToken != "" }
+
+// ArchiveEnabled reports whether the chat archive (会话内容存档) is configured.
+func (c Config) ArchiveEnabled() bool {
+	return c.WeComArchiveSecret != "" && c.ArchivePrivateKeyFile != ""
+}
+
+// ArchivePrivateKey reads the archive's RSA private key (PEM); Validate has
+// checked it parses.
+func (c Config) ArchivePrivateKey() (string, error) {
+	b, err := os.ReadFile(c.ArchivePrivateKeyFile)
+	if err != nil {
+		return "", fmt.Errorf("SCRM_ARCHIVE_PRIVATE_KEY_FILE: %w", err)
+	}
+	return string(b), nil
+}
 
 // LLMEnabled reports whether an OpenAI-compatible LLM is configured.
 func (c Config) LLMEnabled() bool { return c.LLMBaseURL != "" && c.LLMModel != "" }
@@ -286,7 +310,43 @@ func (c Config) Validate() error {
 	if c.DormantDays < 1 || c.DormantDays > 3650 {
 		bad("SCRM_DORMANT_DAYS", "must be a number of days between 1 and 3650 (got %d)", c.DormantDays)
 	}
+	if (c.WeComArchiveSecret == "") != (c.ArchivePrivateKeyFile == "") {
+		bad("SCRM_ARCHIVE_PRIVATE_KEY_FILE", "SCRM_WECOM_ARCHIVE_SECRET and SCRM_ARCHIVE_PRIVATE_KEY_FILE must be set together")
+	}
+	if c.WeComArchiveSecret != "" && c.WeComCorpID == "" {
+		bad("SCRM_WECOM_CORP_ID", "is required to use SCRM_WECOM_ARCHIVE_SECRET")
+	}
+	if c.ArchivePrivateKeyFile != "" {
+		if err := checkRSAKeyFile(c.ArchivePrivateKeyFile); err != nil {
+			bad("SCRM_ARCHIVE_PRIVATE_KEY_FILE", "%v", err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// checkRSAKeyFile checks that path holds a PEM RSA private key (PKCS#1 or
+// PKCS#8), the forms the archive SDK accepts. The key itself never appears
+// in the error.
+func checkRSAKeyFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%q is not a readable file", path)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return fmt.Errorf("%q holds no PEM block (want -----BEGIN RSA PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----)", path)
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("%q is not an RSA private key in PKCS#1 or PKCS#8 form", path)
+	}
+	if _, ok := k.(*rsa.PrivateKey); !ok {
+		return fmt.Errorf("%q holds a %T, not an RSA private key", path, k)
+	}
+	return nil
 }
 
 // validClock reports whether s is a time of day "HH:MM".

@@ -175,6 +175,9 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 	if cfg.WeComAPIEnabled() {
 		cmds := bot.NewCommands(a.store, dir, messenger{a.api}, cfg.Location())
 		cmds.SetDormantDays(cfg.DormantDays)
+		if llm != nil {
+			cmds.SetAsker(bot.NewAsker(a.store, llm, bot.AskerOptions{Location: cfg.Location(), Logger: log}))
+		}
 		procs = append(procs, cmds)
 		// Customer inbox: 微信客服 pulls, automatic answers, forwards to
 		// owners, claims and "回 张三" replies.
@@ -220,6 +223,14 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 	background = append(background, pipeline.Run, analysisJobs.Run)
 	if scheduler != nil {
 		background = append(background, scheduler.Run)
+	}
+	if cfg.ArchiveEnabled() { // chat archive (会话内容存档), see cmd/scrm/archive.go
+		archive, err := newArchiveLoop(cfg, a, owner, log)
+		if err != nil {
+			cancel()
+			return nil, a.fail(err)
+		}
+		background = append(background, archive)
 	}
 	go func() {
 		defer close(a.workers)

@@ -45,60 +45,14 @@ type execer interface {
 // identity always end with one customer.
 func (db *DB) UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error) {
 	if u.Identity.Kind == "" || u.Identity.Value == "" {
-		return nil, fmt.Errorf("sqlite: upsert customer: identity kind and value are required")
+		return nil, fmt.Errorf("sqlite: upsert customer: identity kind and value are required: %w", store.ErrInvalid)
 	}
-	now := u.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	ids := upsertIdentities(u)
 	var c *store.Customer
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		owners := map[int64]bool{}
-		var unmapped []store.Identity
-		for _, id := range ids {
-			var cid int64
-			err := tx.QueryRowContext(ctx, `SELECT customer_id FROM customer_identities WHERE kind = ? AND value = ?`,
-				id.Kind, id.Value).Scan(&cid)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				unmapped = append(unmapped, id)
-			case err != nil:
-				return fmt.Errorf("find identity: %w", err)
-			default:
-				owners[cid] = true
-			}
-		}
-		var target int64
-		if len(owners) == 0 {
-			stage := u.Stage
-			if stage == "" {
-				stage = store.StageLead
-			}
-			err := tx.QueryRowContext(ctx, `INSERT INTO customers (stage, created_at, updated_at) VALUES (?, ?, ?) RETURNING id`,
-				stage, now.UnixNano(), now.UnixNano()).Scan(&target)
-			if err != nil {
-				return fmt.Errorf("create customer: %w", err)
-			}
-			if err := bump(ctx, tx, counterCustomers, 1); err != nil {
-				return err
-			}
-		} else {
-			var err error
-			if target, err = mergeOwners(ctx, tx, owners, now); err != nil {
-				return err
-			}
-		}
-		for _, id := range unmapped {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO customer_identities (kind, value, customer_id) VALUES (?, ?, ?)`,
-				id.Kind, id.Value, target); err != nil {
-				return fmt.Errorf("add identity %s: %w", id.Kind, err)
-			}
-		}
-		if err := applyUpsert(ctx, tx, target, u, now); err != nil {
+		target, err := upsertTx(ctx, tx, u)
+		if err != nil {
 			return err
 		}
-		var err error
 		c, err = loadCustomer(ctx, tx, target)
 		return err
 	})
@@ -106,6 +60,63 @@ func (db *DB) UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*stor
 		return nil, fmt.Errorf("sqlite: upsert customer %s: %w", u.Identity.Kind, err)
 	}
 	return c, nil
+}
+
+// upsertTx finds or creates the customer owning u's identities inside tx,
+// merging customers the links join, applies u and returns the customer's ID.
+func upsertTx(ctx context.Context, tx *sql.Tx, u store.CustomerUpsert) (int64, error) {
+	if u.Identity.Kind == "" || u.Identity.Value == "" {
+		return 0, fmt.Errorf("identity kind and value are required: %w", store.ErrInvalid)
+	}
+	now := u.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	owners := map[int64]bool{}
+	var unmapped []store.Identity
+	for _, id := range upsertIdentities(u) {
+		var cid int64
+		err := tx.QueryRowContext(ctx, `SELECT customer_id FROM customer_identities WHERE kind = ? AND value = ?`,
+			id.Kind, id.Value).Scan(&cid)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			unmapped = append(unmapped, id)
+		case err != nil:
+			return 0, fmt.Errorf("find identity: %w", err)
+		default:
+			owners[cid] = true
+		}
+	}
+	var target int64
+	if len(owners) == 0 {
+		stage := u.Stage
+		if stage == "" {
+			stage = store.StageLead
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO customers (stage, created_at, updated_at) VALUES (?, ?, ?) RETURNING id`,
+			stage, now.UnixNano(), now.UnixNano()).Scan(&target)
+		if err != nil {
+			return 0, fmt.Errorf("create customer: %w", err)
+		}
+		if err := bump(ctx, tx, counterCustomers, 1); err != nil {
+			return 0, err
+		}
+	} else {
+		var err error
+		if target, err = mergeOwners(ctx, tx, owners, now); err != nil {
+			return 0, err
+		}
+	}
+	for _, id := range unmapped {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO customer_identities (kind, value, customer_id) VALUES (?, ?, ?)`,
+			id.Kind, id.Value, target); err != nil {
+			return 0, fmt.Errorf("add identity %s: %w", id.Kind, err)
+		}
+	}
+	if err := applyUpsert(ctx, tx, target, u, now); err != nil {
+		return 0, err
+	}
+	return target, nil
 }
 
 // upsertIdentities lists u's identity and links, without blanks and repeats.
