@@ -192,6 +192,26 @@ func (h *crmAPI) visibleCustomer(c *fiber.Ctx, st CRMStore, p principal, id stri
 	return cu, nil
 }
 
+// pathCustomer resolves the customer named by the :id path parameter for the
+// caller: the store, the principal and the customer, or 404 when the caller
+// may not see it (whether or not it exists).
+func (h *crmAPI) pathCustomer(c *fiber.Ctx) (CRMStore, principal, *store.Customer, error) {
+	st, err := h.store()
+	if err != nil {
+		return nil, principal{}, nil, err
+	}
+	p := principalOf(c)
+	id, err := param(c, "id")
+	if err != nil {
+		return nil, principal{}, nil, err
+	}
+	cu, err := h.visibleCustomer(c, st, p, id)
+	if err != nil {
+		return nil, principal{}, nil, err
+	}
+	return st, p, cu, nil
+}
+
 func (h *crmAPI) audit(c *fiber.Ctx, st CRMStore, p principal, action, target, detail string) error {
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
@@ -352,16 +372,7 @@ type noteRequest struct {
 // addNote appends a note. An Idempotency-Key header makes a retried POST
 // store the note once.
 func (h *crmAPI) addNote(c *fiber.Ctx) error {
-	st, err := h.store()
-	if err != nil {
-		return err
-	}
-	p := principalOf(c)
-	id, err := param(c, "id")
-	if err != nil {
-		return err
-	}
-	cu, err := h.visibleCustomer(c, st, p, id)
+	st, p, cu, err := h.pathCustomer(c)
 	if err != nil {
 		return err
 	}
@@ -454,20 +465,11 @@ func (r *customerPatch) validate() error {
 }
 
 func (h *crmAPI) patchCustomer(c *fiber.Ctx) error {
-	st, err := h.store()
+	st, p, before, err := h.pathCustomer(c)
 	if err != nil {
 		return err
 	}
-	p := principalOf(c)
-	id, err := param(c, "id")
-	if err != nil {
-		return err
-	}
-	before, err := h.visibleCustomer(c, st, p, id)
-	if err != nil {
-		return err
-	}
-	id = before.ID
+	id := before.ID
 	var req customerPatch
 	if err := decodeBody(c, &req); err != nil {
 		return err
@@ -619,20 +621,11 @@ type customerExport struct {
 const maxExportReminders = 1_000_000
 
 func (h *crmAPI) export(c *fiber.Ctx) error {
-	st, err := h.store()
+	st, p, cu, err := h.pathCustomer(c)
 	if err != nil {
 		return err
 	}
-	p := principalOf(c)
-	id, err := param(c, "id")
-	if err != nil {
-		return err
-	}
-	cu, err := h.visibleCustomer(c, st, p, id)
-	if err != nil {
-		return err
-	}
-	id = cu.ID
+	id := cu.ID
 	ctx, cancel := requestContext(c, time.Minute)
 	defer cancel()
 	out := customerExport{ExportedAt: h.s.opts.Now().UTC(), ExportedBy: p.actor, Customer: cu,
