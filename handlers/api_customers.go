@@ -224,6 +224,26 @@ func (h *crmAPI) audit(c *fiber.Ctx, st CRMStore, p principal, action, target, d
 
 // ---- customers ----
 
+// customerFilter reads the filters GET /customers and the spreadsheet export
+// share: tag, stage, q, and last_contact_before/after (RFC 3339, or a bare
+// date read in the business time zone). owner is left to the caller, which
+// must narrow it to the viewer's scope.
+func customerFilter(c *fiber.Ctx, loc *time.Location) (store.CustomerFilter, error) {
+	f := store.CustomerFilter{Tag: query(c, "tag"), Stage: query(c, "stage"), Query: query(c, "q")}
+	var err error
+	if v := c.Query("last_contact_before"); v != "" {
+		if f.LastContactBefore, err = parseInstant("last_contact_before", v, loc); err != nil {
+			return f, err
+		}
+	}
+	if v := c.Query("last_contact_after"); v != "" {
+		if f.LastContactAfter, err = parseInstant("last_contact_after", v, loc); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
 // listCustomers narrows the filter to the viewer's scope before the store
 // sees it: a salesperson's owner= outside their scope yields an empty page,
 // never someone else's customers. CanSee re-checks every row.
@@ -237,23 +257,11 @@ func (h *crmAPI) listCustomers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f := store.CustomerFilter{
-		Tag:     query(c, "tag"),
-		Stage:   query(c, "stage"),
-		Query:   query(c, "q"),
-		AfterID: query(c, "cursor"),
-		Limit:   limit + 1,
+	f, err := customerFilter(c, h.loc)
+	if err != nil {
+		return err
 	}
-	if v := c.Query("last_contact_before"); v != "" {
-		if f.LastContactBefore, err = parseInstant("last_contact_before", v, h.loc); err != nil {
-			return err
-		}
-	}
-	if v := c.Query("last_contact_after"); v != "" {
-		if f.LastContactAfter, err = parseInstant("last_contact_after", v, h.loc); err != nil {
-			return err
-		}
-	}
+	f.AfterID, f.Limit = query(c, "cursor"), limit+1
 	if len(f.AfterID) > 128 {
 		return errorf(fiber.StatusBadRequest, "invalid cursor", nil)
 	}

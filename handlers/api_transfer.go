@@ -149,17 +149,12 @@ func (h *transferAPI) exportCustomers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f := store.CustomerFilter{Tag: query(c, "tag"), Stage: query(c, "stage"), Query: query(c, "q"), StaffID: query(c, "owner")}
-	if v := c.Query("last_contact_before"); v != "" {
-		if f.LastContactBefore, err = parseInstant("last_contact_before", v, h.loc); err != nil {
-			return err
-		}
+	f, err := customerFilter(c, h.loc)
+	if err != nil {
+		return err
 	}
-	if v := c.Query("last_contact_after"); v != "" {
-		if f.LastContactAfter, err = parseInstant("last_contact_after", v, h.loc); err != nil {
-			return err
-		}
-	}
+	// The export narrows owner to the viewer's scope itself (Scope, then CanSee per row).
+	f.StaffID = query(c, "owner")
 	ctx, cancel := requestContext(c, 5*time.Minute)
 	defer cancel()
 	var buf bytes.Buffer
