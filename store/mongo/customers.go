@@ -345,6 +345,22 @@ func (db *DB) finishMerge(ctx context.Context, src, dst string) error {
 	if _, err := db.customers.DeleteOne(ctx, bson.D{{Key: "_id", Value: src}}); err != nil {
 		return fmt.Errorf("merge %s: delete: %w", src, err)
 	}
+	// A follow written to src while it was being moved (FerretDB runs an
+	// upsert as read-then-write, so it can land after the listing above)
+	// would be stranded on a deleted customer: move stragglers until none
+	// are left. On MongoDB this almost always finds nothing.
+	for range 8 {
+		n, err := db.follows.CountDocuments(ctx, bson.D{{Key: "customer_id", Value: src}})
+		if err != nil {
+			return fmt.Errorf("merge %s: count follows: %w", src, err)
+		}
+		if n == 0 {
+			break
+		}
+		if err := db.mergeFollows(ctx, src, dst); err != nil {
+			return fmt.Errorf("merge %s: %w", src, err)
+		}
+	}
 	return nil
 }
 
