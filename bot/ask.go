@@ -163,19 +163,19 @@ type askMember struct {
 	StaffID     string `json:"staff_id"`
 	Name        string `json:"name,omitempty"`
 	Customers   int64  `json:"customers"`
-	New         int    `json:"new_customers"`
-	FollowUps   int    `json:"follow_ups"`
+	New         int64  `json:"new_customers"`
+	FollowUps   int64  `json:"follow_ups"`
 	AvgResponse string `json:"avg_response,omitempty"`
 	Dormant     int64  `json:"dormant"`
 	Lost        int64  `json:"lost"`
 }
 
 type askTeam struct {
-	Period    string         `json:"period"`
-	From      string         `json:"from"`
-	Members   []askMember    `json:"members"`
-	Active    int            `json:"active_customers"`
-	Sentiment map[string]int `json:"sentiment"`
+	Period    string           `json:"period"`
+	From      string           `json:"from"`
+	Members   []askMember      `json:"members"`
+	Active    int64            `json:"active_customers"`
+	Sentiment map[string]int64 `json:"sentiment"`
 }
 
 var askTools = []nlp.Tool{

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -448,12 +449,12 @@ type MemberStats struct {
 	StaffID   string
 	Name      string
 	Customers int64 // customers they follow now
-	New       int   // customers who added them in the period
-	NewMonth  int   // customers who added them in the month
-	FollowUps int   // notes and outgoing messages in the period
+	New       int64 // customers who added them in the period
+	NewMonth  int64 // customers who added them in the month
+	FollowUps int64 // notes and outgoing messages in the period
 	// Responses and ResponseTotal measure the time from a customer's message
-	// to the next note or reply by this member, in the period.
-	Responses     int
+	// to the next note or reply by this member, for replies in the period.
+	Responses     int64
 	ResponseTotal time.Duration
 	Dormant       int64 // their customers in stage 沉睡 now
 	Lost          int64 // customers in stage 流失 they used to follow
@@ -461,18 +462,21 @@ type MemberStats struct {
 
 // TeamStats is a team overview for one period.
 type TeamStats struct {
-	From, To  time.Time
-	Members   []*MemberStats
-	Sentiment map[string]int // latest sentiment label of the customers active in the period
-	Active    int            // customers with an interaction in the period
+	From, To time.Time
+	Members  []*MemberStats
+	// Sentiment counts the customers whose latest contact falls in the
+	// period by the label of their latest analysis; Active is their number.
+	Sentiment map[string]int64
+	Active    int64
 }
 
 // teamStats computes the overview of v's team for [from, to), with the
-// monthly new-customer count over [monthFrom, monthTo). It reads only the
-// customers touched since the earlier start (the last-contact time is kept
-// on the customer), their timeline entries in that window, and counts.
+// monthly new-customer count over [monthFrom, monthTo). Everything comes
+// from counts the store keeps at write time (store.ActivityStore) and
+// indexed counts, so its cost grows with the team's size, not with how
+// much its customers talk.
 func teamStats(ctx context.Context, st PlanStore, v Viewer, from, to, monthFrom, monthTo time.Time) (*TeamStats, error) {
-	ts := &TeamStats{From: from, To: to, Sentiment: map[string]int{}}
+	ts := &TeamStats{From: from, To: to, Sentiment: map[string]int64{}}
 	scope := v.Scope()
 	if scope != nil && len(scope) == 0 {
 		return ts, nil
@@ -507,48 +511,37 @@ func teamStats(ctx context.Context, st PlanStore, v Viewer, from, to, monthFrom,
 			}
 		}
 	}
+	ids := slices.Sorted(maps.Keys(members))
 
-	since := from
-	if monthFrom.Before(since) {
-		since = monthFrom
+	followUps, err := st.FollowUpStats(ctx, ids, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("follow-ups: %w", err)
 	}
-	f, _ := scopeFilter(v, store.CustomerFilter{LastContactAfter: since, Limit: 500})
-	for {
-		cs, err := st.FindCustomers(ctx, f)
-		if err != nil {
-			return nil, fmt.Errorf("customers: %w", err)
+	added, err := st.NewFollowCounts(ctx, ids, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("new customers: %w", err)
+	}
+	addedMonth, err := st.NewFollowCounts(ctx, ids, monthFrom, monthTo)
+	if err != nil {
+		return nil, fmt.Errorf("new customers this month: %w", err)
+	}
+	for id, m := range members {
+		fu := followUps[id]
+		m.FollowUps, m.Responses, m.ResponseTotal = fu.FollowUps, fu.Responses, fu.ResponseTime
+		m.New, m.NewMonth = added[id], addedMonth[id]
+	}
+
+	f, _ := scopeFilter(v, store.CustomerFilter{LastContactAfter: from, LastContactBefore: to})
+	sentiment, err := st.SentimentCounts(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("sentiment: %w", err)
+	}
+	for label, n := range sentiment {
+		if label == "" {
+			label = "unknown"
 		}
-		for _, c := range cs {
-			if !v.CanSee(c) {
-				continue
-			}
-			for _, fl := range c.Follows {
-				if m := member(fl.StaffID); m != nil {
-					if !fl.AddedAt.Before(from) && fl.AddedAt.Before(to) {
-						m.New++
-					}
-					if !fl.AddedAt.Before(monthFrom) && fl.AddedAt.Before(monthTo) {
-						m.NewMonth++
-					}
-				}
-			}
-			active, err := scanTimeline(ctx, st, c.ID, from, to, member)
-			if err != nil {
-				return nil, err
-			}
-			if active {
-				ts.Active++
-				label := "unknown"
-				if c.Insight != nil && c.Insight.SentimentLabel != "" {
-					label = c.Insight.SentimentLabel
-				}
-				ts.Sentiment[label]++
-			}
-		}
-		if len(cs) < f.Limit {
-			break
-		}
-		f.AfterID = cs[len(cs)-1].ID
+		ts.Sentiment[label] += n
+		ts.Active += n
 	}
 
 	// Lost customers no longer have an active follow, so the follow filter
@@ -574,70 +567,20 @@ func teamStats(ctx context.Context, st PlanStore, v Viewer, from, to, monthFrom,
 		lf.AfterID = cs[len(cs)-1].ID
 	}
 
-	for _, m := range members {
-		if m.Customers, err = st.CountCustomers(ctx, store.CustomerFilter{StaffID: m.StaffID}); err != nil {
-			return nil, fmt.Errorf("count customers of %s: %w", m.StaffID, err)
-		}
-		if m.Dormant, err = st.CountCustomers(ctx, store.CustomerFilter{StaffID: m.StaffID, Stage: store.StageDormant}); err != nil {
-			return nil, fmt.Errorf("count dormant of %s: %w", m.StaffID, err)
-		}
+	followed, err := st.FollowerCounts(ctx, ids, "")
+	if err != nil {
+		return nil, fmt.Errorf("customers: %w", err)
+	}
+	dormant, err := st.FollowerCounts(ctx, ids, store.StageDormant)
+	if err != nil {
+		return nil, fmt.Errorf("dormant customers: %w", err)
+	}
+	for _, id := range ids {
+		m := members[id]
+		m.Customers, m.Dormant = followed[id], dormant[id]
 		ts.Members = append(ts.Members, m)
 	}
-	slices.SortFunc(ts.Members, func(a, b *MemberStats) int { return strings.Compare(a.StaffID, b.StaffID) })
 	return ts, nil
-}
-
-// scanTimeline counts, for one customer, the follow-ups and response times
-// in [from, to) and reports whether anything happened then. A response is
-// the first note or outgoing message after a customer's message.
-func scanTimeline(ctx context.Context, st PlanStore, customerID string, from, to time.Time, member func(string) *MemberStats) (bool, error) {
-	var window []*store.TimelineEntry
-	var before int64
-	for {
-		es, err := st.FindTimeline(ctx, customerID, before, 100)
-		if err != nil {
-			return false, fmt.Errorf("timeline of %s: %w", customerID, err)
-		}
-		done := len(es) < 100
-		for _, e := range es {
-			if e.At.Before(from) {
-				done = true
-				break
-			}
-			if e.At.Before(to) {
-				window = append(window, e)
-			}
-		}
-		if done || len(es) == 0 {
-			break
-		}
-		before = es[len(es)-1].ID
-	}
-	slices.Reverse(window) // oldest first
-	var waiting time.Time
-	active := false
-	for _, e := range window {
-		switch {
-		case e.Kind == store.EntryMessage && e.Direction == store.DirectionIn:
-			active = true
-			if waiting.IsZero() {
-				waiting = e.At
-			}
-		case e.Kind == store.EntryNote || (e.Kind == store.EntryMessage && e.Direction == store.DirectionOut):
-			active = true
-			m := member(e.StaffID)
-			if m == nil {
-				continue
-			}
-			m.FollowUps++
-			if !waiting.IsZero() {
-				m.Responses++
-				m.ResponseTotal += e.At.Sub(waiting)
-				waiting = time.Time{}
-			}
-		}
-	}
-	return active, nil
 }
 
 // sentimentLabels name sentiment labels for staff, in display order.

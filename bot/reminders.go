@@ -28,6 +28,7 @@ type ReminderBook interface {
 // backend implements it.
 type PlanStore interface {
 	ReminderBook
+	store.ActivityStore
 	FindCustomerByID(ctx context.Context, id string) (*store.Customer, error)
 	FindCustomers(ctx context.Context, f store.CustomerFilter) ([]*store.Customer, error)
 	CountCustomers(ctx context.Context, f store.CustomerFilter) (int64, error)

@@ -234,6 +234,7 @@ type Store interface {
 	EventStore
 	CustomerStore
 	TimelineStore
+	ActivityStore
 	CustomerAdmin
 	StaffStore
 	TagStore

@@ -33,7 +33,10 @@ type customerDoc struct {
 	LastStaffTouchAt  *time.Time `bson:"last_staff_touch_at,omitempty"`
 	// LastContactAt is the later of the two (the epoch if never), kept at
 	// write time with $max because FerretDB cannot compute it in a query.
-	LastContactAt time.Time   `bson:"last_contact_at"`
+	LastContactAt time.Time `bson:"last_contact_at"`
+	// AwaitingSince is the first customer message no follow-up has answered
+	// yet (store.ActivityStore).
+	AwaitingSince *time.Time  `bson:"awaiting_since,omitempty"`
 	Insight       *insightDoc `bson:"insight,omitempty"`
 	CreatedAt     time.Time   `bson:"created_at"`
 	UpdatedAt     time.Time   `bson:"updated_at"`
@@ -374,9 +377,13 @@ func (db *DB) mergeFields(ctx context.Context, s *customerDoc, dst string) error
 	if s.LastStaffTouchAt != nil {
 		maxes = append(maxes, bson.E{Key: "last_staff_touch_at", Value: *s.LastStaffTouchAt})
 	}
+	mins := bson.D{{Key: "created_at", Value: s.CreatedAt}}
+	if s.AwaitingSince != nil {
+		mins = append(mins, bson.E{Key: "awaiting_since", Value: *s.AwaitingSince})
+	}
 	upd := bson.D{
 		{Key: "$max", Value: maxes},
-		{Key: "$min", Value: bson.D{{Key: "created_at", Value: s.CreatedAt}}},
+		{Key: "$min", Value: mins},
 	}
 	if len(s.Tags) > 0 {
 		upd = append(upd, bson.E{Key: "$addToSet", Value: bson.D{{Key: "tags", Value: bson.D{{Key: "$each", Value: s.Tags}}}}})

@@ -129,11 +129,13 @@ func (db *DB) ensureIndexes(ctx context.Context) error {
 		{db.follows, []mongo.IndexModel{
 			plain("staff_customer", bson.D{{Key: "staff_id", Value: 1}, {Key: "deleted", Value: 1}, {Key: "customer_id", Value: 1}}),
 			plain("customer", bson.D{{Key: "customer_id", Value: 1}}),
+			plain("staff_added", bson.D{{Key: "staff_id", Value: 1}, {Key: "added_at", Value: 1}}),
 		}},
 		{db.timeline, []mongo.IndexModel{
 			unique("source_key", bson.D{{Key: "source_key", Value: 1}}),
 			plain("customer_id_desc", bson.D{{Key: "customer_id", Value: 1}, {Key: "_id", Value: -1}}),
 			plain("kind", bson.D{{Key: "kind", Value: 1}}),
+			plain("staff_at", bson.D{{Key: "staff_id", Value: 1}, {Key: "at", Value: 1}}),
 		}},
 	}
 	for _, ix := range indexes {

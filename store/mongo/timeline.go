@@ -25,6 +25,9 @@ type entryDoc struct {
 	Text       string    `bson:"text,omitempty"`
 	Attrs      []kv      `bson:"attrs,omitempty"`
 	At         time.Time `bson:"at"`
+	// Waited is, on a follow-up that answered a waiting customer, how long
+	// they waited (ns).
+	Waited *int64 `bson:"waited,omitempty"`
 }
 
 // AppendTimeline stores e unless its SourceKey is already stored. An entry
@@ -35,6 +38,10 @@ func (db *DB) AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool,
 	if err != nil {
 		return false, fmt.Errorf("mongo: append timeline for %q: %w", e.CustomerID, err)
 	}
+	awaiting, err := db.awaitingAnswer(ctx, cid, e)
+	if err != nil {
+		return false, fmt.Errorf("mongo: append timeline: %w", err)
+	}
 	for range maxAppendRounds {
 		id, err := db.reserveIDs(ctx, collTimeline, 1)
 		if err != nil {
@@ -43,6 +50,10 @@ func (db *DB) AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool,
 		doc := &entryDoc{
 			ID: id, CustomerID: cid, SourceKey: e.SourceKey, Kind: e.Kind, Channel: e.Channel,
 			Direction: e.Direction, StaffID: e.StaffID, Text: e.Text, Attrs: toKVs(e.Attrs), At: e.At,
+		}
+		if awaiting != nil {
+			waited := int64(e.At.Sub(*awaiting))
+			doc.Waited = &waited
 		}
 		// The unique index holds every entry, so keyless entries get a key
 		// nothing else can have.
@@ -78,6 +89,9 @@ func (db *DB) AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool,
 				return false, fmt.Errorf("mongo: append timeline: follow merge: %w", err)
 			}
 			cid = final
+		}
+		if err := db.trackActivity(ctx, cid, e, awaiting); err != nil {
+			return false, fmt.Errorf("mongo: append timeline: %w", err)
 		}
 		e.ID, e.CustomerID = id, cid
 		return true, nil

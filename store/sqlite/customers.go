@@ -183,6 +183,9 @@ func mergeCustomer(ctx context.Context, tx *sql.Tx, src, dst int64, now time.Tim
 				insight = COALESCE(customers.insight, s.insight),
 				last_customer_msg_at = MAX(COALESCE(customers.last_customer_msg_at, 0), COALESCE(s.last_customer_msg_at, 0)),
 				last_staff_touch_at = MAX(COALESCE(customers.last_staff_touch_at, 0), COALESCE(s.last_staff_touch_at, 0)),
+				awaiting_since = CASE WHEN customers.awaiting_since IS NULL THEN s.awaiting_since
+					WHEN s.awaiting_since IS NULL THEN customers.awaiting_since
+					ELSE MIN(customers.awaiting_since, s.awaiting_since) END,
 				created_at = MIN(customers.created_at, s.created_at),
 				updated_at = MAX(customers.updated_at, s.updated_at)
 			FROM (SELECT * FROM customers WHERE id = ?) AS s WHERE customers.id = ?`, []any{src, dst}},

@@ -36,6 +36,14 @@ func TestQueryPlans(t *testing.T) {
 		{"CustomersByTag", `SELECT c.id FROM customer_tags AS t CROSS JOIN customers AS c ON c.id = t.customer_id
 			WHERE t.tag = ? AND t.customer_id > ? ORDER BY t.customer_id LIMIT ?`,
 			[]any{"vip", 0, 50}, []string{"customer_tags_tag"}, []string{"TEMP B-TREE", "SCAN c"}},
+		{"FollowUps", followUpQuery(2), []any{"a", "b", 0, 1},
+			[]string{"USING COVERING INDEX timeline_followups"}, []string{"SCAN timeline", "TEMP B-TREE"}},
+		{"NewFollows", newFollowQuery(2), []any{"a", "b", 0, 1},
+			[]string{"USING COVERING INDEX customer_follows_added"}, []string{"SCAN customer_follows"}},
+		{"Followers", followerQuery(2, false), []any{"a", "b"},
+			[]string{"USING COVERING INDEX customer_follows_staff"}, []string{"SCAN customer_follows"}},
+		{"FollowersInStage", followerQuery(2, true), []any{"x", "a", "b"},
+			[]string{"INDEX customers_stage", "SEARCH f USING PRIMARY KEY"}, []string{"SCAN"}},
 		{"CustomersByStage", `SELECT c.id FROM customers AS c WHERE c.id > ? AND c.stage = ? ORDER BY c.id LIMIT ?`,
 			[]any{0, "x", 50}, []string{"customers_stage"}, []string{"TEMP B-TREE"}},
 	}

@@ -44,9 +44,20 @@ func (db *DB) AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool,
 		if err != nil {
 			return fmt.Errorf("find customer: %w", err)
 		}
-		err = tx.QueryRowContext(ctx, `INSERT INTO timeline (customer_id, source_key, kind, channel, direction, staff_id, text, attrs, at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_key) DO NOTHING RETURNING id`,
-			cid, sourceKey, e.Kind, e.Channel, e.Direction, e.StaffID, e.Text, attrs, nanos(e.At)).Scan(&id)
+		var awaiting sql.NullInt64
+		if store.IsFollowUp(e) {
+			if err := tx.QueryRowContext(ctx, `SELECT awaiting_since FROM customers WHERE id = ?`, cid).Scan(&awaiting); err != nil {
+				return fmt.Errorf("read awaiting: %w", err)
+			}
+		}
+		// waited stamps a follow-up that answers a waiting customer.
+		var waited any
+		if awaiting.Valid && nanos(e.At) >= awaiting.Int64 {
+			waited = nanos(e.At) - awaiting.Int64
+		}
+		err = tx.QueryRowContext(ctx, `INSERT INTO timeline (customer_id, source_key, kind, channel, direction, staff_id, text, attrs, at, waited)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_key) DO NOTHING RETURNING id`,
+			cid, sourceKey, e.Kind, e.Channel, e.Direction, e.StaffID, e.Text, attrs, nanos(e.At), waited).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -54,6 +65,9 @@ func (db *DB) AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool,
 			return fmt.Errorf("insert: %w", err)
 		}
 		inserted = true
+		if err := trackActivity(ctx, tx, cid, e, waited != nil); err != nil {
+			return err
+		}
 		if e.Kind == store.EntryMessage {
 			return bump(ctx, tx, counterMessages, 1)
 		}

@@ -51,6 +51,7 @@ var crmGroups = []struct {
 	{"Directory", directoryTests},
 	{"Reminders", reminderTests},
 	{"Jobs", jobTests},
+	{"Activity", activityTests},
 }
 
 func phone(v string) store.Identity { return store.Identity{Kind: store.IdentityPhone, Value: v} }

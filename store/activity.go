@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Team activity is counted at write time: AppendTimeline marks each
+// follow-up (a note or outgoing message by a staff member) with how long the
+// customer had been waiting for it, so a manager's overview sums a few
+// indexed rows instead of reading every customer's timeline.
+
+// FollowUpStats are one staff member's follow-ups in a period.
+type FollowUpStats struct {
+	FollowUps int64 // notes and outgoing messages
+	// Responses counts the follow-ups that answered a waiting customer (the
+	// first one after a customer's message); ResponseTime is the total time
+	// those customers waited.
+	Responses    int64
+	ResponseTime time.Duration
+}
+
+// ActivityStore answers the team overview's questions from write-time data.
+type ActivityStore interface {
+	// FollowUpStats sums, per staff member in staffIDs, the follow-ups
+	// stamped in [from, to). Members without any are absent from the map.
+	FollowUpStats(ctx context.Context, staffIDs []string, from, to time.Time) (map[string]FollowUpStats, error)
+	// NewFollowCounts counts, per staff member in staffIDs, the customers
+	// who added them in [from, to), including follows that ended since.
+	NewFollowCounts(ctx context.Context, staffIDs []string, from, to time.Time) (map[string]int64, error)
+	// FollowerCounts counts, per staff member in staffIDs, the customers
+	// they follow now — only those in stage when stage is not empty.
+	FollowerCounts(ctx context.Context, staffIDs []string, stage string) (map[string]int64, error)
+	// SentimentCounts counts the customers matching f (AfterID and Limit
+	// ignored) by the label of their latest analysis; "" counts those never
+	// analysed.
+	SentimentCounts(ctx context.Context, f CustomerFilter) (map[string]int64, error)
+}
+
+// IsFollowUp reports whether e is a follow-up by a staff member: a note or a
+// message sent to the customer by someone (not by the bot on its own).
+func IsFollowUp(e *TimelineEntry) bool {
+	if e.StaffID == "" {
+		return false
+	}
+	return e.Kind == EntryNote || (e.Kind == EntryMessage && e.Direction == DirectionOut)
+}
+
+// IsCustomerMessage reports whether e is a message from the customer.
+func IsCustomerMessage(e *TimelineEntry) bool {
+	return e.Kind == EntryMessage && e.Direction == DirectionIn
+}
