@@ -311,6 +311,12 @@ func (a *Analysis) analyze(ctx context.Context, an *nlp.Analyzer, prev store.Ins
 			in, _ := nlp.ClassifyIntent(e.Text)
 			res.intents = append(res.intents, in)
 		}
+		// The bot's automatic answers (FAQ, business hours) are canned
+		// text, not anyone's commitment: "工作时间 9:00-18:00，我们会尽快
+		// 回复您" must not remind the owner of a promise nobody made.
+		if e.Attrs["by"] == "bot" {
+			continue
+		}
 		// A promise needs a time expression: asking the LLM about messages
 		// without one would spend tokens on empty answers.
 		if an.Online() && len(nlp.ParseTimeExpr(e.Text, e.At, a.o.Location)) == 0 {

@@ -273,6 +273,20 @@ func (p *Cadence) wake(ctx context.Context, ev *store.Event) error {
 	if err != nil {
 		return fmt.Errorf("cadence: timeline: %w", err)
 	}
+	// The "no contact for N days" reminders are wrong now: the customer
+	// just wrote. Those created after this message (a later dormancy) stay.
+	open, err := p.st.FindReminders(ctx, store.ReminderFilter{CustomerID: c.ID, Statuses: openReminderStatuses, Limit: 100})
+	if err != nil {
+		return fmt.Errorf("cadence: reminders: %w", err)
+	}
+	cancelled := store.ReminderCancelled
+	for _, r := range open {
+		if r.Kind == store.ReminderDormant && r.CreatedAt.Before(ev.OccurredAt) {
+			if _, err := p.st.UpdateReminder(ctx, r.ID, store.ReminderUpdate{Status: &cancelled, Now: p.now()}); err != nil {
+				return fmt.Errorf("cadence: cancel dormant reminder %d: %w", r.ID, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -353,11 +367,29 @@ func (s *Scheduler) scanCustomer(ctx context.Context, c *store.Customer, day, no
 	}
 
 	// Dormant.
-	last := lastContact(c)
-	if last.IsZero() {
-		last = c.CreatedAt
+	dormantSince := func(c *store.Customer) (time.Time, bool) {
+		last := lastContact(c)
+		if last.IsZero() {
+			last = c.CreatedAt
+		}
+		return last, c.Stage != store.StageDormant && c.Stage != store.StageLost &&
+			now.Sub(last) >= time.Duration(s.o.DormantDays)*24*time.Hour
 	}
-	if c.Stage != store.StageDormant && c.Stage != store.StageLost && now.Sub(last) >= time.Duration(s.o.DormantDays)*24*time.Hour {
+	last, isDormant := dormantSince(c)
+	if isDormant {
+		// The page of customers was read a while ago: look again, so a
+		// customer who just wrote is not called dormant.
+		fresh, err := s.st.FindCustomerByID(ctx, c.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // erased meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("daily scan: customer %s: %w", c.ID, err)
+		}
+		c = fresh
+		last, isDormant = dormantSince(c)
+	}
+	if isDormant {
 		days := int(now.Sub(last).Hours() / 24)
 		// The reminders first: if the stage were set first and the run died,
 		// the next run would skip the customer and the reminder would be lost.

@@ -261,10 +261,19 @@ func TestDormantCustomerWhoWritesAgainIsActive(t *testing.T) {
 	if _, err := e.st.UpdateCustomer(ctx, c.ID, store.CustomerUpdate{Stage: &dormant, Now: t0}); err != nil {
 		t.Fatal(err)
 	}
+	// The daily scan's reminder, not yet pushed, is moot once they write.
+	nudge := &store.Reminder{Key: "dormant:test", CustomerID: c.ID, StaffID: "lisi", Kind: store.ReminderDormant,
+		Text: "已经 30 天没有互动", DueAt: t0.Add(time.Hour), Status: store.ReminderPending, CreatedAt: t0.Add(-time.Minute)}
+	if _, err := e.st.CreateReminder(ctx, nudge); err != nil {
+		t.Fatal(err)
+	}
 	appendEvents(t, e.st, oaText("oSleepy", "最近有新品吗？", "w1", t0))
 	e.run()
 	got, _ := e.st.FindCustomerByID(ctx, c.ID)
 	if got.Stage != store.StageActive {
 		t.Fatalf("stage %q after the customer wrote again, want %s", got.Stage, store.StageActive)
+	}
+	if r, err := e.st.FindReminderByID(ctx, nudge.ID); err != nil || r.Status != store.ReminderCancelled {
+		t.Fatalf("dormant reminder after the customer wrote: %+v, %v; want cancelled", r, err)
 	}
 }

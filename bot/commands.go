@@ -98,6 +98,7 @@ const helpText = `**scrm 助手 · 可用指令**
 > **沉睡客户** — 很久没联系的客户
 > **漏斗** — 我的客户按阶段分布
 > **团队** — 团队概览（主管）
+> **转交 张三 给 王五** — 把客户转交给团队成员（主管，经企业微信在职继承）
 > **回 张三 您好…** — 通过公众号/微信客服回复客户
 > **接 张三** — 接待尚未分配的新客户
 > **帮助** — 显示本说明`
@@ -148,6 +149,8 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 		return p.funnel(ctx, v)
 	case "团队", "团队概览", "团队数据", "team":
 		return p.team(ctx, v, at)
+	case "转交", "交接":
+		return p.handOver(ctx, v, rest, at) // handover.go
 	}
 	// With an LLM, questions go to the asker first (it falls back to the
 	// commands below when the LLM fails).

@@ -78,7 +78,7 @@ func (p *Customers) Process(ctx context.Context, ev *store.Event) error {
 		entry.Attrs = map[string]string{"msg_type": ev.Kind}
 	case strings.HasPrefix(ev.Kind, contactPrefix):
 		change := strings.TrimPrefix(ev.Kind, contactPrefix)
-		entry.Kind, entry.Text = store.EntryEvent, contactEventText(change, ev)
+		entry.Kind, entry.Text = store.EntryEvent, contactEventText(change, p.staffName(ctx, ev.StaffID), ev)
 		entry.Attrs = map[string]string{"change_type": change}
 		switch change {
 		case "add_external_contact", "add_half_external_contact", "edit_external_contact":
@@ -181,21 +181,37 @@ func identityOf(ev *store.Event) store.Identity {
 	}
 }
 
-func contactEventText(change string, ev *store.Event) string {
+// staffName names a staff member on a timeline: their name from the staff
+// directory when the store keeps one, else their WeCom user ID. The entry
+// keeps the ID in StaffID either way.
+func (p *Customers) staffName(ctx context.Context, id string) string {
+	dir, ok := p.st.(interface {
+		FindStaffByID(ctx context.Context, id string) (*store.Staff, error)
+	})
+	if !ok || id == "" {
+		return id
+	}
+	if s, err := dir.FindStaffByID(ctx, id); err == nil && s.Name != "" {
+		return s.Name
+	}
+	return id
+}
+
+func contactEventText(change, staff string, ev *store.Event) string {
 	switch change {
 	case "add_external_contact":
-		return "添加了员工 " + ev.StaffID + " 为联系人"
+		return "添加了员工 " + staff + " 为联系人"
 	case "add_half_external_contact":
-		return "添加了员工 " + ev.StaffID + "（待对方通过）"
+		return "添加了员工 " + staff + "（待对方通过）"
 	case "edit_external_contact":
-		return "员工 " + ev.StaffID + " 修改了客户信息"
+		return "员工 " + staff + " 修改了客户信息"
 	case "del_external_contact":
 		if ev.Attrs["Source"] == "DELETE_BY_TRANSFER" {
-			return "客户已转接，员工 " + ev.StaffID + " 不再跟进"
+			return "客户已转接，员工 " + staff + " 不再跟进"
 		}
-		return "员工 " + ev.StaffID + " 删除了该客户"
+		return "员工 " + staff + " 删除了该客户"
 	case "del_follow_user":
-		return "客户删除了员工 " + ev.StaffID + "（流失信号）"
+		return "客户删除了员工 " + staff + "（流失信号）"
 	case "transfer_fail":
 		return "客户转接失败：" + transferFailReason(ev.Attrs["FailReason"])
 	}

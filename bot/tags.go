@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -200,33 +201,47 @@ func (t *TagSync) SyncCorpTags(ctx context.Context) error {
 
 func snapshotKey(customerID string) string { return "wecomtags:" + customerID }
 
-// snapshot reads the corp tag names last seen on the customer in WeCom.
-func (t *TagSync) snapshot(ctx context.Context, customerID string) (map[string]bool, error) {
+// tagSnapshot is, per staff member following a customer, the corp tag names
+// last seen on their follow in WeCom.
+type tagSnapshot map[string]map[string]bool
+
+// snapshot reads the customer's last tag snapshot. A snapshot written before
+// tags were kept per follow (a list of names) stands for every follow.
+func (t *TagSync) snapshot(ctx context.Context, customerID string, staff []string) (tagSnapshot, error) {
 	raw, err := t.st.GetCursor(ctx, snapshotKey(customerID))
 	if err != nil {
 		return nil, fmt.Errorf("tags: read snapshot: %w", err)
 	}
-	set := map[string]bool{}
+	snap := tagSnapshot{}
 	if raw == "" {
-		return set, nil
+		return snap, nil
 	}
-	var names []string
-	if err := json.Unmarshal([]byte(raw), &names); err != nil {
-		return nil, fmt.Errorf("tags: decode snapshot of %s: %w", customerID, err)
+	var per map[string][]string
+	if err := json.Unmarshal([]byte(raw), &per); err != nil {
+		var names []string
+		if json.Unmarshal([]byte(raw), &names) != nil {
+			return nil, fmt.Errorf("tags: decode snapshot of %s: %w", customerID, err)
+		}
+		per = map[string][]string{}
+		for _, s := range staff {
+			per[s] = names
+		}
 	}
-	for _, n := range names {
-		set[n] = true
+	for s, names := range per {
+		snap[s] = map[string]bool{}
+		for _, n := range names {
+			snap[s][n] = true
+		}
 	}
-	return set, nil
+	return snap, nil
 }
 
-func (t *TagSync) saveSnapshot(ctx context.Context, customerID string, set map[string]bool) error {
-	names := make([]string, 0, len(set))
-	for n := range set {
-		names = append(names, n)
+func (t *TagSync) saveSnapshot(ctx context.Context, customerID string, snap tagSnapshot) error {
+	per := map[string][]string{}
+	for s, set := range snap {
+		per[s] = slices.Sorted(maps.Keys(set))
 	}
-	slices.Sort(names)
-	b, _ := json.Marshal(names)
+	b, _ := json.Marshal(per) // map keys are written sorted
 	if err := t.st.SetCursor(ctx, snapshotKey(customerID), string(b)); err != nil {
 		return fmt.Errorf("tags: save snapshot: %w", err)
 	}
@@ -234,7 +249,10 @@ func (t *TagSync) saveSnapshot(ctx context.Context, customerID string, set map[s
 }
 
 // PullContactTags fetches a WeCom contact and applies the changes of their
-// corp tags since the last fetch to the customer.
+// corp tags since the last fetch to the customer. Changes are read per
+// follow: a tag someone added or removed on their follow is a change, while a
+// follow that ended (the customer deleted a salesperson, or was handed over)
+// takes no tags away — the customer is still who they were.
 func (t *TagSync) PullContactTags(ctx context.Context, externalUserID string) error {
 	c, err := t.st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: externalUserID})
 	if errors.Is(err, store.ErrNotFound) {
@@ -250,26 +268,44 @@ func (t *TagSync) PullContactTags(ctx context.Context, externalUserID string) er
 		}
 		return fmt.Errorf("tags: get contact: %w", err)
 	}
-	now := map[string]bool{}
+	now := tagSnapshot{}
+	union := map[string]bool{}
 	for _, f := range info.FollowUsers {
+		set := map[string]bool{}
 		for _, tg := range f.Tags {
 			if tg.Type == 1 && tg.TagName != "" { // 1: corp tag; personal and rule tags stay in WeCom
-				now[tg.TagName] = true
+				set[tg.TagName], union[tg.TagName] = true, true
 			}
 		}
+		now[f.UserID] = set
 	}
-	before, err := t.snapshot(ctx, c.ID)
+	before, err := t.snapshot(ctx, c.ID, slices.Collect(maps.Keys(now)))
 	if err != nil {
 		return err
 	}
+	added, removed := map[string]bool{}, map[string]bool{}
+	for staff, set := range now {
+		was := before[staff] // nil for a new follow: all its tags are new
+		for n := range set {
+			if !was[n] {
+				added[n] = true
+			}
+		}
+		for n := range was {
+			if !set[n] {
+				removed[n] = true
+			}
+		}
+	}
 	var upd store.CustomerUpdate
-	for n := range now {
-		if !before[n] && !slices.Contains(c.Tags, n) {
+	for n := range added {
+		if !slices.Contains(c.Tags, n) {
 			upd.AddTags = append(upd.AddTags, n)
 		}
 	}
-	for n := range before {
-		if !now[n] && slices.Contains(c.Tags, n) {
+	for n := range removed {
+		// Another follow still carrying it keeps it.
+		if !union[n] && slices.Contains(c.Tags, n) {
 			upd.RemoveTags = append(upd.RemoveTags, n)
 		}
 	}
@@ -322,6 +358,7 @@ func (t *TagSync) WriteBack(ctx context.Context, job *store.Job) error {
 	} else {
 		remove = ids
 	}
+	var marked []string // the staff whose follow now has the tag as scrm does
 	for _, id := range c.Identities {
 		if id.Kind != store.IdentityExternalUserID {
 			continue
@@ -337,21 +374,33 @@ func (t *TagSync) WriteBack(ctx context.Context, job *store.Job) error {
 				}
 				return fmt.Errorf("tags: mark_tag %s for %s: %w", c.ID, f.StaffID, err)
 			}
+			marked = append(marked, f.StaffID)
 		}
 	}
-	// Record our own write in the snapshot, so the next edit event does
-	// not read it as a change made in WeCom.
-	snap, err := t.snapshot(ctx, c.ID)
+	// Record our own write in the snapshot of every follow written, so the
+	// next edit event does not read it as a change made in WeCom.
+	snap, err := t.snapshot(ctx, c.ID, marked)
 	if err != nil {
 		return err
 	}
-	if snap[p.Tag] == want {
-		return nil
+	changed := false
+	for _, staff := range marked {
+		set := snap[staff]
+		if set == nil {
+			set = map[string]bool{}
+			snap[staff] = set
+		}
+		if set[p.Tag] != want {
+			changed = true
+			if want {
+				set[p.Tag] = true
+			} else {
+				delete(set, p.Tag)
+			}
+		}
 	}
-	if want {
-		snap[p.Tag] = true
-	} else {
-		delete(snap, p.Tag)
+	if !changed {
+		return nil
 	}
 	return t.saveSnapshot(ctx, c.ID, snap)
 }

@@ -288,6 +288,35 @@ func TestTagsFromWeComEdits(t *testing.T) {
 	}
 }
 
+// TestEndedFollowKeepsTags: a follow that ends (the customer deleted the
+// salesperson, or was handed over) takes no tags off the customer; a tag the
+// remaining salesperson removes does go.
+func TestEndedFollowKeepsTags(t *testing.T) {
+	e := newTagEnv(t)
+	ctx := context.Background()
+	e.drainStart(t)
+	c := e.customer(t, "wm-3", "s1", "s2")
+	pull := func(i int, follows ...wecomtest.Follow) {
+		t.Helper()
+		e.sim.AddExternalContact(wecomtest.Contact{ExternalUserID: "wm-3", Name: "客户三", Follow: follows})
+		if err := e.sync.Process(ctx, contact("edit_external_contact", "s1", "wm-3", t0.Add(time.Duration(i)*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pull(0, wecomtest.Follow{UserID: "s1", TagIDs: []string{e.vip}}, wecomtest.Follow{UserID: "s2", TagIDs: []string{e.edu}})
+	if got, want := e.tags(t, c.ID), sorted("VIP", "教育"); !slices.Equal(got, want) {
+		t.Fatalf("tags %v, want %v", got, want)
+	}
+	pull(1, wecomtest.Follow{UserID: "s1", TagIDs: []string{e.vip}}) // s2's follow ended
+	if got, want := e.tags(t, c.ID), sorted("VIP", "教育"); !slices.Equal(got, want) {
+		t.Fatalf("after s2's follow ended: %v, want %v", got, want)
+	}
+	pull(2, wecomtest.Follow{UserID: "s1"}) // s1 removes VIP in WeCom
+	if got, want := e.tags(t, c.ID), sorted("教育"); !slices.Equal(got, want) {
+		t.Fatalf("after s1 removed VIP: %v, want %v", got, want)
+	}
+}
+
 func (e *tagEnv) drainStart(t *testing.T) {
 	t.Helper()
 	if err := e.sync.Start(context.Background()); err != nil {

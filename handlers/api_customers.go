@@ -78,9 +78,11 @@ func (s *Server) crmRoutes(api fiber.Router) {
 	api.Post("/customers/:id/merge", h.merge)
 	api.Get("/customers/:id/export", h.export)
 	api.Get("/tags", h.listTags)
+	api.Get("/groups", h.listGroups) // api_groups.go
 	api.Post("/tags/sync", h.syncTags)
 	api.Get("/staff", h.listStaff)
 	api.Put("/staff/:id", h.putStaff)
+	api.Post("/staff/sync", h.syncStaff)
 	api.Get("/audit", h.listAudit)
 	api.Post("/tokens", h.createToken)
 }
@@ -319,7 +321,11 @@ func (h *crmAPI) getCustomer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, fiber.StatusOK, cu)
+	groups, err := h.customerGroups(c, cu) // api_groups.go
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, customerDetail{Customer: cu, Groups: groups})
 }
 
 // timeline pages a customer's timeline newest first; every read is audited
@@ -776,6 +782,9 @@ type staffPut struct {
 	Team        *[]string `json:"team"`
 	Departments *[]int64  `json:"departments"`
 	Active      *bool     `json:"active"`
+	// Manual replaces the fields the address book sync leaves alone; the
+	// fields this request sets are added to it (api_staffsync.go).
+	Manual *[]string `json:"manual"`
 }
 
 func (h *crmAPI) putStaff(c *fiber.Ctx) error {
@@ -793,6 +802,9 @@ func (h *crmAPI) putStaff(c *fiber.Ctx) error {
 	}
 	if !validStaffID(id) {
 		return errorf(fiber.StatusBadRequest, "invalid staff id", nil)
+	}
+	if id == "sync" { // the path of POST /staff/sync, not a member
+		return errorf(fiber.StatusMethodNotAllowed, "use POST /api/v1/staff/sync to sync the staff directory", nil)
 	}
 	var req staffPut
 	if err := decodeBody(c, &req); err != nil {
@@ -829,6 +841,9 @@ func (h *crmAPI) putStaff(c *fiber.Ctx) error {
 	}
 	if req.Active != nil {
 		m.Active = *req.Active
+	}
+	if err := markManual(m, &req); err != nil {
+		return err
 	}
 	if err := st.UpsertStaff(ctx, m); err != nil {
 		return fmt.Errorf("api: upsert staff %s: %w", id, err)

@@ -579,11 +579,16 @@ func TestAPIRoleMatrix(t *testing.T) {
 		}{
 			{"stats", "GET", "/api/v1/stats", nil, pick(admin, 200)},
 			{"tags", "GET", "/api/v1/tags", nil, 200},
+			{"groups", "GET", "/api/v1/groups", nil, 200}, // scoped by owner; see TestAPIGroups
 			{"tag sync", "POST", "/api/v1/tags/sync", nil, pick(admin, 202)},
 			{"staff list", "GET", "/api/v1/staff", nil, pick(admin || manager, 200)},
 			{"staff put", "PUT", "/api/v1/staff/newbie", map[string]any{"name": "新人", "role": "sales"}, pick(admin, 200)},
+			{"staff sync", "POST", "/api/v1/staff/sync", nil, pick(admin, 202)},
 			{"audit", "GET", "/api/v1/audit?target=" + a.ids["c1"], nil, pick(admin, 200)},
 			{"token", "POST", "/api/v1/tokens", map[string]string{"staff_id": "a1", "ttl": "1h"}, pick(admin, 201)},
+			// c4 is followed by a1 and b1: manager B sees it but a1 is not in their team.
+			{"handover", "POST", "/api/v1/customers/" + a.ids["c4"] + "/handover", map[string]string{"from": "a1", "to": "a2"},
+				pick(admin || p.name == "manager A", 202)},
 		}
 		for _, tt := range tests {
 			t.Run(p.name+"/"+tt.name, func(t *testing.T) {
@@ -632,6 +637,7 @@ func TestAPIRejectedCallers(t *testing.T) {
 		"PUT /api/v1/staff/:id":            map[string]string{"role": "admin"},
 		"POST /api/v1/tokens":              map[string]string{"staff_id": "a1"},
 	}
+	bodies["POST /api/v1/customers/:id/handover"] = map[string]string{"from": "a1", "to": "a2"}
 	routes := apiRoutes(a.env)
 	cells := 0
 	for _, r := range a.rejected(t) {

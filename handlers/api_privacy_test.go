@@ -23,7 +23,8 @@ func secretCustomer(t *testing.T, a *apiEnv) (string, []string) {
 	ctx := context.Background()
 	st := a.st
 	secrets := []string{"陈十", "wm-secret-1", "un-secret-1", "o-secret-1", "陈总秘书", "13800138000",
-		"110101199001011234", "secret event text", "回访陈十", "陈十想买课", "电话里说了住址", "avatar-secret.png"}
+		"110101199001011234", "secret event text", "回访陈十", "陈十想买课", "电话里说了住址", "avatar-secret.png",
+		"wm-secret-alias"}
 	c, err := st.UpsertCustomer(ctx, store.CustomerUpsert{
 		Identity: ext("wm-secret-1"),
 		Link:     []store.Identity{{Kind: store.IdentityUnionID, Value: "un-secret-1"}},
@@ -69,6 +70,14 @@ func secretCustomer(t *testing.T, a *apiEnv) (string, []string) {
 		t.Fatal(err)
 	}
 	if err := st.SetCursor(ctx, "summary:"+c.ID, "42"); err != nil {
+		t.Fatal(err)
+	}
+	// A customer group with the customer in it twice: by external_userid,
+	// and under an ID scrm never saw, by unionid.
+	if _, err := st.UpsertGroup(ctx, &store.Group{ChatID: "wr-group-1", Name: "客户群", OwnerID: "a1", UpdatedAt: apiNow,
+		Members: []store.GroupMember{{UserID: "a1", Type: store.GroupMemberStaff, JoinedAt: apiNow},
+			{UserID: "wm-secret-1", Type: store.GroupMemberExternal, JoinedAt: apiNow, UnionID: "un-secret-1"},
+			{UserID: "wm-secret-alias", Type: store.GroupMemberExternal, JoinedAt: apiNow, UnionID: "un-secret-1"}}}); err != nil {
 		t.Fatal(err)
 	}
 	tok := mint(t, apiTok, "a1", apiNow.Add(time.Hour))

@@ -124,6 +124,7 @@ func (s *Server) routes() {
 	api.Get("/stats", s.stats)
 	s.transferRoutes(api)
 	s.crmRoutes(api)
+	s.handoverRoutes(api)
 }
 
 // Serve listens on ln until Shutdown.

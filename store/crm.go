@@ -86,7 +86,25 @@ type Staff struct {
 	Departments []int64  `json:"departments,omitempty"`
 	Team        []string `json:"team,omitempty"` // for managers: the staff IDs they lead
 	Active      bool     `json:"active"`
+	// Source is StaffSourceWeCom once the address book sync has seen the
+	// member in WeCom; empty for a member only ever entered by hand.
+	Source string `json:"source,omitempty"`
+	// Manual names the fields an admin set by hand (StaffField*): the
+	// address book sync never changes them.
+	Manual []string `json:"manual,omitempty"`
 }
+
+// StaffSourceWeCom marks a staff member the address book sync has seen.
+const StaffSourceWeCom = "wecom"
+
+// Staff fields an admin can set by hand, as listed in Staff.Manual.
+const (
+	StaffFieldName        = "name"
+	StaffFieldRole        = "role"
+	StaffFieldTeam        = "team"
+	StaffFieldDepartments = "departments"
+	StaffFieldActive      = "active"
+)
 
 // StaffStore keeps the staff directory.
 type StaffStore interface {

@@ -241,6 +241,7 @@ type Store interface {
 	ReminderStore
 	JobStore
 	AuditStore
+	GroupStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	// GetCursor returns a named cursor (e.g. a kf sync cursor), "" if unset.

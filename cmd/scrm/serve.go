@@ -80,11 +80,22 @@ type extensions struct {
 	mount func(app *fiber.App, a *app)
 	// directory resolves staff roles; without it everyone is sales.
 	directory bot.Directory
+	// now is the clock of everything that decides when a reminder is due
+	// or pushed (cadence, analysis, scheduler, card buttons); default
+	// time.Now. Tests move it to a due time rather than wait for it.
+	now func() time.Time
+	// wakeReminders, when set, makes the scheduler look for due reminders
+	// at once, so a test can run a push round at a moment of its clock.
+	wakeReminders <-chan struct{}
 }
 
 func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext extensions) (*app, error) {
 	a := &app{cfg: cfg, log: log}
 	var err error
+	now := ext.now
+	if now == nil {
+		now = time.Now
+	}
 	if a.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -160,13 +171,34 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		for _, r := range tags.Runners(a.store, bot.RunnerOptions{Owner: ownerID, Workers: 5, Logger: log}) {
 			background = append(background, r.Run)
 		}
+		// Roles and teams from WeCom's address book: at start, daily, on
+		// POST /api/v1/staff/sync and after change_contact events. A failed
+		// start leaves the stored roles in place, so it only warns.
+		staffSync := bot.NewStaffSync(a.store, a.api, bot.StaffSyncOptions{Logger: log})
+		if err := staffSync.Start(ctx); err != nil {
+			log.Warn("staff sync not scheduled", "err", err)
+		}
+		procs = append(procs, staffSync)
+		background = append(background, staffSync.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Logger: log}).Run)
+		// Customer groups (客户群): change_external_chat events and a sync at start.
+		groups := bot.NewGroups(a.store, a.api, bot.GroupsOptions{Logger: log})
+		if err := groups.Start(ctx); err != nil {
+			return nil, a.fail(err)
+		}
+		procs = append(procs, groups)
+		background = append(background, groups.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Logger: log}).Run)
+		// Customer handovers (在职/离职继承): a job carries each out in WeCom;
+		// the processor wakes it when WeCom's callbacks say it settled.
+		handover := bot.NewHandover(a.store, a.api, bot.HandoverOptions{Now: now, Logger: log})
+		procs = append(procs, handover)
+		background = append(background, handover.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Logger: log}).Run)
 	}
 	// Reminders: cadences and churn alerts from contact events; with the
 	// WeCom API also the card buttons and the scheduler that pushes them.
 	reminders, _ := a.store.(bot.SchedulerStore)
 	var remindersDir bot.Directory
 	if cs, ok := a.store.(bot.CadenceStore); ok {
-		cadence, err := bot.NewCadence(cs, bot.CadenceOptions{DigestAt: cfg.DigestAt, Location: cfg.Location()})
+		cadence, err := bot.NewCadence(cs, bot.CadenceOptions{DigestAt: cfg.DigestAt, Location: cfg.Location(), Now: now})
 		if err != nil {
 			return nil, a.fail(fmt.Errorf("SCRM_DIGEST_AT: %w", err))
 		}
@@ -188,11 +220,11 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		cmds.SetInbox(inbox)
 		procs = append(procs, inboxProcs...)
 		if reminders != nil {
-			procs = append(procs, bot.NewCardActions(reminders, dir, cmds, messenger{a.api}, cfg.Location(), nil))
+			procs = append(procs, bot.NewCardActions(reminders, dir, cmds, messenger{a.api}, cfg.Location(), now))
 			remindersDir = dir
 		}
 	}
-	analysis, analysisQueue, err := newAnalysis(cfg, a.store, llm, log)
+	analysis, analysisQueue, err := newAnalysis(cfg, a.store, llm, now, log)
 	if err != nil {
 		return nil, a.fail(err)
 	}
@@ -211,7 +243,9 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 	var scheduler *bot.Scheduler
 	if remindersDir != nil {
 		scheduler, err = bot.NewScheduler(reminders, remindersDir, messenger{a.api}, bot.SchedulerOptions{
-			Owner: owner, DigestAt: cfg.DigestAt, DormantDays: cfg.DormantDays, Location: cfg.Location(), Logger: log,
+			Owner: owner, DigestAt: cfg.DigestAt, DormantDays: cfg.DormantDays,
+			Location: cfg.Location(), Logger: log,
+			Now: now, Wake: ext.wakeReminders,
 		})
 		if err != nil {
 			cancel()
@@ -219,7 +253,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		}
 	}
 	analysisJobs := bot.NewJobRunner(analysisQueue, bot.AnalysisJobKind, analysis.HandleJob,
-		bot.RunnerOptions{Owner: owner, Workers: 4, Logger: log})
+		bot.RunnerOptions{Owner: owner, Workers: 4, Now: now, Logger: log})
 	background = append(background, pipeline.Run, analysisJobs.Run)
 	if scheduler != nil {
 		background = append(background, scheduler.Run)
@@ -350,15 +384,15 @@ func openCoord(ctx context.Context, cfg config.Config) (coordinator, error) {
 // one is configured, with NoFallback so that an unavailable LLM fails the job
 // and the runner retries it later (an outage delays analyses, loses none);
 // over the embedded offline models otherwise.
-func newAnalysis(cfg config.Config, st store.Store, llm *nlp.LLM, log *slog.Logger) (*bot.Analysis, bot.JobQueue, error) {
+func newAnalysis(cfg config.Config, st store.Store, llm *nlp.LLM, now func() time.Time, log *slog.Logger) (*bot.Analysis, bot.JobQueue, error) {
 	ast, ok := st.(bot.AnalysisStore)
 	jobs, ok2 := st.(bot.JobQueue)
 	if !ok || !ok2 {
 		return nil, nil, errors.New("store: backend lacks reminders, tags or jobs, which the analysis needs")
 	}
-	opts := nlp.AnalyzerOptions{Location: cfg.Location(), Logger: log, NoFallback: llm != nil}
+	opts := nlp.AnalyzerOptions{Location: cfg.Location(), Now: now, Logger: log, NoFallback: llm != nil}
 	a := bot.NewAnalysis(ast, nlp.NewAnalyzer(llm, opts), bot.AnalysisOptions{
-		Quiet: cfg.AnalysisQuiet, Apply: cfg.AnalysisApply, Location: cfg.Location(), Logger: log,
+		Quiet: cfg.AnalysisQuiet, Apply: cfg.AnalysisApply, Location: cfg.Location(), Now: now, Logger: log,
 	})
 	return a, jobs, nil
 }

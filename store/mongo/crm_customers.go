@@ -641,6 +641,9 @@ func (db *DB) erase(ctx context.Context, id string) error {
 	if err := db.redactEvents(ctx, values); err != nil {
 		return err
 	}
+	if err := db.eraseGroupMembers(ctx, values); err != nil { // groups.go
+		return err
+	}
 	var reminders []struct {
 		ID string `bson:"_id"`
 	}

@@ -22,6 +22,8 @@ type staffDoc struct {
 	Departments []int64  `bson:"departments,omitempty"`
 	Team        []string `bson:"team,omitempty"`
 	Active      bool     `bson:"active"`
+	Source      string   `bson:"source,omitempty"`
+	Manual      []string `bson:"manual,omitempty"`
 }
 
 // UpsertStaff creates or replaces a staff member by ID.
@@ -29,7 +31,8 @@ func (db *DB) UpsertStaff(ctx context.Context, s *store.Staff) error {
 	if s.ID == "" {
 		return fmt.Errorf("mongo: upsert staff: empty id: %w", store.ErrInvalid)
 	}
-	doc := &staffDoc{ID: s.ID, Name: s.Name, Role: s.Role, Departments: s.Departments, Team: s.Team, Active: s.Active}
+	doc := &staffDoc{ID: s.ID, Name: s.Name, Role: s.Role, Departments: s.Departments, Team: s.Team, Active: s.Active,
+		Source: s.Source, Manual: s.Manual}
 	err := retryDup(func() error {
 		_, err := db.crm.staff.ReplaceOne(ctx, bson.D{{Key: "_id", Value: s.ID}}, doc, options.Replace().SetUpsert(true))
 		return err
@@ -71,7 +74,8 @@ func (db *DB) FindStaff(ctx context.Context) ([]*store.Staff, error) {
 }
 
 func (d *staffDoc) staff() *store.Staff {
-	return &store.Staff{ID: d.ID, Name: d.Name, Role: d.Role, Departments: d.Departments, Team: d.Team, Active: d.Active}
+	return &store.Staff{ID: d.ID, Name: d.Name, Role: d.Role, Departments: d.Departments, Team: d.Team, Active: d.Active,
+		Source: d.Source, Manual: d.Manual}
 }
 
 type tagDoc struct {

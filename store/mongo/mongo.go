@@ -74,6 +74,10 @@ func Open(ctx context.Context, uri, dbName string) (*DB, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := db.prepareGroups(ctx); err != nil { // groups.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	return db, nil
 }
 

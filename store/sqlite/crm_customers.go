@@ -559,6 +559,9 @@ func (db *DB) erase(ctx context.Context, n int64) error {
 				return fmt.Errorf("delete %s: %w", s.what, err)
 			}
 		}
+		if err := eraseGroupMembers(ctx, tx, slices.Concat(values, added)); err != nil { // groups.go
+			return err
+		}
 		if err := bump(ctx, tx, counterMessages, -messages); err != nil {
 			return err
 		}

@@ -26,17 +26,21 @@ func (db *DB) UpsertStaff(ctx context.Context, s *store.Staff) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: upsert staff %s: %w", s.ID, err)
 	}
-	_, err = db.w.ExecContext(ctx, `INSERT INTO staff (id, name, role, departments, team, active) VALUES (?, ?, ?, ?, ?, ?)
+	manual, err := encodeList(s.Manual)
+	if err != nil {
+		return fmt.Errorf("sqlite: upsert staff %s: %w", s.ID, err)
+	}
+	_, err = db.w.ExecContext(ctx, `INSERT INTO staff (id, name, role, departments, team, active, source, manual) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role, departments = excluded.departments,
-			team = excluded.team, active = excluded.active`,
-		s.ID, s.Name, s.Role, deps, team, s.Active)
+			team = excluded.team, active = excluded.active, source = excluded.source, manual = excluded.manual`,
+		s.ID, s.Name, s.Role, deps, team, s.Active, s.Source, manual)
 	if err != nil {
 		return fmt.Errorf("sqlite: upsert staff %s: %w", s.ID, err)
 	}
 	return nil
 }
 
-const staffColumns = `id, name, role, departments, team, active`
+const staffColumns = `id, name, role, departments, team, active, source, manual`
 
 // FindStaffByID returns ErrNotFound if there is no such member.
 func (db *DB) FindStaffByID(ctx context.Context, id string) (*store.Staff, error) {
@@ -63,8 +67,8 @@ func (db *DB) queryStaff(ctx context.Context, q string, args ...any) ([]*store.S
 	var out []*store.Staff
 	err := eachRow(ctx, db.r, q, args, func(r *sql.Rows) error {
 		var s store.Staff
-		var deps, team sql.NullString
-		if err := r.Scan(&s.ID, &s.Name, &s.Role, &deps, &team, &s.Active); err != nil {
+		var deps, team, manual sql.NullString
+		if err := r.Scan(&s.ID, &s.Name, &s.Role, &deps, &team, &s.Active, &s.Source, &manual); err != nil {
 			return err
 		}
 		if err := decodeList(deps, &s.Departments); err != nil {
@@ -72,6 +76,9 @@ func (db *DB) queryStaff(ctx context.Context, q string, args ...any) ([]*store.S
 		}
 		if err := decodeList(team, &s.Team); err != nil {
 			return fmt.Errorf("staff %s team: %w", s.ID, err)
+		}
+		if err := decodeList(manual, &s.Manual); err != nil {
+			return fmt.Errorf("staff %s manual: %w", s.ID, err)
 		}
 		out = append(out, &s)
 		return nil

@@ -49,9 +49,11 @@ var crmGroups = []struct {
 	{"Merge", mergeTests},
 	{"Erase", eraseTests},
 	{"Directory", directoryTests},
+	{"StaffSource", staffSourceTests},
 	{"Reminders", reminderTests},
 	{"Jobs", jobTests},
 	{"Activity", activityTests},
+	{"Groups", groupTests},
 }
 
 func phone(v string) store.Identity { return store.Identity{Kind: store.IdentityPhone, Value: v} }

@@ -99,6 +99,7 @@ type Simulator struct {
 	sent       []SentMessage
 	dropped    []SentMessage
 	suppressed int
+	received   []SentMessage // every accepted message/send recipient, before the duplicate check (sim_received.go)
 	memberLog  map[string][]time.Time
 	dupSeen    map[string]time.Time
 	onSent     func(SentMessage)
@@ -113,6 +114,10 @@ type Simulator struct {
 	followers   map[string]*OAFollower
 	followOrder []string
 	oaWindows   map[string][]*simWindow
+	chats       simChats // customer groups (sim_groups.go)
+
+	handover  simHandovers // customer handovers (sim_handover.go)
+	directory simDirectory // departments, leaders, member statuses (sim_directory.go)
 }
 
 type simToken struct {
@@ -813,6 +818,10 @@ func (s *Simulator) dispatch(api string, r *http.Request) (simAnswer, []SentMess
 		return s.tagDel(body), nil
 	case "externalcontact/mark_tag":
 		return s.markTag(body), nil
+	case "externalcontact/groupchat/get":
+		return s.groupChatGet(body), nil
+	case "externalcontact/groupchat/list":
+		return s.groupChatList(body), nil
 	case "kf/sync_msg":
 		return s.kfSync(body), nil
 	case "kf/send_msg":
@@ -821,6 +830,14 @@ func (s *Simulator) dispatch(api string, r *http.Request) (simAnswer, []SentMess
 		return s.oaCustomSend(body)
 	case "user/info":
 		return s.oaUserInfo(r), nil
+	case "externalcontact/transfer_customer", "externalcontact/resigned/transfer_customer":
+		return s.handoverStart(api, body), nil
+	case "externalcontact/transfer_result", "externalcontact/resigned/transfer_result":
+		return s.handoverResult(api, body), nil
+	case "department/list":
+		return s.departmentList(r), nil
+	case "user/list":
+		return s.userList(r), nil
 	}
 	return errAnswer(48001, "api unauthorized: not simulated"), nil
 }
@@ -835,6 +852,8 @@ var simAPIKinds = map[string][]string{
 	"externalcontact/add_corp_tag":      {SecretContact, SecretApp},
 	"externalcontact/del_corp_tag":      {SecretContact, SecretApp},
 	"externalcontact/mark_tag":          {SecretContact, SecretApp},
+	"externalcontact/groupchat/get":     {SecretContact, SecretApp},
+	"externalcontact/groupchat/list":    {SecretContact, SecretApp},
 	"kf/sync_msg":                       {SecretApp},
 	"kf/send_msg":                       {SecretApp},
 	"message/custom/send":               {SecretOA},

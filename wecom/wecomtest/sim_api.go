@@ -126,14 +126,15 @@ func (s *Simulator) messageSend(body []byte) (simAnswer, []SentMessage) {
 	msgID := "simmsg_" + randHex(8)
 	var delivered []SentMessage
 	for _, u := range recipients {
+		m := SentMessage{Channel: SentWeComApp, To: u, From: agent, MsgType: req.MsgType, Content: content,
+			Raw: json.RawMessage(compact.String()), MsgID: msgID, At: now}
+		s.received = append(s.received, m)
 		key := u + "\x00" + req.MsgType + "\x00" + compact.String()
 		if last, ok := s.dupSeen[key]; ok && req.EnableDuplicateCheck == 1 && now.Sub(last) < interval {
 			s.suppressed++
 			continue
 		}
 		s.dupSeen[key] = now
-		m := SentMessage{Channel: SentWeComApp, To: u, From: agent, MsgType: req.MsgType, Content: content,
-			Raw: json.RawMessage(compact.String()), MsgID: msgID, At: now}
 		if !s.memberAllows(u, now) {
 			// WeCom drops the excess without telling the caller.
 			s.dropped = append(s.dropped, m)

@@ -1,0 +1,738 @@
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom"
+)
+
+// Customer handover (在职继承 and 离职继承): a salesperson's customer is
+// handed to a colleague through WeCom, so the customer stays with the company
+// when the salesperson moves on or leaves.
+//
+// A handover is durable state plus a durable job, both keyed by the customer
+// and the member handing over ("handover:<customer>:<from>"):
+//
+//   - StartHandover (the API, the bot command) checks the request, stores
+//     the pending state in a cursor, notes "转交给 X（等待接替）" on the
+//     timeline and arms the job. It never calls WeCom, so a request is
+//     answered at once and a WeCom outage only delays the handover;
+//   - the job starts the handover in WeCom (transfer_customer), then checks
+//     transfer_result until WeCom settles it: the customer is taken over
+//     when they do not refuse within 24 hours. On takeover the store gets
+//     the new follow (added at the takeover time, with the old remark), the
+//     old follow ends, the timeline says "已由 X 接替" and the customer's
+//     open reminders move to the new owner; a refusal or the takeover
+//     member's customer limit is noted instead;
+//   - the customer-contact callbacks WeCom sends when it settles a handover
+//     (del_external_contact with Source DELETE_BY_TRANSFER, the takeover
+//     member's add_external_contact, transfer_fail) wake the job, so the
+//     outcome is recorded without waiting for the next check.
+//
+// Every step is idempotent: the job may run again after a crash at any
+// point and changes nothing twice.
+
+// JobHandover is the durable job kind of handovers.
+const JobHandover = "handover"
+
+// Handover statuses.
+const (
+	HandoverPending = "pending" // not yet started in WeCom, or waiting for the takeover
+	HandoverDone    = "done"    // taken over
+	HandoverRefused = "refused" // the customer refused
+	HandoverLimit   = "limit"   // the takeover member has reached WeCom's customer limit
+	HandoverFailed  = "failed"  // WeCom would not start it; Reason says why
+)
+
+// HandoverState is one handover of a customer from one member to another,
+// as stored and as the API returns it.
+type HandoverState struct {
+	ID             string     `json:"id"`
+	CustomerID     string     `json:"customer_id"`
+	ExternalUserID string     `json:"external_userid"`
+	From           string     `json:"from"`
+	To             string     `json:"to"`
+	Resigned       bool       `json:"resigned"`
+	Message        string     `json:"message,omitempty"`
+	By             string     `json:"by"` // who asked: a staff ID or "admin"
+	Status         string     `json:"status"`
+	Reason         string     `json:"reason,omitempty"` // why it failed, for staff
+	Submitted      bool       `json:"submitted"`        // WeCom accepted the start
+	StartedAt      time.Time  `json:"started_at"`
+	TakeoverAt     *time.Time `json:"takeover_at,omitempty"` // expected while pending, actual when done
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
+}
+
+// HandoverRequest asks for a handover of one customer.
+type HandoverRequest struct {
+	CustomerID string
+	From, To   string // staff IDs
+	Resigned   bool   // 离职继承: From has left the company
+	Message    string // sent to the customer once taken over (on-job only)
+	By         string // the actor, for the record
+	Now        time.Time
+}
+
+// HandoverRejection is a handover that cannot start as asked. Nothing was
+// changed.
+type HandoverRejection struct {
+	Reason   string // English, for API clients
+	Text     string // Chinese, for staff
+	Conflict bool   // another handover of the customer by From is pending
+}
+
+func (e *HandoverRejection) Error() string { return "handover: " + e.Reason }
+
+func reject(reason, text string) error { return &HandoverRejection{Reason: reason, Text: text} }
+
+// MayHandOver reports whether v may hand customers from one member to
+// another: an admin anyone's, a manager's only within the scope the one
+// visibility rule gives them (their team and themselves). Sales may not.
+func MayHandOver(v Viewer, from, to string) bool {
+	switch v.Role {
+	case RoleAdmin:
+		return true
+	case RoleManager:
+		scope := v.Scope()
+		return slices.Contains(scope, from) && slices.Contains(scope, to)
+	}
+	return false
+}
+
+// HandoverStarter is what StartHandover reads and writes.
+type HandoverStarter interface {
+	FindCustomerByID(ctx context.Context, id string) (*store.Customer, error)
+	FindStaffByID(ctx context.Context, id string) (*store.Staff, error)
+	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
+	GetCursor(ctx context.Context, name string) (string, error)
+	SetCursor(ctx context.Context, name, value string) error
+	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
+}
+
+// handoverKey names both the state cursor and the job of a handover. The
+// customer ID is a component, so erasing the customer deletes both.
+func handoverKey(customerID, from string) string { return "handover:" + customerID + ":" + from }
+
+type handoverPayload struct {
+	CustomerID string `json:"customer_id"`
+	From       string `json:"from"`
+}
+
+func handoverJob(customerID, from string) (key, payload string) {
+	b, _ := json.Marshal(handoverPayload{CustomerID: customerID, From: from})
+	return handoverKey(customerID, from), string(b)
+}
+
+// StartHandover checks req and records a pending handover with its job. The
+// caller decides who may ask (MayHandOver). Asking again for a handover that
+// is already pending with the same target returns the pending one; a
+// pending one to another member is a conflict. Returns store.ErrNotFound
+// when the customer does not exist and *HandoverRejection when the
+// handover cannot start.
+func StartHandover(ctx context.Context, st HandoverStarter, req HandoverRequest) (*HandoverState, error) {
+	if req.Now.IsZero() {
+		req.Now = time.Now()
+	}
+	now := req.Now.UTC()
+	c, err := st.FindCustomerByID(ctx, req.CustomerID)
+	if err != nil {
+		return nil, fmt.Errorf("handover: find customer %s: %w", req.CustomerID, err)
+	}
+	switch {
+	case req.From == "" || req.To == "":
+		return nil, reject("from and to are required", "请说明由谁转交给谁。")
+	case req.From == req.To:
+		return nil, reject("from and to are the same member", "转出和接替的是同一个人。")
+	case req.Resigned && req.Message != "":
+		return nil, reject("a resigned handover sends no message", "离职继承不能附带给客户的消息。")
+	case utf8.RuneCountInString(req.Message) > wecom.MaxHandoverMsgRunes:
+		return nil, reject(fmt.Sprintf("message is longer than %d characters", wecom.MaxHandoverMsgRunes),
+			fmt.Sprintf("给客户的消息最多 %d 个字。", wecom.MaxHandoverMsgRunes))
+	}
+	if !slices.ContainsFunc(c.Follows, func(f store.Follow) bool { return f.StaffID == req.From && !f.Deleted }) {
+		return nil, reject("from does not follow the customer", "该客户当前不由 "+req.From+" 跟进。")
+	}
+	ext := externalUserID(c)
+	if ext == "" {
+		return nil, reject("the customer is not a WeCom contact", "该客户不是企业微信客户，无法转接。")
+	}
+	to, err := st.FindStaffByID(ctx, req.To)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !to.Active) {
+		return nil, reject("to is not an active staff member", "接替人 "+req.To+" 不是在职员工。")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("handover: find staff %s: %w", req.To, err)
+	}
+	key := handoverKey(c.ID, req.From)
+	prev, err := loadHandover(ctx, st, key)
+	if err != nil {
+		return nil, err
+	}
+	if prev != nil && prev.Status == HandoverPending {
+		if prev.To != req.To || prev.Resigned != req.Resigned {
+			return nil, &HandoverRejection{Reason: "another handover of this customer by from is pending",
+				Text: "该客户已在转交给 " + prev.To + " 的流程中。", Conflict: true}
+		}
+		// A retried request: make sure its job exists (the first request may
+		// have died after storing the state), and answer with the state.
+		k, payload := handoverJob(c.ID, req.From)
+		if err := st.ScheduleJob(ctx, k, JobHandover, payload, now); err != nil {
+			return nil, fmt.Errorf("handover: schedule %s: %w", k, err)
+		}
+		return prev, nil
+	}
+	s := &HandoverState{ID: newHandoverID(), CustomerID: c.ID, ExternalUserID: ext, From: req.From, To: req.To,
+		Resigned: req.Resigned, Message: req.Message, By: req.By, Status: HandoverPending, StartedAt: now}
+	// The state first, then the job that acts on it, then the note: a crash
+	// in between leaves a pending state a retry completes.
+	if err := saveHandover(ctx, st, key, s); err != nil {
+		return nil, err
+	}
+	k, payload := handoverJob(c.ID, req.From)
+	if err := st.ScheduleJob(ctx, k, JobHandover, payload, now); err != nil {
+		return nil, fmt.Errorf("handover: schedule %s: %w", k, err)
+	}
+	kind := "在职继承"
+	if req.Resigned {
+		kind = "离职继承"
+	}
+	if _, err := st.AppendTimeline(ctx, &store.TimelineEntry{
+		CustomerID: c.ID, SourceKey: "handover:" + s.ID + ":start", Kind: store.EntryEvent, StaffID: req.From,
+		Text:  "转交给 " + staffLabel(to) + "（等待接替）",
+		Attrs: map[string]string{"handover_id": s.ID, "from": req.From, "to": req.To, "kind": kind, "by": req.By},
+		At:    now,
+	}); err != nil {
+		return nil, fmt.Errorf("handover: timeline: %w", err)
+	}
+	return s, nil
+}
+
+func newHandoverID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func externalUserID(c *store.Customer) string {
+	for _, id := range c.Identities {
+		if id.Kind == store.IdentityExternalUserID {
+			return id.Value
+		}
+	}
+	return ""
+}
+
+func staffLabel(s *store.Staff) string {
+	if s != nil && s.Name != "" {
+		return s.Name
+	}
+	if s != nil {
+		return s.ID
+	}
+	return ""
+}
+
+type cursorStore interface {
+	GetCursor(ctx context.Context, name string) (string, error)
+	SetCursor(ctx context.Context, name, value string) error
+}
+
+// loadHandover reads the state under key; nil when there is none.
+func loadHandover(ctx context.Context, st cursorStore, key string) (*HandoverState, error) {
+	raw, err := st.GetCursor(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("handover: read %s: %w", key, err)
+	}
+	if raw == "" {
+		return nil, nil
+	}
+	var s HandoverState
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return nil, fmt.Errorf("handover: decode %s: %w", key, err)
+	}
+	return &s, nil
+}
+
+func saveHandover(ctx context.Context, st cursorStore, key string, s *HandoverState) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("handover: encode %s: %w", key, err)
+	}
+	if err := st.SetCursor(ctx, key, string(b)); err != nil {
+		return fmt.Errorf("handover: save %s: %w", key, err)
+	}
+	return nil
+}
+
+// FindHandover returns the latest handover of a customer by from, nil when
+// there was none.
+func FindHandover(ctx context.Context, st cursorStore, customerID, from string) (*HandoverState, error) {
+	return loadHandover(ctx, st, handoverKey(customerID, from))
+}
+
+// HandoverAPI is the part of *wecom.APIClient handovers use (with the
+// 客户联系 secret).
+type HandoverAPI interface {
+	HandoverCustomers(ctx context.Context, req wecom.HandoverRequest) ([]wecom.HandoverCustomerResult, error)
+	FindHandover(ctx context.Context, q wecom.HandoverQuery, externalUserID string) (*wecom.HandoverRecord, error)
+}
+
+// HandoverStore is what the handover job and processor read and write.
+type HandoverStore interface {
+	HandoverStarter
+	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
+	UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error)
+	FindReminders(ctx context.Context, f store.ReminderFilter) ([]*store.Reminder, error)
+	CreateReminder(ctx context.Context, r *store.Reminder) (bool, error)
+	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
+}
+
+// HandoverOptions tune a Handover; zero values take the defaults.
+type HandoverOptions struct {
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Poll is how often a handover past its expected takeover time is
+	// checked again (default 1 h). Before that time it is checked once the
+	// time comes, or when a callback about it arrives.
+	Poll time.Duration
+	// GiveUp is how long past the expected takeover WeCom may show no
+	// record of a started handover before it counts as failed (default 48 h).
+	GiveUp time.Duration
+}
+
+// Handover runs handovers: the JobHandover jobs, and a Processor that wakes
+// them on WeCom's callbacks.
+type Handover struct {
+	st  HandoverStore
+	api HandoverAPI
+	o   HandoverOptions
+}
+
+// NewHandover returns the handover runner.
+func NewHandover(st HandoverStore, api HandoverAPI, o HandoverOptions) *Handover {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Hour
+	}
+	if o.GiveUp <= 0 {
+		o.GiveUp = 48 * time.Hour
+	}
+	return &Handover{st: st, api: api, o: o}
+}
+
+// Name implements Processor.
+func (*Handover) Name() string { return "handover" }
+
+// Runner returns the runner of JobHandover jobs.
+func (h *Handover) Runner(q JobQueue, o RunnerOptions) *JobRunner {
+	if o.Owner != "" {
+		o.Owner += "-" + JobHandover
+	}
+	if o.Now == nil {
+		o.Now = h.o.Now
+	}
+	return NewJobRunner(q, JobHandover, h.Run, o)
+}
+
+// Process implements Processor: the callbacks WeCom sends when it settles a
+// handover wake its job. DELETE_BY_TRANSFER names the member handing over;
+// add_external_contact and transfer_fail name the takeover member.
+func (h *Handover) Process(ctx context.Context, ev *store.Event) error {
+	if ev.Channel != store.ChannelWeCom || ev.CustomerID == "" || ev.StaffID == "" {
+		return nil
+	}
+	var byFrom bool
+	switch ev.Kind {
+	case contactPrefix + "del_external_contact":
+		if ev.Attrs["Source"] != "DELETE_BY_TRANSFER" {
+			return nil
+		}
+		byFrom = true
+	case contactPrefix + "add_external_contact", contactPrefix + "transfer_fail":
+	default:
+		return nil
+	}
+	c, err := h.st.FindCustomerByIdentity(ctx, identityOf(ev))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("handover: find customer: %w", err)
+	}
+	for _, f := range c.Follows {
+		if byFrom && f.StaffID != ev.StaffID {
+			continue
+		}
+		s, err := loadHandover(ctx, h.st, handoverKey(c.ID, f.StaffID))
+		if err != nil {
+			return err
+		}
+		if s == nil || s.Status != HandoverPending || (!byFrom && s.To != ev.StaffID) {
+			continue
+		}
+		key, payload := handoverJob(s.CustomerID, s.From)
+		if err := h.st.ScheduleJob(ctx, key, JobHandover, payload, h.o.Now()); err != nil {
+			return fmt.Errorf("handover: wake %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// Run runs one JobHandover job.
+func (h *Handover) Run(ctx context.Context, job *store.Job) error {
+	var p handoverPayload
+	if err := json.Unmarshal([]byte(job.Payload), &p); err != nil || p.CustomerID == "" || p.From == "" {
+		h.o.Logger.Error("dropping a malformed handover job", "key", job.Key)
+		return nil
+	}
+	key := handoverKey(p.CustomerID, p.From)
+	s, err := loadHandover(ctx, h.st, key)
+	if err != nil || s == nil || s.Status != HandoverPending {
+		return err // nothing pending: settled already, or erased
+	}
+	c, err := h.st.FindCustomerByID(ctx, s.CustomerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // erased meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("handover: find customer %s: %w", s.CustomerID, err)
+	}
+	now := h.o.Now().UTC()
+	q := wecom.HandoverQuery{HandoverUserID: s.From, TakeoverUserID: s.To, Resigned: s.Resigned}
+	rec, err := h.api.FindHandover(ctx, q, s.ExternalUserID)
+	if err != nil {
+		// Before the start, a lookup WeCom rejects outright (an unknown
+		// member, say) only means there is nothing to find: the start will
+		// say why it cannot be done. Otherwise wait for WeCom.
+		if s.Submitted || !permanentAPIError(err) {
+			return fmt.Errorf("handover: transfer_result for %s: %w", c.ID, err)
+		}
+		rec = nil
+	}
+	if !s.Submitted {
+		if rec == nil || rec.Status != wecom.HandoverWaiting {
+			// Not started yet as far as WeCom knows. (A waiting record means
+			// an earlier run started it and died before recording that.)
+			started, err := h.submit(ctx, c, key, s)
+			if err != nil || !started {
+				return err
+			}
+			rec = nil
+		}
+		s.Submitted = true
+		takeover := now.Add(24 * time.Hour) // WeCom takes over after 24 hours
+		if rec != nil && rec.TakeoverTime > 0 {
+			takeover = time.Unix(rec.TakeoverTime, 0).UTC()
+		}
+		s.TakeoverAt = &takeover
+		if err := saveHandover(ctx, h.st, key, s); err != nil {
+			return err
+		}
+		return h.recheck(ctx, key, p, s, now)
+	}
+	switch {
+	case rec == nil || rec.Status == wecom.HandoverNoRecord:
+		if s.TakeoverAt != nil && now.After(s.TakeoverAt.Add(h.o.GiveUp)) {
+			return h.finish(ctx, c, key, s, HandoverFailed, "企业微信没有这次转接的记录", now)
+		}
+	case rec.Status == wecom.HandoverWaiting:
+		if rec.TakeoverTime > 0 {
+			t := time.Unix(rec.TakeoverTime, 0).UTC()
+			s.TakeoverAt = &t
+		}
+	case rec.Status == wecom.HandoverDone:
+		at := now
+		if rec.TakeoverTime > 0 {
+			at = time.Unix(rec.TakeoverTime, 0).UTC()
+		}
+		return h.complete(ctx, c, key, s, at, now)
+	case rec.Status == wecom.HandoverRefused:
+		return h.finish(ctx, c, key, s, HandoverRefused, "", now)
+	case rec.Status == wecom.HandoverLimit:
+		return h.finish(ctx, c, key, s, HandoverLimit, "", now)
+	}
+	return h.recheck(ctx, key, p, s, now)
+}
+
+// submit starts the handover in WeCom. It reports false (and records the
+// failure) when WeCom refuses to start it; an error is a transient failure
+// to retry.
+func (h *Handover) submit(ctx context.Context, c *store.Customer, key string, s *HandoverState) (bool, error) {
+	res, err := h.api.HandoverCustomers(ctx, wecom.HandoverRequest{HandoverUserID: s.From, TakeoverUserID: s.To,
+		ExternalUserIDs: []string{s.ExternalUserID}, SuccessMsg: s.Message, Resigned: s.Resigned})
+	now := h.o.Now().UTC()
+	if err != nil {
+		if permanentAPIError(err) {
+			return false, h.finish(ctx, c, key, s, HandoverFailed, handoverErrText(wecom.APIErrorCode(err)), now)
+		}
+		return false, fmt.Errorf("handover: transfer_customer for %s: %w", c.ID, err)
+	}
+	i := slices.IndexFunc(res, func(r wecom.HandoverCustomerResult) bool { return r.ExternalUserID == s.ExternalUserID })
+	if i < 0 {
+		return false, fmt.Errorf("handover: transfer_customer for %s: no result for the customer", c.ID)
+	}
+	if code := res[i].ErrCode; code != 0 {
+		return false, h.finish(ctx, c, key, s, HandoverFailed, handoverErrText(code), now)
+	}
+	return true, nil
+}
+
+// recheck arms the job's next check: when the takeover is due, or after
+// Poll once it is overdue. Re-arming from inside the run leaves the job
+// pending when the run completes.
+func (h *Handover) recheck(ctx context.Context, key string, p handoverPayload, s *HandoverState, now time.Time) error {
+	next := now.Add(h.o.Poll)
+	if s.TakeoverAt != nil && s.TakeoverAt.After(now) {
+		next = s.TakeoverAt.Add(time.Minute)
+	}
+	b, _ := json.Marshal(p)
+	if err := h.st.ScheduleJob(ctx, key, JobHandover, string(b), next); err != nil {
+		return fmt.Errorf("handover: re-arm %s: %w", key, err)
+	}
+	return nil
+}
+
+// complete records a takeover: the new follow, the end of the old one, the
+// timeline entry, the reminders, and last the final state, so that a run
+// cut short redoes the (idempotent) steps.
+func (h *Handover) complete(ctx context.Context, c *store.Customer, key string, s *HandoverState, at, now time.Time) error {
+	var old, existing *store.Follow
+	for i := range c.Follows {
+		switch c.Follows[i].StaffID {
+		case s.From:
+			old = &c.Follows[i]
+		case s.To:
+			existing = &c.Follows[i]
+		}
+	}
+	u := store.CustomerUpsert{Identity: store.Identity{Kind: store.IdentityExternalUserID, Value: s.ExternalUserID},
+		Unfollow: s.From, Now: now}
+	// A member who already had the customer before the handover keeps their
+	// own follow; otherwise the follow (perhaps recorded from WeCom's
+	// add_external_contact meanwhile) dates from the takeover and keeps the
+	// old remark.
+	if existing == nil || existing.Deleted || !existing.AddedAt.Before(s.StartedAt) {
+		f := &store.Follow{StaffID: s.To, AddedAt: at}
+		if old != nil {
+			f.Remark = old.Remark
+		}
+		u.Follow = f
+	}
+	if _, err := h.st.UpsertCustomer(ctx, u); err != nil {
+		return fmt.Errorf("handover: move follow of %s: %w", c.ID, err)
+	}
+	name := h.staffName(ctx, s.To)
+	if _, err := h.st.AppendTimeline(ctx, &store.TimelineEntry{
+		CustomerID: c.ID, SourceKey: "handover:" + s.ID + ":" + HandoverDone, Kind: store.EntryEvent, StaffID: s.To,
+		Text:  "已由 " + name + " 接替",
+		Attrs: map[string]string{"handover_id": s.ID, "from": s.From, "to": s.To, "status": HandoverDone},
+		At:    at,
+	}); err != nil {
+		return fmt.Errorf("handover: timeline: %w", err)
+	}
+	if err := h.moveReminders(ctx, c.ID, s, now); err != nil {
+		return err
+	}
+	s.Status, s.TakeoverAt, s.FinishedAt = HandoverDone, &at, &now
+	return saveHandover(ctx, h.st, key, s)
+}
+
+// moveReminders gives the new owner the customer's open reminders of the
+// old owner: each is re-created for the new owner under a key derived from
+// the original (so a repeat creates nothing) and the original cancelled.
+// Churn alerts stay: they were about the old owner's relationship.
+func (h *Handover) moveReminders(ctx context.Context, customerID string, s *HandoverState, now time.Time) error {
+	open, err := h.st.FindReminders(ctx, store.ReminderFilter{StaffID: s.From, CustomerID: customerID,
+		Statuses: openReminderStatuses, Limit: 1000})
+	if err != nil {
+		return fmt.Errorf("handover: reminders of %s: %w", customerID, err)
+	}
+	cancelled := store.ReminderCancelled
+	for _, r := range open {
+		if r.Kind == store.ReminderChurn {
+			continue
+		}
+		// Pending, whatever it was: the new owner has not been told yet.
+		moved := &store.Reminder{Key: "handover:" + s.ID + ":" + strconv.FormatInt(r.ID, 10), CustomerID: customerID,
+			StaffID: s.To, Kind: r.Kind, Text: r.Text, DueAt: r.DueAt, Status: store.ReminderPending, CreatedAt: now, UpdatedAt: now}
+		if _, err := h.st.CreateReminder(ctx, moved); err != nil {
+			return fmt.Errorf("handover: move reminder %d: %w", r.ID, err)
+		}
+		if _, err := h.st.UpdateReminder(ctx, r.ID, store.ReminderUpdate{Status: &cancelled, Now: now}); err != nil {
+			return fmt.Errorf("handover: cancel reminder %d: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// finish records a handover that ended without a takeover.
+func (h *Handover) finish(ctx context.Context, c *store.Customer, key string, s *HandoverState, status, reason string, now time.Time) error {
+	name := h.staffName(ctx, s.To)
+	var text string
+	switch status {
+	case HandoverRefused:
+		text = "客户拒绝转接（原定由 " + name + " 接替）"
+	case HandoverLimit:
+		text = "转接失败：" + name + " 的客户数已达上限"
+	default:
+		text = "转接未能发起：" + reason
+	}
+	if _, err := h.st.AppendTimeline(ctx, &store.TimelineEntry{
+		CustomerID: c.ID, SourceKey: "handover:" + s.ID + ":" + status, Kind: store.EntryEvent, StaffID: s.From, Text: text,
+		Attrs: map[string]string{"handover_id": s.ID, "from": s.From, "to": s.To, "status": status},
+		At:    now,
+	}); err != nil {
+		return fmt.Errorf("handover: timeline: %w", err)
+	}
+	s.Status, s.Reason, s.FinishedAt = status, reason, &now
+	if status != HandoverDone {
+		s.TakeoverAt = nil
+	}
+	return saveHandover(ctx, h.st, key, s)
+}
+
+func (h *Handover) staffName(ctx context.Context, id string) string {
+	m, err := h.st.FindStaffByID(ctx, id)
+	if err != nil {
+		return id
+	}
+	return staffLabel(m)
+}
+
+// handoverErrText says in Chinese why WeCom would not start a handover.
+func handoverErrText(code int) string {
+	switch code {
+	case wecom.HandoverErrInvalidContact:
+		return "客户不是有效的企业微信客户"
+	case wecom.HandoverErrNotResigned:
+		return "原跟进人尚未离职，请用在职继承"
+	case wecom.HandoverErrContactLimit:
+		return "接替人的客户数已达上限"
+	case wecom.HandoverErrTooFrequent:
+		return "该客户转接过于频繁（90 天内最多转接两次）"
+	case wecom.HandoverErrInProgress:
+		return "该客户正在另一次转接中"
+	case wecom.HandoverErrSameMember:
+		return "原跟进人与接替人相同"
+	case wecom.HandoverErrNotFollower:
+		return "原跟进人在企业微信中已不是该客户的跟进人"
+	case 60111:
+		return "企业微信中找不到原跟进人或接替人（离职员工请用离职继承）"
+	}
+	return "企业微信返回错误码 " + strconv.Itoa(code)
+}
+
+// Audit actions of handovers, shared by the API and the bot command.
+const (
+	AuditHandover         = "handover"          // asked for (written before anything changes)
+	AuditHandoverRejected = "handover_rejected" // could not start; Detail says why
+)
+
+// handOver answers "转交 张三 给 王五": an admin or a manager hands a
+// customer followed in their scope to a member of it (on-job; resigned
+// handovers go through the API). The customer is named as in 查 and must be
+// followed by exactly one member the asker may hand over from; the takeover
+// member is named by staff name or UserID.
+func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.Time) (string, error) {
+	const usage = "格式：**转交 客户名 给 接替人**，例如：转交 张三 给 王五"
+	name, target, ok := strings.Cut(rest, " 给 ")
+	if !ok {
+		name, target, ok = strings.Cut(rest, "给")
+	}
+	name, target = strings.TrimSpace(name), strings.TrimSpace(target)
+	if !ok || name == "" || target == "" {
+		return usage, nil
+	}
+	if v.Role != RoleAdmin && v.Role != RoleManager {
+		return "只有主管可以转交客户。", nil
+	}
+	st, ok := p.st.(HandoverStarter)
+	if !ok || p.plan == nil {
+		return "转交客户暂不可用。", nil
+	}
+	cs, err := p.findVisible(ctx, v, name, 5)
+	if err != nil {
+		return "", err
+	}
+	switch len(cs) {
+	case 0:
+		return "没有找到你可查看的客户“" + clip(name, 20) + "”。", nil
+	case 1:
+	default:
+		return fmt.Sprintf("“%s”对应 %d 位客户，请用更完整的名字。", clip(name, 20), len(cs)), nil
+	}
+	c := cs[0]
+	var from []string
+	for _, f := range c.Follows {
+		if !f.Deleted && (v.Role == RoleAdmin || slices.Contains(v.Scope(), f.StaffID)) {
+			from = append(from, f.StaffID)
+		}
+	}
+	if len(from) != 1 {
+		return "**" + displayName(c) + "** 由多人跟进（" + strings.Join(from, "、") + "），请联系管理员指定转出人。", nil
+	}
+	staff, err := p.plan.FindStaff(ctx)
+	if err != nil {
+		return "", fmt.Errorf("commands: staff: %w", err)
+	}
+	var to []*store.Staff
+	for _, s := range staff {
+		if s.Active && (s.ID == target || s.Name == target) {
+			to = append(to, s)
+		}
+	}
+	switch {
+	case len(to) == 0:
+		return "没有找到在职员工“" + clip(target, 20) + "”。", nil
+	case len(to) > 1:
+		return "有多位员工叫“" + clip(target, 20) + "”，请用员工账号（UserID）。", nil
+	case !MayHandOver(v, from[0], to[0].ID):
+		return "接替人需在你的团队中。", nil
+	}
+	if err := p.auditHandover(ctx, v, AuditHandover, c.ID, "on-job from "+from[0]+" to "+to[0].ID+" (bot)", at); err != nil {
+		return "", err
+	}
+	_, err = StartHandover(ctx, st, HandoverRequest{CustomerID: c.ID, From: from[0], To: to[0].ID, By: v.StaffID, Now: at})
+	var rej *HandoverRejection
+	if errors.As(err, &rej) {
+		if aerr := p.auditHandover(ctx, v, AuditHandoverRejected, c.ID, rej.Reason, at); aerr != nil {
+			return "", aerr
+		}
+		return "未能转交：" + rej.Text, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return "已发起转交 ✅ **" + displayName(c) + "** 由 " + staffName(staff, from[0]) + " 转给 " + staffLabel(to[0]) +
+		"。企业微信会通知客户，24 小时内未拒绝即完成接替，结果会记在客户动态里。", nil
+}
+
+func (p *Commands) auditHandover(ctx context.Context, v Viewer, action, target, detail string, at time.Time) error {
+	a, ok := p.st.(interface {
+		AppendAudit(ctx context.Context, e *store.AuditEntry) error
+	})
+	if !ok {
+		return nil
+	}
+	if err := a.AppendAudit(ctx, &store.AuditEntry{Actor: v.StaffID, Action: action, Target: target, Detail: detail, At: at}); err != nil {
+		return fmt.Errorf("commands: audit %s: %w", action, err)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scrmhq/scrm/config"
+	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom/wecomtest"
+)
+
+// TestCustomerGroupsEndToEnd runs scrm as `serve` does against the simulated
+// corp: a group that existed before start arrives by the start-up sync, a
+// new one by its change_external_chat callback, a member's leaving lands on
+// their timeline, and the customer's detail in the API lists their groups.
+func TestCustomerGroupsEndToEnd(t *testing.T) {
+	sim := wecomtest.NewSimulator(wecomtest.SimConfig{})
+	defer sim.Close()
+	sim.AddStaff(wecomtest.Staff{UserID: "lisi", Name: "李四"})
+	sim.AddExternalContact(wecomtest.Contact{ExternalUserID: "wmZhang", Name: "张三",
+		Follow: []wecomtest.Follow{{UserID: "lisi", CreateTime: time.Now().Add(-time.Hour)}}})
+	oldChat, _ := sim.AddGroupChat(wecomtest.GroupChat{Name: "老客户群", Owner: "lisi",
+		Members: []wecomtest.GroupMember{{UserID: "wmZhang"}}})
+
+	cfg := config.Default()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.WeComCorpID, cfg.WeComAgentID = wecomtest.SimCorpID, wecomtest.SimAgentID
+	cfg.WeComSecret, cfg.WeComContactSecret = wecomtest.SimAppSecret, wecomtest.SimContactSecret
+	cfg.WeComToken, cfg.WeComAESKey, cfg.WeComAPIBase = wecomtest.SimToken, wecomtest.SimAESKey, sim.URL
+	cfg.APIToken = "e2e-api-token"
+	cfg.SQLiteSynchronous = "NORMAL"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := startApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), extensions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := a.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	base := "http://" + a.addr.String()
+	drv, err := wecomtest.NewDriver(wecomtest.SimDriverConfig(base+"/wecom/callback", base+"/oa/callback", sim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(m wecomtest.Msg) {
+		t.Helper()
+		if d, err := drv.SendWeCom(ctx, m); err != nil || d.Status != 200 {
+			t.Fatalf("deliver: %v %+v", err, d)
+		}
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	groupsOf := func(id string) []string {
+		gs, err := a.store.FindCustomerGroups(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, g := range gs {
+			out = append(out, g.Name)
+		}
+		return out
+	}
+
+	send(wecomtest.ContactEvent("add_external_contact", "lisi", "wmZhang", time.Now(), nil))
+	var c *store.Customer
+	waitFor("the customer", func() bool {
+		c, err = a.store.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: "wmZhang"})
+		return err == nil
+	})
+	waitFor("the start-up sync", func() bool { return strings.Join(groupsOf(c.ID), ",") == "老客户群" })
+
+	newChat, create := sim.AddGroupChat(wecomtest.GroupChat{Name: "新品体验群", Owner: "lisi",
+		Members: []wecomtest.GroupMember{{UserID: "wmZhang", JoinScene: 3}}})
+	send(create)
+	waitFor("the new group", func() bool { return len(groupsOf(c.ID)) == 2 })
+	send(sim.LeaveGroupChat(oldChat, false, "wmZhang"))
+	waitFor("the leave", func() bool { return strings.Join(groupsOf(c.ID), ",") == "新品体验群" })
+	entries, err := a.store.FindTimeline(ctx, c.ID, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, e := range entries {
+		if e.Attrs["chat_id"] != "" {
+			texts = append(texts, e.Text)
+		}
+	}
+	if strings.Join(texts, "|") != "退出客户群「老客户群」|加入客户群「新品体验群」" {
+		t.Errorf("group entries, newest first = %q", texts)
+	}
+
+	req, _ := http.NewRequest("GET", base+"/api/v1/customers/"+c.ID, nil)
+	req.Header.Set("Authorization", "Bearer "+cfg.APIToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var detail struct {
+		Name   string                `json:"name"`
+		Groups []store.CustomerGroup `json:"groups"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&detail); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET customer: %d %v", resp.StatusCode, err)
+	}
+	if detail.Name != "张三" || len(detail.Groups) != 1 || detail.Groups[0].ChatID != newChat || detail.Groups[0].OwnerID != "lisi" {
+		t.Errorf("customer detail = %+v", detail)
+	}
+}

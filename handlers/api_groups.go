@@ -1,0 +1,123 @@
+package handlers
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/scrmhq/scrm/store"
+)
+
+// Customer groups (客户群) in the API: GET /groups lists the groups the
+// caller's scope owns, and a customer's detail carries the groups they are in.
+
+// groupItem is one group in GET /groups. Members are counted, not listed:
+// a manager may see a team member's group while some customers in it belong
+// to another team, and listing them would show those customers.
+type groupItem struct {
+	ChatID          string     `json:"chat_id"`
+	Name            string     `json:"name"`
+	OwnerID         string     `json:"owner_id"`
+	Notice          string     `json:"notice,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	Dismissed       bool       `json:"dismissed,omitempty"`
+	DismissedAt     *time.Time `json:"dismissed_at,omitempty"`
+	Members         int        `json:"members"`
+	ExternalMembers int        `json:"external_members"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+}
+
+func toGroupItem(g *store.Group) groupItem {
+	it := groupItem{ChatID: g.ChatID, Name: g.Name, OwnerID: g.OwnerID, Notice: g.Notice, CreatedAt: g.CreatedAt,
+		Dismissed: g.Dismissed, DismissedAt: g.DismissedAt, Members: len(g.Members), UpdatedAt: g.UpdatedAt}
+	for _, m := range g.Members {
+		if m.Type == store.GroupMemberExternal {
+			it.ExternalMembers++
+		}
+	}
+	return it
+}
+
+// groupStore returns the store's groups; every backend has them, but the
+// edge's Store interface does not promise it.
+func (h *crmAPI) groupStore() (store.GroupStore, error) {
+	gs, ok := h.s.store.(store.GroupStore)
+	if !ok {
+		return nil, errorf(fiber.StatusNotImplemented, "this store does not keep customer groups", nil)
+	}
+	return gs, nil
+}
+
+// listGroups pages the groups owned by the caller's scope: an admin's is
+// everyone, a manager's their team, a salesperson's themselves. owner= only
+// narrows it; an owner outside the scope yields an empty page.
+func (h *crmAPI) listGroups(c *fiber.Ctx) error {
+	gs, err := h.groupStore()
+	if err != nil {
+		return err
+	}
+	p := principalOf(c)
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	f := store.GroupFilter{AfterChatID: query(c, "cursor"), Limit: limit + 1}
+	if len(f.AfterChatID) > 128 {
+		return errorf(fiber.StatusBadRequest, "invalid cursor", nil)
+	}
+	if v := c.Query("include_dismissed"); v != "" {
+		if f.IncludeDismissed, err = strconv.ParseBool(v); err != nil {
+			return errorf(fiber.StatusBadRequest, "include_dismissed must be true or false", nil)
+		}
+	}
+	owner := query(c, "owner")
+	scope := p.viewer.Scope()
+	switch {
+	case owner != "" && scope != nil && !slices.Contains(scope, owner):
+		f.OwnerIDs = []string{}
+	case owner != "":
+		f.OwnerIDs = []string{owner}
+	default:
+		f.OwnerIDs = scope // nil for an admin: every owner
+	}
+	ctx, cancel := requestContext(c, 0)
+	defer cancel()
+	list, err := gs.FindGroups(ctx, f)
+	if err != nil {
+		return fmt.Errorf("api: list groups: %w", err)
+	}
+	out := page[groupItem]{Items: make([]groupItem, 0, min(len(list), limit))}
+	if len(list) > limit {
+		list = list[:limit]
+		out.NextCursor = list[limit-1].ChatID
+	}
+	for _, g := range list {
+		out.Items = append(out.Items, toGroupItem(g))
+	}
+	return sendJSON(c, fiber.StatusOK, out)
+}
+
+// customerDetail is GET /customers/{id}: the customer and their groups.
+type customerDetail struct {
+	*store.Customer
+	Groups []store.CustomerGroup `json:"groups"`
+}
+
+// customerGroups lists the groups of a customer the caller may see (the
+// caller has already been checked against the customer).
+func (h *crmAPI) customerGroups(c *fiber.Ctx, cu *store.Customer) ([]store.CustomerGroup, error) {
+	gs, err := h.groupStore()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := requestContext(c, 0)
+	defer cancel()
+	groups, err := gs.FindCustomerGroups(ctx, cu.ID)
+	if err != nil {
+		return nil, fmt.Errorf("api: groups of customer %s: %w", cu.ID, err)
+	}
+	return groups, nil
+}
