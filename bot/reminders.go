@@ -2,6 +2,8 @@ package bot
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scrmhq/scrm/nlp"
@@ -67,11 +70,11 @@ const (
 type SchedulerOptions struct {
 	Owner string // this instance's identity in leases
 	// Lease is how long a claim of reminders lasts (default 1 min); pushes
-	// give up at three quarters of it, so a send stuck behind WeCom's per
-	// member limit is retried later rather than racing the instance that
-	// takes the reminder over.
+	// give up three quarters of it after the claim began, so a send stuck
+	// behind WeCom's per member limit is retried later rather than racing
+	// the instance that takes the reminder over.
 	Lease time.Duration
-	Batch int           // reminders claimed at once (default 100)
+	Batch int           // reminders claimed at once (default 100; fewer while claims are slow)
 	Poll  time.Duration // how often to look for due reminders (default 5 s)
 	// ListAbove: when one member has more than this many reminders due at
 	// once they get one list instead of a card each (default 5), which keeps
@@ -143,6 +146,9 @@ type Scheduler struct {
 	digestClock time.Duration
 	// runners run the daily jobs, the scan before the digests.
 	runners []*JobRunner
+	// batch is how many reminders the next claim asks for: o.Batch, less
+	// while claims are slow (see PushDue).
+	batch atomic.Int64
 }
 
 // NewScheduler returns a scheduler. It fails if o.DigestAt is not HH:MM.
@@ -153,6 +159,7 @@ func NewScheduler(st SchedulerStore, dir Directory, out Pusher, o SchedulerOptio
 		return nil, fmt.Errorf("scheduler: digest time: %w", err)
 	}
 	s := &Scheduler{st: st, dir: dir, out: out, o: o, digestClock: clock}
+	s.batch.Store(int64(o.Batch))
 	for _, kind := range []string{JobDailyScan, JobDigest, JobWeekly} {
 		lease := 2 * time.Minute
 		if kind == JobDailyScan {
@@ -247,12 +254,26 @@ func (s *Scheduler) RunJobsOnce(ctx context.Context) (int, error) {
 // queue (WeCom allows 30 messages a minute each) never holds up the others.
 func (s *Scheduler) PushDue(ctx context.Context) (int, error) {
 	now := s.o.Now()
-	rs, err := s.st.ClaimDueReminders(ctx, s.o.Owner, now, s.o.Lease, s.o.Batch)
+	rs, err := s.st.ClaimDueReminders(ctx, s.o.Owner, now, s.o.Lease, int(s.batch.Load()))
 	if err != nil {
 		return 0, fmt.Errorf("scheduler: claim reminders: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, s.o.Lease*3/4)
+	// Sends, and the records of what they send, end a quarter of the lease
+	// before it does, counted from the claim on the lease's clock: after a
+	// slow claim, pushes must not still run when another instance may take
+	// the reminders over and cut its own messages from them.
+	took := s.o.Now().Sub(now)
+	sctx, cancel := context.WithTimeout(ctx, s.o.Lease*3/4-took)
 	defer cancel()
+	// A claim that used half the lease leaves little of it to push (and
+	// one that used three quarters, nothing): claim half as many next time,
+	// and grow back while claims are quick.
+	switch b := s.batch.Load(); {
+	case took > s.o.Lease/2 && b > 1:
+		s.batch.Store(b / 2)
+	case took < s.o.Lease/8 && b < int64(s.o.Batch):
+		s.batch.Store(min(2*b, int64(s.o.Batch)))
+	}
 	groups := map[string][]*store.Reminder{}
 	var order []string
 	for _, r := range rs {
@@ -275,22 +296,37 @@ func (s *Scheduler) PushDue(ctx context.Context) (int, error) {
 	return len(rs), nil
 }
 
-// listCursor records, per reminder push, the list it went out in, so a list
-// interrupted by a crash is repeated exactly (and dropped by WeCom) rather
-// than re-cut into a different list that would show reminders twice.
+// listCursor records, per reminder push, the list it went out in (or
+// cardRecord when it went out as its own card), so a push interrupted by a
+// crash is repeated exactly (and dropped by WeCom) rather than re-cut into a
+// different message that would show reminders twice.
 func listCursor(r *store.Reminder) string {
 	return "rem-list:" + strconv.FormatInt(r.ID, 10) + ":" + strconv.FormatInt(r.DueAt.Unix(), 10)
 }
 
-// pushMember pushes one member's claimed reminders. Sends run under sctx,
-// which ends before the lease does; the store is written under ctx.
+// cardRecord is the listCursor value of a reminder pushed as its own card.
+const cardRecord = "card"
+
+// listReady names the record that list rec was recorded on every reminder of
+// it. It is written after them and before the list is sent, so a list
+// without it never went out (its recording was cut short by a crash or an
+// error) and its reminders are free to go out in a new cut.
+func listReady(rec string) string {
+	sum := sha256.Sum256([]byte(rec))
+	return "rem-list-ready:" + hex.EncodeToString(sum[:12])
+}
+
+// pushMember pushes one member's claimed reminders. Sends, and the records
+// of what they send, run under sctx, which ends before the lease does; marks
+// and releases, which check the lease themselves, under ctx.
 func (s *Scheduler) pushMember(ctx, sctx context.Context, staff string, rs []*store.Reminder) {
-	var fresh []*store.Reminder
+	var fresh, cards []*store.Reminder
 	lists := map[string][]*store.Reminder{}
 	var listOrder []string
+	ready := map[string]bool{}
 	for _, r := range rs {
 		if r.Attempts <= 1 {
-			// A first claim cannot have gone out in a list before.
+			// A first claim cannot have gone out before.
 			fresh = append(fresh, r)
 			continue
 		}
@@ -300,6 +336,26 @@ func (s *Scheduler) pushMember(ctx, sctx context.Context, staff string, rs []*st
 			continue
 		}
 		if rec == "" {
+			fresh = append(fresh, r)
+			continue
+		}
+		if rec == cardRecord {
+			// Its card may have gone out: send that card again, never
+			// fold it into a list beside reminders due since.
+			cards = append(cards, r)
+			continue
+		}
+		if _, ok := ready[rec]; !ok {
+			mark, err := s.st.GetCursor(ctx, listReady(rec))
+			if err != nil {
+				s.release(ctx, r, err)
+				continue
+			}
+			ready[rec] = mark != ""
+		}
+		if !ready[rec] {
+			// That list never went out: repeating it would show its
+			// unrecorded reminders, which go out anew, twice.
 			fresh = append(fresh, r)
 			continue
 		}
@@ -313,13 +369,19 @@ func (s *Scheduler) pushMember(ctx, sctx context.Context, staff string, rs []*st
 	}
 	if len(fresh) > s.o.ListAbove {
 		s.pushList(ctx, sctx, staff, fresh)
-		return
+	} else {
+		cards = append(cards, fresh...)
 	}
-	for _, r := range fresh {
+	for _, r := range cards {
 		if ctx.Err() != nil {
 			return
 		}
 		card, err := s.reminderCard(ctx, r)
+		if err == nil {
+			// Recorded before the send, so a crash after it cannot
+			// leave the card to be re-cut into a list.
+			err = s.st.SetCursor(sctx, listCursor(r), cardRecord)
+		}
 		if err == nil {
 			err = s.out.SendTemplateCard(sctx, staff, card)
 		}
@@ -339,8 +401,8 @@ func (s *Scheduler) pushList(ctx, sctx context.Context, staff string, rs []*stor
 		ids[i] = strconv.FormatInt(r.ID, 10)
 	}
 	rec := strings.Join(ids, ",")
-	for _, r := range rs {
-		if err := s.st.SetCursor(ctx, listCursor(r), rec); err != nil {
+	for _, name := range append(listCursors(rs), listReady(rec)) {
+		if err := s.st.SetCursor(sctx, name, rec); err != nil {
 			for _, r := range rs {
 				s.release(ctx, r, err)
 			}
@@ -348,6 +410,14 @@ func (s *Scheduler) pushList(ctx, sctx context.Context, staff string, rs []*stor
 		}
 	}
 	s.sendList(ctx, sctx, staff, rs, rs)
+}
+
+func listCursors(rs []*store.Reminder) []string {
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = listCursor(r)
+	}
+	return names
 }
 
 // repeatList sends the recorded list rec again, exactly as before, and marks

@@ -60,6 +60,11 @@ type Config struct {
 	// without interaction a customer becomes dormant (沉睡).
 	DigestAt    string `yaml:"digest_at" env:"SCRM_DIGEST_AT"`
 	DormantDays int    `yaml:"dormant_days" env:"SCRM_DORMANT_DAYS"`
+	// ReminderLease is how long an instance holds the due reminders it
+	// claimed: the longest a crashed instance's reminders wait before
+	// another instance pushes them, and, three quarters of it, how long a
+	// push may wait behind WeCom's per member limit.
+	ReminderLease time.Duration `yaml:"reminder_lease" env:"SCRM_REMINDER_LEASE"`
 
 	// Customer inbox: the FAQ knowledge base, business hours and the
 	// message customers get outside them ("" renders one from the hours).
@@ -99,6 +104,7 @@ func Default() Config {
 		LogLevel:          "info",
 		DigestAt:          "09:00",
 		DormantDays:       30,
+		ReminderLease:     time.Minute,
 		AnalysisQuiet:     10 * time.Minute,
 		BusinessHours:     "09:00-18:00 Mon-Fri",
 	}
@@ -309,6 +315,9 @@ func (c Config) Validate() error {
 	}
 	if c.DormantDays < 1 || c.DormantDays > 3650 {
 		bad("SCRM_DORMANT_DAYS", "must be a number of days between 1 and 3650 (got %d)", c.DormantDays)
+	}
+	if c.ReminderLease < 5*time.Second || c.ReminderLease > time.Hour {
+		bad("SCRM_REMINDER_LEASE", "must be a duration between 5s and 1h such as 1m (got %s)", c.ReminderLease)
 	}
 	if (c.WeComArchiveSecret == "") != (c.ArchivePrivateKeyFile == "") {
 		bad("SCRM_ARCHIVE_PRIVATE_KEY_FILE", "SCRM_WECOM_ARCHIVE_SECRET and SCRM_ARCHIVE_PRIVATE_KEY_FILE must be set together")

@@ -112,8 +112,10 @@ type APIClient struct {
 var logrusOnce sync.Once
 
 // NewAPIClient builds a client. cache is shared by every instance of the
-// service (Redis in cluster mode, NewMemoryTokenCache otherwise); logger may
-// be nil. It returns an error for an unusable base URL.
+// service (Redis in cluster mode, NewMemoryTokenCache otherwise); when it also
+// implements SendSlots (coord.Redis does), the per member send limits are
+// kept there, across instances and restarts. logger may be nil. It returns an
+// error for an unusable base URL.
 func NewAPIClient(cfg APIConfig, cache TokenCache, logger *slog.Logger) (*APIClient, error) {
 	logrusOnce.Do(func() {
 		logrus.SetOutput(io.Discard)
@@ -125,6 +127,8 @@ func NewAPIClient(cfg APIConfig, cache TokenCache, logger *slog.Logger) (*APICli
 	if cache == nil {
 		cache = NewMemoryTokenCache()
 	}
+	// A cache every instance shares keeps the per member send slots too.
+	slots, _ := cache.(SendSlots)
 	applyAPIDefaults(&cfg)
 	wecomBase, err := apiCleanBase(cfg.WeComBase)
 	if err != nil {
@@ -149,7 +153,7 @@ func NewAPIClient(cfg APIConfig, cache TokenCache, logger *slog.Logger) (*APICli
 		wecom:  wecomBase,
 		oa:     oaBase,
 		clock:  cfg.Clock,
-		limit:  newMemberLimiter(cfg.Clock, cfg.MemberPerMinute, cfg.MemberPerHour),
+		limit:  newMemberLimiter(cfg.Clock, cfg.MemberPerMinute, cfg.MemberPerHour, slots, "wecom:send:"+cfg.CorpID+":"+cfg.AgentID+":"),
 		markCh: make(chan struct{}, cfg.MarkTagConcurrency),
 		gates:  make(map[string]time.Time),
 	}

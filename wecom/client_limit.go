@@ -25,15 +25,34 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // round trip.
 const limiterSlack = time.Second
 
+// SendSlots keeps per member send reservations where every instance of the
+// service sees them (coord.Redis in cluster mode). WeCom counts a member's
+// messages per app, not per process: limiters in two instances, or in one
+// instance and its restart after a crash, would each allow 30 a minute, and
+// WeCom silently drops what they send together above it.
+type SendSlots interface {
+	// ReserveSend reserves one send at the earliest time, not before now or
+	// any earlier reservation of these keys, at which every key stays within
+	// perMin sends in a minute and perHour in an hour (each window widened
+	// by slack; a limit <= 0 is off). It returns that time and an id for
+	// CancelSend.
+	ReserveSend(ctx context.Context, keys []string, now time.Time, perMin, perHour int, slack time.Duration) (at time.Time, id string, err error)
+	// CancelSend gives back a reservation that will not be used.
+	CancelSend(ctx context.Context, keys []string, id string) error
+}
+
 // memberLimiter enforces WeCom's per app per member send limits (30 a minute,
 // 1000 an hour) by delaying sends, because WeCom silently drops the excess.
 // Each send reserves a slot at the earliest time both windows allow, in
 // arrival order per member, then waits for it; nothing is ever dropped. A
-// cancelled wait gives its slot back.
+// cancelled wait gives its slot back. Slots live in shared (under scope,
+// which names the app) when it is set, in this process otherwise.
 type memberLimiter struct {
 	clock   Clock
 	perMin  int
 	perHour int
+	shared  SendSlots
+	scope   string
 
 	mu      sync.Mutex
 	slots   map[string][]time.Time // per member, ascending: past sends and future reservations
@@ -41,9 +60,9 @@ type memberLimiter struct {
 	total   int
 }
 
-func newMemberLimiter(clock Clock, perMin, perHour int) *memberLimiter {
+func newMemberLimiter(clock Clock, perMin, perHour int, shared SendSlots, scope string) *memberLimiter {
 	return &memberLimiter{
-		clock: clock, perMin: perMin, perHour: perHour,
+		clock: clock, perMin: perMin, perHour: perHour, shared: shared, scope: scope,
 		slots:   make(map[string][]time.Time),
 		waiting: make(map[string]int),
 	}
@@ -63,8 +82,65 @@ func (l *memberLimiter) acquire(ctx context.Context, members []string) error {
 	if len(members) == 0 || (l.perMin < 0 && l.perHour < 0) {
 		return nil
 	}
-	l.mu.Lock()
 	now := l.clock.Now()
+	at, undo, err := l.reserve(ctx, members, now)
+	if err != nil {
+		return fmt.Errorf("wecom: reserving a send slot: %w", err)
+	}
+	wait := at.Sub(now)
+	if wait <= 0 {
+		return nil
+	}
+	l.mu.Lock()
+	for _, m := range members {
+		l.waiting[m]++
+	}
+	l.total++
+	l.mu.Unlock()
+
+	select {
+	case <-l.clock.After(wait):
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+
+	l.mu.Lock()
+	for _, m := range members {
+		if l.waiting[m]--; l.waiting[m] <= 0 {
+			delete(l.waiting, m)
+		}
+	}
+	l.total--
+	l.mu.Unlock()
+	if err != nil {
+		undo()
+		return fmt.Errorf("wecom: waiting for the per-member send limit: %w", err)
+	}
+	return nil
+}
+
+// reserve books one send for members and returns its time and a function
+// that gives it back.
+func (l *memberLimiter) reserve(ctx context.Context, members []string, now time.Time) (time.Time, func(), error) {
+	if l.shared != nil {
+		keys := make([]string, len(members))
+		for i, m := range members {
+			keys[i] = l.scope + m
+		}
+		at, id, err := l.shared.ReserveSend(ctx, keys, now, l.perMin, l.perHour, limiterSlack)
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		return at, func() {
+			// ctx has ended; the slot is given back under a short
+			// deadline of its own (if that fails, it only delays others).
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			_ = l.shared.CancelSend(cctx, keys, id)
+		}, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	at := now
 	for _, m := range members {
 		s := l.prune(m, now)
@@ -81,39 +157,13 @@ func (l *memberLimiter) acquire(ctx context.Context, members []string) error {
 	for _, m := range members {
 		l.slots[m] = append(l.slots[m], at)
 	}
-	wait := at.Sub(now)
-	if wait <= 0 {
-		l.mu.Unlock()
-		return nil
-	}
-	for _, m := range members {
-		l.waiting[m]++
-	}
-	l.total++
-	l.mu.Unlock()
-
-	var err error
-	select {
-	case <-l.clock.After(wait):
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-
-	l.mu.Lock()
-	for _, m := range members {
-		if l.waiting[m]--; l.waiting[m] <= 0 {
-			delete(l.waiting, m)
-		}
-		if err != nil {
+	return at, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, m := range members {
 			l.unreserve(m, at)
 		}
-	}
-	l.total--
-	l.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("wecom: waiting for the per-member send limit: %w", err)
-	}
-	return nil
+	}, nil
 }
 
 // prune drops slots older than the hour window and returns the rest.

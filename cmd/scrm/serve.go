@@ -243,7 +243,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 	var scheduler *bot.Scheduler
 	if remindersDir != nil {
 		scheduler, err = bot.NewScheduler(reminders, remindersDir, messenger{a.api}, bot.SchedulerOptions{
-			Owner: owner, DigestAt: cfg.DigestAt, DormantDays: cfg.DormantDays,
+			Owner: owner, Lease: cfg.ReminderLease, DigestAt: cfg.DigestAt, DormantDays: cfg.DormantDays,
 			Location: cfg.Location(), Logger: log,
 			Now: now, Wake: ext.wakeReminders,
 		})
