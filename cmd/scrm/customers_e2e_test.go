@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -30,7 +28,7 @@ import (
 // follow in WeCom, must alert nobody.
 func TestCustomerStoryEndToEnd(t *testing.T) {
 	sim := wecomtest.NewSimulator(wecomtest.SimConfig{})
-	defer sim.Close()
+	t.Cleanup(func() { sim.Close() }) // after the app stops (cleanups run last first)
 	for _, s := range []wecomtest.Staff{{UserID: "lisi", Name: "李四"}, {UserID: "wangwu", Name: "王五"},
 		{UserID: "zhouqi", Name: "周七"}, {UserID: "boss", Name: "赵主管"}} {
 		sim.AddStaff(s)
@@ -46,27 +44,8 @@ func TestCustomerStoryEndToEnd(t *testing.T) {
 		wecomtest.Follow{UserID: "wangwu", CreateTime: added.Add(time.Hour)})
 
 	const adminToken = "story-admin-token-0123456789"
-	cfg := config.Default()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.APIToken = adminToken
-	cfg.WeComCorpID, cfg.WeComAgentID = wecomtest.SimCorpID, wecomtest.SimAgentID
-	cfg.WeComSecret, cfg.WeComContactSecret = wecomtest.SimAppSecret, wecomtest.SimContactSecret
-	cfg.WeComToken, cfg.WeComAESKey, cfg.WeComAPIBase = wecomtest.SimToken, wecomtest.SimAESKey, sim.URL
-	cfg.SQLiteSynchronous = "NORMAL"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	a := startSimApp(t, sim, extensions{}, func(cfg *config.Config) { cfg.APIToken = adminToken })
 	ctx := context.Background()
-	a, err := startApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), extensions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := a.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
 	// The manager's team, as an admin sets it (the address book here has
 	// no departments to derive it from).
 	for _, s := range []*store.Staff{
@@ -79,17 +58,7 @@ func TestCustomerStoryEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	base := "http://" + a.addr.String()
-	drv, err := wecomtest.NewDriver(wecomtest.SimDriverConfig(base+"/wecom/callback", base+"/oa/callback", sim))
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(m wecomtest.Msg) {
-		t.Helper()
-		if d, err := drv.SendWeCom(ctx, m); err != nil || d.Status != 200 {
-			t.Fatalf("deliver: %v %+v", err, d)
-		}
-	}
+	send := func(m wecomtest.Msg) { t.Helper(); a.sendWeCom(t, m) }
 	api := func(method, path string, body any, out any) int {
 		t.Helper()
 		var rd io.Reader
@@ -97,7 +66,7 @@ func TestCustomerStoryEndToEnd(t *testing.T) {
 			b, _ := json.Marshal(body)
 			rd = bytes.NewReader(b)
 		}
-		req, _ := http.NewRequestWithContext(ctx, method, base+path, rd)
+		req, _ := http.NewRequestWithContext(ctx, method, a.base+path, rd)
 		req.Header.Set("Authorization", "Bearer "+adminToken)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -112,16 +81,6 @@ func TestCustomerStoryEndToEnd(t *testing.T) {
 			}
 		}
 		return resp.StatusCode
-	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
 	}
 	customer := func() *store.Customer {
 		c, err := a.store.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: "wmZhang"})
@@ -169,7 +128,7 @@ func TestCustomerStoryEndToEnd(t *testing.T) {
 	send(wecomtest.ContactEvent("add_external_contact", "lisi", "wmZhang", added, map[string]string{"State": "expo2026"}))
 	send(wecomtest.ContactEvent("add_external_contact", "wangwu", "wmZhang", added.Add(time.Hour), nil))
 	var c *store.Customer
-	waitFor("two follows of 张三", func() bool {
+	waitFor(t, "two follows of 张三", func() bool {
 		c = customer()
 		if c == nil {
 			return false
@@ -182,20 +141,20 @@ func TestCustomerStoryEndToEnd(t *testing.T) {
 			t.Errorf("lisi's follow = %+v, want state expo2026, remark 张总, added %s", f, added)
 		}
 	}
-	waitFor("the WeCom tag in scrm", func() bool { return slices.Equal(customer().Tags, []string{"VIP"}) })
+	waitFor(t, "the WeCom tag in scrm", func() bool { return slices.Equal(customer().Tags, []string{"VIP"}) })
 
 	// 2. 王五 tags the customer 教育 in WeCom: the edit event brings it in.
 	zhang(wecomtest.Follow{UserID: "lisi", Remark: "张总", State: "expo2026", CreateTime: added, TagIDs: []string{vip}},
 		wecomtest.Follow{UserID: "wangwu", CreateTime: added.Add(time.Hour), TagIDs: []string{edu}})
 	send(wecomtest.ContactEvent("edit_external_contact", "wangwu", "wmZhang", time.Now(), nil))
-	waitFor("the tag set in WeCom", func() bool { return slices.Equal(customer().Tags, []string{"VIP", "教育"}) })
+	waitFor(t, "the tag set in WeCom", func() bool { return slices.Equal(customer().Tags, []string{"VIP", "教育"}) })
 
 	// 3. In scrm, a manager swaps VIP for 普通: written back to every follow
 	// in WeCom with mark_tag.
 	if code := api("PATCH", "/api/v1/customers/"+c.ID, map[string]any{"add_tags": []string{"普通"}, "remove_tags": []string{"VIP"}}, nil); code != 200 {
 		t.Fatalf("PATCH tags: %d", code)
 	}
-	waitFor("the write-back to WeCom", func() bool {
+	waitFor(t, "the write-back to WeCom", func() bool {
 		for _, s := range []string{"lisi", "wangwu"} {
 			tags := wecomTags(s)
 			if !slices.Contains(tags, normal) || slices.Contains(tags, vip) {
@@ -212,11 +171,11 @@ func TestCustomerStoryEndToEnd(t *testing.T) {
 	// (李四 still follows), and 王五 and the manager are alerted.
 	zhang(wecomtest.Follow{UserID: "lisi", Remark: "张总", State: "expo2026", CreateTime: added, TagIDs: wecomTags("lisi")})
 	send(wecomtest.ContactEvent("del_follow_user", "wangwu", "wmZhang", time.Now(), nil))
-	waitFor("the ended follow", func() bool {
+	waitFor(t, "the ended follow", func() bool {
 		active, ended := follows(customer())
 		return slices.Equal(active, []string{"lisi"}) && slices.Equal(ended, []string{"wangwu"})
 	})
-	waitFor("the churn alerts", func() bool { return len(alerts("wangwu")) == 1 && len(alerts("boss")) == 1 })
+	waitFor(t, "the churn alerts", func() bool { return len(alerts("wangwu")) == 1 && len(alerts("boss")) == 1 })
 	if st := customer().Stage; st == store.StageLost {
 		t.Fatalf("stage %s while 李四 still follows", st)
 	}
@@ -231,7 +190,7 @@ func TestCustomerStoryEndToEnd(t *testing.T) {
 	if code := api("POST", "/api/v1/customers/"+c.ID+"/handover", map[string]string{"from": "lisi", "to": "zhouqi"}, &pending); code != 202 {
 		t.Fatalf("POST handover: %d", code)
 	}
-	waitFor("the handover in WeCom", func() bool { return len(sim.PendingHandovers()) == 1 })
+	waitFor(t, "the handover in WeCom", func() bool { return len(sim.PendingHandovers()) == 1 })
 	settled, err := sim.SettleHandover("wmZhang", wecom.HandoverDone)
 	if err != nil {
 		t.Fatal(err)
@@ -252,8 +211,8 @@ func TestCustomerStoryEndToEnd(t *testing.T) {
 		}
 		return strings.Join(texts, "\n")
 	}
-	waitFor("the takeover on the timeline", func() bool { return strings.Contains(timeline(), "已由 周七 接替") })
-	waitFor("周七 to follow the customer", func() bool {
+	waitFor(t, "the takeover on the timeline", func() bool { return strings.Contains(timeline(), "已由 周七 接替") })
+	waitFor(t, "周七 to follow the customer", func() bool {
 		active, ended := follows(customer())
 		return slices.Equal(active, []string{"zhouqi"}) && slices.Equal(ended, []string{"lisi", "wangwu"})
 	})

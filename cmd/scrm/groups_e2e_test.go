@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,55 +19,17 @@ import (
 // their timeline, and the customer's detail in the API lists their groups.
 func TestCustomerGroupsEndToEnd(t *testing.T) {
 	sim := wecomtest.NewSimulator(wecomtest.SimConfig{})
-	defer sim.Close()
+	t.Cleanup(func() { sim.Close() }) // after the app stops (cleanups run last first)
 	sim.AddStaff(wecomtest.Staff{UserID: "lisi", Name: "李四"})
 	sim.AddExternalContact(wecomtest.Contact{ExternalUserID: "wmZhang", Name: "张三",
 		Follow: []wecomtest.Follow{{UserID: "lisi", CreateTime: time.Now().Add(-time.Hour)}}})
 	oldChat, _ := sim.AddGroupChat(wecomtest.GroupChat{Name: "老客户群", Owner: "lisi",
 		Members: []wecomtest.GroupMember{{UserID: "wmZhang"}}})
 
-	cfg := config.Default()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.WeComCorpID, cfg.WeComAgentID = wecomtest.SimCorpID, wecomtest.SimAgentID
-	cfg.WeComSecret, cfg.WeComContactSecret = wecomtest.SimAppSecret, wecomtest.SimContactSecret
-	cfg.WeComToken, cfg.WeComAESKey, cfg.WeComAPIBase = wecomtest.SimToken, wecomtest.SimAESKey, sim.URL
-	cfg.APIToken = "e2e-api-token"
-	cfg.SQLiteSynchronous = "NORMAL"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	a := startSimApp(t, sim, extensions{}, func(cfg *config.Config) { cfg.APIToken = "e2e-api-token" })
 	ctx := context.Background()
-	a, err := startApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), extensions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := a.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	base := "http://" + a.addr.String()
-	drv, err := wecomtest.NewDriver(wecomtest.SimDriverConfig(base+"/wecom/callback", base+"/oa/callback", sim))
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(m wecomtest.Msg) {
-		t.Helper()
-		if d, err := drv.SendWeCom(ctx, m); err != nil || d.Status != 200 {
-			t.Fatalf("deliver: %v %+v", err, d)
-		}
-	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	var err error
+	send := func(m wecomtest.Msg) { t.Helper(); a.sendWeCom(t, m) }
 	groupsOf := func(id string) []string {
 		gs, err := a.store.FindCustomerGroups(ctx, id)
 		if err != nil {
@@ -85,18 +44,18 @@ func TestCustomerGroupsEndToEnd(t *testing.T) {
 
 	send(wecomtest.ContactEvent("add_external_contact", "lisi", "wmZhang", time.Now(), nil))
 	var c *store.Customer
-	waitFor("the customer", func() bool {
+	waitFor(t, "the customer", func() bool {
 		c, err = a.store.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: "wmZhang"})
 		return err == nil
 	})
-	waitFor("the start-up sync", func() bool { return strings.Join(groupsOf(c.ID), ",") == "老客户群" })
+	waitFor(t, "the start-up sync", func() bool { return strings.Join(groupsOf(c.ID), ",") == "老客户群" })
 
 	newChat, create := sim.AddGroupChat(wecomtest.GroupChat{Name: "新品体验群", Owner: "lisi",
 		Members: []wecomtest.GroupMember{{UserID: "wmZhang", JoinScene: 3}}})
 	send(create)
-	waitFor("the new group", func() bool { return len(groupsOf(c.ID)) == 2 })
+	waitFor(t, "the new group", func() bool { return len(groupsOf(c.ID)) == 2 })
 	send(sim.LeaveGroupChat(oldChat, false, "wmZhang"))
-	waitFor("the leave", func() bool { return strings.Join(groupsOf(c.ID), ",") == "新品体验群" })
+	waitFor(t, "the leave", func() bool { return strings.Join(groupsOf(c.ID), ",") == "新品体验群" })
 	entries, err := a.store.FindTimeline(ctx, c.ID, 0, 50)
 	if err != nil {
 		t.Fatal(err)
@@ -111,8 +70,8 @@ func TestCustomerGroupsEndToEnd(t *testing.T) {
 		t.Errorf("group entries, newest first = %q", texts)
 	}
 
-	req, _ := http.NewRequest("GET", base+"/api/v1/customers/"+c.ID, nil)
-	req.Header.Set("Authorization", "Bearer "+cfg.APIToken)
+	req, _ := http.NewRequest("GET", a.base+"/api/v1/customers/"+c.ID, nil)
+	req.Header.Set("Authorization", "Bearer "+a.cfg.APIToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -64,7 +61,7 @@ func TestOAPromiseEndToEnd(t *testing.T) {
 	setClock := func(at time.Time) { clock.Advance(at.Sub(clock.Now())) }
 
 	sim := wecomtest.NewSimulator(wecomtest.SimConfig{})
-	defer sim.Close()
+	t.Cleanup(func() { sim.Close() }) // after the app stops (cleanups run last first)
 	sim.AddStaff(wecomtest.Staff{UserID: "lisi", Name: "李四"})
 	// lisi added the customer in WeCom 20 days ago: the new-contact cadence
 	// is over and the customer is not dormant (30 days), so the promise is
@@ -75,36 +72,15 @@ func TestOAPromiseEndToEnd(t *testing.T) {
 		Follow: []wecomtest.Follow{{UserID: "lisi", CreateTime: added}}})
 	sim.AddOAFollower(wecomtest.OAFollower{OpenID: openID, UnionID: unionID, SubscribeTime: start.Add(-time.Hour)})
 
-	cfg := config.Default()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.WeComCorpID, cfg.WeComAgentID = wecomtest.SimCorpID, wecomtest.SimAgentID
-	cfg.WeComSecret, cfg.WeComContactSecret = wecomtest.SimAppSecret, wecomtest.SimContactSecret
-	cfg.WeComToken, cfg.WeComAESKey, cfg.WeComAPIBase = wecomtest.SimToken, wecomtest.SimAESKey, sim.URL
-	cfg.OAAppID, cfg.OAAppSecret = wecomtest.SimOAAppID, wecomtest.SimOAAppSecret
-	cfg.OAToken, cfg.OAAESKey, cfg.OAAPIBase = wecomtest.SimOAToken, wecomtest.SimOAAESKey, sim.URL
-	cfg.AnalysisQuiet = quietFor
-	cfg.SQLiteSynchronous = "NORMAL"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	loc := cfg.Location()
-	ctx := context.Background()
 	wake := make(chan struct{})
-	a, err := startApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), extensions{now: clock.Now, wakeReminders: wake})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := a.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	base := "http://" + a.addr.String()
-	drv, err := wecomtest.NewDriver(wecomtest.SimDriverConfig(base+"/wecom/callback", base+"/oa/callback", sim))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := startSimApp(t, sim, extensions{now: clock.Now, wakeReminders: wake}, func(cfg *config.Config) {
+		cfg.OAAppID, cfg.OAAppSecret = wecomtest.SimOAAppID, wecomtest.SimOAAppSecret
+		cfg.OAToken, cfg.OAAESKey, cfg.OAAPIBase = wecomtest.SimOAToken, wecomtest.SimOAAESKey, sim.URL
+		cfg.AnalysisQuiet = quietFor
+	})
+	ctx := context.Background()
+	var err error
+	loc := a.cfg.Location()
 	deliver := func(send func(context.Context, wecomtest.Msg) (*wecomtest.Delivery, error), m wecomtest.Msg) {
 		t.Helper()
 		d, err := send(ctx, m)
@@ -113,16 +89,6 @@ func TestOAPromiseEndToEnd(t *testing.T) {
 		}
 		if d.Attempts != 1 {
 			t.Fatalf("callback needed %d attempts: scrm must acknowledge at once", d.Attempts)
-		}
-	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	// pushRounds runs n full push rounds of the scheduler at the clock's
@@ -151,19 +117,19 @@ func TestOAPromiseEndToEnd(t *testing.T) {
 	rs := a.store.(bot.SchedulerStore)
 
 	// 1. The WeCom side: lisi's contact becomes a customer with lisi as owner.
-	deliver(drv.SendWeCom, wecomtest.ContactEvent("add_external_contact", "lisi", extID, added, nil))
+	deliver(a.drv.SendWeCom, wecomtest.ContactEvent("add_external_contact", "lisi", extID, added, nil))
 	var c *store.Customer
-	waitFor("the WeCom customer", func() bool {
+	waitFor(t, "the WeCom customer", func() bool {
 		c, err = a.store.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: extID})
 		return err == nil && c.Name == name
 	})
 
 	// 2. The OA side: the follow and the message land on the same customer,
 	// linked by unionid, not on a new ownerless one.
-	deliver(drv.SendOA, wecomtest.OASubscribe(openID, start.Add(-time.Minute)))
+	deliver(a.drv.SendOA, wecomtest.OASubscribe(openID, start.Add(-time.Minute)))
 	msgAt := start
-	deliver(drv.SendOA, wecomtest.OAText(openID, promise, 24_600_000_001, msgAt))
-	waitFor("the OA text to be processed", func() bool {
+	deliver(a.drv.SendOA, wecomtest.OAText(openID, promise, 24_600_000_001, msgAt))
+	waitFor(t, "the OA text to be processed", func() bool {
 		done := true
 		evs, err := a.store.FindEvents(ctx, store.EventFilter{Channel: store.ChannelOA, Kind: "text", Processed: &done})
 		return err == nil && len(evs) == 1
@@ -176,7 +142,7 @@ func TestOAPromiseEndToEnd(t *testing.T) {
 		t.Fatalf("OA follower is customer %s %q follows %+v, want %s %q followed by lisi", oc.ID, oc.Name, oc.Follows, c.ID, name)
 	}
 	// The owner is told at once (the inbox forward), long before the reminder.
-	waitFor("the forward to lisi", func() bool {
+	waitFor(t, "the forward to lisi", func() bool {
 		for _, m := range sim.SentTo("lisi") {
 			if m.MsgType == "markdown" && strings.Contains(m.Content, name) && strings.Contains(m.Content, promise) {
 				return true
@@ -200,7 +166,7 @@ func TestOAPromiseEndToEnd(t *testing.T) {
 	setClock(msgAt.Add(quietFor))
 	// The insight is the analysis's commit point: reminders and the
 	// timeline entry are written before it.
-	waitFor("the analysis", func() bool {
+	waitFor(t, "the analysis", func() bool {
 		cur, err := a.store.FindCustomerByID(ctx, c.ID)
 		return err == nil && cur.Insight != nil
 	})
@@ -289,13 +255,13 @@ func TestOAPromiseEndToEnd(t *testing.T) {
 	// is told so.
 	setClock(due.Add(10 * time.Minute))
 	pressAt := clock.Now()
-	deliver(drv.SendWeCom, wecomtest.TemplateCardEvent("lisi", task, "button_interaction", doneKey, "simrc_e2e", pressAt))
-	waitFor("the reminder to be done", func() bool {
+	deliver(a.drv.SendWeCom, wecomtest.TemplateCardEvent("lisi", task, "button_interaction", doneKey, "simrc_e2e", pressAt))
+	waitFor(t, "the reminder to be done", func() bool {
 		got, err := rs.FindReminderByID(ctx, r.ID)
 		return err == nil && got.Status == store.ReminderDone && got.DoneAt != nil && got.DoneAt.Equal(pressAt)
 	})
 	wantReply := fmt.Sprintf("已完成 ✅ **#%d** ", r.ID)
-	waitFor("the reply to the press", func() bool {
+	waitFor(t, "the reply to the press", func() bool {
 		for _, m := range sim.SentTo("lisi") {
 			if m.MsgType == "markdown" && strings.HasPrefix(m.Content, wantReply) {
 				return true
@@ -305,9 +271,9 @@ func TestOAPromiseEndToEnd(t *testing.T) {
 	})
 
 	// 7. The customer card shows the reminder done, no longer open.
-	deliver(drv.SendWeCom, wecomtest.AppText("lisi", "查 "+name, 24_600_000_002, clock.Now()))
+	deliver(a.drv.SendWeCom, wecomtest.AppText("lisi", "查 "+name, 24_600_000_002, clock.Now()))
 	var view string
-	waitFor("the customer card", func() bool {
+	waitFor(t, "the customer card", func() bool {
 		for _, m := range sim.SentTo("lisi") {
 			if m.MsgType == "markdown" && strings.HasPrefix(m.Content, "**"+name+"**") {
 				view = m.Content

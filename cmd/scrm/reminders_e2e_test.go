@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/scrmhq/scrm/bot"
-	"github.com/scrmhq/scrm/config"
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
@@ -22,57 +18,20 @@ import (
 // bot sends for "查 张三" shows it done.
 func TestReminderCardEndToEnd(t *testing.T) {
 	sim := wecomtest.NewSimulator(wecomtest.SimConfig{})
-	defer sim.Close()
+	t.Cleanup(func() { sim.Close() }) // after the app stops (cleanups run last first)
 	sim.AddStaff(wecomtest.Staff{UserID: "lisi", Name: "李四"})
 	sim.AddExternalContact(wecomtest.Contact{ExternalUserID: "wmZhang", Name: "张三",
 		Follow: []wecomtest.Follow{{UserID: "lisi", CreateTime: time.Now().Add(-time.Hour)}}})
 
-	cfg := config.Default()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.WeComCorpID, cfg.WeComAgentID = wecomtest.SimCorpID, wecomtest.SimAgentID
-	cfg.WeComSecret, cfg.WeComContactSecret = wecomtest.SimAppSecret, wecomtest.SimContactSecret
-	cfg.WeComToken, cfg.WeComAESKey, cfg.WeComAPIBase = wecomtest.SimToken, wecomtest.SimAESKey, sim.URL
-	cfg.SQLiteSynchronous = "NORMAL"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	a := startSimApp(t, sim, extensions{}, nil)
 	ctx := context.Background()
-	a, err := startApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), extensions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := a.stop(); err != nil {
-			t.Error(err)
-		}
-	}()
-	base := "http://" + a.addr.String()
-	drv, err := wecomtest.NewDriver(wecomtest.SimDriverConfig(base+"/wecom/callback", base+"/oa/callback", sim))
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(m wecomtest.Msg) {
-		t.Helper()
-		if d, err := drv.SendWeCom(ctx, m); err != nil || d.Status != 200 {
-			t.Fatalf("deliver: %v %+v", err, d)
-		}
-	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	var err error
+	send := func(m wecomtest.Msg) { t.Helper(); a.sendWeCom(t, m) }
 
 	// The customer adds lisi; scrm creates 张三 from the profile.
 	send(wecomtest.ContactEvent("add_external_contact", "lisi", "wmZhang", time.Now(), nil))
 	var c *store.Customer
-	waitFor("the customer", func() bool {
+	waitFor(t, "the customer", func() bool {
 		c, err = a.store.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: "wmZhang"})
 		return err == nil && c.Name == "张三"
 	})
@@ -92,16 +51,16 @@ func TestReminderCardEndToEnd(t *testing.T) {
 		}
 		return out
 	}
-	waitFor("the reminder card", func() bool { return len(ours()) > 0 })
+	waitFor(t, "the reminder card", func() bool { return len(ours()) > 0 })
 
 	send(wecomtest.TemplateCardEvent("lisi", task, "button_interaction", fmt.Sprint("rem:done:", r.ID), "rc1", time.Now()))
-	waitFor("the reminder to be done", func() bool {
+	waitFor(t, "the reminder to be done", func() bool {
 		got, err := rs.FindReminderByID(ctx, r.ID)
 		return err == nil && got.Status == store.ReminderDone
 	})
 	send(wecomtest.AppText("lisi", "查 张三", 77_000_001, time.Now()))
 	var card string
-	waitFor("the customer card", func() bool {
+	waitFor(t, "the customer card", func() bool {
 		for _, m := range sim.SentTo("lisi") {
 			if m.MsgType == "markdown" && strings.Contains(m.Content, "最近动态") {
 				card = m.Content
