@@ -98,17 +98,7 @@ func (db *DB) NewFollowCounts(ctx context.Context, staffIDs []string, from, to t
 		args = append(args, s)
 	}
 	args = append(args, nanos(from), nanos(to))
-	err := eachRow(ctx, db.r, newFollowQuery(len(staffIDs)), args, func(r *sql.Rows) error {
-		var (
-			id string
-			n  int64
-		)
-		if err := r.Scan(&id, &n); err != nil {
-			return err
-		}
-		out[id] = n
-		return nil
-	})
+	out, err := db.countBy(ctx, newFollowQuery(len(staffIDs)), args)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: new follow counts: %w", err)
 	}
@@ -142,48 +132,43 @@ func (db *DB) FollowerCounts(ctx context.Context, staffIDs []string, stage strin
 	for _, s := range staffIDs {
 		args = append(args, s)
 	}
-	err := eachRow(ctx, db.r, followerQuery(len(staffIDs), stage != ""), args, func(r *sql.Rows) error {
-		var (
-			id string
-			n  int64
-		)
-		if err := r.Scan(&id, &n); err != nil {
-			return err
-		}
-		out[id] = n
-		return nil
-	})
+	out, err := db.countBy(ctx, followerQuery(len(staffIDs), stage != ""), args)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: follower counts: %w", err)
 	}
 	return out, nil
 }
 
+// countBy runs a query of (key, count) rows into a map.
+func (db *DB) countBy(ctx context.Context, query string, args []any) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := eachRow(ctx, db.r, query, args, func(r *sql.Rows) error {
+		var (
+			key string
+			n   int64
+		)
+		if err := r.Scan(&key, &n); err != nil {
+			return err
+		}
+		out[key] += n
+		return nil
+	})
+	return out, err
+}
+
 // SentimentCounts groups the customers matching f by their latest
 // sentiment label, planned like CountCustomers.
 func (db *DB) SentimentCounts(ctx context.Context, f store.CustomerFilter) (map[string]int64, error) {
 	f.AfterID, f.Limit = "", 0
-	out := map[string]int64{}
 	q, err := db.planCustomers(ctx, f, true)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: sentiment counts: %w", err)
 	}
 	if q.none {
-		return out, nil
+		return map[string]int64{}, nil
 	}
-	query := `SELECT COALESCE(json_extract(c.insight, '$.sentiment_label'), ''), COUNT(*) FROM ` + q.from +
-		` WHERE ` + strings.Join(q.where, " AND ") + ` GROUP BY 1`
-	err = eachRow(ctx, db.r, query, q.args, func(r *sql.Rows) error {
-		var (
-			label string
-			n     int64
-		)
-		if err := r.Scan(&label, &n); err != nil {
-			return err
-		}
-		out[label] += n
-		return nil
-	})
+	out, err := db.countBy(ctx, `SELECT COALESCE(json_extract(c.insight, '$.sentiment_label'), ''), COUNT(*) FROM `+q.from+
+		` WHERE `+strings.Join(q.where, " AND ")+` GROUP BY 1`, q.args)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: sentiment counts: %w", err)
 	}
