@@ -458,11 +458,11 @@ func (a *Analysis) assess(c *store.Customer, prev store.Insight, entries []*stor
 	return w
 }
 
-// owner is the staff member reminders go to: the first active follow. A
+// customerOwner is the staff member reminders go to: the first active follow. A
 // customer followed by several staff has one owner this way; a customer
 // with no active follow (say an Official Account follower never added in
 // WeCom) gets no reminders, only the analysis on the timeline.
-func owner(c *store.Customer) (staffID, remark string) {
+func customerOwner(c *store.Customer) (staffID, remark string) {
 	for _, f := range c.Follows {
 		if !f.Deleted && f.StaffID != "" {
 			return f.StaffID, f.Remark
@@ -478,7 +478,7 @@ func owner(c *store.Customer) (staffID, remark string) {
 func (a *Analysis) save(ctx context.Context, c *store.Customer, prev store.Insight, entries []*store.TimelineEntry, res result) error {
 	now := a.o.Now()
 	through := entries[len(entries)-1].ID
-	staff, remark := owner(c)
+	staff, remark := customerOwner(c)
 	name := remark
 	if name == "" {
 		name = c.Name

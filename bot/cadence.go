@@ -244,6 +244,15 @@ func (p *Cadence) churn(ctx context.Context, ev *store.Event) error {
 		mgrText = "团队成员 " + ownerName + " 删除了客户 " + name + "（流失预警）"
 	}
 	alerts := []*store.Reminder{{Key: "churn:" + ev.DedupKey + ":owner:" + owner, StaffID: owner, Text: ownerText}}
+	// The customer's owner among those still following hears of it too: a
+	// customer dropping one of the team is a signal about the account.
+	if keeper, _ := customerOwner(c); keeper != "" && keeper != owner {
+		text := "客户 " + name + " 删除了同事 " + ownerName + "，你仍在跟进，请留意客户动向"
+		if !byCustomer {
+			text = "同事 " + ownerName + " 删除了客户 " + name + "，你仍在跟进，请留意客户动向"
+		}
+		alerts = append(alerts, &store.Reminder{Key: "churn:" + ev.DedupKey + ":keeper:" + keeper, StaffID: keeper, Text: text})
+	}
 	for _, m := range managersOf(staff, owner) {
 		alerts = append(alerts, &store.Reminder{Key: "churn:" + ev.DedupKey + ":mgr:" + m.ID, StaffID: m.ID, Text: mgrText})
 	}

@@ -250,6 +250,43 @@ func TestDailyScanFindsDormantRenewalAndKeyCustomers(t *testing.T) {
 	}
 }
 
+// TestChurnOfOneFollowerTellsTheOwner: a customer followed by two deletes
+// the second salesperson: that salesperson, their manager and the owner who
+// still follows are told; the customer is not lost.
+func TestChurnOfOneFollowerTellsTheOwner(t *testing.T) {
+	e := newRmEnv(t, "lisi", "wangwu", "boss")
+	ctx := context.Background()
+	for _, s := range []*store.Staff{
+		{ID: "boss", Name: "赵主管", Role: "manager", Team: []string{"lisi", "wangwu"}, Active: true},
+		{ID: "lisi", Name: "李四", Role: "sales", Active: true},
+		{ID: "wangwu", Name: "王五", Role: "sales", Active: true},
+	} {
+		if err := e.st.UpsertStaff(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.deliver(rmAddContact("lisi", "wmZ", t0))
+	e.deliver(rmAddContact("wangwu", "wmZ", t0.Add(time.Minute)))
+	e.run()
+	e.clk.Add(time.Hour)
+	e.deliver(wecomtest.ContactEvent("del_follow_user", "wangwu", "wmZ", e.clk.Now(), nil))
+	e.run()
+	texts := map[string]string{}
+	for _, r := range rmReminders(t, e, store.ReminderFilter{}) {
+		if r.Kind == store.ReminderChurn {
+			texts[r.StaffID] = r.Text
+		}
+	}
+	if len(texts) != 3 || !strings.Contains(texts["lisi"], "删除了同事 王五") || !strings.Contains(texts["wangwu"], "删除了你") ||
+		!strings.Contains(texts["boss"], "王五") {
+		t.Fatalf("churn alerts %v, want wangwu, boss and the owner lisi", texts)
+	}
+	c, _ := e.st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: "wmZ"})
+	if c.Stage == store.StageLost {
+		t.Errorf("stage %s while lisi still follows", c.Stage)
+	}
+}
+
 func TestDormantCustomerWhoWritesAgainIsActive(t *testing.T) {
 	e := newRmEnv(t, "lisi")
 	ctx := context.Background()

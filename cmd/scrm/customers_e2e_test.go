@@ -23,9 +23,9 @@ import (
 // adds two salespeople, tags are edited in "WeCom" and in scrm, the customer
 // deletes one salesperson, and a manager hands the customer over to a
 // colleague. After each step the customer record, the tags on both sides
-// and the timeline must be right, and the deleted salesperson (with their
-// manager) must have been alerted — while the handover, which also ends a
-// follow in WeCom, must alert nobody.
+// and the timeline must be right, and the deleted salesperson, their
+// manager and the customer's owner must have been alerted — while the
+// handover, which also ends a follow in WeCom, must alert nobody.
 func TestCustomerStoryEndToEnd(t *testing.T) {
 	sim := wecomtest.NewSimulator(wecomtest.SimConfig{})
 	t.Cleanup(func() { sim.Close() }) // after the app stops (cleanups run last first)
@@ -168,14 +168,17 @@ func TestCustomerStoryEndToEnd(t *testing.T) {
 	}
 
 	// 4. The customer deletes 王五: the follow ends, the customer stays
-	// (李四 still follows), and 王五 and the manager are alerted.
+	// (李四 still follows), and 王五, the manager and 李四 are alerted.
 	zhang(wecomtest.Follow{UserID: "lisi", Remark: "张总", State: "expo2026", CreateTime: added, TagIDs: wecomTags("lisi")})
 	send(wecomtest.ContactEvent("del_follow_user", "wangwu", "wmZhang", time.Now(), nil))
 	waitFor(t, "the ended follow", func() bool {
 		active, ended := follows(customer())
 		return slices.Equal(active, []string{"lisi"}) && slices.Equal(ended, []string{"wangwu"})
 	})
-	waitFor(t, "the churn alerts", func() bool { return len(alerts("wangwu")) == 1 && len(alerts("boss")) == 1 })
+	// 王五, their manager and the owner who still follows (李四) are told.
+	waitFor(t, "the churn alerts", func() bool {
+		return len(alerts("wangwu")) == 1 && len(alerts("boss")) == 1 && len(alerts("lisi")) == 1
+	})
 	if st := customer().Stage; st == store.StageLost {
 		t.Fatalf("stage %s while 李四 still follows", st)
 	}
@@ -244,13 +247,10 @@ func TestCustomerStoryEndToEnd(t *testing.T) {
 		t.Errorf("handover entries out of order:\n%s", story)
 	}
 
-	// Several pushes later: nobody was alerted about the handover, and the
-	// deleted salesperson's alert went out once.
+	// Several pushes later: nobody was alerted about the handover, and each
+	// churn alert went out once.
 	time.Sleep(3 * time.Second)
-	if n := len(alerts("lisi")); n != 0 {
-		t.Errorf("李四 got %d churn alerts for a handover", n)
-	}
-	if n, m := len(alerts("wangwu")), len(alerts("boss")); n != 1 || m != 1 {
-		t.Errorf("churn alerts: 王五 %d, manager %d; want 1 each", n, m)
+	if n, m, k := len(alerts("wangwu")), len(alerts("boss")), len(alerts("lisi")); n != 1 || m != 1 || k != 1 {
+		t.Errorf("churn alerts: 王五 %d, manager %d, 李四 %d; want 1 each (none for the handover)", n, m, k)
 	}
 }
