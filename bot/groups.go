@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,13 @@ const chatPrefix = "event.change_external_chat."
 // not a customer group: an unknown or dismissed one.
 const errcodeNotGroupChat = 90501
 
+// errcodeRangeTooLarge is groupchat/list's refusal to list without an owner
+// filter when more than 1,000 people are in the app's visible range.
+const errcodeRangeTooLarge = 81017
+
+// ownerBatch is how many owners one groupchat/list call may filter by.
+const ownerBatch = 100
+
 // WeComGroups is the part of *wecom.APIClient the group processor uses
 // (with the 客户联系 secret).
 type WeComGroups interface {
@@ -49,6 +57,7 @@ type GroupsStore interface {
 	GetCursor(ctx context.Context, name string) (string, error)
 	SetCursor(ctx context.Context, name, value string) error
 	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
+	FindStaff(ctx context.Context) ([]*store.Staff, error)
 }
 
 // GroupsOptions tune Groups; zero values take the defaults.
@@ -317,6 +326,21 @@ type syncState struct {
 	Phase   string    `json:"phase"`  // "list": storing what groupchat/list gives; "check": stored groups it did not give
 	Cursor  string    `json:"cursor"` // groupchat/list's next_cursor (list phase)
 	After   string    `json:"after"`  // the last stored chat id checked (check phase)
+	// Owners, once WeCom refused to list without an owner filter, are the
+	// staff whose groups are listed instead, ownerBatch at a time; Batch is
+	// the batch being listed.
+	Owners []string `json:"owners,omitempty"`
+	Batch  int      `json:"batch,omitempty"`
+}
+
+// owners returns the owner filter of the current list call: nil (every
+// owner) until WeCom asked for a filter.
+func (st *syncState) owners() []string {
+	if st.Owners == nil {
+		return nil
+	}
+	lo := min(st.Batch*ownerBatch, len(st.Owners))
+	return st.Owners[lo:min(lo+ownerBatch, len(st.Owners))]
 }
 
 // Sync runs (or resumes) the full sync: every group groupchat/list gives is
@@ -330,11 +354,24 @@ func (g *Groups) Sync(ctx context.Context) error {
 	}
 	listed, refreshed := 0, 0
 	for st.Phase == "list" {
-		page, err := g.api.ListGroupChats(ctx, nil, st.Cursor, g.o.PageSize)
+		page, err := g.api.ListGroupChats(ctx, st.owners(), st.Cursor, g.o.PageSize)
+		if wecom.APIErrorCode(err) == errcodeRangeTooLarge && st.Owners == nil {
+			// A large corp: list the groups of each staff member instead.
+			if st.Owners, err = g.ownerIDs(ctx); err != nil {
+				return err
+			}
+			st.Batch, st.Cursor = 0, ""
+			if len(st.Owners) == 0 {
+				st.Phase = "check"
+			}
+			if err := g.saveSync(ctx, st); err != nil {
+				return err
+			}
+			continue
+		}
 		if permanentAPIError(err) {
-			// No permission, or more than 1000 people in the app's range
-			// (81017): retrying will not help; events still keep the
-			// groups they name up to date.
+			// No permission: retrying will not help; events still keep
+			// the groups they name up to date.
 			g.o.Logger.Warn("customer group sync refused by WeCom", "code", wecom.APIErrorCode(err), "err", err)
 			return g.st.SetCursor(ctx, groupSyncCursor, "")
 		}
@@ -360,7 +397,9 @@ func (g *Groups) Sync(ctx context.Context) error {
 			refreshed++
 		}
 		st.Cursor = page.NextCursor
-		if page.NextCursor == "" {
+		if page.NextCursor == "" && st.Owners != nil && (st.Batch+1)*ownerBatch < len(st.Owners) {
+			st.Batch++ // the next owners' groups
+		} else if page.NextCursor == "" {
 			st.Phase, st.Cursor = "check", ""
 		}
 		if err := g.saveSync(ctx, st); err != nil {
@@ -401,6 +440,22 @@ func (g *Groups) Sync(ctx context.Context) error {
 	}
 	g.o.Logger.Info("customer groups synced", "listed", listed, "stored", refreshed, "dismissed", dismissed)
 	return nil
+}
+
+// ownerIDs lists the staff whose groups a sync by owner reads: everyone in
+// the staff directory, departed members too (their groups are still there
+// until handed over).
+func (g *Groups) ownerIDs(ctx context.Context) ([]string, error) {
+	staff, err := g.st.FindStaff(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("groups: staff: %w", err)
+	}
+	ids := make([]string, 0, len(staff))
+	for _, s := range staff {
+		ids = append(ids, s.ID)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 func (g *Groups) loadSync(ctx context.Context) (syncState, error) {

@@ -348,8 +348,29 @@ func sortedCopy(s []string) []string {
 	return out
 }
 
-// A corp that refuses groupchat/list (no permission, or too many people in
-// the app's range) ends the sync instead of retrying it forever.
+// A corp with more than 1,000 people in the app's range gets 81017 for an
+// unfiltered groupchat/list: the sync lists each staff member's groups.
+func TestGroupSyncByOwnerInALargeCorp(t *testing.T) {
+	h := newGroupHarness(t)
+	zhang := h.contact("sales1", "wmZhang")
+	for _, s := range []string{"sales1", "sales2"} {
+		if err := h.st.UpsertStaff(h.ctx, &store.Staff{ID: s, Role: bot.RoleSales, Active: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.sim.AddGroupChat(wecomtest.GroupChat{Name: "一群", Owner: "sales1", Members: []wecomtest.GroupMember{{UserID: "wmZhang"}}})
+	h.sim.AddGroupChat(wecomtest.GroupChat{Name: "二群", Owner: "sales2", Members: []wecomtest.GroupMember{{UserID: "wmZhang"}}})
+	h.sim.SetLargeVisibleRange(true)
+	if err := h.groups.Sync(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sortedCopy(h.groupsOf(zhang.ID)), []string{"一群", "二群"}; !slices.Equal(got, want) {
+		t.Errorf("张三's groups after a sync by owner = %q, want %q", got, want)
+	}
+}
+
+// A corp that refuses groupchat/list (no permission) ends the sync instead
+// of retrying it forever.
 func TestGroupSyncRefused(t *testing.T) {
 	h := newGroupHarness(t)
 	h.sim.Fail("externalcontact/groupchat/list", 48002, 1)

@@ -46,6 +46,18 @@ type GroupMember struct {
 type simChats struct {
 	byID  map[string]*GroupChat
 	order []string
+	// largeRange makes groupchat/list refuse calls without an owner filter
+	// (81017), as WeCom does with over 1,000 people in the app's range.
+	largeRange bool
+}
+
+// SetLargeVisibleRange makes groupchat/list answer 81017 unless the call
+// filters by owner, as WeCom does for a corp with more than 1,000 people in
+// the app's visible range.
+func (s *Simulator) SetLargeVisibleRange(large bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chats.largeRange = large
 }
 
 func (s *Simulator) chatLocked(chatID string) *GroupChat {
@@ -299,6 +311,9 @@ func (s *Simulator) groupChatList(body []byte) simAnswer {
 	}
 	if req.Limit < 1 || req.Limit > 1000 || len(req.OwnerFilter.UserIDList) > 100 || req.StatusFilter < 0 || req.StatusFilter > 3 {
 		return errAnswer(40058, simErrMsg(40058))
+	}
+	if s.chats.largeRange && len(req.OwnerFilter.UserIDList) == 0 {
+		return errAnswer(81017, "too many members in the app's visible range: filter by owner")
 	}
 	start := 0
 	if req.Cursor != "" {
