@@ -38,6 +38,8 @@ type CadenceStore interface {
 	FindReminders(ctx context.Context, f store.ReminderFilter) ([]*store.Reminder, error)
 	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
 	FindStaff(ctx context.Context) ([]*store.Staff, error)
+	GetCursor(ctx context.Context, name string) (string, error)
+	SetCursor(ctx context.Context, name, value string) error
 }
 
 // CadenceOptions tune the cadence processor; zero values take the defaults.
@@ -112,6 +114,25 @@ func (p *Cadence) Process(ctx context.Context, ev *store.Event) error {
 	return nil
 }
 
+// takenOver reports whether staff follows c because a colleague handed the
+// customer over (WeCom announces the takeover as a new contact): their open
+// reminders moved with the customer, and the welcome sequence is not theirs.
+func (p *Cadence) takenOver(ctx context.Context, c *store.Customer, staff string) (bool, error) {
+	for _, f := range c.Follows {
+		if f.StaffID == staff {
+			continue
+		}
+		s, err := FindHandover(ctx, p.st, c.ID, f.StaffID)
+		if err != nil {
+			return false, fmt.Errorf("cadence: handover of %s: %w", c.ID, err)
+		}
+		if s != nil && s.To == staff && (s.Status == HandoverPending || s.Status == HandoverDone) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (p *Cadence) customer(ctx context.Context, ev *store.Event) (*store.Customer, error) {
 	c, err := p.st.FindCustomerByIdentity(ctx, identityOf(ev))
 	if errors.Is(err, store.ErrNotFound) {
@@ -150,6 +171,9 @@ func (p *Cadence) startCadence(ctx context.Context, ev *store.Event) error {
 	c, err := p.customer(ctx, ev)
 	if err != nil || c == nil {
 		return err
+	}
+	if handed, err := p.takenOver(ctx, c, ev.StaffID); err != nil || handed {
+		return err // a customer handed over is not a new customer
 	}
 	now := p.now()
 	for _, step := range p.steps {
@@ -271,9 +295,22 @@ func (p *Cadence) wake(ctx context.Context, ev *store.Event) error {
 	if err != nil || c == nil || c.Stage != store.StageDormant {
 		return err
 	}
-	active := store.StageActive
-	if _, err := p.st.UpdateCustomer(ctx, c.ID, store.CustomerUpdate{Stage: &active, Now: p.now()}); err != nil {
-		return fmt.Errorf("cadence: wake: %w", err)
+	// The "no contact for N days" reminders are wrong now: the customer
+	// just wrote. All of them go, even one the daily scan created after the
+	// message arrived but before it was processed. They go before the stage
+	// changes, so a crash in between leaves the customer dormant and the
+	// redelivered message finishes the job.
+	open, err := p.st.FindReminders(ctx, store.ReminderFilter{CustomerID: c.ID, Statuses: openReminderStatuses, Limit: 100})
+	if err != nil {
+		return fmt.Errorf("cadence: reminders: %w", err)
+	}
+	cancelled := store.ReminderCancelled
+	for _, r := range open {
+		if r.Kind == store.ReminderDormant {
+			if _, err := p.st.UpdateReminder(ctx, r.ID, store.ReminderUpdate{Status: &cancelled, Now: p.now()}); err != nil {
+				return fmt.Errorf("cadence: cancel dormant reminder %d: %w", r.ID, err)
+			}
+		}
 	}
 	_, err = p.st.AppendTimeline(ctx, &store.TimelineEntry{
 		CustomerID: c.ID, SourceKey: "wake:" + ev.DedupKey, Kind: store.EntryStage,
@@ -282,19 +319,9 @@ func (p *Cadence) wake(ctx context.Context, ev *store.Event) error {
 	if err != nil {
 		return fmt.Errorf("cadence: timeline: %w", err)
 	}
-	// The "no contact for N days" reminders are wrong now: the customer
-	// just wrote. Those created after this message (a later dormancy) stay.
-	open, err := p.st.FindReminders(ctx, store.ReminderFilter{CustomerID: c.ID, Statuses: openReminderStatuses, Limit: 100})
-	if err != nil {
-		return fmt.Errorf("cadence: reminders: %w", err)
-	}
-	cancelled := store.ReminderCancelled
-	for _, r := range open {
-		if r.Kind == store.ReminderDormant && r.CreatedAt.Before(ev.OccurredAt) {
-			if _, err := p.st.UpdateReminder(ctx, r.ID, store.ReminderUpdate{Status: &cancelled, Now: p.now()}); err != nil {
-				return fmt.Errorf("cadence: cancel dormant reminder %d: %w", r.ID, err)
-			}
-		}
+	active := store.StageActive
+	if _, err := p.st.UpdateCustomer(ctx, c.ID, store.CustomerUpdate{Stage: &active, Now: p.now()}); err != nil {
+		return fmt.Errorf("cadence: wake: %w", err)
 	}
 	return nil
 }
@@ -354,11 +381,15 @@ func (s *Scheduler) runDailyScan(ctx context.Context, job *store.Job) error {
 
 func (s *Scheduler) scanCustomer(ctx context.Context, c *store.Customer, day, now, due time.Time) error {
 	var owners []string
-	for _, f := range c.Follows {
-		if !f.Deleted && !slices.Contains(owners, f.StaffID) {
-			owners = append(owners, f.StaffID)
+	ownersOf := func(c *store.Customer) {
+		owners = owners[:0]
+		for _, f := range c.Follows {
+			if !f.Deleted && !slices.Contains(owners, f.StaffID) {
+				owners = append(owners, f.StaffID)
+			}
 		}
 	}
+	ownersOf(c)
 	if len(owners) == 0 {
 		return nil
 	}
@@ -397,6 +428,7 @@ func (s *Scheduler) scanCustomer(ctx context.Context, c *store.Customer, day, no
 		}
 		c = fresh
 		last, isDormant = dormantSince(c)
+		ownersOf(c) // a handover may have moved the customer meanwhile
 	}
 	if isDormant {
 		days := int(now.Sub(last).Hours() / 24)

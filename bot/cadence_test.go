@@ -298,9 +298,10 @@ func TestDormantCustomerWhoWritesAgainIsActive(t *testing.T) {
 	if _, err := e.st.UpdateCustomer(ctx, c.ID, store.CustomerUpdate{Stage: &dormant, Now: t0}); err != nil {
 		t.Fatal(err)
 	}
-	// The daily scan's reminder, not yet pushed, is moot once they write.
+	// The daily scan's reminder, not yet pushed, is moot once they write,
+	// even one created after the message arrived and before it was processed.
 	nudge := &store.Reminder{Key: "dormant:test", CustomerID: c.ID, StaffID: "lisi", Kind: store.ReminderDormant,
-		Text: "已经 30 天没有互动", DueAt: t0.Add(time.Hour), Status: store.ReminderPending, CreatedAt: t0.Add(-time.Minute)}
+		Text: "已经 30 天没有互动", DueAt: t0.Add(time.Hour), Status: store.ReminderPending, CreatedAt: t0.Add(time.Minute)}
 	if _, err := e.st.CreateReminder(ctx, nudge); err != nil {
 		t.Fatal(err)
 	}

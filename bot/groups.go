@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -265,13 +266,16 @@ func (g *Groups) recordMembers(ctx context.Context, ev *store.Event, chatID stri
 		}
 		e := &store.TimelineEntry{
 			CustomerID: c.ID,
-			SourceKey:  "group:" + ev.DedupKey + ":" + id,
-			Kind:       store.EntryEvent,
-			Channel:    store.ChannelWeCom,
-			StaffID:    grp.OwnerID,
-			Text:       memberText(grp.Name, joined, ev.Attrs),
-			Attrs:      map[string]string{"chat_id": chatID, "change": detail},
-			At:         ev.OccurredAt,
+			// The event's ID, not its dedup key: that names every member
+			// of the change, and an erase must not leave one customer's ID
+			// on another's timeline.
+			SourceKey: "group:" + strconv.FormatInt(ev.ID, 10) + ":" + id,
+			Kind:      store.EntryEvent,
+			Channel:   store.ChannelWeCom,
+			StaffID:   grp.OwnerID,
+			Text:      memberText(grp.Name, joined, ev.Attrs),
+			Attrs:     map[string]string{"chat_id": chatID, "change": detail},
+			At:        ev.OccurredAt,
 		}
 		if _, err := g.st.AppendTimeline(ctx, e); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("groups: timeline of %s: %w", c.ID, err)

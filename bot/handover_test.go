@@ -388,6 +388,11 @@ func testHandoverOnJob(t *testing.T, st store.Store) {
 		if strings.HasPrefix(r.Text, "事项 ") {
 			moved = append(moved, r.Text+"/"+r.Status+"/"+r.DueAt.UTC().Format(time.RFC3339))
 		}
+		// WeCom announces the takeover as a new contact: it must not
+		// start the new-customer sequence for a customer of long standing.
+		if r.Kind == store.ReminderCadence {
+			t.Errorf("the takeover started the welcome sequence: %q", r.Text)
+		}
 	}
 	slices.Sort(moved)
 	want := []string{"事项 p1/pending/" + promise.DueAt.UTC().Format(time.RFC3339), "事项 p2/pending/" + sent.DueAt.UTC().Format(time.RFC3339)}

@@ -694,8 +694,8 @@ func (db *DB) erase(ctx context.Context, id string) error {
 	return nil
 }
 
-// redactEvents clears the events whose customer or sender is one of values:
-// their words, raw XML, attributes and those identity values go; the
+// redactEvents clears the events whose customer or sender is one of values,
+// and customer-group changes that name one of them: their words, raw XML, attributes and those identity values go; the
 // documents stay. An unprocessed one is completed, or the pipeline would
 // recreate the customer from it.
 func (db *DB) redactEvents(ctx context.Context, values []string) error {
@@ -708,14 +708,35 @@ func (db *DB) redactEvents(ctx context.Context, values []string) error {
 	if err != nil {
 		return fmt.Errorf("find events: %w", err)
 	}
-	var evs []struct {
+	type eventRef struct {
 		ID         string `bson:"_id"`
 		CustomerID string `bson:"customer_id"`
 		FromID     string `bson:"from_id"`
 		Pending    bool   `bson:"pending"`
+		Attrs      []kv   `bson:"attrs"`
 	}
+	var evs []eventRef
 	if err := cur.All(ctx, &evs); err != nil {
 		return fmt.Errorf("find events: %w", err)
+	}
+	// A customer-group change names every member it concerns in one event
+	// (MemChangeList): those events carry the customer without being
+	// theirs. Erasing is rare, so they are matched here rather than indexed.
+	cur, err = db.events.Find(ctx, bson.D{{Key: "kind", Value: bson.D{{Key: "$regex", Value: `^event\.change_external_chat\.`}}}},
+		options.Find().SetProjection(bson.D{{Key: "customer_id", Value: 1}, {Key: "from_id", Value: 1}, {Key: "pending", Value: 1}, {Key: "attrs", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("find group events: %w", err)
+	}
+	var group []eventRef
+	if err := cur.All(ctx, &group); err != nil {
+		return fmt.Errorf("find group events: %w", err)
+	}
+	for _, e := range group {
+		if slices.ContainsFunc(e.Attrs, func(a kv) bool {
+			return slices.ContainsFunc(values, func(v string) bool { return strings.Contains(a.V, v) })
+		}) {
+			evs = append(evs, e)
+		}
 	}
 	now := time.Now()
 	for _, e := range evs {

@@ -607,7 +607,8 @@ func identityValues(ctx context.Context, q execer, n int64) ([]string, error) {
 }
 
 // redactEvents clears events with lo < id <= hi (hi < 0: no upper bound)
-// whose customer or sender is one of values: their words, raw XML,
+// whose customer or sender is one of values, or customer-group changes that
+// name one of them: their words, raw XML,
 // attributes and those identity values go; the row stays so IDs and
 // counters stay consistent. An unprocessed one is marked processed, or the
 // pipeline would recreate the customer from it.
@@ -620,8 +621,11 @@ func redactEvents(ctx context.Context, tx *sql.Tx, values []string, lo, hi int64
 	for i, v := range values {
 		vals[i] = v
 	}
+	// A customer-group change names every member it concerns in one event
+	// (MemChangeList): those events carry the customer without being theirs.
+	memberOf := strings.TrimSuffix(strings.Repeat("instr(COALESCE(attrs, ''), ?) > 0 OR ", len(values)), " OR ")
 	// Arguments in the order their placeholders appear.
-	args := slices.Concat(vals, vals, []any{time.Now().UnixNano()}, vals, vals, []any{lo})
+	args := slices.Concat(vals, vals, []any{time.Now().UnixNano()}, vals, vals, vals, []any{lo})
 	bound := ""
 	if hi >= 0 {
 		bound = " AND id <= ?"
@@ -632,7 +636,8 @@ func redactEvents(ctx context.Context, tx *sql.Tx, values []string, lo, hi int64
 			from_id = CASE WHEN from_id IN (`+in+`) THEN '' ELSE from_id END,
 			dedup_key = 'erased:' || id,
 			processed_at = COALESCE(processed_at, ?), lease_owner = NULL, lease_until = NULL
-		WHERE (customer_id IN (`+in+`) OR from_id IN (`+in+`)) AND id > ?`+bound,
+		WHERE (customer_id IN (`+in+`) OR from_id IN (`+in+`)
+			OR (kind LIKE 'event.change\_external\_chat.%' ESCAPE '\' AND (`+memberOf+`))) AND id > ?`+bound,
 		args...)
 	if err != nil {
 		return fmt.Errorf("redact events: %w", err)

@@ -253,6 +253,15 @@ var groupTests = []crmTest{
 		// never saw.
 		upsertGroup(t, s, &store.Group{ChatID: "wrE2", Name: "二群", OwnerID: "a1", UpdatedAt: base, Members: []store.GroupMember{
 			staffMember("a1", base), extMember("wmUnseen9", base, 1, "unGroupSecret9")}})
+		// The change event that added both members names both: it must not
+		// keep the erased one.
+		appendEvents(t, s, &store.Event{
+			DedupKey: "wecom:evt:sys:1:change_external_chat:update:::ChatId=wrE1:MemChangeList=wmGroupSecret9,wmKeep9",
+			Channel:  store.ChannelWeCom, Kind: "event.change_external_chat.update", FromID: "sys",
+			Attrs:      map[string]string{"ChatId": "wrE1", "UpdateDetail": "add_member", "MemChangeList": "wmGroupSecret9,wmKeep9"},
+			Raw:        []byte("<xml><MemChangeList><Item>wmGroupSecret9</Item><Item>wmKeep9</Item></MemChangeList></xml>"),
+			OccurredAt: base, ReceivedAt: base,
+		})
 		before := dump(t, s)
 		for _, v := range []string{"wmGroupSecret9", "unGroupSecret9", "wmUnseen9"} {
 			if !strings.Contains(before, v) {
