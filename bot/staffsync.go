@@ -387,7 +387,18 @@ func applyFacts(cur *store.Staff, id string, f *staffFacts) (*store.Staff, bool)
 	next.Departments = slices.Clone(cur.Departments)
 	next.Team = slices.Clone(cur.Team)
 	next.Manual = slices.Clone(cur.Manual)
-	byHand := func(field string) bool { return slices.Contains(cur.Manual, field) }
+	if cur.Source == "" {
+		// Set up before the sync first saw them (by hand, or before roles
+		// came from WeCom): what decides their visibility stays as it was
+		// set, and is marked so; an admin hands it to WeCom with
+		// "manual": [].
+		for _, field := range []string{store.StaffFieldRole, store.StaffFieldTeam, store.StaffFieldActive} {
+			if !slices.Contains(next.Manual, field) {
+				next.Manual = append(next.Manual, field)
+			}
+		}
+	}
+	byHand := func(field string) bool { return slices.Contains(next.Manual, field) }
 	if !byHand(store.StaffFieldName) && f.name != "" {
 		next.Name = f.name
 	}

@@ -93,9 +93,13 @@ func TestStaffSyncAPI(t *testing.T) {
 	if a1.Role != "manager" || !slices.Equal(a1.Team, []string{"a2"}) || a1.Name != "销售A1组长" || !slices.Equal(a1.Departments, []int64{2}) {
 		t.Errorf("a1 after the sync = %+v, want the hand-set role, team and name kept", a1)
 	}
+	// mgrA was set up before the sync first saw them (as in a deployment
+	// upgraded to roles from WeCom): their role, team and active flag stay
+	// as set, and are marked hand-set.
 	mgrA, _ := a.st.FindStaffByID(ctx, "mgrA")
-	if mgrA.Role != "manager" || !slices.Equal(mgrA.Team, []string{"a1", "a2", "newbie"}) || mgrA.Source != store.StaffSourceWeCom {
-		t.Errorf("mgrA after the sync = %+v", mgrA)
+	if mgrA.Role != "manager" || !slices.Equal(mgrA.Team, []string{"a1", "a2"}) || mgrA.Source != store.StaffSourceWeCom ||
+		!slices.Equal(mgrA.Manual, []string{"role", "team", "active"}) {
+		t.Errorf("mgrA after the sync = %+v, want the team set before kept and marked manual", mgrA)
 	}
 	if boss, _ := a.st.FindStaffByID(ctx, "boss"); boss.Role != "admin" || !boss.Active {
 		t.Errorf("the admin was changed: %+v", boss)
@@ -111,11 +115,18 @@ func TestStaffSyncAPI(t *testing.T) {
 		t.Errorf("audit of mgrA: %d %s", status, raw)
 	}
 
-	// The admin hands a1 back to WeCom: the next sync makes them sales.
-	if m := put("a1", map[string]any{"manual": []string{}}, 200); m.Manual != nil {
-		t.Errorf("manual after clearing = %v", m.Manual)
+	// The admin hands a1 and mgrA back to WeCom: the next sync makes a1
+	// sales and gives mgrA their department.
+	for _, id := range []string{"a1", "mgrA"} {
+		if m := put(id, map[string]any{"manual": []string{}}, 200); m.Manual != nil {
+			t.Errorf("%s: manual after clearing = %v", id, m.Manual)
+		}
 	}
 	syncViaAPI()
+	mgrA, _ = a.st.FindStaffByID(ctx, "mgrA")
+	if mgrA.Role != "manager" || !slices.Equal(mgrA.Team, []string{"a1", "a2", "newbie"}) {
+		t.Errorf("mgrA handed back to WeCom = %+v", mgrA)
+	}
 	a1, _ = a.st.FindStaffByID(ctx, "a1")
 	if a1.Role != "sales" || len(a1.Team) != 0 || a1.Name != "销售A1" {
 		t.Errorf("a1 handed back to WeCom = %+v", a1)
