@@ -488,7 +488,15 @@ func (h *Handover) submit(ctx context.Context, c *store.Customer, key string, s 
 	if i < 0 {
 		return false, fmt.Errorf("handover: transfer_customer for %s: no result for the customer", c.ID)
 	}
-	if code := res[i].ErrCode; code != 0 {
+	code := res[i].ErrCode
+	if code == wecom.HandoverErrInProgress && now.Before(s.StartedAt.Add(25*time.Hour)) {
+		// Most likely our own start, applied by WeCom although the answer
+		// was lost (a timeout, a busy -1 that was resent): the next run
+		// finds it in transfer_result. A transfer someone else started ends
+		// within 24 hours; after that this is a failure like any other.
+		return false, fmt.Errorf("handover: transfer_customer for %s: the customer is already in a transfer (%d); looking again later", c.ID, code)
+	}
+	if code != 0 {
 		return false, h.finish(ctx, c, key, s, HandoverFailed, handoverErrText(code), now)
 	}
 	return true, nil
