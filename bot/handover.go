@@ -679,6 +679,13 @@ func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.
 	if err != nil {
 		return "", err
 	}
+	if len(cs) > 1 {
+		// 张三 among 张三 and 张三丰 means 张三.
+		if i := slices.IndexFunc(cs, func(c *store.Customer) bool { return c.Name == name }); i >= 0 &&
+			!slices.ContainsFunc(cs[i+1:], func(c *store.Customer) bool { return c.Name == name }) {
+			cs = cs[i : i+1]
+		}
+	}
 	switch len(cs) {
 	case 0:
 		return "没有找到你可查看的客户“" + clip(name, 20) + "”。", nil
@@ -687,18 +694,25 @@ func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.
 		return fmt.Sprintf("“%s”对应 %d 位客户，请用更完整的名字。", clip(name, 20), len(cs)), nil
 	}
 	c := cs[0]
+	staff, err := p.plan.FindStaff(ctx)
+	if err != nil {
+		return "", fmt.Errorf("commands: staff: %w", err)
+	}
 	var from []string
 	for _, f := range c.Follows {
 		if !f.Deleted && (v.Role == RoleAdmin || slices.Contains(v.Scope(), f.StaffID)) {
 			from = append(from, f.StaffID)
 		}
 	}
-	if len(from) != 1 {
-		return "**" + displayName(c) + "** 由多人跟进（" + strings.Join(from, "、") + "），请联系管理员指定转出人。", nil
-	}
-	staff, err := p.plan.FindStaff(ctx)
-	if err != nil {
-		return "", fmt.Errorf("commands: staff: %w", err)
+	switch {
+	case len(from) == 0:
+		return "**" + displayName(c) + "** 目前没有你团队里的跟进人，无法转交。", nil
+	case len(from) > 1:
+		names := make([]string, len(from))
+		for i, id := range from {
+			names[i] = staffName(staff, id)
+		}
+		return "**" + displayName(c) + "** 由多人跟进（" + strings.Join(names, "、") + "），聊天里还不能选择转出人，请通过 scrm 接口（转交 API）指定。", nil
 	}
 	var to []*store.Staff
 	for _, s := range staff {
