@@ -181,42 +181,56 @@ func StartHandover(ctx context.Context, st HandoverStarter, req HandoverRequest)
 		return nil, err
 	}
 	if prev != nil && prev.Status == HandoverPending {
+		// The first request may have died after storing the state: make
+		// sure its job and note exist before answering about it.
+		prevTo := to
+		if prev.To != req.To {
+			if prevTo, err = st.FindStaffByID(ctx, prev.To); err != nil {
+				prevTo = &store.Staff{ID: prev.To}
+			}
+		}
+		if err := armHandover(ctx, st, prev, prevTo); err != nil {
+			return nil, err
+		}
 		if prev.To != req.To || prev.Resigned != req.Resigned {
 			return nil, &HandoverRejection{Reason: "another handover of this customer by from is pending",
-				Text: "该客户已在转交给 " + prev.To + " 的流程中。", Conflict: true}
-		}
-		// A retried request: make sure its job exists (the first request may
-		// have died after storing the state), and answer with the state.
-		k, payload := handoverJob(c.ID, req.From)
-		if err := st.ScheduleJob(ctx, k, JobHandover, payload, now); err != nil {
-			return nil, fmt.Errorf("handover: schedule %s: %w", k, err)
+				Text: "该客户已在转交给 " + staffLabel(prevTo) + " 的流程中。", Conflict: true}
 		}
 		return prev, nil
 	}
 	s := &HandoverState{ID: newHandoverID(), CustomerID: c.ID, ExternalUserID: ext, From: req.From, To: req.To,
 		Resigned: req.Resigned, Message: req.Message, By: req.By, Status: HandoverPending, StartedAt: now}
-	// The state first, then the job that acts on it, then the note: a crash
-	// in between leaves a pending state a retry completes.
+	// The state first, then the job that acts on it and the note: a crash
+	// in between leaves a pending state that a retried request completes.
 	if err := saveHandover(ctx, st, key, s); err != nil {
 		return nil, err
 	}
-	k, payload := handoverJob(c.ID, req.From)
-	if err := st.ScheduleJob(ctx, k, JobHandover, payload, now); err != nil {
-		return nil, fmt.Errorf("handover: schedule %s: %w", k, err)
+	if err := armHandover(ctx, st, s, to); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// armHandover makes sure a pending handover has its job and its note on the
+// timeline; both are idempotent.
+func armHandover(ctx context.Context, st HandoverStarter, s *HandoverState, to *store.Staff) error {
+	k, payload := handoverJob(s.CustomerID, s.From)
+	if err := st.ScheduleJob(ctx, k, JobHandover, payload, s.StartedAt); err != nil {
+		return fmt.Errorf("handover: schedule %s: %w", k, err)
 	}
 	kind := "在职继承"
-	if req.Resigned {
+	if s.Resigned {
 		kind = "离职继承"
 	}
 	if _, err := st.AppendTimeline(ctx, &store.TimelineEntry{
-		CustomerID: c.ID, SourceKey: "handover:" + s.ID + ":start", Kind: store.EntryEvent, StaffID: req.From,
+		CustomerID: s.CustomerID, SourceKey: "handover:" + s.ID + ":start", Kind: store.EntryEvent, StaffID: s.From,
 		Text:  "转交给 " + staffLabel(to) + "（等待接替）",
-		Attrs: map[string]string{"handover_id": s.ID, "from": req.From, "to": req.To, "kind": kind, "by": req.By},
-		At:    now,
+		Attrs: map[string]string{"handover_id": s.ID, "from": s.From, "to": s.To, "kind": kind, "by": s.By},
+		At:    s.StartedAt,
 	}); err != nil {
-		return nil, fmt.Errorf("handover: timeline: %w", err)
+		return fmt.Errorf("handover: timeline: %w", err)
 	}
-	return s, nil
+	return nil
 }
 
 func newHandoverID() string {

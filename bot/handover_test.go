@@ -619,7 +619,7 @@ func TestHandoverCommand(t *testing.T) {
 		{"boss", "转交 张三 给 外人", "接替人需在你的团队中"},
 		{"boss", "转交 张三 给 韩梅梅", "已发起转交 ✅ **张三** 由 李雷 转给 韩梅梅"},
 		{"boss", "转交 张三 给 hanmm", "已发起转交"}, // the same handover, asked again by UserID
-		{"boss", "转交 张三 给 王经理", "未能转交：该客户已在转交给 hanmm 的流程中"},
+		{"boss", "转交 张三 给 王经理", "未能转交：该客户已在转交给 韩梅梅 的流程中"},
 	} {
 		if got := say(tc.staff, tc.text, i); !strings.Contains(got, tc.want) {
 			t.Errorf("%s %q: reply %q, want %q", tc.staff, tc.text, got, tc.want)
