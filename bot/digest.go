@@ -464,8 +464,8 @@ type MemberStats struct {
 type TeamStats struct {
 	From, To time.Time
 	Members  []*MemberStats
-	// Sentiment counts the customers whose latest contact falls in the
-	// period by the label of their latest analysis; Active is their number.
+	// Sentiment counts the customers in touch since the period began by
+	// the label of their latest analysis; Active is their number.
 	Sentiment map[string]int64
 	Active    int64
 }
@@ -531,7 +531,9 @@ func teamStats(ctx context.Context, st PlanStore, v Viewer, from, to, monthFrom,
 		m.New, m.NewMonth = added[id], addedMonth[id]
 	}
 
-	f, _ := scopeFilter(v, store.CustomerFilter{LastContactAfter: from, LastContactBefore: to})
+	// Customers in touch since the period began: a customer who wrote last
+	// week and again this morning still counts in last week's report.
+	f, _ := scopeFilter(v, store.CustomerFilter{LastContactAfter: from})
 	sentiment, err := st.SentimentCounts(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("sentiment: %w", err)

@@ -628,6 +628,7 @@ type customerExport struct {
 	Customer   *store.Customer        `json:"customer"`
 	Timeline   []*store.TimelineEntry `json:"timeline"`
 	Reminders  []*store.Reminder      `json:"reminders"`
+	Groups     []store.CustomerGroup  `json:"groups"` // customer groups (客户群) they are in
 }
 
 // maxExportReminders is far above what one customer accumulates; the
@@ -660,7 +661,13 @@ func (h *crmAPI) export(c *fiber.Ctx) error {
 		return fmt.Errorf("api: export %s reminders: %w", id, err)
 	}
 	out.Reminders = append(out.Reminders, rs...)
-	detail := fmt.Sprintf("timeline=%d reminders=%d", len(out.Timeline), len(out.Reminders))
+	if out.Groups, err = h.customerGroups(c, cu); err != nil {
+		return err
+	}
+	if out.Groups == nil {
+		out.Groups = []store.CustomerGroup{}
+	}
+	detail := fmt.Sprintf("timeline=%d reminders=%d groups=%d", len(out.Timeline), len(out.Reminders), len(out.Groups))
 	if err := h.audit(c, st, p, AuditExport, id, detail); err != nil {
 		return err
 	}

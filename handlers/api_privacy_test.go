@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,6 +109,7 @@ func TestAPIExportThenErase(t *testing.T) {
 		Customer   store.Customer         `json:"customer"`
 		Timeline   []*store.TimelineEntry `json:"timeline"`
 		Reminders  []*store.Reminder      `json:"reminders"`
+		Groups     []store.CustomerGroup  `json:"groups"`
 	}
 	if err := json.Unmarshal(body, &ex); err != nil {
 		t.Fatal(err)
@@ -115,7 +117,8 @@ func TestAPIExportThenErase(t *testing.T) {
 	if ex.ExportedBy != "a1" || ex.Customer.Name != "陈十" || len(ex.Customer.Identities) != 3 ||
 		len(ex.Customer.Follows) != 1 || ex.Customer.Follows[0].Remark != "陈总秘书" ||
 		ex.Customer.Fields["手机"] != "13800138000" || ex.Customer.Insight == nil || ex.Customer.Insight.Summary != "陈十想买课" ||
-		len(ex.Timeline) != 2 || len(ex.Reminders) != 1 || ex.Reminders[0].Text != "回访陈十" {
+		len(ex.Timeline) != 2 || len(ex.Reminders) != 1 || ex.Reminders[0].Text != "回访陈十" ||
+		!slices.ContainsFunc(ex.Groups, func(g store.CustomerGroup) bool { return g.ChatID == "wr-group-1" }) {
 		t.Fatalf("export is incomplete: %s", body)
 	}
 

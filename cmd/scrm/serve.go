@@ -174,24 +174,24 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		// Roles and teams from WeCom's address book: at start, daily, on
 		// POST /api/v1/staff/sync and after change_contact events. A failed
 		// start leaves the stored roles in place, so it only warns.
-		staffSync := bot.NewStaffSync(a.store, a.api, bot.StaffSyncOptions{Logger: log})
+		staffSync := bot.NewStaffSync(a.store, a.api, bot.StaffSyncOptions{Now: now, Logger: log})
 		if err := staffSync.Start(ctx); err != nil {
 			log.Warn("staff sync not scheduled", "err", err)
 		}
 		procs = append(procs, staffSync)
-		background = append(background, staffSync.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Logger: log}).Run)
+		background = append(background, staffSync.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Now: now, Logger: log}).Run)
 		// Customer groups (客户群): change_external_chat events and a sync at start.
-		groups := bot.NewGroups(a.store, a.api, bot.GroupsOptions{Logger: log})
+		groups := bot.NewGroups(a.store, a.api, bot.GroupsOptions{Now: now, Logger: log})
 		if err := groups.Start(ctx); err != nil {
 			return nil, a.fail(err)
 		}
 		procs = append(procs, groups)
-		background = append(background, groups.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Logger: log}).Run)
+		background = append(background, groups.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Now: now, Logger: log}).Run)
 		// Customer handovers (在职/离职继承): a job carries each out in WeCom;
 		// the processor wakes it when WeCom's callbacks say it settled.
 		handover := bot.NewHandover(a.store, a.api, bot.HandoverOptions{Now: now, Logger: log})
 		procs = append(procs, handover)
-		background = append(background, handover.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Logger: log}).Run)
+		background = append(background, handover.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Now: now, Logger: log}).Run)
 	}
 	// Reminders: cadences and churn alerts from contact events; with the
 	// WeCom API also the card buttons and the scheduler that pushes them.

@@ -63,9 +63,21 @@ func (db *DB) AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool,
 		_, err = db.timeline.InsertOne(ctx, doc)
 		if mongo.IsDuplicateKeyError(err) {
 			if e.SourceKey != "" {
+				var stored entryDoc
 				err := db.timeline.FindOne(ctx, bson.D{{Key: "source_key", Value: e.SourceKey}},
-					options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+					options.FindOne().SetProjection(bson.D{{Key: "customer_id", Value: 1}, {Key: "waited", Value: 1}})).Decode(&stored)
 				if err == nil {
+					// Stored before, perhaps by a run that died before its
+					// activity update: repeat that update (it is idempotent),
+					// ending the wait the stored entry answered.
+					var answered *time.Time
+					if stored.Waited != nil {
+						t := e.At.Add(-time.Duration(*stored.Waited)).Truncate(time.Millisecond)
+						answered = &t
+					}
+					if err := db.trackActivity(ctx, stored.CustomerID, e, answered); err != nil {
+						return false, fmt.Errorf("mongo: append timeline: %w", err)
+					}
 					return false, nil
 				}
 				if !errors.Is(err, mongo.ErrNoDocuments) {
