@@ -737,6 +737,12 @@ func (h *crmAPI) listTags(c *fiber.Ctx) error {
 // durable job the tag worker runs, so it answers at once and survives a
 // restart.
 func (h *crmAPI) syncTags(c *fiber.Ctx) error {
+	return h.scheduleSync(c, bot.TagSyncJobKey, bot.JobTagSync)
+}
+
+// scheduleSync arms a sync job for an admin and answers 202 at once: the
+// job's worker runs it, and a restart does not lose it.
+func (h *crmAPI) scheduleSync(c *fiber.Ctx, key, kind string) error {
 	st, err := h.store()
 	if err != nil {
 		return err
@@ -746,8 +752,8 @@ func (h *crmAPI) syncTags(c *fiber.Ctx) error {
 	}
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
-	if err := st.ScheduleJob(ctx, bot.TagSyncJobKey, bot.JobTagSync, "", h.s.opts.Now().UTC()); err != nil {
-		return fmt.Errorf("api: schedule tag sync: %w", err)
+	if err := st.ScheduleJob(ctx, key, kind, "", h.s.opts.Now().UTC()); err != nil {
+		return fmt.Errorf("api: schedule %s: %w", kind, err)
 	}
 	return sendJSON(c, fiber.StatusAccepted, map[string]string{"status": "scheduled"})
 }

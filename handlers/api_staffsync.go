@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/gofiber/fiber/v2"
@@ -54,17 +53,5 @@ func markManual(m *store.Staff, req *staffPut) error {
 // syncStaff schedules a sync of the staff directory from WeCom's address
 // book; the staff sync worker runs it shortly.
 func (h *crmAPI) syncStaff(c *fiber.Ctx) error {
-	st, err := h.store()
-	if err != nil {
-		return err
-	}
-	if _, err := requireRole(c, bot.RoleAdmin); err != nil {
-		return err
-	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	if err := st.ScheduleJob(ctx, bot.StaffSyncJobKey, bot.JobStaffSync, "", h.s.opts.Now().UTC()); err != nil {
-		return fmt.Errorf("api: schedule staff sync: %w", err)
-	}
-	return sendJSON(c, fiber.StatusAccepted, map[string]string{"status": "scheduled"})
+	return h.scheduleSync(c, bot.StaffSyncJobKey, bot.JobStaffSync)
 }

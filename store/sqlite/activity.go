@@ -63,11 +63,7 @@ func (db *DB) FollowUpStats(ctx context.Context, staffIDs []string, from, to tim
 	if len(staffIDs) == 0 {
 		return out, nil
 	}
-	args := make([]any, 0, len(staffIDs)+2)
-	for _, s := range staffIDs {
-		args = append(args, s)
-	}
-	args = append(args, nanos(from), nanos(to))
+	args := append(staffArgs(staffIDs), nanos(from), nanos(to))
 	err := eachRow(ctx, db.r, followUpQuery(len(staffIDs)), args, func(r *sql.Rows) error {
 		var (
 			id     string
@@ -93,11 +89,7 @@ func (db *DB) NewFollowCounts(ctx context.Context, staffIDs []string, from, to t
 	if len(staffIDs) == 0 {
 		return out, nil
 	}
-	args := make([]any, 0, len(staffIDs)+2)
-	for _, s := range staffIDs {
-		args = append(args, s)
-	}
-	args = append(args, nanos(from), nanos(to))
+	args := append(staffArgs(staffIDs), nanos(from), nanos(to))
 	out, err := db.countBy(ctx, newFollowQuery(len(staffIDs)), args)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: new follow counts: %w", err)
@@ -125,18 +117,24 @@ func (db *DB) FollowerCounts(ctx context.Context, staffIDs []string, stage strin
 	if len(staffIDs) == 0 {
 		return out, nil
 	}
-	var args []any
+	args := staffArgs(staffIDs)
 	if stage != "" {
-		args = append(args, stage)
-	}
-	for _, s := range staffIDs {
-		args = append(args, s)
+		args = append([]any{stage}, args...)
 	}
 	out, err := db.countBy(ctx, followerQuery(len(staffIDs), stage != ""), args)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: follower counts: %w", err)
 	}
 	return out, nil
+}
+
+// staffArgs are staff IDs as query arguments.
+func staffArgs(ids []string) []any {
+	args := make([]any, len(ids), len(ids)+2)
+	for i, id := range ids {
+		args[i] = id
+	}
+	return args
 }
 
 // countBy runs a query of (key, count) rows into a map.
