@@ -41,13 +41,13 @@ type Event struct {
 
 // Kinds of messages, as they appear in Event.Kind.
 var cbMessageKinds = map[string]string{
-	"text":       "text",
-	"image":      "image",
-	"voice":      "voice",
-	"video":      "video",
-	"shortvideo": "video", // OA short video: a video; Attrs["MsgType"] keeps the original
-	"location":   "location",
-	"link":       "link",
+	"text":       KindText,
+	"image":      KindImage,
+	"voice":      KindVoice,
+	"video":      KindVideo,
+	"shortvideo": KindVideo, // OA short video: a video; Attrs["MsgType"] keeps the original
+	"location":   KindLocation,
+	"link":       KindLink,
 }
 
 // Events whose ChangeType is part of the kind.
@@ -180,17 +180,17 @@ func cbParse(channel string, plainXML []byte) (*Event, error) {
 		ev := strings.ToLower(strings.TrimSpace(x.Event))
 		switch {
 		case ev == "":
-			e.Kind = "unknown"
+			e.Kind = KindUnknown
 		case cbChangeEvents[ev] && x.ChangeType != "":
-			e.Kind = "event." + ev + "." + strings.ToLower(x.ChangeType)
+			e.Kind = KindEventPrefix + ev + "." + strings.ToLower(x.ChangeType)
 		default:
-			e.Kind = "event." + ev
+			e.Kind = KindEventPrefix + ev
 		}
 	case cbMessageKinds[msgType] != "":
 		e.Kind = cbMessageKinds[msgType]
 		e.MsgID = x.MsgId
 	default:
-		e.Kind = "unknown"
+		e.Kind = KindUnknown
 		e.MsgID = x.MsgId
 	}
 
@@ -340,10 +340,10 @@ var cbDedupExtras = [...]string{
 // and a digest of its XML.
 func (e *Event) DedupKey() string {
 	attr := func(k string) string { return e.Attrs[k] }
-	if e.Kind == "event.kf_msg_or_event" && attr("Token") != "" {
+	if e.Kind == KindKFMsgOrEvent && attr("Token") != "" {
 		return "kf:" + cbDedupEscape(attr("Token"))
 	}
-	isEvent := strings.HasPrefix(e.Kind, "event.") || strings.EqualFold(attr("MsgType"), "event")
+	isEvent := IsEventKind(e.Kind) || strings.EqualFold(attr("MsgType"), "event")
 	if !isEvent && e.MsgID != "" {
 		return "msg:" + e.Channel + ":" + cbDedupEscape(e.MsgID)
 	}
