@@ -16,6 +16,7 @@ import (
 
 	"github.com/scrmhq/scrm/nlp"
 	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom"
 )
 
 // AnalysisJobKind is the kind of the conversation analysis jobs; their key
@@ -108,7 +109,7 @@ func (*Analysis) Name() string { return "analysis" }
 // Quiet. Re-arming is what ScheduleJob does with an existing key, so a
 // redelivered event only postpones the analysis.
 func (a *Analysis) Process(ctx context.Context, ev *store.Event) error {
-	if ev.CustomerID == "" || strings.HasPrefix(ev.Kind, "event.") {
+	if ev.CustomerID == "" || wecom.IsEventKind(ev.Kind) {
 		return nil
 	}
 	c, err := a.st.FindCustomerByIdentity(ctx, identityOf(ev))

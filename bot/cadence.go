@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom"
 )
 
 // CadenceStep is one follow-up of the new-customer cadence: Days after the
@@ -102,13 +103,13 @@ func (p *Cadence) Process(ctx context.Context, ev *store.Event) error {
 		return nil
 	}
 	switch {
-	case ev.Channel == store.ChannelWeCom && ev.Kind == contactPrefix+"add_external_contact" && ev.StaffID != "":
+	case ev.Channel == store.ChannelWeCom && ev.Kind == wecom.KindAddExternalContact && ev.StaffID != "":
 		return p.startCadence(ctx, ev)
 	case ev.Channel == store.ChannelWeCom && ev.StaffID != "" &&
-		(ev.Kind == contactPrefix+"del_follow_user" ||
-			(ev.Kind == contactPrefix+"del_external_contact" && ev.Attrs["Source"] != "DELETE_BY_TRANSFER")):
+		(ev.Kind == wecom.KindDelFollowUser ||
+			(ev.Kind == wecom.KindDelExternalContact && ev.Attrs["Source"] != "DELETE_BY_TRANSFER")):
 		return p.churn(ctx, ev)
-	case !strings.HasPrefix(ev.Kind, "event.") && ev.Kind != "unknown":
+	case wecom.IsMessageKind(ev.Kind):
 		return p.wake(ctx, ev)
 	}
 	return nil
@@ -226,7 +227,7 @@ func (p *Cadence) churn(ctx context.Context, ev *store.Event) error {
 	}
 	now := p.now()
 	owner := ev.StaffID
-	byCustomer := ev.Kind == contactPrefix+"del_follow_user"
+	byCustomer := ev.Kind == wecom.KindDelFollowUser
 	// The owner's open follow-ups for this customer are moot now.
 	open, err := p.st.FindReminders(ctx, store.ReminderFilter{StaffID: owner, CustomerID: c.ID, Statuses: openReminderStatuses, Limit: 100})
 	if err != nil {

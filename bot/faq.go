@@ -16,6 +16,7 @@ import (
 
 	"github.com/scrmhq/scrm/nlp"
 	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom"
 )
 
 // FAQEntry is one question of the knowledge base.
@@ -417,7 +418,7 @@ func autoKey(ev *store.Event) string { return "inbox:auto:" + ev.DedupKey }
 // channel scrm can answer on.
 func isCustomerMessage(ev *store.Event) bool {
 	return (ev.Channel == store.ChannelOA || ev.Channel == store.ChannelKF) &&
-		ev.CustomerID != "" && !strings.HasPrefix(ev.Kind, "event.") && ev.Kind != "unknown"
+		ev.CustomerID != "" && wecom.IsMessageKind(ev.Kind)
 }
 
 // HandoverText is what a customer reads when the bot cannot answer.
@@ -463,7 +464,7 @@ func (a *Answerer) Process(ctx context.Context, ev *store.Event) error {
 // handover notice, or nothing (the owner answers).
 func (a *Answerer) decide(ctx context.Context, ev *store.Event, at time.Time) (outcome, text string, err error) {
 	unsure := false
-	if ev.Kind == "text" && a.kb != nil {
+	if ev.Kind == wecom.KindText && a.kb != nil {
 		kb, err := a.kb.KnowledgeBase(ctx)
 		if err != nil {
 			return "", "", fmt.Errorf("faq: knowledge base: %w", err)

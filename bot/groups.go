@@ -26,9 +26,6 @@ const (
 	groupSyncCursor = "groups:sync"
 )
 
-// chatPrefix is the kind prefix of change_external_chat events.
-const chatPrefix = "event.change_external_chat."
-
 // errcodeNotGroupChat is WeCom's answer to groupchat/get for a chat that is
 // not a customer group: an unknown or dismissed one.
 const errcodeNotGroupChat = 90501
@@ -128,7 +125,7 @@ func (g *Groups) Runner(q JobQueue, o RunnerOptions) *JobRunner {
 
 // Process implements Processor.
 func (g *Groups) Process(ctx context.Context, ev *store.Event) error {
-	change, ok := strings.CutPrefix(ev.Kind, chatPrefix)
+	change, ok := strings.CutPrefix(ev.Kind, wecom.KindChatPrefix)
 	chatID := ev.Attrs["ChatId"]
 	if !ok || ev.Channel != store.ChannelWeCom || chatID == "" {
 		return nil

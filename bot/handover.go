@@ -374,12 +374,12 @@ func (h *Handover) Process(ctx context.Context, ev *store.Event) error {
 	}
 	var byFrom bool
 	switch ev.Kind {
-	case contactPrefix + "del_external_contact":
+	case wecom.KindDelExternalContact:
 		if ev.Attrs["Source"] != "DELETE_BY_TRANSFER" {
 			return nil
 		}
 		byFrom = true
-	case contactPrefix + "add_external_contact", contactPrefix + "transfer_fail":
+	case wecom.KindAddExternalContact, wecom.KindTransferFail:
 	default:
 		return nil
 	}

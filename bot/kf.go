@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom"
 )
 
 // KFPage is one page of 微信客服 kf/sync_msg.
@@ -123,9 +124,6 @@ func NewKFSync(st KFStore, src KFSource, lk Leaser, o KFOptions) *KFSync {
 // Name implements Processor.
 func (*KFSync) Name() string { return "kf" }
 
-// KindKFCallback is the kind of the kf_msg_or_event callback.
-const KindKFCallback = "event.kf_msg_or_event"
-
 // kfCursorKey names the stored sync cursor of an account.
 func kfCursorKey(openKfID string) string { return "kf:" + openKfID }
 
@@ -135,7 +133,7 @@ func kfAccountKey(externalUserID string) string { return "kf:account:" + externa
 
 // Process implements Processor.
 func (p *KFSync) Process(ctx context.Context, ev *store.Event) error {
-	if ev.Kind != KindKFCallback {
+	if ev.Kind != wecom.KindKFMsgOrEvent {
 		return nil
 	}
 	openKfID := ev.Attrs["OpenKfId"]

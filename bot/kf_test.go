@@ -8,6 +8,7 @@ import (
 
 	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom"
 	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
 
@@ -120,7 +121,7 @@ func TestKFSyncWaitsForAnotherPuller(t *testing.T) {
 	if ok, err := h.lc.Acquire(h.ctx, "kf:wkSupport", "another-instance", time.Minute); err != nil || !ok {
 		t.Fatalf("acquire: %v %v", ok, err)
 	}
-	ev := &store.Event{Kind: bot.KindKFCallback, DedupKey: "kf:" + token, Attrs: map[string]string{"Token": token, "OpenKfId": "wkSupport"}}
+	ev := &store.Event{Kind: wecom.KindKFMsgOrEvent, DedupKey: "kf:" + token, Attrs: map[string]string{"Token": token, "OpenKfId": "wkSupport"}}
 	if err := h.kf.Process(h.ctx, ev); !errors.Is(err, bot.ErrKFBusy) {
 		t.Fatalf("pull under another's lease: %v, want ErrKFBusy", err)
 	}

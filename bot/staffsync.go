@@ -175,7 +175,7 @@ func (s *StaffSync) runJob(ctx context.Context, job *store.Job) error {
 // department created, edited or deleted) schedules a debounced sync. Tag
 // changes of the address book (update_tag) do not touch roles.
 func (s *StaffSync) Process(ctx context.Context, ev *store.Event) error {
-	if ev.Channel != store.ChannelWeCom || ev.Kind != "event.change_contact" {
+	if ev.Channel != store.ChannelWeCom || ev.Kind != wecom.KindChangeContact {
 		return nil
 	}
 	switch ev.Attrs["ChangeType"] {

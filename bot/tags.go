@@ -141,14 +141,14 @@ func (t *TagSync) Runners(q JobQueue, o RunnerOptions) []*JobRunner {
 // Process implements Processor.
 func (t *TagSync) Process(ctx context.Context, ev *store.Event) error {
 	switch {
-	case strings.HasPrefix(ev.Kind, "event.change_external_tag."):
+	case strings.HasPrefix(ev.Kind, wecom.KindTagPrefix):
 		// One sync covers create, update, delete and shuffle of tags and
 		// groups alike, and is idempotent.
 		if err := t.st.ScheduleJob(ctx, TagSyncJobKey, JobTagSync, "", t.o.Now().Add(t.o.Debounce)); err != nil {
 			return fmt.Errorf("tags: schedule sync: %w", err)
 		}
 	case ev.Channel == store.ChannelWeCom && ev.CustomerID != "" &&
-		(ev.Kind == contactPrefix+"edit_external_contact" || ev.Kind == contactPrefix+"add_external_contact"):
+		(ev.Kind == wecom.KindEditExternalContact || ev.Kind == wecom.KindAddExternalContact):
 		return t.PullContactTags(ctx, ev.CustomerID)
 	}
 	return nil
