@@ -23,8 +23,7 @@ func newArchiveLoop(cfg config.Config, a *app, owner string, log *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("SCRM_WECOM_ARCHIVE_SECRET: %w", err)
 	}
-	lk, _ := a.coord.(bot.Leaser)
-	w := bot.NewArchive(a.store, src, lk, bot.ArchiveOptions{Owner: owner, Logger: log})
+	w := bot.NewArchive(a.store, src, a.coord, bot.ArchiveOptions{Owner: owner, Logger: log})
 	return func(ctx context.Context) {
 		defer src.Close()
 		w.Run(ctx)

@@ -53,6 +53,7 @@ func newServeCmd() *cobra.Command {
 type coordinator interface {
 	handlers.Coordinator
 	wecom.TokenCache
+	bot.Leaser
 	Subscribe(ctx context.Context, topic string) <-chan struct{}
 	Ping(ctx context.Context) error
 	Close() error
@@ -141,131 +142,21 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 			return nil, a.fail(fmt.Errorf("wecom client: %w", err))
 		}
 	}
-	var profiles bot.Profiles
-	if a.api != nil {
-		profiles = wecomProfiles{c: a.api, wecom: cfg.WeComAPIEnabled(), official: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
-	}
-	ownerID := newOwnerID()
-	llm, err := newLLM(cfg, log)
+	c, err := buildCore(ctx, a, ext, now, log)
 	if err != nil {
 		return nil, a.fail(err)
 	}
-	// Roles come from the staff directory the API uses too, so the bot and
-	// the API see one set of roles; members it lacks fall back to ext's.
-	fallback := ext.directory
-	if fallback == nil {
-		fallback = bot.StaticDirectory{}
-	}
-	dir := bot.StaffDirectory{Staff: a.store, Fallback: fallback}
-	// background lists the loops that run beside the pipeline; stop waits
-	// for all of them before the store closes.
-	var background []func(context.Context)
-
-	procs := []bot.Processor{bot.NewCustomers(a.store, profiles)}
-	if cfg.WeComAPIEnabled() {
-		tags := bot.NewTagSync(a.store, a.api, bot.TagSyncOptions{Logger: log})
-		if err := tags.Start(ctx); err != nil {
-			return nil, a.fail(err)
-		}
-		procs = append(procs, tags)
-		for _, r := range tags.Runners(a.store, bot.RunnerOptions{Owner: ownerID, Workers: 5, Logger: log}) {
-			background = append(background, r.Run)
-		}
-		// Roles and teams from WeCom's address book: at start, daily, on
-		// POST /api/v1/staff/sync and after change_contact events. A failed
-		// start leaves the stored roles in place, so it only warns.
-		staffSync := bot.NewStaffSync(a.store, a.api, bot.StaffSyncOptions{Now: now, Logger: log})
-		if err := staffSync.Start(ctx); err != nil {
-			log.Warn("staff sync not scheduled", "err", err)
-		}
-		procs = append(procs, staffSync)
-		background = append(background, staffSync.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Now: now, Logger: log}).Run)
-		// Customer groups (客户群): change_external_chat events and a sync at start.
-		groups := bot.NewGroups(a.store, a.api, bot.GroupsOptions{Now: now, Logger: log})
-		if err := groups.Start(ctx); err != nil {
-			return nil, a.fail(err)
-		}
-		procs = append(procs, groups)
-		background = append(background, groups.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Now: now, Logger: log}).Run)
-		// Customer handovers (在职/离职继承): a job carries each out in WeCom;
-		// the processor wakes it when WeCom's callbacks say it settled.
-		handover := bot.NewHandover(a.store, a.api, bot.HandoverOptions{Now: now, Logger: log})
-		procs = append(procs, handover)
-		background = append(background, handover.Runner(a.store, bot.RunnerOptions{Owner: ownerID, Now: now, Logger: log}).Run)
-	}
-	// Reminders: cadences and churn alerts from contact events; with the
-	// WeCom API also the card buttons and the scheduler that pushes them.
-	reminders, _ := a.store.(bot.SchedulerStore)
-	var remindersDir bot.Directory
-	if cs, ok := a.store.(bot.CadenceStore); ok {
-		cadence, err := bot.NewCadence(cs, bot.CadenceOptions{DigestAt: cfg.DigestAt, Location: cfg.Location(), Now: now})
-		if err != nil {
-			return nil, a.fail(fmt.Errorf("SCRM_DIGEST_AT: %w", err))
-		}
-		procs = append(procs, cadence)
-	}
-	if cfg.WeComAPIEnabled() {
-		cmds := bot.NewCommands(a.store, dir, messenger{a.api}, cfg.Location())
-		cmds.SetDormantDays(cfg.DormantDays)
-		if llm != nil {
-			cmds.SetAsker(bot.NewAsker(a.store, llm, bot.AskerOptions{Location: cfg.Location(), Logger: log}))
-		}
-		procs = append(procs, cmds)
-		// Customer inbox: 微信客服 pulls, automatic answers, forwards to
-		// owners, claims and "回 张三" replies.
-		inboxProcs, inbox, err := newInbox(cfg, a, dir, llm, ownerID, log)
-		if err != nil {
-			return nil, a.fail(err)
-		}
-		cmds.SetInbox(inbox)
-		procs = append(procs, inboxProcs...)
-		if reminders != nil {
-			procs = append(procs, bot.NewCardActions(reminders, dir, cmds, messenger{a.api}, cfg.Location(), now))
-			remindersDir = dir
-		}
-	}
-	analysis, analysisQueue, err := newAnalysis(cfg, a.store, llm, now, log)
-	if err != nil {
-		return nil, a.fail(err)
-	}
-	procs = append(procs, analysis)
 
 	wctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.workers = make(chan struct{})
-	owner := ownerID
 	pipeline := bot.NewPipeline(a.store, bot.PipelineOptions{
-		Owner:    owner,
+		Owner:    c.owner,
 		Wake:     a.coord.Subscribe(wctx, handlers.TopicEvents),
 		Logger:   log,
 		Registry: opts.Registry,
-	}, procs...)
-	var scheduler *bot.Scheduler
-	if remindersDir != nil {
-		scheduler, err = bot.NewScheduler(reminders, remindersDir, messenger{a.api}, bot.SchedulerOptions{
-			Owner: owner, Lease: cfg.ReminderLease, DigestAt: cfg.DigestAt, DormantDays: cfg.DormantDays,
-			Location: cfg.Location(), Logger: log,
-			Now: now, Wake: ext.wakeReminders,
-		})
-		if err != nil {
-			cancel()
-			return nil, a.fail(fmt.Errorf("SCRM_DIGEST_AT: %w", err))
-		}
-	}
-	analysisJobs := bot.NewJobRunner(analysisQueue, bot.AnalysisJobKind, analysis.HandleJob,
-		bot.RunnerOptions{Owner: owner, Workers: 4, Now: now, Logger: log})
-	background = append(background, pipeline.Run, analysisJobs.Run)
-	if scheduler != nil {
-		background = append(background, scheduler.Run)
-	}
-	if cfg.ArchiveEnabled() { // chat archive (会话内容存档), see cmd/scrm/archive.go
-		archive, err := newArchiveLoop(cfg, a, owner, log)
-		if err != nil {
-			cancel()
-			return nil, a.fail(err)
-		}
-		background = append(background, archive)
-	}
+	}, c.processors...)
+	background := append([]func(context.Context){pipeline.Run}, c.background...)
 	go func() {
 		defer close(a.workers)
 		var wg sync.WaitGroup
@@ -378,52 +269,4 @@ func openCoord(ctx context.Context, cfg config.Config) (coordinator, error) {
 		return nil, fmt.Errorf("SCRM_REDIS_URL: %w", err)
 	}
 	return r, nil
-}
-
-// newAnalysis builds the conversation analysis from cfg: over the LLM when
-// one is configured, with NoFallback so that an unavailable LLM fails the job
-// and the runner retries it later (an outage delays analyses, loses none);
-// over the embedded offline models otherwise.
-func newAnalysis(cfg config.Config, st store.Store, llm *nlp.LLM, now func() time.Time, log *slog.Logger) (*bot.Analysis, bot.JobQueue, error) {
-	ast, ok := st.(bot.AnalysisStore)
-	jobs, ok2 := st.(bot.JobQueue)
-	if !ok || !ok2 {
-		return nil, nil, errors.New("store: backend lacks reminders, tags or jobs, which the analysis needs")
-	}
-	opts := nlp.AnalyzerOptions{Location: cfg.Location(), Now: now, Logger: log, NoFallback: llm != nil}
-	a := bot.NewAnalysis(ast, nlp.NewAnalyzer(llm, opts), bot.AnalysisOptions{
-		Quiet: cfg.AnalysisQuiet, Apply: cfg.AnalysisApply, Location: cfg.Location(), Now: now, Logger: log,
-	})
-	return a, jobs, nil
-}
-
-// newInbox builds the customer inbox: the 微信客服 pull, the automatic
-// answers (FAQ knowledge base, business hours) and the inbox, in the order
-// the pipeline must run them (an answer is recorded before the owner is told
-// about it).
-func newInbox(cfg config.Config, a *app, dir bot.Directory, model *nlp.LLM, owner string, log *slog.Logger) ([]bot.Processor, *bot.Inbox, error) {
-	st, ok := a.store.(bot.InboxStore)
-	if !ok {
-		return nil, nil, errors.New("store: backend lacks the staff directory the inbox needs")
-	}
-	var faq bot.FAQSource
-	var llm bot.FAQModel
-	if cfg.FAQFile != "" {
-		f, err := bot.LoadFAQFile(cfg.FAQFile, log)
-		if err != nil {
-			return nil, nil, fmt.Errorf("SCRM_FAQ_FILE: %w", err)
-		}
-		faq = f
-		if model != nil {
-			llm = model
-		}
-	}
-	// Both coordinators hold leases; without one, concurrent pulls of an
-	// account are still harmless (dedup keys), only wasteful.
-	lk, _ := a.coord.(bot.Leaser)
-	send := customerSender{c: a.api, oa: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
-	kf := bot.NewKFSync(a.store, kfSource{a.api}, lk, bot.KFOptions{Owner: owner, Logger: log})
-	answers := bot.NewAnswerer(a.store, faq, send, cfg.Hours(), llm, bot.AnswererOptions{OffHoursMessage: cfg.OffHoursMessage, Logger: log})
-	inbox := bot.NewInbox(st, messenger{a.api}, send, dir, bot.InboxOptions{Location: cfg.Location(), Logger: log})
-	return []bot.Processor{kf, answers, inbox}, inbox, nil
 }

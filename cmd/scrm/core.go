@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/scrmhq/scrm/bot"
+	"github.com/scrmhq/scrm/config"
+	"github.com/scrmhq/scrm/nlp"
+)
+
+// core is what runs behind the HTTP edge: the processors every stored event
+// visits, in order, and the loops that run beside the pipeline (job runners,
+// the reminder scheduler, the chat archive).
+type core struct {
+	owner      string // this instance's name in leases
+	processors []bot.Processor
+	background []func(context.Context)
+}
+
+// register adds a processor to the pipeline, after those added before it.
+func (c *core) register(p bot.Processor) { c.processors = append(c.processors, p) }
+
+// beside adds a loop that runs beside the pipeline until shutdown.
+func (c *core) beside(run func(context.Context)) { c.background = append(c.background, run) }
+
+// buildCore wires the processors in the order each stored event visits them.
+// Every processor looks at every event and ignores the kinds it does not
+// handle (wecom.Kind*), so the order is the whole contract:
+//
+//  1. customers  every event: identities, follows and the message on the timeline;
+//     later processors find the customer this one made.
+//  2. tags       change_external_tag.*, add/edit_external_contact: the tag catalogue, write-back jobs.
+//  3. staff      change_contact: roles and teams from the address book.
+//  4. groups     change_external_chat.*: customer groups and their members.
+//  5. handover   del/add_external_contact, transfer_fail: wakes a handover job.
+//  6. cadence    add_external_contact, del_follow_user, messages: follow-up reminders, churn, wake-ups.
+//  7. commands   text from staff to the app: 查 / 记 / 提醒 / 转交 / … and questions.
+//  8. kf         kf_msg_or_event: pulls 微信客服 messages into the log.
+//  9. answers    customer messages: FAQ and business-hours answers, recorded first …
+//  10. inbox     … so the owner's forward can say what was already answered; 接 claims.
+//  11. cards     template_card_event: 完成 / 推迟 / 查看 buttons on reminder cards.
+//  12. analysis  customer messages: schedules the quiet-period analysis job.
+//
+// Steps 2–5 and 7–11 need the WeCom API; without it they are left out.
+func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time, log *slog.Logger) (*core, error) {
+	cfg := a.cfg
+	c := &core{owner: newOwnerID()}
+	runner := bot.RunnerOptions{Owner: c.owner, Now: now, Logger: log}
+	llm, err := newLLM(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	var profiles bot.Profiles
+	if a.api != nil {
+		profiles = wecomProfiles{c: a.api, wecom: cfg.WeComAPIEnabled(), official: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
+	}
+	// Roles come from the staff directory the API uses too, so the bot and
+	// the API see one set of roles; members it lacks fall back to ext's.
+	fallback := ext.directory
+	if fallback == nil {
+		fallback = bot.StaticDirectory{}
+	}
+	dir := bot.StaffDirectory{Staff: a.store, Fallback: fallback}
+	wecomAPI := cfg.WeComAPIEnabled()
+
+	c.register(bot.NewCustomers(a.store, profiles))
+
+	if wecomAPI {
+		tags := bot.NewTagSync(a.store, a.api, bot.TagSyncOptions{Logger: log})
+		if err := tags.Start(ctx); err != nil {
+			return nil, err
+		}
+		c.register(tags)
+		for _, r := range tags.Runners(a.store, bot.RunnerOptions{Owner: c.owner, Workers: 5, Logger: log}) {
+			c.beside(r.Run)
+		}
+
+		// A failed first staff sync leaves the stored roles in place, so it
+		// only warns; the daily sync and POST /api/v1/staff/sync try again.
+		staff := bot.NewStaffSync(a.store, a.api, bot.StaffSyncOptions{Now: now, Logger: log})
+		if err := staff.Start(ctx); err != nil {
+			log.Warn("staff sync not scheduled", "err", err)
+		}
+		c.register(staff)
+		c.beside(staff.Runner(a.store, runner).Run)
+
+		groups := bot.NewGroups(a.store, a.api, bot.GroupsOptions{Now: now, Logger: log})
+		if err := groups.Start(ctx); err != nil {
+			return nil, err
+		}
+		c.register(groups)
+		c.beside(groups.Runner(a.store, runner).Run)
+
+		handover := bot.NewHandover(a.store, a.api, bot.HandoverOptions{Now: now, Logger: log})
+		c.register(handover)
+		c.beside(handover.Runner(a.store, runner).Run)
+	}
+
+	cadence, err := bot.NewCadence(a.store, bot.CadenceOptions{DigestAt: cfg.DigestAt, Location: cfg.Location(), Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("SCRM_DIGEST_AT: %w", err)
+	}
+	c.register(cadence)
+
+	if wecomAPI {
+		cmds := bot.NewCommands(a.store, dir, messenger{a.api}, cfg.Location())
+		cmds.SetDormantDays(cfg.DormantDays)
+		if llm != nil {
+			cmds.SetAsker(bot.NewAsker(a.store, llm, bot.AskerOptions{Location: cfg.Location(), Logger: log}))
+		}
+		c.register(cmds)
+
+		inbox, err := buildInbox(c, cfg, a, dir, llm, log)
+		if err != nil {
+			return nil, err
+		}
+		cmds.SetInbox(inbox)
+
+		c.register(bot.NewCardActions(a.store, dir, cmds, messenger{a.api}, cfg.Location(), now))
+		scheduler, err := bot.NewScheduler(a.store, dir, messenger{a.api}, bot.SchedulerOptions{
+			Owner: c.owner, Lease: cfg.ReminderLease, DigestAt: cfg.DigestAt, DormantDays: cfg.DormantDays,
+			Location: cfg.Location(), Logger: log,
+			Now: now, Wake: ext.wakeReminders,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("SCRM_DIGEST_AT: %w", err)
+		}
+		c.beside(scheduler.Run)
+	}
+
+	analysis := newAnalysis(cfg, a, llm, now, log)
+	c.register(analysis)
+	c.beside(bot.NewJobRunner(a.store, bot.AnalysisJobKind, analysis.HandleJob,
+		bot.RunnerOptions{Owner: c.owner, Workers: 4, Now: now, Logger: log}).Run)
+
+	if cfg.ArchiveEnabled() { // chat archive (会话内容存档), see archive.go
+		archive, err := newArchiveLoop(cfg, a, c.owner, log)
+		if err != nil {
+			return nil, err
+		}
+		c.beside(archive)
+	}
+	return c, nil
+}
+
+// newAnalysis builds the conversation analysis from cfg: over the LLM when
+// one is configured, with NoFallback so that an unavailable LLM fails the job
+// and the runner retries it later (an outage delays analyses, loses none);
+// over the embedded offline models otherwise.
+func newAnalysis(cfg config.Config, a *app, llm *nlp.LLM, now func() time.Time, log *slog.Logger) *bot.Analysis {
+	opts := nlp.AnalyzerOptions{Location: cfg.Location(), Now: now, Logger: log, NoFallback: llm != nil}
+	return bot.NewAnalysis(a.store, nlp.NewAnalyzer(llm, opts), bot.AnalysisOptions{
+		Quiet: cfg.AnalysisQuiet, Apply: cfg.AnalysisApply, Location: cfg.Location(), Now: now, Logger: log,
+	})
+}
+
+// buildInbox registers the customer inbox — the 微信客服 pull, the automatic
+// answers (FAQ knowledge base, business hours) and the inbox itself — in the
+// order the pipeline must run them: an answer is recorded before the owner
+// is told about it.
+func buildInbox(c *core, cfg config.Config, a *app, dir bot.Directory, model *nlp.LLM, log *slog.Logger) (*bot.Inbox, error) {
+	var faq bot.FAQSource
+	var llm bot.FAQModel
+	if cfg.FAQFile != "" {
+		f, err := bot.LoadFAQFile(cfg.FAQFile, log)
+		if err != nil {
+			return nil, fmt.Errorf("SCRM_FAQ_FILE: %w", err)
+		}
+		faq = f
+		if model != nil {
+			llm = model
+		}
+	}
+	send := customerSender{c: a.api, oa: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
+	c.register(bot.NewKFSync(a.store, kfSource{a.api}, a.coord, bot.KFOptions{Owner: c.owner, Logger: log}))
+	c.register(bot.NewAnswerer(a.store, faq, send, cfg.Hours(), llm, bot.AnswererOptions{OffHoursMessage: cfg.OffHoursMessage, Logger: log}))
+	inbox := bot.NewInbox(a.store, messenger{a.api}, send, dir, bot.InboxOptions{Location: cfg.Location(), Logger: log})
+	c.register(inbox)
+	return inbox, nil
+}
