@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -290,4 +292,22 @@ type AuditStore interface {
 	// ""), newest first, those with ID < beforeID when beforeID > 0, at most
 	// limit (0 means 50).
 	FindAudit(ctx context.Context, target string, beforeID int64, limit int) ([]*AuditEntry, error)
+}
+
+// ValidIdentity returns ErrInvalid for an identity the stores cannot key
+// ("kind:value"): one without a kind or a value, or whose kind has a colon.
+func ValidIdentity(id Identity) error {
+	if id.Kind == "" || id.Value == "" || strings.Contains(id.Kind, ":") {
+		return fmt.Errorf("identity %q/%q: %w", id.Kind, id.Value, ErrInvalid)
+	}
+	return nil
+}
+
+// ValidReminderStatus reports whether s is one of the reminder statuses.
+func ValidReminderStatus(s string) bool {
+	switch s {
+	case ReminderPending, ReminderSent, ReminderDone, ReminderCancelled:
+		return true
+	}
+	return false
 }

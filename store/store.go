@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -252,4 +253,16 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the backend; it is called last at shutdown.
 	Close() error
+}
+
+// Identities lists u's identity and its links, without blanks and repeats:
+// every identity an upsert finds or creates the customer by.
+func (u CustomerUpsert) Identities() []Identity {
+	out := []Identity{u.Identity}
+	for _, id := range u.Link {
+		if id.Kind != "" && id.Value != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -406,13 +406,6 @@ func (db *DB) followedBy(ctx context.Context, ids, staff []string) ([]string, er
 	return slices.DeleteFunc(ids, func(id string) bool { return !keep[id] }), nil
 }
 
-func validIdentity(id store.Identity) error {
-	if id.Kind == "" || id.Value == "" || strings.Contains(id.Kind, ":") {
-		return fmt.Errorf("identity %q/%q: %w", id.Kind, id.Value, store.ErrInvalid)
-	}
-	return nil
-}
-
 // UpdateCustomer applies upd with update operators. Identities are checked
 // before anything is written, so a conflict changes nothing. A merged-away
 // ID resolves to the survivor.
@@ -421,7 +414,7 @@ func (db *DB) UpdateCustomer(ctx context.Context, id string, upd store.CustomerU
 		return nil, fmt.Errorf("mongo: update customer %s: empty stage: %w", id, store.ErrInvalid)
 	}
 	for _, ident := range upd.AddIdentities {
-		if err := validIdentity(ident); err != nil {
+		if err := store.ValidIdentity(ident); err != nil {
 			return nil, fmt.Errorf("mongo: update customer %s: %w", id, err)
 		}
 	}

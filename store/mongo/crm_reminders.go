@@ -52,14 +52,6 @@ func (d *reminderDoc) reminder() *store.Reminder {
 
 func reminderSubject(docID string) string { return "r:" + docID }
 
-func validStatus(s string) bool {
-	switch s {
-	case store.ReminderPending, store.ReminderSent, store.ReminderDone, store.ReminderCancelled:
-		return true
-	}
-	return false
-}
-
 // CreateReminder inserts r; the unique key index makes concurrent creates
 // of one key end with one document.
 func (db *DB) CreateReminder(ctx context.Context, r *store.Reminder) (bool, error) {
@@ -67,7 +59,7 @@ func (db *DB) CreateReminder(ctx context.Context, r *store.Reminder) (bool, erro
 		return false, fmt.Errorf("mongo: create reminder: staff, kind and due time are required: %w", store.ErrInvalid)
 	}
 	status := cmp.Or(r.Status, store.ReminderPending)
-	if !validStatus(status) {
+	if !store.ValidReminderStatus(status) {
 		return false, fmt.Errorf("mongo: create reminder: status %q: %w", status, store.ErrInvalid)
 	}
 	cid := r.CustomerID
@@ -185,7 +177,7 @@ func (db *DB) FindReminders(ctx context.Context, f store.ReminderFilter) ([]*sto
 // reminder: its arm is bumped (a push in flight then fails to mark it
 // sent) and a live lease is superseded so the new arm is claimable at once.
 func (db *DB) UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error) {
-	if upd.Status != nil && !validStatus(*upd.Status) {
+	if upd.Status != nil && !store.ValidReminderStatus(*upd.Status) {
 		return nil, fmt.Errorf("mongo: update reminder %d: status %q: %w", id, *upd.Status, store.ErrInvalid)
 	}
 	now := upd.Now

@@ -91,7 +91,7 @@ func (db *DB) UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*stor
 	if now.IsZero() {
 		now = time.Now()
 	}
-	ids := upsertIdentities(u)
+	ids := u.Identities()
 	for round := range maxUpsertRounds {
 		c, err := db.upsertOnce(ctx, u, ids, now)
 		if errors.Is(err, errRetry) {
@@ -110,16 +110,6 @@ func (db *DB) UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*stor
 		return c, nil
 	}
 	return nil, fmt.Errorf("mongo: upsert customer %s: too much contention: %w", u.Identity.Kind, store.ErrConflict)
-}
-
-func upsertIdentities(u store.CustomerUpsert) []store.Identity {
-	out := []store.Identity{u.Identity}
-	for _, id := range u.Link {
-		if id.Kind != "" && id.Value != "" && !slices.Contains(out, id) {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 func (db *DB) upsertOnce(ctx context.Context, u store.CustomerUpsert, ids []store.Identity, now time.Time) (*store.Customer, error) {

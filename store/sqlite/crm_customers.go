@@ -246,14 +246,6 @@ func resolveCustomer(ctx context.Context, q execer, id int64) (int64, error) {
 	return id, nil
 }
 
-// validIdentity rejects identities the stores cannot key ("kind:value").
-func validIdentity(id store.Identity) error {
-	if id.Kind == "" || id.Value == "" || strings.Contains(id.Kind, ":") {
-		return fmt.Errorf("identity %q/%q: %w", id.Kind, id.Value, store.ErrInvalid)
-	}
-	return nil
-}
-
 // UpdateCustomer applies upd in one write transaction. A merged-away ID
 // resolves to the survivor.
 func (db *DB) UpdateCustomer(ctx context.Context, id string, upd store.CustomerUpdate) (*store.Customer, error) {
@@ -311,7 +303,7 @@ func updateTx(ctx context.Context, tx *sql.Tx, n int64, upd store.CustomerUpdate
 		return 0, fmt.Errorf("empty stage: %w", store.ErrInvalid)
 	}
 	for _, ident := range upd.AddIdentities {
-		if err := validIdentity(ident); err != nil {
+		if err := store.ValidIdentity(ident); err != nil {
 			return 0, err
 		}
 	}

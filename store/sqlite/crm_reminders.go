@@ -15,14 +15,6 @@ import (
 
 const reminderColumns = `id, key, customer_id, staff_id, kind, text, due_at, status, sent_at, done_at, attempts, created_at, updated_at`
 
-func validStatus(s string) bool {
-	switch s {
-	case store.ReminderPending, store.ReminderSent, store.ReminderDone, store.ReminderCancelled:
-		return true
-	}
-	return false
-}
-
 // CreateReminder inserts r unless its key exists. The single writer makes
 // concurrent creates of one key end with one row.
 func (db *DB) CreateReminder(ctx context.Context, r *store.Reminder) (bool, error) {
@@ -30,7 +22,7 @@ func (db *DB) CreateReminder(ctx context.Context, r *store.Reminder) (bool, erro
 		return false, fmt.Errorf("sqlite: create reminder: staff, kind and due time are required: %w", store.ErrInvalid)
 	}
 	status := cmp.Or(r.Status, store.ReminderPending)
-	if !validStatus(status) {
+	if !store.ValidReminderStatus(status) {
 		return false, fmt.Errorf("sqlite: create reminder: status %q: %w", status, store.ErrInvalid)
 	}
 	now := time.Now()
@@ -157,7 +149,7 @@ func (db *DB) FindReminders(ctx context.Context, f store.ReminderFilter) ([]*sto
 // UpdateReminder applies upd. A change of status or due time re-arms the
 // reminder and drops any lease, so a push in flight cannot mark it sent.
 func (db *DB) UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error) {
-	if upd.Status != nil && !validStatus(*upd.Status) {
+	if upd.Status != nil && !store.ValidReminderStatus(*upd.Status) {
 		return nil, fmt.Errorf("sqlite: update reminder %d: status %q: %w", id, *upd.Status, store.ErrInvalid)
 	}
 	now := upd.Now

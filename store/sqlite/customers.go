@@ -74,7 +74,7 @@ func upsertTx(ctx context.Context, tx *sql.Tx, u store.CustomerUpsert) (int64, e
 	}
 	owners := map[int64]bool{}
 	var unmapped []store.Identity
-	for _, id := range upsertIdentities(u) {
+	for _, id := range u.Identities() {
 		var cid int64
 		err := tx.QueryRowContext(ctx, `SELECT customer_id FROM customer_identities WHERE kind = ? AND value = ?`,
 			id.Kind, id.Value).Scan(&cid)
@@ -117,17 +117,6 @@ func upsertTx(ctx context.Context, tx *sql.Tx, u store.CustomerUpsert) (int64, e
 		return 0, err
 	}
 	return target, nil
-}
-
-// upsertIdentities lists u's identity and links, without blanks and repeats.
-func upsertIdentities(u store.CustomerUpsert) []store.Identity {
-	out := []store.Identity{u.Identity}
-	for _, id := range u.Link {
-		if id.Kind != "" && id.Value != "" && !slices.Contains(out, id) {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // mergeOwners merges all owners into the oldest and returns its ID.
