@@ -263,9 +263,14 @@ func (l *LLM) CompleteJSON(ctx context.Context, system, user string, schema *Sch
 	}
 	// The validation error may quote the answer, so only its kind is logged.
 	l.cfg.Logger.Warn("llm output invalid, asking for a repair", "model", l.cfg.Model, "reason", invalidKind(verr))
+	// The error quotes the masked answer; masking it again is cheap insurance.
+	repair := repairPrompt(verr)
+	if !l.cfg.DisablePIIMasking {
+		repair = masker.Mask(repair)
+	}
 	msgs = append(msgs,
 		openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: content},
-		openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, Content: repairPrompt(verr)},
+		openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, Content: repair},
 	)
 	content, u, err = l.chat(ctx, msgs)
 	total.add(u)
@@ -301,9 +306,12 @@ func invalidKind(err error) string {
 	return "schema_mismatch"
 }
 
-// decodeValid unmasks content, checks it against schema and decodes it into out.
+// decodeValid checks content against schema, unmasks it and decodes it into
+// out. The check runs on the masked content, so the error, which is quoted
+// back to the model in a repair request, quotes placeholders and no
+// personal data.
 func decodeValid(m *Masker, content string, schema *Schema, out any) error {
-	content = m.Unmask(stripFences(content))
+	content = stripFences(content)
 	var v any
 	if err := json.Unmarshal([]byte(content), &v); err != nil {
 		return fmt.Errorf("not valid JSON: %w", err)
@@ -317,7 +325,7 @@ func decodeValid(m *Masker, content string, schema *Schema, out any) error {
 	if out == nil {
 		return nil
 	}
-	if err := json.Unmarshal([]byte(content), out); err != nil {
+	if err := json.Unmarshal([]byte(m.UnmaskJSON(content)), out); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
 	return nil

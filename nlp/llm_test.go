@@ -565,3 +565,65 @@ func TestRollingSummaryTokenGrowth(t *testing.T) {
 		t.Errorf("the prompt resends earlier messages")
 	}
 }
+
+// TestLLMNoObfuscatedPIIInRequests runs the analyses against the fake
+// endpoint for personal data written in every way obfuscatedPII lists, and
+// checks that no request body holds it, neither as written nor as its digits
+// once NFKC-normalised and stripped of separators. The sentiment answer is
+// invalid at first and quotes the placeholders, so the repair request, which
+// quotes the unmasked validation error, is checked too.
+func TestLLMNoObfuscatedPIIInRequests(t *testing.T) {
+	for _, c := range obfuscatedPII {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFakeLLM(t, func(req openai.ChatCompletionRequest) fakeReply {
+				user := req.Messages[1].Content
+				phs := strings.Join(placeholderRe.FindAllString(user, -1), "")
+				sys := req.Messages[0].Content
+				switch {
+				case strings.Contains(sys, "滚动会话摘要"):
+					return fakeReply{content: `{"overview":"客户留了联系方式` + phs + `","needs":[],"objections":[],"answers":[],"commitments":[],"questions":[]}`}
+				case strings.Contains(sys, "承诺"):
+					return fakeReply{content: `{"promises":[]}`}
+				case len(req.Messages) == 2:
+					return fakeReply{content: `{"label":"` + phs + `","score":0.5}`}
+				}
+				return fakeReply{content: `{"label":"neutral","score":0.5}`}
+			})
+			l, _ := testLLM(t, f, nil)
+			a := NewAnalyzer(l, AnalyzerOptions{Now: func() time.Time { return testNow }, Logger: quietLogger})
+			ctx := context.Background()
+			text := "您好，" + c.in + "，明天下午三点前联系我"
+			msg := Message{Role: RoleCustomer, Text: text, At: testNow}
+			sum, err := a.Summarize(ctx, "", []Message{msg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.ExtractPromises(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.AnalyzeSentiment(ctx, text); err != nil {
+				t.Fatal(err)
+			}
+			if f.requests() != 4 {
+				t.Fatalf("requests = %d, want 4 (the sentiment one repaired)", f.requests())
+			}
+			for i, body := range f.bodies {
+				var req openai.ChatCompletionRequest
+				if err := json.Unmarshal([]byte(body), &req); err != nil {
+					t.Fatal(err)
+				}
+				var all strings.Builder
+				for _, m := range req.Messages {
+					all.WriteString(m.Content + "\n")
+				}
+				if leakedValue(body, c.value) || leakedValue(all.String(), c.value) {
+					t.Errorf("request %d carries %q:\n%s", i, c.value, all.String())
+				}
+			}
+			// The answer quotes the placeholders and comes back unmasked.
+			if strings.Contains(sum.Text, "⟦") || !leakedValue(sum.Text, c.value) {
+				t.Errorf("summary %q does not restore %q", sum.Text, c.value)
+			}
+		})
+	}
+}
