@@ -137,3 +137,71 @@ func normalizeRole(s string) string {
 	}
 	return ""
 }
+
+// ParseDialogueLines reads one dialogue pasted as plain text, one turn per
+// line, each starting with a speaker label and a colon (ASCII or full-width):
+//
+//	客户：请问这款还有货吗？
+//	销售：有的，今天下单明天发。
+//	      也可以到店自提。
+//
+// A line without a label continues the turn before it; blank lines are
+// skipped. The labels are 客户/用户/顾客/买家/访客 for the customer and
+// 销售/客服/员工/商家/卖家/顾问 for the staff. It returns an error when the
+// first non-blank line names no speaker or there is no message at all.
+func ParseDialogueLines(text string) (Dialogue, error) {
+	var d Dialogue
+	for n, line := range strings.Split(strings.TrimPrefix(text, "\ufeff"), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if role, rest, ok := lineSpeaker(line); ok {
+			d.Messages = append(d.Messages, Message{Role: role, Text: rest})
+			continue
+		}
+		if len(d.Messages) == 0 {
+			return Dialogue{}, fmt.Errorf("nlp: dialogue line %d names no speaker (start it with 客户： or 销售：)", n+1)
+		}
+		last := &d.Messages[len(d.Messages)-1]
+		if last.Text == "" {
+			last.Text = line
+		} else {
+			last.Text += "\n" + line
+		}
+	}
+	out := d.Messages[:0]
+	for _, m := range d.Messages {
+		if m.Text != "" {
+			out = append(out, m)
+		}
+	}
+	d.Messages = out
+	if len(d.Messages) == 0 {
+		return d, errors.New("nlp: dialogue has no messages")
+	}
+	return d, nil
+}
+
+// lineLabels are the speaker labels ParseDialogueLines accepts; fewer than
+// normalizeRole knows, since a continuation line may well start with 我：.
+var lineLabels = map[string]string{
+	"客户": RoleCustomer, "用户": RoleCustomer, "顾客": RoleCustomer, "买家": RoleCustomer, "访客": RoleCustomer,
+	"销售": RoleStaff, "客服": RoleStaff, "员工": RoleStaff, "商家": RoleStaff, "卖家": RoleStaff, "顾问": RoleStaff,
+}
+
+func lineSpeaker(line string) (role, rest string, ok bool) {
+	for label, r := range lineLabels {
+		after, found := strings.CutPrefix(line, label)
+		if !found {
+			continue
+		}
+		after = strings.TrimLeft(after, " \t")
+		for _, colon := range []string{":", "："} {
+			if t, ok := strings.CutPrefix(after, colon); ok {
+				return r, strings.TrimSpace(t), true
+			}
+		}
+	}
+	return "", "", false
+}

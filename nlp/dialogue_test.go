@@ -43,3 +43,30 @@ func TestParseDialogue(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDialogueLines(t *testing.T) {
+	in := "\ufeff客户：请问这款还有货吗？\n销售: 有的，今天下单明天发。\n  也可以到店自提。\n\n客服：地址发您\n我：这行接着上一句\n用户 ：好的"
+	d, err := ParseDialogueLines(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Message{
+		{Role: RoleCustomer, Text: "请问这款还有货吗？"},
+		{Role: RoleStaff, Text: "有的，今天下单明天发。\n也可以到店自提。"},
+		{Role: RoleStaff, Text: "地址发您\n我：这行接着上一句"},
+		{Role: RoleCustomer, Text: "好的"},
+	}
+	if len(d.Messages) != len(want) {
+		t.Fatalf("messages = %+v", d.Messages)
+	}
+	for i, m := range d.Messages {
+		if m.Role != want[i].Role || m.Text != want[i].Text {
+			t.Errorf("message %d = %+v, want %+v", i, m, want[i])
+		}
+	}
+	for _, bad := range []string{"", "\n\n", "你好\n客户：在吗", "客户：\n销售："} {
+		if _, err := ParseDialogueLines(bad); err == nil {
+			t.Errorf("ParseDialogueLines(%q) accepted", bad)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -121,49 +122,96 @@ func newAnalyzeCmd() *cobra.Command {
 
 	summary := &cobra.Command{
 		Use:   "summary",
-		Short: `One dialogue as JSON on stdin (several may follow each other) → {"summary"}`,
+		Short: `One dialogue on stdin, as JSON (several may follow each other) or pasted lines → {"summary"}`,
 		Long: "Reads one dialogue as JSON — a list of {\"role\",\"text\"} messages, {\"messages\":[…],\"summary\":…},\n" +
 			"CSDS-style {\"Dialogue\":\"用户:…[SEP]客服:…\"} or lines \"客户：…\" — and writes its summary.\n" +
-			"A \"summary\" field is taken as the previous rolling summary to update.",
+			"A \"summary\" field is taken as the previous rolling summary to update. Input that is not JSON is read\n" +
+			"as pasted lines, each starting with a speaker (客户/用户/顾客 or 销售/客服) and a colon; a line\n" +
+			"without one continues the line before.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := analyzeAnalyzer(offline, time.Now)
 			if err != nil {
 				return err
 			}
-			dec := json.NewDecoder(bufio.NewReader(cmd.InOrStdin()))
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetEscapeHTML(false)
-			for n := 0; ; n++ {
-				var raw json.RawMessage
-				if err := dec.Decode(&raw); err != nil {
-					if errors.Is(err, io.EOF) {
-						if n == 0 {
-							return errors.New("analyze summary: no dialogue on standard input")
-						}
-						return nil
-					}
-					return fmt.Errorf("analyze summary: read dialogue %d: %w", n+1, err)
-				}
-				d, err := nlp.ParseDialogue(raw)
-				if err != nil {
-					return fmt.Errorf("analyze summary: dialogue %d: %w", n+1, err)
-				}
-				res, err := a.Summarize(cmd.Context(), d.Summary, d.Messages)
-				if err != nil {
-					return fmt.Errorf("analyze summary: dialogue %d: %w", n+1, err)
-				}
-				if err := enc.Encode(struct {
-					Summary string `json:"summary"`
-				}{res.Text}); err != nil {
-					return fmt.Errorf("analyze summary: write: %w", err)
-				}
-			}
+			return summarizeInput(cmd.Context(), a, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
 
 	cmd.AddCommand(sentiment, promises, summary)
 	return cmd
+}
+
+// maxPastedDialogue bounds a dialogue pasted as plain lines, which is read
+// whole.
+const maxPastedDialogue = 16 << 20
+
+// summarizeInput writes the summary of each dialogue on in: JSON values one
+// after another, or, when the input does not start like JSON, one dialogue
+// pasted as "客户：…" lines.
+func summarizeInput(ctx context.Context, a *nlp.Analyzer, in io.Reader, out io.Writer) error {
+	br := bufio.NewReader(in)
+	// The first character tells the two apart: JSON starts with { [ or ".
+	var first rune
+	for {
+		r, _, err := br.ReadRune()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return errors.New("analyze summary: no dialogue on standard input")
+			}
+			return fmt.Errorf("analyze summary: read input: %w", err)
+		}
+		if r != '\ufeff' && !unicode.IsSpace(r) {
+			first = r
+			_ = br.UnreadRune()
+			break
+		}
+	}
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	summarize := func(n int, d nlp.Dialogue) error {
+		res, err := a.Summarize(ctx, d.Summary, d.Messages)
+		if err != nil {
+			return fmt.Errorf("analyze summary: dialogue %d: %w", n, err)
+		}
+		if err := enc.Encode(struct {
+			Summary string `json:"summary"`
+		}{res.Text}); err != nil {
+			return fmt.Errorf("analyze summary: write: %w", err)
+		}
+		return nil
+	}
+	if first != '{' && first != '[' && first != '"' {
+		b, err := io.ReadAll(io.LimitReader(br, maxPastedDialogue+1))
+		if err != nil {
+			return fmt.Errorf("analyze summary: read input: %w", err)
+		}
+		if len(b) > maxPastedDialogue {
+			return fmt.Errorf("analyze summary: pasted dialogue longer than %d MiB", maxPastedDialogue>>20)
+		}
+		d, err := nlp.ParseDialogueLines(string(b))
+		if err != nil {
+			return fmt.Errorf("analyze summary: input is neither JSON nor 客户：/销售： lines: %w", err)
+		}
+		return summarize(1, d)
+	}
+	dec := json.NewDecoder(br)
+	for n := 0; ; n++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("analyze summary: read dialogue %d: %w", n+1, err)
+		}
+		d, err := nlp.ParseDialogue(raw)
+		if err != nil {
+			return fmt.Errorf("analyze summary: dialogue %d: %w", n+1, err)
+		}
+		if err := summarize(n+1, d); err != nil {
+			return err
+		}
+	}
 }
 
 // analyzeAnalyzer builds the Analyzer from the environment; the lead moves
