@@ -15,7 +15,8 @@
 //     that can be updated incrementally.
 //   - ClassifyIntent: cue words for 询价, 投诉, 售后, 下单, 闲聊, 其他.
 //   - Masker: PII placeholders (⟦PHONE_1⟧) for phones, landlines, ID and bank
-//     card numbers, e-mails and WeChat ids.
+//     card numbers, e-mails, WeChat ids, QQ numbers and any other run of
+//     seven or more digits, matched on NFKC text with Chinese numerals.
 //
 // With an LLM, NewLLM builds a client over github.com/sashabaranov/go-openai
 // whose CompleteJSON uses JSON mode, validates the answer against a Schema,
