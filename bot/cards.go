@@ -205,7 +205,7 @@ func (p *CardActions) snooze(ctx context.Context, r *store.Reminder, taskID, cur
 	if _, err := p.st.UpdateReminder(ctx, r.ID, store.ReminderUpdate{DueAt: &due, Status: &pending, Now: p.now()}); err != nil {
 		return "", fmt.Errorf("card actions: postpone %d: %w", r.ID, err)
 	}
-	return fmt.Sprintf("已推迟 ⏰ **#%d** %s\n> 新的提醒时间：%s", r.ID, clip(r.Text, 30), fmtDue(due, p.loc)), nil
+	return fmt.Sprintf("已推迟 ⏰ **#%d** %s\n> 新的提醒时间：%s", r.ID, md(clip(r.Text, 30)), fmtDue(due, p.loc)), nil
 }
 
 // remNextDay is one day after due at the same business clock time, moved on
@@ -256,7 +256,7 @@ func completeReminder(ctx context.Context, st interface {
 	if r.Status == store.ReminderDone {
 		return fmt.Sprintf("**#%d** 已经完成过了 ✅", r.ID), nil
 	}
-	return fmt.Sprintf("已完成 ✅ **#%d** %s", r.ID, clip(r.Text, 40)), nil
+	return fmt.Sprintf("已完成 ✅ **#%d** %s", r.ID, md(clip(r.Text, 40))), nil
 }
 
 func reminderStatusLabel(s string) string {
@@ -306,7 +306,7 @@ func (p *Commands) cardFor(ctx context.Context, v Viewer, c *store.Customer) (st
 			break
 		}
 		n++
-		fmt.Fprintf(&b, "> **#%d** %s %s", r.ID, r.DueAt.In(p.loc).Format("01-02 15:04"), clip(r.Text, 30))
+		fmt.Fprintf(&b, "> **#%d** %s %s", r.ID, r.DueAt.In(p.loc).Format("01-02 15:04"), md(clip(r.Text, 30)))
 		if r.StaffID != v.StaffID {
 			b.WriteString("（" + r.StaffID + "）")
 		}

@@ -207,14 +207,14 @@ func (p *Commands) lookup(ctx context.Context, v Viewer, query string) (string, 
 	var b strings.Builder
 	fmt.Fprintf(&b, "找到 %d 位客户，请说得更具体些：\n", len(cs))
 	for _, c := range cs {
-		fmt.Fprintf(&b, "> %s · %s\n", c.Name, c.Stage)
+		fmt.Fprintf(&b, "> %s · %s\n", mdName(c), c.Stage)
 	}
 	return b.String(), nil
 }
 
 func (p *Commands) card(ctx context.Context, c *store.Customer) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s**\n", displayName(c))
+	fmt.Fprintf(&b, "**%s**\n", mdName(c))
 	fmt.Fprintf(&b, "> 阶段：%s\n", c.Stage)
 	var owners []string
 	for _, f := range c.Follows {
@@ -226,7 +226,7 @@ func (p *Commands) card(ctx context.Context, c *store.Customer) (string, error) 
 		fmt.Fprintf(&b, "> 负责人：%s\n", strings.Join(owners, "、"))
 	}
 	if len(c.Tags) > 0 {
-		fmt.Fprintf(&b, "> 标签：%s\n", strings.Join(c.Tags, "、"))
+		fmt.Fprintf(&b, "> 标签：%s\n", md(strings.Join(c.Tags, "、")))
 	}
 	if c.LastCustomerMsgAt != nil {
 		fmt.Fprintf(&b, "> 最近来信：%s\n", c.LastCustomerMsgAt.In(p.loc).Format("01-02 15:04"))
@@ -267,7 +267,7 @@ func (p *Commands) note(ctx context.Context, v Viewer, name, note string, at tim
 	if err != nil {
 		return "", fmt.Errorf("commands: note: %w", err)
 	}
-	return "已记下 ✅ **" + displayName(c) + "**：" + clip(note, 60), nil
+	return "已记下 ✅ **" + mdName(c) + "**：" + clip(note, 60), nil
 }
 
 func (p *Commands) mine(ctx context.Context, v Viewer) (string, error) {
@@ -285,7 +285,7 @@ func (p *Commands) mine(ctx context.Context, v Viewer) (string, error) {
 		if c.LastCustomerMsgAt != nil {
 			last = "最近来信 " + c.LastCustomerMsgAt.In(p.loc).Format("01-02")
 		}
-		fmt.Fprintf(&b, "> %s · %s · %s\n", displayName(c), c.Stage, last)
+		fmt.Fprintf(&b, "> %s · %s · %s\n", mdName(c), c.Stage, last)
 	}
 	return b.String(), nil
 }
@@ -301,14 +301,33 @@ func entryLine(e *store.TimelineEntry) string {
 	switch e.Kind {
 	case store.EntryMessage:
 		if e.Direction == store.DirectionIn {
-			return "客户：" + clip(e.Text, 40)
+			return "客户：" + md(clip(e.Text, 40))
 		}
-		return "我方：" + clip(e.Text, 40)
+		return "我方：" + md(clip(e.Text, 40))
 	case store.EntryNote:
-		return "备注：" + clip(e.Text, 40)
+		return "备注：" + md(clip(e.Text, 40))
 	}
-	return clip(e.Text, 40)
+	return md(clip(e.Text, 40))
 }
+
+// mdReplacer neutralises WeCom markdown in text a customer wrote. WeCom's
+// markdown has no escape character, so the marks that make links, bold,
+// colours, headings, quotes and code are replaced by their full-width forms,
+// which read the same to staff and render as plain text; line breaks become
+// spaces so the text cannot start a heading or a quote of its own.
+var mdReplacer = strings.NewReplacer(
+	"[", "［", "]", "］", "*", "＊", "<", "＜", ">", "＞", "#", "＃", "`", "｀", "&", "＆",
+	"\r\n", " ", "\n", " ", "\r", " ",
+)
+
+// md makes customer-written text (a message, a name or nickname the
+// customer chose, a reminder quoting them) safe to put inside a markdown
+// message to staff: the trusted bot must never render a customer's link,
+// colour or heading. Every markdown reply uses it for such text.
+func md(s string) string { return mdReplacer.Replace(s) }
+
+// mdName is the customer's display name, safe inside markdown.
+func mdName(c *store.Customer) string { return md(displayName(c)) }
 
 // clip shortens s to n runes, marking the cut.
 func clip(s string, n int) string {

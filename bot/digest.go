@@ -230,12 +230,12 @@ func planLines(ctx context.Context, st PlanStore, rs []*store.Reminder, day time
 		}
 		line := fmt.Sprintf("> **#%d** %s", r.ID, when)
 		if name != "" {
-			line += " **" + clip(name, 12) + "**"
+			line += " **" + md(clip(name, 12)) + "**"
 			if c != nil && c.Stage != "" {
 				line += "（" + c.Stage + "）"
 			}
 		}
-		line += " " + clip(r.Text, 30)
+		line += " " + md(clip(r.Text, 30))
 		if c != nil {
 			ctxLine, ok := seen[c.ID]
 			if !ok {
@@ -263,7 +263,7 @@ func lastWords(ctx context.Context, st PlanStore, customerID string, loc *time.L
 	}
 	for _, e := range es {
 		if e.Kind == store.EntryMessage && e.Direction == store.DirectionIn {
-			return "最近来信（" + e.At.In(loc).Format("01-02") + "）：" + clip(e.Text, 24), nil
+			return "最近来信（" + e.At.In(loc).Format("01-02") + "）：" + md(clip(e.Text, 24)), nil
 		}
 	}
 	return "", nil
@@ -344,7 +344,7 @@ func (p *Commands) dormant(ctx context.Context, v Viewer, at time.Time) (string,
 	slices.SortStableFunc(cs, func(a, b *store.Customer) int { return lastContact(a).Compare(lastContact(b)) })
 	var lines []string
 	for _, c := range cs[:min(len(cs), 15)] {
-		line := "> **" + clip(displayName(c), 12) + "** · " + c.Stage
+		line := "> **" + md(clip(displayName(c), 12)) + "** · " + c.Stage
 		if last := lastContact(c); !last.IsZero() {
 			line += fmt.Sprintf(" · %d 天未联系", int(at.Sub(last).Hours()/24))
 		} else {

@@ -720,13 +720,13 @@ func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.
 	}
 	switch {
 	case len(from) == 0:
-		return "**" + displayName(c) + "** 目前没有你团队里的跟进人，无法转交。", nil
+		return "**" + mdName(c) + "** 目前没有你团队里的跟进人，无法转交。", nil
 	case len(from) > 1:
 		names := make([]string, len(from))
 		for i, id := range from {
 			names[i] = staffName(staff, id)
 		}
-		return "**" + displayName(c) + "** 由多人跟进（" + strings.Join(names, "、") + "），聊天里还不能选择转出人，请通过 scrm 接口（转交 API）指定。", nil
+		return "**" + mdName(c) + "** 由多人跟进（" + strings.Join(names, "、") + "），聊天里还不能选择转出人，请通过 scrm 接口（转交 API）指定。", nil
 	}
 	var to []*store.Staff
 	for _, s := range staff {
@@ -756,7 +756,7 @@ func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.
 	if err != nil {
 		return "", err
 	}
-	return "已发起转交 ✅ **" + displayName(c) + "** 由 " + staffName(staff, from[0]) + " 转给 " + staffLabel(to[0]) +
+	return "已发起转交 ✅ **" + mdName(c) + "** 由 " + staffName(staff, from[0]) + " 转给 " + staffLabel(to[0]) +
 		"。企业微信会通知客户，24 小时内未拒绝即完成接替，结果会记在客户动态里。", nil
 }
 

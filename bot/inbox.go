@@ -380,9 +380,10 @@ func channelLabel(ch string) string {
 }
 
 // handle is how staff name a customer in commands: the name, or "#<id>"
-// when it has none (or one a command could not carry).
+// when it has none (or one a command could not carry, or one that markdown
+// would render: a handle goes into markdown replies as it is).
 func handle(c *store.Customer) string {
-	if c.Name != "" && !strings.ContainsAny(c.Name, " \t\n#") {
+	if c.Name != "" && !strings.ContainsAny(c.Name, " \t") && md(c.Name) == c.Name {
 		return c.Name
 	}
 	return "#" + c.ID
@@ -403,8 +404,8 @@ func autoNote(auto string) string {
 func renderForward(ev *store.Event, c *store.Customer, auto string, unclaimed bool) string {
 	var b strings.Builder
 	h := handle(c)
-	fmt.Fprintf(&b, "**%s · %s** 发来消息\n", channelLabel(ev.Channel), displayName(c))
-	fmt.Fprintf(&b, "> %s\n", quoteLine(ev.Text))
+	fmt.Fprintf(&b, "**%s · %s** 发来消息\n", channelLabel(ev.Channel), mdName(c))
+	fmt.Fprintf(&b, "> %s\n", md(quoteLine(ev.Text)))
 	if note := autoNote(auto); note != "" {
 		b.WriteString(note + "\n")
 	}
@@ -836,7 +837,7 @@ func listChoices(cs []*store.Customer, verb string, loc *time.Location) string {
 		if c.LastCustomerMsgAt != nil {
 			last = " · 最近来信 " + c.LastCustomerMsgAt.In(loc).Format("01-02")
 		}
-		fmt.Fprintf(&b, "> #%s %s%s\n", c.ID, displayName(c), last)
+		fmt.Fprintf(&b, "> #%s %s%s\n", c.ID, mdName(c), last)
 	}
 	return b.String()
 }

@@ -581,9 +581,9 @@ func (s *Scheduler) renderList(ctx context.Context, rs []*store.Reminder) ([]str
 		}
 		line := fmt.Sprintf("> **#%d** %s", r.ID, s.shortTime(r.DueAt))
 		if name != "" {
-			line += " **" + clip(name, 12) + "**"
+			line += " **" + md(clip(name, 12)) + "**"
 		}
-		line += " " + clip(r.Text, 40)
+		line += " " + md(clip(r.Text, 40))
 		lines = append(lines, line)
 	}
 	head := fmt.Sprintf("**你有 %d 条跟进提醒**", len(rs))
@@ -689,9 +689,9 @@ func (p *Commands) reminderLine(ctx context.Context, r *store.Reminder, at time.
 		line += " <font color=\"warning\">已到期</font>"
 	}
 	if name != "" {
-		line += " **" + clip(name, 12) + "**"
+		line += " **" + md(clip(name, 12)) + "**"
 	}
-	return line + " " + clip(r.Text, 40), nil
+	return line + " " + md(clip(r.Text, 40)), nil
 }
 
 // ownReminder finds reminder arg ("3" or "#3") if it is the viewer's own.
@@ -775,7 +775,7 @@ func (p *Commands) postpone(ctx context.Context, v Viewer, rest string, at time.
 	if _, err := p.plan.UpdateReminder(ctx, r.ID, store.ReminderUpdate{DueAt: &due, Status: &pending, Now: at}); err != nil {
 		return "", fmt.Errorf("commands: postpone %d: %w", r.ID, err)
 	}
-	return fmt.Sprintf("已推迟 ⏰ **#%d** %s\n> 新的提醒时间：%s", r.ID, clip(r.Text, 30), fmtDue(due, p.loc)), nil
+	return fmt.Sprintf("已推迟 ⏰ **#%d** %s\n> 新的提醒时间：%s", r.ID, md(clip(r.Text, 30)), fmtDue(due, p.loc)), nil
 }
 
 // remind creates a manual reminder: "提醒 张三 明天下午三点 回访".
@@ -832,5 +832,5 @@ func (p *Commands) remind(ctx context.Context, v Viewer, rest string, at time.Ti
 	if _, err := p.plan.CreateReminder(ctx, r); err != nil {
 		return "", fmt.Errorf("commands: create reminder: %w", err)
 	}
-	return fmt.Sprintf("好的，**%s** 提醒你：%s · **%s**（#%d）", fmtDue(due, p.loc), clip(text, 40), displayName(c), r.ID), nil
+	return fmt.Sprintf("好的，**%s** 提醒你：%s · **%s**（#%d）", fmtDue(due, p.loc), clip(text, 40), mdName(c), r.ID), nil
 }
