@@ -381,11 +381,13 @@ func (a *Asker) customerCard(ctx context.Context, v Viewer, name string) (askRes
 	}
 	c := cs[0]
 	card := askCard{askCustomer: a.summary(c)}
-	entries, err := a.st.FindTimeline(ctx, c.ID, 0, 8)
+	entries, err := a.st.FindTimeline(ctx, c.ID, 0, 32)
 	if err != nil {
 		return askResult{}, fmt.Errorf("ask: timeline: %w", err)
 	}
-	for _, e := range entries {
+	// Private notes the asker may not read never reach the LLM for them.
+	entries = v.VisibleEntries(entries)
+	for _, e := range entries[:min(len(entries), 8)] {
 		from := "事件"
 		switch {
 		case e.Kind == store.EntryMessage && e.Direction == store.DirectionIn:

@@ -286,7 +286,7 @@ func fmtDue(t time.Time, loc *time.Location) string {
 // reminders about the customer that v may see (their own; for a manager,
 // their team's).
 func (p *Commands) cardFor(ctx context.Context, v Viewer, c *store.Customer) (string, error) {
-	out, err := p.card(ctx, c)
+	out, err := p.card(ctx, v, c)
 	if err != nil || p.plan == nil {
 		return out, err
 	}

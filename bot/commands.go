@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"strings"
 	"time"
@@ -90,6 +91,7 @@ func (p *Commands) Process(ctx context.Context, ev *store.Event) error {
 const helpText = `**scrm 助手 · 可用指令**
 > **查 张三** — 查看客户档案（负责人、阶段、标签、最近联系、最近消息）
 > **记 张三 今天电话沟通，下周二回访** — 给客户记一条跟进备注
+> **私记 张三 内容** — 记一条私密备注（只有你、你的主管和管理员可见）
 > **我的客户** — 列出我跟进的客户
 > **今天** — 今天的跟进计划
 > **待办** — 我的待办提醒（带编号）
@@ -120,7 +122,13 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 		if name == "" || strings.TrimSpace(note) == "" {
 			return "格式：**记 客户名 备注内容**，例如：记 张三 今天电话沟通，下周二回访", nil
 		}
-		return p.note(ctx, v, name, strings.TrimSpace(note), at)
+		return p.note(ctx, v, name, strings.TrimSpace(note), at, false)
+	case "私记", "私密备注", "私密笔记":
+		name, note, _ := strings.Cut(rest, " ")
+		if name == "" || strings.TrimSpace(note) == "" {
+			return "格式：**私记 客户名 备注内容**，例如：私记 张三 预算其实有 50 万，先别透露", nil
+		}
+		return p.note(ctx, v, name, strings.TrimSpace(note), at, true)
 	case "我的客户", "客户列表":
 		return p.mine(ctx, v)
 	case "回", "回复":
@@ -212,7 +220,10 @@ func (p *Commands) lookup(ctx context.Context, v Viewer, query string) (string, 
 	return b.String(), nil
 }
 
-func (p *Commands) card(ctx context.Context, c *store.Customer) (string, error) {
+// cardEntries is how many recent timeline entries a customer card shows.
+const cardEntries = 5
+
+func (p *Commands) card(ctx context.Context, v Viewer, c *store.Customer) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**%s**\n", mdName(c))
 	fmt.Fprintf(&b, "> 阶段：%s\n", c.Stage)
@@ -231,10 +242,14 @@ func (p *Commands) card(ctx context.Context, c *store.Customer) (string, error) 
 	if c.LastCustomerMsgAt != nil {
 		fmt.Fprintf(&b, "> 最近来信：%s\n", c.LastCustomerMsgAt.In(p.loc).Format("01-02 15:04"))
 	}
-	entries, err := p.st.FindTimeline(ctx, c.ID, 0, 5)
+	// Read past a few private notes the viewer may not see, so the card
+	// still shows the latest entries they may.
+	entries, err := p.st.FindTimeline(ctx, c.ID, 0, 4*cardEntries)
 	if err != nil {
 		return "", fmt.Errorf("commands: timeline: %w", err)
 	}
+	entries = v.VisibleEntries(entries)
+	entries = entries[:min(len(entries), cardEntries)]
 	if len(entries) > 0 {
 		b.WriteString("\n**最近动态**\n")
 		for _, e := range entries {
@@ -244,7 +259,9 @@ func (p *Commands) card(ctx context.Context, c *store.Customer) (string, error) 
 	return b.String(), nil
 }
 
-func (p *Commands) note(ctx context.Context, v Viewer, name, note string, at time.Time) (string, error) {
+// note records a note by v on the customer called name; a private one is
+// read only by v, v's managers and admins.
+func (p *Commands) note(ctx context.Context, v Viewer, name, note string, at time.Time, private bool) (string, error) {
 	cs, err := p.findVisible(ctx, v, name, 5)
 	if err != nil {
 		return "", err
@@ -256,16 +273,31 @@ func (p *Commands) note(ctx context.Context, v Viewer, name, note string, at tim
 		return fmt.Sprintf("“%s”对应 %d 位客户，请用更完整的名字，备注未保存。", clip(name, 20), len(cs)), nil
 	}
 	c := cs[0]
-	_, err = p.st.AppendTimeline(ctx, &store.TimelineEntry{
+	// WeCom times commands to the second: the text keeps two notes written
+	// within one second apart, and a redelivered command stores its note once.
+	sum := fnv.New64a()
+	sum.Write([]byte(note))
+	key := fmt.Sprintf("note:%s:%s:%d", v.StaffID, c.ID, at.UnixNano())
+	if private {
+		key += ":private"
+	}
+	e := &store.TimelineEntry{
 		CustomerID: c.ID,
-		SourceKey:  fmt.Sprintf("note:%s:%s:%d", v.StaffID, c.ID, at.UnixNano()),
+		SourceKey:  fmt.Sprintf("%s:%x", key, sum.Sum64()),
 		Kind:       store.EntryNote,
 		StaffID:    v.StaffID,
 		Text:       note,
+		Attrs:      map[string]string{"source": "bot"},
 		At:         at,
-	})
-	if err != nil {
+	}
+	if private {
+		e.Attrs[store.AttrPrivate] = "true"
+	}
+	if _, err = p.st.AppendTimeline(ctx, e); err != nil {
 		return "", fmt.Errorf("commands: note: %w", err)
+	}
+	if private {
+		return "已记下 🔒 **" + mdName(c) + "**（私密，仅你、你的主管和管理员可见）：" + clip(note, 60), nil
 	}
 	return "已记下 ✅ **" + mdName(c) + "**：" + clip(note, 60), nil
 }

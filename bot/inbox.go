@@ -76,9 +76,14 @@ type InboxOptions struct {
 //   - "回 张三 内容" sends a reply through the channel the customer last
 //     wrote on, inside the platform window, and records it on the timeline.
 //
-// Unassigned customers who have written in form a shared pool: any active
+// Never-owned customers who have written in form a shared pool: any active
 // salesperson may claim one by name with "接", though they cannot see the
-// customer's record until they do.
+// customer's record until they do. A customer who has had an owner and
+// lost them (the follow ended: del_follow_user, del_external_contact) is
+// not in that pool: they go back to the former owner's team (see
+// returnTeam), whose managers get the offer and whose members alone (with
+// admins) may claim them. A claim never reaches outside the claimer's
+// team, so nobody reads a former owner's history by claiming.
 type Inbox struct {
 	st   InboxStore
 	out  StaffMessenger
@@ -258,7 +263,12 @@ func (in *Inbox) offer(ctx context.Context, ev *store.Event, c *store.Customer, 
 			}
 			return nil
 		}
-		to, err := in.pickTargets(ctx, ev, c)
+		var to []string
+		if churned(c) {
+			to, err = in.churnTargets(ctx, c)
+		} else {
+			to, err = in.pickTargets(ctx, ev, c)
+		}
 		if err != nil {
 			return err
 		}
@@ -325,6 +335,89 @@ func (in *Inbox) pickTargets(ctx context.Context, ev *store.Event, c *store.Cust
 		return nil, fmt.Errorf("inbox: rotation: %w", err)
 	}
 	return to, nil
+}
+
+// churned reports whether c has had an owner and has none now: every
+// follow ended. A customer whose owner left the company but whose follow
+// stands is not churned; the handover (离职继承) moves such follows.
+func churned(c *store.Customer) bool {
+	return len(c.Follows) > 0 && len(activeOwners(c)) == 0
+}
+
+// returnTeam is where a churned customer goes back to: the managers who
+// lead one of its former owners (or a former owner who is a manager
+// themselves), and the members of those teams, active ones only. When no
+// former owner is in any team, the active admins take the place of the
+// team, and without admins the active managers: a churned customer is never
+// offered to, or claimable by, the whole company.
+func returnTeam(c *store.Customer, staff []*store.Staff) (managers, members []string) {
+	var former []string
+	for _, f := range c.Follows {
+		if f.Deleted {
+			former = append(former, f.StaffID)
+		}
+	}
+	active := map[string]bool{}
+	for _, s := range staff {
+		active[s.ID] = s.Active
+	}
+	seen := map[string]bool{}
+	add := func(list *[]string, id string) {
+		if active[id] && !seen[id] {
+			seen[id] = true
+			*list = append(*list, id)
+		}
+	}
+	for _, m := range staff {
+		if m.Role != RoleManager || !slices.ContainsFunc(former, func(f string) bool { return f == m.ID || slices.Contains(m.Team, f) }) {
+			continue
+		}
+		add(&managers, m.ID)
+		for _, id := range m.Team {
+			add(&members, id)
+		}
+	}
+	if len(managers)+len(members) == 0 {
+		managers = activeWithRole(staff, RoleAdmin)
+		if len(managers) == 0 {
+			managers = activeWithRole(staff, RoleManager)
+		}
+	}
+	slices.Sort(managers)
+	slices.Sort(members)
+	return managers, members
+}
+
+// churnTargets is who is offered a churned customer: the former owner's
+// managers, or the team's members when no manager is active.
+func (in *Inbox) churnTargets(ctx context.Context, c *store.Customer) ([]string, error) {
+	staff, err := in.st.FindStaff(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: staff: %w", err)
+	}
+	managers, members := returnTeam(c, staff)
+	if len(managers) > 0 {
+		return managers, nil
+	}
+	return members, nil
+}
+
+// mayClaim reports whether v may claim c, which has no active owner: anyone
+// who can claim may take a never-owned customer, admins any customer, and
+// otherwise only the team a churned customer returns to.
+func (in *Inbox) mayClaim(ctx context.Context, v Viewer, c *store.Customer) (bool, error) {
+	if !canClaim(v) {
+		return false, nil
+	}
+	if v.Role == RoleAdmin || !churned(c) {
+		return true, nil
+	}
+	staff, err := in.st.FindStaff(ctx)
+	if err != nil {
+		return false, fmt.Errorf("inbox: staff: %w", err)
+	}
+	managers, members := returnTeam(c, staff)
+	return slices.Contains(managers, v.StaffID) || slices.Contains(members, v.StaffID), nil
 }
 
 // reachable drops staff the directory knows as inactive (they left; WeCom
@@ -488,6 +581,13 @@ func (in *Inbox) claim(ctx context.Context, v Viewer, id, via string) (string, e
 		}
 		return h + " 已被 " + in.staffName(ctx, owners[0]) + " 接待。", nil
 	}
+	if ok, err := in.mayClaim(ctx, v, c); err != nil {
+		return "", err
+	} else if !ok {
+		// Said as for a customer that is not there: a claim outside the
+		// claimer's team does not even confirm the customer exists.
+		return notClaimable(h), nil
+	}
 	st, err := in.loadOffer(ctx, c.ID)
 	if err != nil {
 		return "", err
@@ -595,11 +695,20 @@ func (in *Inbox) ClaimByName(ctx context.Context, v Viewer, query string) (strin
 	}
 	var cands []*store.Customer
 	for _, c := range found {
+		owned := len(activeOwners(c)) > 0
 		switch {
-		case len(activeOwners(c)) == 0 && c.LastCustomerMsgAt != nil:
-			cands = append(cands, c) // in the pool
+		case !owned && c.LastCustomerMsgAt != nil:
+			ok, err := in.mayClaim(ctx, v, c)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				cands = append(cands, c) // in the pool, or back in their team
+			}
 		case v.CanSee(c):
 			cands = append(cands, c) // already theirs (or their team's)
+		case !owned:
+			// Not in any pool the claimer may reach.
 		default:
 			// Someone else's customer: mentioned only if it came through
 			// the inbox, where a claim decided the owner.
@@ -615,11 +724,17 @@ func (in *Inbox) ClaimByName(ctx context.Context, v Viewer, query string) (strin
 	cands = preferExact(cands, query)
 	switch len(cands) {
 	case 0:
-		return "没有找到待接待的客户“" + clip(query, 20) + "”。", nil
+		return notClaimable(query), nil
 	case 1:
 		return in.claim(ctx, v, cands[0].ID, "command")
 	}
 	return listChoices(cands, "接", in.o.Location), nil
+}
+
+// notClaimable answers a claim of a customer the claimer cannot claim,
+// exactly as for one that does not exist.
+func notClaimable(query string) string {
+	return "没有找到待接待的客户“" + md(clip(query, 20)) + "”。"
 }
 
 // ---- replies ----

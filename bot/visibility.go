@@ -68,6 +68,40 @@ func (v Viewer) Scope() []string {
 	}
 }
 
+// CanSeeEntry reports whether the viewer may read timeline entry e of a
+// customer they can see: a private note only by its author, the author's
+// managers and admins; everything else by anyone who sees the customer. So
+// a customer's new follower inherits the shared history, not the notes the
+// former owner kept to themselves.
+func (v Viewer) CanSeeEntry(e *store.TimelineEntry) bool {
+	if !e.Private() {
+		return true
+	}
+	author := e.Author()
+	switch {
+	case v.Role == RoleAdmin:
+		return true
+	case author == "" || v.StaffID == "":
+		return false
+	case author == v.StaffID:
+		return v.Role == RoleManager || v.Role == RoleSales
+	case v.Role == RoleManager:
+		return slices.Contains(v.Team, author)
+	}
+	return false
+}
+
+// VisibleEntries keeps the entries of es the viewer may read, in order.
+func (v Viewer) VisibleEntries(es []*store.TimelineEntry) []*store.TimelineEntry {
+	out := es[:0:0]
+	for _, e := range es {
+		if v.CanSeeEntry(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // ViewerFromStaff resolves a stored staff member to a Viewer. It reports
 // false for an inactive member or one whose role is not admin, manager or
 // sales: such a member may not see any customer. A manager's team is the

@@ -366,7 +366,10 @@ func (h *crmAPI) timeline(c *fiber.Ctx) error {
 		out.Items = entries[:limit]
 		out.NextCursor = strconv.FormatInt(entries[limit-1].ID, 10)
 	}
-	if out.Items == nil {
+	// Private notes the caller may not read are left out; the cursor still
+	// walks the whole timeline, so a page may hold fewer than limit items.
+	out.Items = p.viewer.VisibleEntries(out.Items)
+	if len(out.Items) == 0 {
 		out.Items = []*store.TimelineEntry{}
 	}
 	detail := fmt.Sprintf("entries=%d", len(out.Items))
@@ -381,6 +384,10 @@ func (h *crmAPI) timeline(c *fiber.Ctx) error {
 
 type noteRequest struct {
 	Text string `json:"text"`
+	// Private keeps the note to its author, the author's managers and
+	// admins; other staff who follow the customer, now or later, never
+	// read it.
+	Private bool `json:"private"`
 }
 
 // addNote appends a note. An Idempotency-Key header makes a retried POST
@@ -409,6 +416,9 @@ func (h *crmAPI) addNote(c *fiber.Ctx) error {
 		Text:       req.Text,
 		Attrs:      map[string]string{"author": p.actor, "source": "api"},
 		At:         h.s.opts.Now().UTC(),
+	}
+	if req.Private {
+		e.Attrs[store.AttrPrivate] = "true"
 	}
 	if p.actor != adminActor {
 		e.StaffID = p.actor
@@ -650,7 +660,7 @@ func (h *crmAPI) export(c *fiber.Ctx) error {
 		if err != nil {
 			return fmt.Errorf("api: export %s timeline: %w", id, err)
 		}
-		out.Timeline = append(out.Timeline, batch...)
+		out.Timeline = append(out.Timeline, p.viewer.VisibleEntries(batch)...)
 		if len(batch) < 1000 {
 			break
 		}

@@ -213,6 +213,26 @@ type TimelineEntry struct {
 	At         time.Time         `json:"at"`
 }
 
+// AttrPrivate marks a private note: Attrs[AttrPrivate] == "true". A private
+// note is for its author, the author's managers and admins; every door that
+// shows a timeline to a person filters it (bot.Viewer.CanSeeEntry). Notes
+// without the mark are shared with whoever may see the customer.
+const AttrPrivate = "private"
+
+// Private reports whether e is a private note.
+func (e *TimelineEntry) Private() bool {
+	return e.Kind == EntryNote && e.Attrs[AttrPrivate] == "true"
+}
+
+// Author is who wrote e: the staff member, or the Attrs "author" of an
+// entry written without one (an admin token's "admin").
+func (e *TimelineEntry) Author() string {
+	if e.StaffID != "" {
+		return e.StaffID
+	}
+	return e.Attrs["author"]
+}
+
 // TimelineStore keeps every customer's timeline.
 type TimelineStore interface {
 	// AppendTimeline stores e unless an entry with the same SourceKey exists;
