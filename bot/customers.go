@@ -2,9 +2,13 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/scrmhq/scrm/store"
 )
@@ -42,14 +46,71 @@ var ErrNoProfile = errors.New("bot: no profile")
 //
 // With Profiles, it also fills in names and links identities by unionid, so an
 // OA follower and a WeCom contact who are one person become one customer.
+//
+// With DeferProfiles, a platform outage does not hold the timeline up: the
+// customer and the timeline entry are written at once under the identity
+// the callback carries, and a durable job fills in the profile (and merges
+// by unionid) when the platform answers again.
 type Customers struct {
 	st       CustomerStore
 	profiles Profiles // nil: callbacks only
+
+	jobs ProfileJobs // nil: a profile error fails the event, which is retried
+	o    ProfileOptions
+	mu   sync.Mutex
+	down map[string]time.Time // identity kind → until when inline fetches are skipped
 }
+
+// ProfileJobs schedules the deferred profile jobs (store.JobStore does).
+type ProfileJobs interface {
+	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
+}
+
+// ProfileOptions tune deferred profiles; zero values take the defaults.
+type ProfileOptions struct {
+	// Wait bounds an inline profile fetch while processing an event
+	// (default 2 s): past it the profile is deferred to a job.
+	Wait time.Duration
+	// Skip is how long, after a failed fetch, events skip the inline fetch
+	// and defer at once (default 30 s); a deferred job that succeeds ends
+	// it early. Without it every event of an outage would wait out Wait.
+	Skip time.Duration
+	// Retry is when a deferred job first runs (default 5 s); the runner's
+	// backoff spaces the retries after it.
+	Retry time.Duration
+	Now   func() time.Time
+}
+
+// JobProfile is the kind of the jobs that fill in a customer's profile
+// after an outage; the key is "profile:<customer>".
+const JobProfile = "customer_profile"
 
 // NewCustomers returns the customer identity processor; profiles may be nil.
 func NewCustomers(st CustomerStore, profiles Profiles) *Customers {
 	return &Customers{st: st, profiles: profiles}
+}
+
+// DeferProfiles makes profile fetches that fail (or take longer than
+// o.Wait) jobs on jobs instead of failing the event; ProfileRunner runs them.
+func (p *Customers) DeferProfiles(jobs ProfileJobs, o ProfileOptions) {
+	if o.Wait <= 0 {
+		o.Wait = 2 * time.Second
+	}
+	if o.Skip <= 0 {
+		o.Skip = 30 * time.Second
+	}
+	if o.Retry <= 0 {
+		o.Retry = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	p.jobs, p.o, p.down = jobs, o, map[string]time.Time{}
+}
+
+// ProfileRunner runs the deferred profile jobs.
+func (p *Customers) ProfileRunner(q JobQueue, o RunnerOptions) *JobRunner {
+	return NewJobRunner(q, JobProfile, p.runProfileJob, o)
 }
 
 // Name implements Processor.
@@ -103,12 +164,19 @@ func (p *Customers) Process(ctx context.Context, ev *store.Event) error {
 		// Menu clicks and the like identify the customer but are noise on a timeline.
 		entry = nil
 	}
-	if err := p.enrich(ctx, ev, &u); err != nil {
+	deferred, err := p.enrich(ctx, ev, &u)
+	if err != nil {
 		return err
 	}
 	c, err := p.st.UpsertCustomer(ctx, u)
 	if err != nil {
 		return fmt.Errorf("customers: upsert: %w", err)
+	}
+	if deferred {
+		payload, _ := json.Marshal(u.Identity)
+		if err := p.jobs.ScheduleJob(ctx, "profile:"+c.ID, JobProfile, string(payload), p.o.Now().Add(p.o.Retry)); err != nil {
+			return fmt.Errorf("customers: defer profile: %w", err)
+		}
 	}
 	if entry == nil {
 		return nil
@@ -121,36 +189,45 @@ func (p *Customers) Process(ctx context.Context, ev *store.Event) error {
 }
 
 // enrich adds the platform profile to u when the event introduces or changes
-// the customer, or when the customer is still nameless.
-func (p *Customers) enrich(ctx context.Context, ev *store.Event, u *store.CustomerUpsert) error {
+// the customer, or when the customer is still nameless. It reports deferred
+// when the platform did not answer and a job is to fetch the profile later
+// (with DeferProfiles; without, the error fails the event).
+func (p *Customers) enrich(ctx context.Context, ev *store.Event, u *store.CustomerUpsert) (deferred bool, err error) {
 	if p.profiles == nil || u.Unfollow != "" {
-		return nil
+		return false, nil
+	}
+	if k := u.Identity.Kind; k != store.IdentityExternalUserID && k != store.IdentityOpenID {
+		return false, nil
 	}
 	fresh := ev.Kind == "event.subscribe" || u.Follow != nil
 	if !fresh {
 		c, err := p.st.FindCustomerByIdentity(ctx, u.Identity)
 		switch {
 		case err == nil && c.Name != "":
-			return nil
+			return false, nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return fmt.Errorf("customers: find: %w", err)
+			return false, fmt.Errorf("customers: find: %w", err)
 		}
 	}
-	var prof Profile
-	var err error
-	switch u.Identity.Kind {
-	case store.IdentityExternalUserID:
-		prof, err = p.profiles.ExternalContact(ctx, u.Identity.Value)
-	case store.IdentityOpenID:
-		prof, err = p.profiles.OAFollower(ctx, u.Identity.Value)
-	default:
-		return nil
+	if p.jobs != nil && p.skipping(u.Identity.Kind) {
+		return true, nil
 	}
+	fctx := ctx
+	if p.jobs != nil {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(ctx, p.o.Wait)
+		defer cancel()
+	}
+	prof, err := p.fetch(fctx, u.Identity)
 	if errors.Is(err, ErrNoProfile) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("customers: profile: %w", err)
+		if p.jobs != nil {
+			p.setDown(u.Identity.Kind, true)
+			return true, nil
+		}
+		return false, fmt.Errorf("customers: profile: %w", err)
 	}
 	u.Name, u.Avatar = prof.Name, prof.Avatar
 	if prof.UnionID != "" {
@@ -164,6 +241,79 @@ func (p *Customers) enrich(ctx context.Context, ev *store.Event, u *store.Custom
 			if u.Follow.State == "" {
 				u.Follow.State = f.State
 			}
+		}
+	}
+	return false, nil
+}
+
+func (p *Customers) fetch(ctx context.Context, id store.Identity) (Profile, error) {
+	switch id.Kind {
+	case store.IdentityExternalUserID:
+		return p.profiles.ExternalContact(ctx, id.Value)
+	case store.IdentityOpenID:
+		return p.profiles.OAFollower(ctx, id.Value)
+	}
+	return Profile{}, ErrNoProfile
+}
+
+// skipping reports whether the platform of identity kind failed recently.
+func (p *Customers) skipping(kind string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.o.Now().Before(p.down[kind])
+}
+
+func (p *Customers) setDown(kind string, down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if down {
+		p.down[kind] = p.o.Now().Add(p.o.Skip)
+	} else {
+		delete(p.down, kind)
+	}
+}
+
+// runProfileJob fills in the profile deferred by an outage: name, avatar,
+// the unionid link (which merges the customer with their other identities)
+// and the remarks of follows that still stand. An error retries it with
+// the runner's backoff.
+func (p *Customers) runProfileJob(ctx context.Context, j *store.Job) error {
+	var id store.Identity
+	if err := json.Unmarshal([]byte(j.Payload), &id); err != nil || id.Kind == "" || id.Value == "" {
+		return nil // not a payload this version wrote: nothing to retry
+	}
+	c, err := p.st.FindCustomerByIdentity(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // erased meanwhile: a profile must not bring them back
+	}
+	if err != nil {
+		return fmt.Errorf("customers: find %s: %w", id.Kind, err)
+	}
+	prof, err := p.fetch(ctx, id)
+	if errors.Is(err, ErrNoProfile) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("customers: deferred profile: %w", err)
+	}
+	p.setDown(id.Kind, false)
+	now := p.o.Now().UTC()
+	u := store.CustomerUpsert{Identity: id, Name: prof.Name, Avatar: prof.Avatar, Now: now}
+	if prof.UnionID != "" {
+		u.Link = []store.Identity{{Kind: store.IdentityUnionID, Value: prof.UnionID}}
+	}
+	if _, err := p.st.UpsertCustomer(ctx, u); err != nil {
+		return fmt.Errorf("customers: deferred profile: %w", err)
+	}
+	for _, f := range prof.Follows {
+		i := slices.IndexFunc(c.Follows, func(g store.Follow) bool { return g.StaffID == f.StaffID && !g.Deleted })
+		if i < 0 || f.Remark == "" || c.Follows[i].Remark == f.Remark {
+			continue // only a follow the callbacks made, and only its remark
+		}
+		g := c.Follows[i]
+		g.Remark = f.Remark
+		if _, err := p.st.UpsertCustomer(ctx, store.CustomerUpsert{Identity: id, Follow: &g, Now: now}); err != nil {
+			return fmt.Errorf("customers: deferred remark: %w", err)
 		}
 	}
 	return nil

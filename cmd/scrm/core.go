@@ -66,7 +66,15 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	dir := bot.StaffDirectory{Staff: a.store, Fallback: fallback}
 	wecomAPI := cfg.WeComAPIEnabled()
 
-	c.register(bot.NewCustomers(a.store, profiles))
+	customers := bot.NewCustomers(a.store, profiles)
+	if profiles != nil {
+		// An outage of WeChat or WeCom must not hold timelines up: the
+		// callback's identity goes on the timeline at once and a job fills
+		// in the profile when the platform answers again.
+		customers.DeferProfiles(a.store, bot.ProfileOptions{Now: now})
+		c.beside(customers.ProfileRunner(a.store, bot.RunnerOptions{Owner: c.owner, Workers: 2, Now: now, Logger: log}).Run)
+	}
+	c.register(customers)
 
 	if wecomAPI {
 		tags := bot.NewTagSync(a.store, a.api, bot.TagSyncOptions{Logger: log})

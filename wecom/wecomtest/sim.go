@@ -85,6 +85,7 @@ type Simulator struct {
 	faults   map[string][]int // api → queue of errcodes to answer
 	freqTill map[string]time.Time
 	latency  map[string]time.Duration
+	outage   map[string]Outage // api → how it is down; "" for every API
 	inflight map[string]int
 	maxConc  map[string]int
 	calls    map[string]int
@@ -247,7 +248,7 @@ func NewUnstartedSimulator(cfg SimConfig) *Simulator {
 	return &Simulator{
 		cfg: cfg, log: log,
 		tokens: map[string]*simToken{}, current: map[string]string{}, getTokenCalls: map[string]int{},
-		badSecret: map[string]bool{}, faults: map[string][]int{}, freqTill: map[string]time.Time{},
+		badSecret: map[string]bool{}, faults: map[string][]int{}, freqTill: map[string]time.Time{}, outage: map[string]Outage{},
 		latency: map[string]time.Duration{}, inflight: map[string]int{}, maxConc: map[string]int{}, calls: map[string]int{},
 		staff: map[string]*Staff{}, contacts: map[string]*Contact{},
 		memberLog: map[string][]time.Time{}, dupSeen: map[string]time.Time{},
@@ -362,6 +363,37 @@ func (s *Simulator) SetLatency(api string, d time.Duration) {
 		return
 	}
 	s.latency[api] = d
+}
+
+// Outage is how an API is down for SetOutage.
+type Outage int
+
+// Kinds of outage.
+const (
+	OutageNone Outage = iota // the API answers
+	Outage503                // HTTP 503 with no JSON body, as a failing gateway answers
+	OutageDrop               // the connection is closed without an answer, as when refused or reset
+)
+
+// OAAPIs are the Official Account's APIs (api.weixin.qq.com, apart from
+// WeCom's qyapi): SetOutage(Outage503, OAAPIs...) is a WeChat outage.
+var OAAPIs = []string{"token", "user/info", "message/custom/send"}
+
+// SetOutage makes apis (every API when none is named) fail with o until it
+// is called again with OutageNone. Failed calls are counted by Calls.
+func (s *Simulator) SetOutage(o Outage, apis ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(apis) == 0 {
+		apis = []string{""}
+	}
+	for _, api := range apis {
+		if o == OutageNone {
+			delete(s.outage, api)
+		} else {
+			s.outage[api] = o
+		}
+	}
 }
 
 // ExpireTokens invalidates every issued access token: the next call with one
@@ -731,6 +763,10 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	over := concLimits[api] > 0 && s.inflight[api] > concLimits[api]
 	delay := s.latency[api]
+	down, ok := s.outage[api]
+	if !ok {
+		down = s.outage[""]
+	}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -738,6 +774,19 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 
+	switch down {
+	case Outage503:
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+		return
+	case OutageDrop:
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler) // closes the connection without an answer
+	}
 	if delay > 0 {
 		// Like the platform, finish the call even when the caller gave up:
 		// a timed-out send may still have been delivered.

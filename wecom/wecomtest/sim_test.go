@@ -232,3 +232,35 @@ func TestSimulatorOnSentAndConcurrency(t *testing.T) {
 		t.Errorf("OnSent saw %d, Sent has %d; want 20", len(seen), len(sim.Sent()))
 	}
 }
+
+func TestSimulatorOutage(t *testing.T) {
+	sim := wecomtest.NewSimulator(wecomtest.SimConfig{})
+	defer sim.Close()
+	get := func(api string) (int, error) {
+		resp, err := http.Get(sim.URL + "/cgi-bin/" + api + "?access_token=x")
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	sim.SetOutage(wecomtest.Outage503, wecomtest.OAAPIs...)
+	if code, err := get("user/info"); err != nil || code != http.StatusServiceUnavailable {
+		t.Fatalf("user/info during a 503 outage: %d %v", code, err)
+	}
+	if code, err := get("gettoken"); err != nil || code != http.StatusOK {
+		t.Fatalf("WeCom's gettoken during an OA outage: %d %v", code, err)
+	}
+	sim.SetOutage(wecomtest.OutageDrop)
+	if _, err := get("gettoken"); err == nil {
+		t.Fatal("a dropped connection answered")
+	}
+	sim.SetOutage(wecomtest.OutageNone)
+	sim.SetOutage(wecomtest.OutageNone, wecomtest.OAAPIs...)
+	if code, err := get("user/info"); err != nil || code != http.StatusOK {
+		t.Fatalf("user/info after the outage: %d %v", code, err)
+	}
+	if n := sim.Calls("user/info"); n != 2 {
+		t.Fatalf("calls counted %d, want 2", n)
+	}
+}
