@@ -64,3 +64,43 @@ func TestViewerFromStaffAndDirectory(t *testing.T) {
 		t.Error("a nil staff member resolved")
 	}
 }
+
+func TestCanSeeEntry(t *testing.T) {
+	private := func(staff, author string) *store.TimelineEntry {
+		return &store.TimelineEntry{Kind: store.EntryNote, StaffID: staff, Text: "底价",
+			Attrs: map[string]string{"author": author, store.AttrPrivate: "true"}}
+	}
+	shared := &store.TimelineEntry{Kind: store.EntryNote, StaffID: "a1", Text: "周末联系"}
+	// A private mark on anything but a note means nothing.
+	message := &store.TimelineEntry{Kind: store.EntryMessage, Attrs: map[string]string{store.AttrPrivate: "true"}}
+	admin := bot.Viewer{StaffID: "boss", Role: bot.RoleAdmin}
+	mgrA := bot.Viewer{StaffID: "mgrA", Role: bot.RoleManager, Team: []string{"a1", "a2"}}
+	mgrB := bot.Viewer{StaffID: "mgrB", Role: bot.RoleManager, Team: []string{"b1"}}
+	a1 := bot.Viewer{StaffID: "a1", Role: bot.RoleSales}
+	a2 := bot.Viewer{StaffID: "a2", Role: bot.RoleSales}
+	noRole := bot.Viewer{StaffID: "a1"}
+	cases := []struct {
+		name string
+		v    bot.Viewer
+		e    *store.TimelineEntry
+		want bool
+	}{
+		{"author", a1, private("a1", "a1"), true},
+		{"author's manager", mgrA, private("a1", "a1"), true},
+		{"admin", admin, private("a1", "a1"), true},
+		{"teammate", a2, private("a1", "a1"), false},
+		{"another team's manager", mgrB, private("a1", "a1"), false},
+		{"author without a role", noRole, private("a1", "a1"), false},
+		{"admin token's note, manager", mgrA, private("", "admin"), false},
+		{"admin token's note, admin", admin, private("", "admin"), true},
+		{"shared note", a2, shared, true},
+		{"message", mgrB, message, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.v.CanSeeEntry(tc.e); got != tc.want {
+				t.Errorf("CanSeeEntry = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

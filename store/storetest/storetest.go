@@ -1189,6 +1189,28 @@ func newEntry(cid string, n int) *store.TimelineEntry {
 }
 
 var timelineTests = []namedTest{
+	{"PrivateNoteKeepsItsMarkThroughAMerge", func(t *testing.T, s store.Store) {
+		// Visibility of private notes is decided above the store from the
+		// entry's author and Attrs: both must survive storage and a merge.
+		ctx := ctxFor(t)
+		older := upsert(t, s, store.CustomerUpsert{Identity: ext("wmPriv"), Now: base})
+		younger := upsert(t, s, store.CustomerUpsert{Identity: openid("oPriv"), Now: base.Add(time.Hour)})
+		note := &store.TimelineEntry{CustomerID: younger.ID, SourceKey: "note:priv", Kind: store.EntryNote, StaffID: "s1",
+			Text: "底价", Attrs: map[string]string{"author": "s1", "source": "api", store.AttrPrivate: "true"}, At: base}
+		if ok, err := s.AppendTimeline(ctx, note); err != nil || !ok {
+			t.Fatalf("AppendTimeline = %v, %v", ok, err)
+		}
+		if _, err := s.MergeCustomers(ctx, older.ID, younger.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.FindTimeline(ctx, older.ID, 0, 0)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("FindTimeline = %d, %v; want 1", len(got), err)
+		}
+		if !got[0].Private() || got[0].Author() != "s1" || !reflect.DeepEqual(got[0].Attrs, note.Attrs) {
+			t.Errorf("merged note = %+v, want private by s1 with attrs %v", got[0], note.Attrs)
+		}
+	}},
 	{"AppendIsIdempotent", func(t *testing.T, s store.Store) {
 		ctx := ctxFor(t)
 		c := upsert(t, s, store.CustomerUpsert{Identity: ext("wmTL"), Now: base})
