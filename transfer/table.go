@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -29,6 +30,41 @@ const (
 // MaxFileSize bounds what ReadTable accepts (a 100,000-row sheet is a few
 // megabytes).
 const MaxFileSize = 64 << 20
+
+// Limits on what a workbook may inflate to. A 100,000-row sheet written by
+// Excel or by our export is 30–70 MB of XML at a compression ratio near 10,
+// so these leave room for twice that while a zip bomb (a few hundred KB
+// inflating to gigabytes) is refused before anything is inflated.
+const (
+	// MaxUnzipSize bounds the total size of a workbook's parts.
+	MaxUnzipSize = 128 << 20
+	// maxRatio bounds a part's inflated size over its compressed size;
+	// parts under minRatioSize are exempt (tiny parts compress oddly).
+	maxRatio     = 100
+	minRatioSize = 1 << 20
+	// maxParts bounds the number of parts in the package.
+	maxParts = 1000
+	// maxCells bounds the cells a sheet may read into memory, counting the
+	// empty ones a row pads out to its last cell ("XFD1" alone is 16,384).
+	maxCells = 5_000_000
+)
+
+// ErrTooLarge is matched by the errors of ReadTable for a file that is, or
+// inflates to, more than the limits above (errors.Is); the error itself is a
+// *TooLargeError whose text is for the person who sent the file.
+var ErrTooLarge = errors.New("transfer: file too large")
+
+// TooLargeError says why a file is refused, in Chinese.
+type TooLargeError struct{ Reason string }
+
+func (e *TooLargeError) Error() string { return e.Reason }
+
+// Is makes errors.Is(err, ErrTooLarge) true.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
+func tooLarge(format string, args ...any) error {
+	return &TooLargeError{Reason: fmt.Sprintf(format, args...)}
+}
 
 // Table is one sheet read as text.
 type Table struct {
@@ -58,7 +94,7 @@ func ReadTable(name string, r io.Reader, sheet string) (*Table, error) {
 		return nil, fmt.Errorf("transfer: read %s: %w", name, err)
 	}
 	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("transfer: %s is larger than %d MiB: %w", name, MaxFileSize>>20, ErrFormat)
+		return nil, fmt.Errorf("transfer: read %s: %w", name, tooLarge("文件过大（超过 %d MB），请拆分后再导入", MaxFileSize>>20))
 	}
 	switch {
 	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
@@ -69,16 +105,83 @@ func ReadTable(name string, r io.Reader, sheet string) (*Table, error) {
 	return readCSV(name, data)
 }
 
+// checkZip refuses a package whose parts, as its central directory
+// declares them, exceed the limits, then inflates every part to check that
+// it holds what it declares. archive/zip fails a part that inflates past
+// its declared size, but excelize ignores that error and would read a
+// silently truncated sheet; a part that lies about its size is refused
+// here instead, after inflating no more than its declared size plus one
+// byte.
+func checkZip(name string, data []byte) error {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return fmt.Errorf("transfer: open workbook %s: %w", name, err)
+	}
+	if len(zr.File) > maxParts {
+		return fmt.Errorf("transfer: open workbook %s: %w", name, tooLarge("文件结构异常（包含 %d 个部件），请用 Excel 另存为 .xlsx 后再导入", len(zr.File)))
+	}
+	var total uint64
+	for _, f := range zr.File {
+		total += f.UncompressedSize64
+		if total > MaxUnzipSize || f.UncompressedSize64 > MaxUnzipSize {
+			return fmt.Errorf("transfer: open workbook %s: %w", name, tooLarge("文件解压后过大（超过 %d MB），请拆分后再导入", MaxUnzipSize>>20))
+		}
+		if f.UncompressedSize64 >= minRatioSize && f.UncompressedSize64 > maxRatio*max(f.CompressedSize64, 1) {
+			return fmt.Errorf("transfer: open workbook %s: part %s: %w", name, f.Name,
+				tooLarge("文件压缩比异常（%s 解压后是压缩前的 %d 倍以上），疑似压缩炸弹，已拒绝导入", f.Name, maxRatio))
+		}
+	}
+	buf := make([]byte, 64<<10)
+	for _, f := range zr.File {
+		if err := checkPart(f, buf); err != nil {
+			return fmt.Errorf("transfer: 文件 %s 已损坏（%s 解压后的内容与声明的大小不符），请用 Excel 另存为 .xlsx 后再导入: %w: %v",
+				name, f.Name, ErrFormat, err)
+		}
+	}
+	return nil
+}
+
+// checkPart inflates a part, at most one byte past its declared size.
+func checkPart(f *zip.File, buf []byte) error {
+	if f.FileInfo().IsDir() {
+		return nil
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	n, err := io.CopyBuffer(io.Discard, io.LimitReader(rc, int64(f.UncompressedSize64)+1), buf)
+	if err != nil {
+		return err
+	}
+	if uint64(n) != f.UncompressedSize64 {
+		return fmt.Errorf("inflates to %d bytes, declares %d", n, f.UncompressedSize64)
+	}
+	return nil
+}
+
 func readXLSX(name string, data []byte, sheet string) (*Table, error) {
-	f, err := excelize.OpenReader(bytes.NewReader(data))
+	if err := checkZip(name, data); err != nil {
+		return nil, err
+	}
+	// excelize inflates sheets above UnzipXMLSizeLimit into temporary
+	// files. It removes them in Close, but not when opening fails halfway,
+	// so they go to a directory of this call's own that is removed on every
+	// path.
+	tmp, err := os.MkdirTemp("", "scrm-xlsx-")
 	if err != nil {
 		return nil, fmt.Errorf("transfer: open workbook %s: %w", name, err)
 	}
-	defer f.Close()
-	// Raw values: phone numbers stay digits instead of "1.38E+10" and dates
-	// arrive as serial numbers, which parseDate reads, instead of whatever
-	// display format the author's locale chose.
-	raw := excelize.Options{RawCellValue: true}
+	defer os.RemoveAll(tmp)
+	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{
+		UnzipSizeLimit: MaxUnzipSize, UnzipXMLSizeLimit: 16 << 20, TmpDir: tmp})
+	if f != nil {
+		defer f.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("transfer: open workbook %s: %w", name, err)
+	}
 	var rows [][]string
 	if sheet == "" {
 		// The first visible sheet with data: workbooks often start with an
@@ -87,7 +190,7 @@ func readXLSX(name string, data []byte, sheet string) (*Table, error) {
 			if visible, _ := f.GetSheetVisible(s); !visible {
 				continue
 			}
-			r, err := f.GetRows(s, raw)
+			r, err := sheetRows(f, s)
 			if err != nil {
 				return nil, fmt.Errorf("transfer: read sheet %s of %s: %w", s, name, err)
 			}
@@ -103,7 +206,7 @@ func readXLSX(name string, data []byte, sheet string) (*Table, error) {
 		if idx, err := f.GetSheetIndex(sheet); err != nil || idx < 0 {
 			return nil, fmt.Errorf("transfer: workbook %s has no sheet %q (sheets: %s)", name, sheet, strings.Join(f.GetSheetList(), ", "))
 		}
-		if rows, err = f.GetRows(sheet, raw); err != nil {
+		if rows, err = sheetRows(f, sheet); err != nil {
 			return nil, fmt.Errorf("transfer: read sheet %s of %s: %w", sheet, name, err)
 		}
 	}
@@ -140,6 +243,43 @@ func readXLSX(name string, data []byte, sheet string) (*Table, error) {
 		}
 	}
 	return t, nil
+}
+
+// sheetRows reads a sheet row by row, as GetRows would (blank rows inside
+// the sheet are empty, trailing ones are left out), counting the cells it
+// keeps so that a sheet of padded or countless rows is refused rather than
+// held in memory.
+func sheetRows(f *excelize.File, sheet string) (rows [][]string, err error) {
+	it, err := f.Rows(sheet)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, it.Close()) }()
+	// Raw values: phone numbers stay digits instead of "1.38E+10" and dates
+	// arrive as serial numbers, which parseDate reads, instead of whatever
+	// display format the author's locale chose.
+	raw := excelize.Options{RawCellValue: true}
+	cells, last := 0, 0
+	for it.Next() {
+		row, err := it.Columns(raw)
+		if err != nil {
+			return nil, err
+		}
+		if len(row) == 0 {
+			row = nil
+		}
+		rows = append(rows, row)
+		if len(row) > 0 {
+			last = len(rows)
+		}
+		if cells += len(row) + 1; cells > maxCells {
+			return nil, tooLarge("表格过大（超过 %d 个单元格），请拆分后再导入", maxCells)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	return rows[:last], nil
 }
 
 // mergeRefs reads the merged ranges ("A1:C1") of a sheet straight from the
@@ -190,12 +330,9 @@ func mergeRefs(data []byte, sheet string) ([]string, error) {
 	} else {
 		target = "xl/" + target
 	}
-	ws, err := part(target)
+	ws, err := sheetTail(zr, target)
 	if err != nil {
 		return nil, err
-	}
-	if i := bytes.LastIndex(ws, []byte("sheetData>")); i >= 0 {
-		ws = ws[i+len("sheetData>"):]
 	}
 	var refs []string
 	err = eachElement(ws, "mergeCell", func(attrs []xml.Attr) {
@@ -207,6 +344,45 @@ func mergeRefs(data []byte, sheet string) ([]string, error) {
 		return nil, err
 	}
 	return refs, nil
+}
+
+// sheetTail returns what follows the end of a worksheet part's cell data
+// ("</sheetData>" or "<sheetData/>"), where mergeCells sits, reading the
+// part in chunks so that a large sheet is never held whole.
+func sheetTail(zr *zip.Reader, name string) ([]byte, error) {
+	f, err := zr.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	markers := [][]byte{[]byte("/sheetData>"), []byte("sheetData/>")}
+	const keep = len("sheetData/>") - 1
+	var tail []byte
+	found := false
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := f.Read(buf)
+		tail = append(tail, buf[:n]...)
+		for _, m := range markers {
+			if i := bytes.LastIndex(tail, m); i >= 0 {
+				tail, found = append(tail[:0], tail[i+len(m):]...), true
+			}
+		}
+		if !found && len(tail) > keep {
+			// Keep only what may hold the start of a marker.
+			tail = append(tail[:0], tail[len(tail)-keep:]...)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("%s has no sheetData", name)
+	}
+	return tail, nil
 }
 
 // eachElement calls fn with the attributes of every element named local in
