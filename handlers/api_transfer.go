@@ -87,7 +87,11 @@ func (h *transferAPI) importCustomers(c *fiber.Ctx) error {
 	}
 	defer f.Close()
 	t, err := transfer.ReadTable(fh.Filename, f, sheet)
-	if err != nil {
+	var tooLarge *transfer.TooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return errorf(fiber.StatusRequestEntityTooLarge, tooLarge.Reason, err)
+	case err != nil:
 		return errorf(fiber.StatusBadRequest, err.Error(), err)
 	}
 	// A large sheet takes a while on the embedded store; the server's write

@@ -14,6 +14,7 @@ import (
 
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/transfer"
+	"github.com/scrmhq/scrm/transfer/transfertest"
 )
 
 // upload posts a sheet to /api/v1/imports as multipart form data.
@@ -225,4 +226,33 @@ func TestExportAPIVisibility(t *testing.T) {
 			t.Errorf("format=pdf: status %d, want 400", status)
 		}
 	})
+}
+
+// TestImportAPIRefusesZipBomb posts a 200 KB-class workbook whose sheet
+// inflates to 200 MB: the server answers 413 with the Chinese reason
+// within seconds, its memory stays under 300 MB above where it stood, and
+// nothing is left in the temporary directory.
+func TestImportAPIRefusesZipBomb(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	a := newAPIEnv(t)
+	bomb := transfertest.ZipBomb(t, 200<<20, 0)
+	var (
+		status int
+		body   []byte
+	)
+	start := time.Now()
+	growth := transfertest.PeakGrowthMB(t, func() { status, body = a.upload(t, apiTok, "bomb.xlsx", bomb, nil) })
+	elapsed := time.Since(start)
+	t.Logf("%d KB: %d %s in %s, peak RSS growth %d MB", len(bomb)>>10, status, body, elapsed.Round(time.Millisecond), growth)
+	if status != 413 || !strings.Contains(string(body), "文件解压后过大") {
+		t.Errorf("answer %d %s, want 413 with the Chinese reason", status, body)
+	}
+	if elapsed > 10*time.Second {
+		t.Errorf("refusing took %s, want under 10s", elapsed)
+	}
+	if growth > 300 {
+		t.Errorf("peak resident memory grew by %d MB, want under 300", growth)
+	}
+	transfertest.CheckEmptyDir(t, tmp)
 }
