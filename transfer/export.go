@@ -366,11 +366,7 @@ func newSheetWriter(format string, w io.Writer, sheet string, headers []string) 
 
 func (sw *sheetWriter) row(cells []string) error {
 	if sw.csv != nil {
-		esc := make([]string, len(cells))
-		for i, c := range cells {
-			esc[i] = escapeCell(c)
-		}
-		return sw.csv.Write(esc)
+		return sw.csv.Write(escapeCells(cells))
 	}
 	vals := make([]any, len(cells))
 	for i, c := range cells {
@@ -407,6 +403,16 @@ func escapeCell(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// escapeCells escapes every cell of a CSV row: what any CSV this package
+// writes (exports and import reports alike) goes through.
+func escapeCells(cells []string) []string {
+	esc := make([]string, len(cells))
+	for i, c := range cells {
+		esc[i] = escapeCell(c)
+	}
+	return esc
 }
 
 func unescapeCell(s string) string {

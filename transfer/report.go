@@ -167,7 +167,9 @@ func (r *Report) WriteIssuesCSV(w io.Writer) error {
 		if is.Rejected {
 			kind = "拒绝（整行未导入）"
 		}
-		_ = cw.Write([]string{strconv.Itoa(is.Row), is.Column, is.Value, kind, is.Reason})
+		// Values and headers are the sheet's own text, which may be a
+		// formula someone planted for whoever opens this report.
+		_ = cw.Write(escapeCells([]string{strconv.Itoa(is.Row), is.Column, is.Value, kind, is.Reason}))
 	}
 	cw.Flush()
 	return cw.Error()
