@@ -204,22 +204,40 @@ func Import(ctx context.Context, st ImportStore, t *Table, opts ImportOptions) (
 
 	recs := im.readRecords()
 	plans := im.plan(recs)
+	// The start is audited before the first write, so an import killed
+	// halfway still says who changed the customers it reached.
+	if err := im.audit(ctx, fmt.Sprintf("import %s started: rows=%d", t.Source, im.rep.Rows)); err != nil {
+		return im.rep, err
+	}
 	if err := im.apply(ctx, plans); err != nil {
+		// A failed or cancelled run is audited too; the store may be what
+		// failed, so that entry is best effort.
+		_ = im.audit(context.WithoutCancel(ctx), fmt.Sprintf("import %s failed: %v", t.Source, err))
 		return im.rep, err
 	}
 	slices.SortStableFunc(im.rep.Issues, func(a, b Issue) int { return cmp.Compare(a.Row, b.Row) })
 	im.rep.Elapsed = Duration(time.Since(start))
-	if !opts.DryRun {
-		if a, ok := st.(auditor); ok {
-			actor := cmp.Or(opts.Actor, "admin")
-			detail := fmt.Sprintf("import %s: rows=%d created=%d updated=%d unchanged=%d rejected=%d",
-				t.Source, im.rep.Rows, im.rep.Created, im.rep.Updated, im.rep.Unchanged, im.rep.Rejected)
-			if err := a.AppendAudit(ctx, &store.AuditEntry{Actor: actor, Action: "import", Target: "customers", Detail: detail, At: opts.Now()}); err != nil {
-				return im.rep, fmt.Errorf("transfer: audit import: %w", err)
-			}
-		}
+	detail := fmt.Sprintf("import %s: rows=%d created=%d updated=%d unchanged=%d rejected=%d",
+		t.Source, im.rep.Rows, im.rep.Created, im.rep.Updated, im.rep.Unchanged, im.rep.Rejected)
+	// The writes are done: record them even if the caller gave up meanwhile.
+	if err := im.audit(context.WithoutCancel(ctx), detail); err != nil {
+		return im.rep, err
 	}
 	return im.rep, nil
+}
+
+// audit appends an import entry to the store's audit log, if it has one;
+// a dry run writes nothing, so it audits nothing either.
+func (im *importer) audit(ctx context.Context, detail string) error {
+	a, ok := im.st.(auditor)
+	if !ok || im.opts.DryRun {
+		return nil
+	}
+	e := &store.AuditEntry{Actor: cmp.Or(im.opts.Actor, "admin"), Action: "import", Target: "customers", Detail: detail, At: im.opts.Now()}
+	if err := a.AppendAudit(ctx, e); err != nil {
+		return fmt.Errorf("transfer: audit import: %w", err)
+	}
+	return nil
 }
 
 // readRecords turns every data row into a record, or into issues.

@@ -2,7 +2,10 @@ package transfer
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -56,3 +59,57 @@ func TestImportReportEscapesFormulas(t *testing.T) {
 }
 
 func csvQuote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// TestImportAuditsStartAndEnd: the audit log says an import started before
+// its first write, so an import killed halfway is not silent; a cancelled
+// run is audited as failed, and a finished one with its counts.
+func TestImportAuditsStartAndEnd(t *testing.T) {
+	ctx := testContext(t)
+	db := openStore(t)
+	seedStaff(t, db)
+	var sheet strings.Builder
+	sheet.WriteString("姓名,手机\n")
+	for i := range 1200 { // more than one batch
+		fmt.Fprintf(&sheet, "客户%d,1380013%04d\n", i, i)
+	}
+	tb, err := ReadTable("kill.csv", strings.NewReader(sheet.String()), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	details := func() []string {
+		entries, err := db.FindAudit(ctx, "customers", 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			if e.Action == "import" {
+				out = append(out, e.Detail)
+			}
+		}
+		return out
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	var midway []string
+	_, err = Import(cctx, db, tb, ImportOptions{Actor: "ops", ProgressEvery: 100, Progress: func(p Progress) {
+		if p.Done < p.Total && midway == nil {
+			midway = details() // what a kill at this point would leave
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("import: %v, want it cancelled", err)
+	}
+	if len(midway) != 1 || !strings.Contains(midway[0], "kill.csv started: rows=1200") {
+		t.Errorf("audit while writing: %q, want the start entry", midway)
+	}
+	if got := details(); len(got) != 2 || !strings.Contains(got[0]+got[1], "failed") {
+		t.Errorf("audit after the cancelled import: %q, want start and failure", got)
+	}
+	if _, err := Import(ctx, db, tb, ImportOptions{Actor: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := details(); len(got) != 4 || !strings.Contains(got[0]+got[1], "rows=1200 created=") {
+		t.Errorf("audit after a full import: %q, want its start and its counts", got)
+	}
+}
