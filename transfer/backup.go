@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/scrmhq/scrm/store/sqlite" // also registers the "sqlite" driver used below
@@ -44,14 +46,27 @@ func Backup(ctx context.Context, dataDir, out string) (*Snapshot, error) {
 	if _, err := os.Stat(out); err == nil {
 		return nil, fmt.Errorf("transfer: backup: %s already exists", out)
 	}
+	removeStalePartials(out)
 	db, err := sqlite.Open(ctx, dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("transfer: backup: %w", err)
 	}
 	defer db.Close()
-	tmp := out + ".partial-" + fmt.Sprint(time.Now().UnixNano())
-	defer os.Remove(tmp)
+	// The snapshot is written inside a directory only this user may enter:
+	// VACUUM INTO creates its file (and journal) readable by all, and the
+	// snapshot holds every customer. The directory, with whatever SQLite
+	// left in it, goes on every path; a killed run's is removed by the next
+	// backup.
+	part := fmt.Sprintf("%s.partial-%d-%d", out, os.Getpid(), time.Now().UnixNano())
+	if err := os.Mkdir(part, 0o700); err != nil {
+		return nil, fmt.Errorf("transfer: backup: %w", err)
+	}
+	defer os.RemoveAll(part)
+	tmp := filepath.Join(part, filepath.Base(out))
 	if err := db.Backup(ctx, tmp); err != nil {
+		return nil, fmt.Errorf("transfer: backup: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
 		return nil, fmt.Errorf("transfer: backup: %w", err)
 	}
 	if err := syncFile(tmp); err != nil {
@@ -69,6 +84,46 @@ func Backup(ctx context.Context, dataDir, out string) (*Snapshot, error) {
 	}
 	snap.Path = out
 	return snap, nil
+}
+
+// removeStalePartials removes what killed backups to out's directory left:
+// "<name>.partial-<pid>-<nanos>" directories of processes that are gone,
+// and the "<name>.partial-<nanos>" files (and their -journal) that earlier
+// versions wrote. A partial of a backup still running is left alone.
+func removeStalePartials(out string) {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "*.partial-*"))
+	for _, m := range matches {
+		base := filepath.Base(m)
+		parts := strings.Split(base[strings.LastIndex(base, ".partial-")+len(".partial-"):], "-")
+		if !allDigits(parts[0]) {
+			continue // not ours
+		}
+		switch {
+		case len(parts) == 1: // an earlier version's snapshot
+		case len(parts) == 2 && slices.Contains([]string{"journal", "wal", "shm"}, parts[1]): // and its journal
+		case len(parts) == 2 && allDigits(parts[1]): // pid-nanos
+			if pid, err := strconv.Atoi(parts[0]); err == nil && pid != os.Getpid() && processAlive(pid) {
+				continue // a backup still running
+			}
+		default:
+			continue
+		}
+		_ = os.RemoveAll(m)
+	}
+}
+
+func allDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// processAlive reports whether a process with this ID exists (signal 0
+// checks without signalling).
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return p.Signal(syscall.Signal(0)) == nil
 }
 
 // Verify opens a database file read-only and checks it: PRAGMA
@@ -291,7 +346,7 @@ func copyFile(from, to string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -270,4 +271,71 @@ func TestRestoreChecks(t *testing.T) {
 			t.Error("backup created a store in an empty directory")
 		}
 	})
+}
+
+// TestBackupPrivateAndClean: a backup is readable by its owner only, leaves
+// nothing of its own beside it whether it succeeds or fails, and removes
+// what killed runs left (an earlier version's ".partial-<nanos>" copy and
+// journal, a dead process's partial directory) but not the partial of a
+// backup still running.
+func TestBackupPrivateAndClean(t *testing.T) {
+	ctx := testContext(t)
+	dataDir := t.TempDir()
+	db, err := sqlite.Open(ctx, dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedStaff(t, db)
+	db.Close()
+	outDir := t.TempDir()
+	stale := []string{"old.db.partial-1732000000000000000", "old.db.partial-1732000000000000000-journal", "b.db.partial-999999999-1"}
+	for _, name := range stale[:2] {
+		if err := os.WriteFile(filepath.Join(outDir, name), []byte("customers"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(outDir, stale[2]), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	live := fmt.Sprintf("b.db.partial-%d-1", os.Getppid()) // the go command, alive while the test runs
+	keep := []string{live, "notes.partial-draft"}
+	for _, name := range keep {
+		if err := os.WriteFile(filepath.Join(outDir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(outDir, "b.db")
+	if _, err := Backup(ctx, dataDir, out); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := st.Mode().Perm(); mode != 0o600 {
+		t.Errorf("backup mode %o, want 600", mode)
+	}
+	left := func() []string {
+		entries, _ := os.ReadDir(outDir)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		slices.Sort(names)
+		return names
+	}
+	want := append([]string{"b.db"}, keep...)
+	slices.Sort(want)
+	if got := left(); !slices.Equal(got, want) {
+		t.Errorf("backup directory holds %q, want %q", got, want)
+	}
+	// A failing backup (cancelled) removes its own partial too.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := Backup(cctx, dataDir, filepath.Join(outDir, "c.db")); err == nil {
+		t.Fatal("a cancelled backup succeeded")
+	}
+	if got := left(); !slices.Equal(got, want) {
+		t.Errorf("after a failed backup the directory holds %q, want %q", got, want)
+	}
 }
