@@ -231,13 +231,16 @@ func Restore(ctx context.Context, from, dataDir string, force bool) (*RestoreRes
 	if err != nil {
 		return nil, fmt.Errorf("transfer: restore: %w", err)
 	}
-	known, err := schemaVersion(ctx)
+	known, want, err := expectedSchema(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("transfer: restore: %w", err)
 	}
 	if snap.SchemaVersion > known {
 		return nil, fmt.Errorf("transfer: restore: %s has schema version %d, newer than this scrm knows (%d): restore it with a newer scrm",
 			from, snap.SchemaVersion, known)
+	}
+	if err := checkSchema(ctx, from, snap.SchemaVersion, known, want); err != nil {
+		return nil, fmt.Errorf("transfer: restore: %w", err)
 	}
 	res := &RestoreResult{Snapshot: snap}
 	entries, err := os.ReadDir(dataDir)
@@ -318,26 +321,115 @@ func compareCounts(snap, restored *Snapshot) error {
 	return nil
 }
 
-// schemaVersion is the schema version this binary creates, read from a
-// throwaway store (the migrations are the store's own business).
-func schemaVersion(ctx context.Context) (int, error) {
+// expectedSchema is the schema version this binary creates and the schema
+// itself (see readSchema), read from a throwaway store (the migrations are
+// the store's own business).
+func expectedSchema(ctx context.Context) (int, map[string]string, error) {
 	dir, err := os.MkdirTemp("", "scrm-schema-")
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer os.RemoveAll(dir)
 	db, err := sqlite.Open(ctx, dir, sqlite.WithSynchronous("NORMAL"))
 	if err != nil {
-		return 0, fmt.Errorf("schema version: %w", err)
+		return 0, nil, fmt.Errorf("schema version: %w", err)
 	}
 	if err := db.Close(); err != nil {
-		return 0, fmt.Errorf("schema version: %w", err)
+		return 0, nil, fmt.Errorf("schema version: %w", err)
 	}
-	snap, err := Verify(ctx, filepath.Join(dir, sqlite.FileName))
+	path := filepath.Join(dir, sqlite.FileName)
+	snap, err := Verify(ctx, path)
 	if err != nil {
-		return 0, fmt.Errorf("schema version: %w", err)
+		return 0, nil, fmt.Errorf("schema version: %w", err)
 	}
-	return snap.SchemaVersion, nil
+	schema, err := readSchema(ctx, path)
+	if err != nil {
+		return 0, nil, fmt.Errorf("schema: %w", err)
+	}
+	return snap.SchemaVersion, schema, nil
+}
+
+// checkSchema compares the schema of the snapshot at path, of the given
+// version, with want, this binary's schema: any table, index, trigger or
+// view that is extra, missing or defined differently is refused, since a
+// snapshot is data, and a trigger in it (one that empties the audit log,
+// say) would run inside the server. A snapshot of an older version is
+// compared after this binary's migrations have brought a throwaway copy of
+// it up to date, which is what the restored store will go through.
+func checkSchema(ctx context.Context, path string, version, known int, want map[string]string) error {
+	if version < known {
+		dir, err := os.MkdirTemp("", "scrm-schema-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if err := copyFile(path, filepath.Join(dir, sqlite.FileName)); err != nil {
+			return fmt.Errorf("schema check: %w", err)
+		}
+		db, err := sqlite.Open(ctx, dir, sqlite.WithSynchronous("OFF"))
+		if err != nil {
+			return fmt.Errorf("schema check: migrate a copy of %s: %w", path, err)
+		}
+		if err := db.Close(); err != nil {
+			return fmt.Errorf("schema check: %w", err)
+		}
+		path = filepath.Join(dir, sqlite.FileName)
+	}
+	got, err := readSchema(ctx, path)
+	if err != nil {
+		return fmt.Errorf("schema check: %w", err)
+	}
+	var diffs []string
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		switch w, ok := want[k]; {
+		case !ok:
+			diffs = append(diffs, "extra "+k)
+		case w != got[k]:
+			diffs = append(diffs, "different "+k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if _, ok := got[k]; !ok {
+			diffs = append(diffs, "missing "+k)
+		}
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("%s does not have the schema of scrm's schema version %d (%s); refusing to restore it", path, version, strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+// readSchema reads a database's sqlite_master as "type name" → SQL, leaving
+// out what SQLite makes by itself: the sqlite_sequence and sqlite_stat
+// tables and the indexes behind UNIQUE and PRIMARY KEY constraints (which
+// have no SQL).
+func readSchema(ctx context.Context, path string) (map[string]string, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, `SELECT type, name, sql FROM sqlite_master`)
+	if err != nil {
+		return nil, fmt.Errorf("read the schema of %s: %w", path, err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var typ, name string
+		var text sql.NullString
+		if err := rows.Scan(&typ, &name, &text); err != nil {
+			return nil, err
+		}
+		if typ == "table" && (name == "sqlite_sequence" || strings.HasPrefix(name, "sqlite_stat")) ||
+			typ == "index" && !text.Valid && strings.HasPrefix(name, "sqlite_autoindex_") {
+			continue
+		}
+		out[typ+" "+name] = text.String
+	}
+	return out, rows.Err()
 }
 
 func copyFile(from, to string) error {

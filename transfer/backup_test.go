@@ -339,3 +339,53 @@ func TestBackupPrivateAndClean(t *testing.T) {
 		t.Errorf("after a failed backup the directory holds %q, want %q", got, want)
 	}
 }
+
+// TestRestoreRefusesForeignSchema: a snapshot whose schema differs from
+// the one its version should have — an extra trigger that empties the
+// audit log, an extra view, a changed index — is refused before anything
+// is copied, naming what differs.
+func TestRestoreRefusesForeignSchema(t *testing.T) {
+	ctx := testContext(t)
+	good := makeBackup(t)
+	tests := []struct{ name, ddl, want string }{
+		{"trigger", `CREATE TRIGGER wipe_audit AFTER INSERT ON customers BEGIN DELETE FROM audit; END`, "extra trigger wipe_audit"},
+		{"view", `CREATE VIEW everyone AS SELECT * FROM customers`, "extra view everyone"},
+		{"dropped index", "", "missing index"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := os.ReadFile(good)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := filepath.Join(t.TempDir(), "bad.db")
+			if err := os.WriteFile(bad, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := sql.Open("sqlite", "file:"+bad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ddl := tc.ddl
+			if ddl == "" {
+				var idx string
+				if err := raw.QueryRowContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name LIMIT 1`).Scan(&idx); err != nil {
+					t.Fatal(err)
+				}
+				ddl = `DROP INDEX "` + idx + `"`
+			}
+			if _, err := raw.ExecContext(ctx, ddl); err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+			dir := filepath.Join(t.TempDir(), "d")
+			_, err = Restore(ctx, bad, dir, false)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a refusal naming %q", err, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err == nil {
+				t.Error("the snapshot was copied into the data dir")
+			}
+		})
+	}
+}
