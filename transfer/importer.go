@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scrmhq/scrm/store"
 )
@@ -84,9 +85,13 @@ type record struct {
 	landlines []string
 	unionids  []string
 	fields    map[string]string
-	tags      []string
-	owners    []string
-	stage     string
+	// alt holds, for the name ("") and fields, the cell as written when it
+	// was read as a CSV escape ("'=x" read as "=x"): a stored value equal to
+	// either reading is not a change, so a CSV export re-imports exactly.
+	alt    map[string]string
+	tags   []string
+	owners []string
+	stage  string
 }
 
 func (r *record) company() string { return r.fields[FieldCompany] }
@@ -266,10 +271,26 @@ func (im *importer) readRow(r int) (*record, bool) {
 	seen, header := false, true
 	var ownerCells, ownerIDCells []string
 	for _, c := range im.lay.columns {
-		raw := unescapeCell(im.t.cell(r, c.index))
+		raw := im.t.cell(r, c.index)
+		literal := ""
+		if im.t.Encoding != EncodingXLSX {
+			// Only CSV needs an escape: in a workbook a cell is typed text
+			// and never a formula, so its apostrophe is the user's own.
+			if u := unescapeCell(raw); u != raw {
+				raw, literal = u, clean(raw)
+			}
+		}
 		v := clean(raw)
 		if v == "" {
 			continue
+		}
+		setAlt := func(key, val string) {
+			if literal != "" {
+				if rec.alt == nil {
+					rec.alt = map[string]string{}
+				}
+				rec.alt[key] = setOnce(rec.alt[key], val)
+			}
 		}
 		seen = true
 		if v != c.header {
@@ -277,7 +298,15 @@ func (im *importer) readRow(r int) (*record, bool) {
 		}
 		switch c.target {
 		case ColName:
-			rec.name = setOnce(rec.name, squash(narrow(v)))
+			name := squash(narrowText(v))
+			if n := utf8.RuneCountInString(name); n > MaxNameRunes {
+				reject(c.header, string([]rune(name)[:20])+"…", fmt.Sprintf("姓名过长（%d 个字，最多 %d 个字）", n, MaxNameRunes))
+				continue
+			}
+			if rec.name == "" {
+				setAlt("", squash(narrowText(literal)))
+			}
+			rec.name = setOnce(rec.name, name)
 		case ColPhone:
 			mobiles, landlines, bad := splitPhones(v)
 			for _, b := range bad {
@@ -309,13 +338,17 @@ func (im *importer) readRow(r int) (*record, bool) {
 			if looksLikeUnionID(v) {
 				rec.unionids = appendAll(rec.unionids, v)
 			} else {
+				setAlt(FieldWeChat, literal)
 				rec.fields[FieldWeChat] = setOnce(rec.fields[FieldWeChat], v)
 			}
 		case ColCompany:
-			rec.fields[FieldCompany] = setOnce(rec.fields[FieldCompany], squash(narrow(v)))
+			setAlt(FieldCompany, squash(narrowText(literal)))
+			rec.fields[FieldCompany] = setOnce(rec.fields[FieldCompany], squash(narrowText(v)))
 		case ColTitle:
+			setAlt(FieldTitle, literal)
 			rec.fields[FieldTitle] = setOnce(rec.fields[FieldTitle], v)
 		case ColRemark:
+			setAlt(FieldRemark, literal)
 			rec.fields[FieldRemark] = setOnce(rec.fields[FieldRemark], v)
 		case ColTags:
 			rec.tags = appendAll(rec.tags, splitTags(v, im.ex.knownTag)...)
@@ -355,6 +388,7 @@ func (im *importer) readRow(r int) (*record, bool) {
 			rec.id = setOnce(rec.id, v)
 		default:
 			if key, ok := strings.CutPrefix(c.target, ColFieldPrefix); ok {
+				setAlt(key, literal)
 				rec.fields[key] = setOnce(rec.fields[key], v)
 			}
 		}
@@ -418,6 +452,16 @@ func (im *importer) readRow(r int) (*record, bool) {
 	return rec, true
 }
 
+// MaxNameRunes is the longest name a customer may have, as the API's
+// PATCH /customers/{id} allows.
+const MaxNameRunes = 128
+
+// sameAlt reports whether key's cell, as written, equals stored.
+func (r *record) sameAlt(key, stored string) bool {
+	a, ok := r.alt[key]
+	return ok && a != "" && a == stored
+}
+
 func setOnce(cur, v string) string {
 	if cur != "" {
 		return cur
@@ -469,8 +513,17 @@ func (im *importer) absorb(r, o *record) {
 	if r.id == "" {
 		r.id = o.id
 	}
+	takeAlt := func(key string) {
+		if a, ok := o.alt[key]; ok {
+			if r.alt == nil {
+				r.alt = map[string]string{}
+			}
+			r.alt[key] = a
+		}
+	}
 	if r.name == "" {
 		r.name = o.name
+		takeAlt("")
 	} else if o.name != "" && keyText(o.name) != keyText(r.name) {
 		conflict(im.labels[ColName], r.name, o.name)
 	}
@@ -495,6 +548,7 @@ func (im *importer) absorb(r, o *record) {
 		switch cur := r.fields[k]; {
 		case cur == "":
 			r.fields[k] = v
+			takeAlt(k)
 		case keyText(cur) != keyText(v):
 			conflict(im.fieldLabel(k), cur, v)
 		}
@@ -718,7 +772,7 @@ func (im *importer) diff(p *plan) {
 	}
 	// Names and companies are compared as the import normalises them, so a
 	// stored full-width or double-spaced value is not "changed" back and forth.
-	if r.name != "" && r.name != squash(narrow(c.Name)) {
+	if stored := squash(narrowText(c.Name)); r.name != "" && r.name != stored && !r.sameAlt("", stored) {
 		p.name = &r.name
 		p.changes = append(p.changes, fmt.Sprintf("姓名：%s → %s", orDash(c.Name), r.name))
 	}
@@ -742,7 +796,7 @@ func (im *importer) diff(p *plan) {
 	}
 	for _, k := range sortedKeys(fields) {
 		v, raw := fields[k], clean(c.Fields[k])
-		if v == normalizeStored(k, raw) {
+		if stored := normalizeStored(k, raw); v == stored || r.sameAlt(k, stored) {
 			continue
 		}
 		if p.fields == nil {
@@ -804,7 +858,7 @@ func normalizeStored(key, v string) string {
 	)
 	switch key {
 	case FieldCompany:
-		return squash(narrow(v))
+		return squash(narrowText(v))
 	case FieldBirthday:
 		n, ok = parseDate(v, true)
 	case FieldRenewal:

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/width"
 
@@ -23,6 +24,16 @@ func narrow(s string) string {
 		}
 	}
 	return s
+}
+
+// narrowText narrows a name or company for storage, but keeps a leading
+// full-width ＝ ＋ － ＠ as written: its ASCII form would make the text a
+// formula in every spreadsheet it is exported to.
+func narrowText(s string) string {
+	if r, n := utf8.DecodeRuneInString(s); strings.ContainsRune("＝＋－＠", r) {
+		return s[:n] + narrow(s[n:])
+	}
+	return narrow(s)
 }
 
 // clean trims a cell: surrounding whitespace (including the ideographic
