@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/store/sqlite"
 	"github.com/scrmhq/scrm/transfer"
+	"github.com/scrmhq/scrm/transfer/transfertest"
 )
 
 // runCLI runs scrm with args and returns what it printed.
@@ -251,4 +254,40 @@ func TestBackupRestoreCLI(t *testing.T) {
 	if _, _, err := runCLI(t, "backup", "--out", filepath.Join(t.TempDir(), "m")); err == nil || !strings.Contains(err.Error(), "mongodump") {
 		t.Errorf("backup on MongoDB: err = %v, want a pointer to mongodump", err)
 	}
+}
+
+// TestImportCLIRefusesZipBomb runs the real binary, `scrm import customers`
+// on a workbook whose sheet inflates to 200 MB, as its own process: it
+// fails within seconds with the Chinese reason, its peak resident memory
+// (the child's max RSS) stays under 300 MB, and it leaves nothing in its
+// TMPDIR.
+func TestImportCLIRefusesZipBomb(t *testing.T) {
+	bin := scrmBinary(t)
+	work, tmp, dataDir := t.TempDir(), t.TempDir(), t.TempDir()
+	seedTransferStore(t, dataDir)
+	bomb := filepath.Join(work, "bomb.xlsx")
+	if err := os.WriteFile(bomb, transfertest.ZipBomb(t, 200<<20, 0), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "import", "customers", bomb)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "SCRM_DATA_DIR="+dataDir, "SCRM_MONGO_URI=", "SCRM_REDIS_URL=", "SCRM_LOG_LEVEL=error")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	elapsed := time.Since(start)
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if ru == nil {
+		t.Skip("no rusage on this platform")
+	}
+	maxRSS := ru.Maxrss >> 10 // KiB on Linux
+	t.Logf("%s in %s, max RSS %d MB", bytes.TrimSpace(out), elapsed.Round(time.Millisecond), maxRSS)
+	if err == nil || !strings.Contains(string(out), "文件解压后过大") {
+		t.Errorf("import of the bomb: %v, output %s; want a failure with the Chinese reason", err, out)
+	}
+	if elapsed > 10*time.Second {
+		t.Errorf("refusing took %s, want under 10s", elapsed)
+	}
+	if maxRSS > 300 {
+		t.Errorf("max RSS %d MB, want under 300", maxRSS)
+	}
+	transfertest.CheckEmptyDir(t, tmp)
 }
