@@ -11,7 +11,10 @@
 // dates arrive as serial numbers; merged cells read as their range's value)
 // and CSV: UTF-8 with or without BOM, UTF-16 with BOM, and GBK — text that
 // is valid UTF-8 is UTF-8, anything else is decoded as GB18030 (GBK's
-// superset). Columns are found by their headers: Chinese and English names
+// superset). A workbook is refused before it is parsed when its parts
+// declare more than 128 MB in all or a compression ratio over 100:1, or
+// inflate to other than they declare; its sheet is then read row by row,
+// at most five million cells. Columns are found by their headers: Chinese and English names
 // (姓名/客户名称/name, 手机/电话/mobile, 公司/单位, 职位, 标签, 负责人/销售,
 // 阶段, 备注, 生日, 到期日/续费日期, 微信, unionid, 邮箱 …) after
 // normalisation (full-width to half-width, case, spaces, "（必填）" and
@@ -64,17 +67,20 @@
 // bot.Viewer may see (scope narrows the query, CanSee checks every row),
 // with Chinese headers whose every column maps back on import, so an
 // export re-imports with no change. CSV is UTF-8 with a BOM for Excel, and
-// cells that Excel would run as formulas get a leading apostrophe that the
-// import removes. ComputeKPIs counts, per salesperson in the viewer's
+// cells that Excel would run as formulas get a leading apostrophe, which
+// the import of a CSV reads as Excel does (the text after it); a workbook's
+// cells are typed text, kept as written. A stored value matching the cell
+// either way is not a change, so both formats re-import exactly. ComputeKPIs counts, per salesperson in the viewer's
 // scope, customers, new follows this month, customers followed up this
 // month, dormant and lost.
 //
 // # Backup and restore
 //
 // Backup takes a consistent online snapshot of the SQLite store with VACUUM
-// INTO (WAL lets it run beside the server) and verifies it; Restore
-// verifies a snapshot (integrity_check, foreign_key_check, schema version
-// not newer than this binary), refuses a non-empty data directory unless
+// INTO (WAL lets it run beside the server), readable by its owner only, and
+// verifies it; Restore verifies a snapshot (integrity_check,
+// foreign_key_check, schema version not newer than this binary, tables,
+// indexes, triggers and views exactly those of its version), refuses a non-empty data directory unless
 // forced (and then moves the old store aside), copies, opens, verifies
 // again and compares the row count of every table.
 package transfer
