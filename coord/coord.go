@@ -69,6 +69,18 @@ func (l *Local) Set(_ context.Context, key, value string, ttl time.Duration) err
 	return nil
 }
 
+// SetIfAbsent stores key for ttl unless it is set. It reports whether it
+// stored the value and, when not, the value already there.
+func (l *Local) SetIfAbsent(_ context.Context, key, value string, ttl time.Duration) (bool, string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cur, ok := l.get(key); ok {
+		return false, cur, nil
+	}
+	l.values[key] = localValue{v: value, expires: l.expiry(ttl)}
+	return true, "", nil
+}
+
 // Delete removes key.
 func (l *Local) Delete(_ context.Context, key string) error {
 	l.mu.Lock()

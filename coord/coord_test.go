@@ -13,6 +13,7 @@ import (
 type coordinator interface {
 	Get(ctx context.Context, key string) (string, bool, error)
 	Set(ctx context.Context, key, value string, ttl time.Duration) error
+	SetIfAbsent(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error)
 	Delete(ctx context.Context, key string) error
 	MarkAll(ctx context.Context, keys []string, ttl time.Duration) error
 	Acquire(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
@@ -60,6 +61,43 @@ func TestContract(t *testing.T) {
 				time.Sleep(120 * time.Millisecond)
 				if _, ok, _ := c.Get(ctx, "short"); ok {
 					t.Fatal("expired key still set")
+				}
+			})
+			t.Run("set if absent", func(t *testing.T) {
+				if ok, _, err := c.SetIfAbsent(ctx, "once", "first", 100*time.Millisecond); err != nil || !ok {
+					t.Fatalf("free key: stored %v, err %v", ok, err)
+				}
+				ok, cur, err := c.SetIfAbsent(ctx, "once", "second", time.Minute)
+				if err != nil || ok || cur != "first" {
+					t.Fatalf("set key: stored %v, current %q, err %v; want not stored, \"first\"", ok, cur, err)
+				}
+				time.Sleep(150 * time.Millisecond)
+				if ok, _, _ := c.SetIfAbsent(ctx, "once", "third", time.Minute); !ok {
+					t.Fatal("expired key not free")
+				}
+			})
+			t.Run("set if absent is exclusive", func(t *testing.T) {
+				var wins int
+				var mu sync.Mutex
+				var wg sync.WaitGroup
+				for i := range 10 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						ok, _, err := c.SetIfAbsent(ctx, "race", fmt.Sprint("v", i), time.Minute)
+						if err != nil {
+							t.Error(err)
+						}
+						if ok {
+							mu.Lock()
+							wins++
+							mu.Unlock()
+						}
+					}()
+				}
+				wg.Wait()
+				if wins != 1 {
+					t.Fatalf("%d callers stored the key", wins)
 				}
 			})
 			t.Run("mark all", func(t *testing.T) {

@@ -52,6 +52,32 @@ func (r *Redis) Set(ctx context.Context, key, value string, ttl time.Duration) e
 	return nil
 }
 
+// setIfAbsentScript sets the key unless it exists and answers the value that
+// was there, in one step, so two instances never both see the key as free.
+var setIfAbsentScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  return {0, cur}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1, ''}`)
+
+// SetIfAbsent stores key for ttl unless it is set. It reports whether it
+// stored the value and, when not, the value already there. ttl must be
+// positive.
+func (r *Redis) SetIfAbsent(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error) {
+	res, err := setIfAbsentScript.Run(ctx, r.rdb, []string{r.key(key)}, value, max(ttl.Milliseconds(), 1)).Slice()
+	if err != nil {
+		return false, "", fmt.Errorf("coord: set if absent: %w", err)
+	}
+	if len(res) != 2 {
+		return false, "", fmt.Errorf("coord: set if absent: unexpected reply %v", res)
+	}
+	stored, _ := res[0].(int64)
+	cur, _ := res[1].(string)
+	return stored == 1, cur, nil
+}
+
 // Delete removes key.
 func (r *Redis) Delete(ctx context.Context, key string) error {
 	if err := r.rdb.Del(ctx, r.key(key)).Err(); err != nil {
