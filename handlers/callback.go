@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"time"
@@ -75,8 +77,7 @@ func (s *Server) wecomVerifyURL(c *fiber.Ctx) error {
 		return s.decryptError(c, store.ChannelWeCom, err)
 	}
 	// The console accepts the URL only if the answer is exactly the plaintext.
-	c.Set(fiber.HeaderContentType, fiber.MIMETextPlain)
-	return c.Send(plain)
+	return sendEcho(c, plain)
 }
 
 func (s *Server) decryptError(c *fiber.Ctx, channel string, err error) error {
@@ -138,8 +139,16 @@ func (s *Server) oaVerifyURL(c *fiber.Ctx) error {
 	if !wecom.VerifyOASignature(s.opts.OAToken, sig, ts, nonce) {
 		return s.reject(c, store.ChannelOA, "bad signature", fiber.StatusUnauthorized, wecom.ErrBadSignature)
 	}
-	c.Set(fiber.HeaderContentType, fiber.MIMETextPlain)
-	return c.SendString(echo)
+	return sendEcho(c, []byte(echo))
+}
+
+// sendEcho answers a URL verification with the echo string alone. The OA
+// echoes a query parameter as it came, so the answer must never be read as
+// HTML by a browser that is lured to the URL.
+func sendEcho(c *fiber.Ctx, echo []byte) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	return c.Send(echo)
 }
 
 func (s *Server) oaCallback(c *fiber.Ctx) error {
@@ -162,7 +171,20 @@ func (s *Server) oaCallback(c *fiber.Ctx) error {
 		return s.reject(c, store.ChannelOA, "bad signature", fiber.StatusUnauthorized, wecom.ErrBadSignature)
 	}
 	plain := c.Body()
-	if c.Query("encrypt_type") == "aes" {
+	safeMode := c.Query("encrypt_type") == "aes"
+	switch {
+	case !safeMode && s.opts.OA != nil:
+		// In plaintext mode the signature covers only token, timestamp and
+		// nonce, never the body: one seen signature would carry any body.
+		// With an AES key the account is in safe mode, whose msg_signature
+		// covers the ciphertext, so a plaintext post is a forgery.
+		return s.reject(c, store.ChannelOA, "plaintext post while safe mode is configured", fiber.StatusUnauthorized, wecom.ErrBadSignature)
+	case !safeMode:
+		if err := s.claimOANonce(c, ts, nonce, plain); err != nil {
+			return err
+		}
+	}
+	if safeMode {
 		if s.opts.OA == nil {
 			return s.reject(c, store.ChannelOA, "safe mode needs SCRM_OA_AES_KEY", fiber.StatusBadRequest, nil)
 		}
@@ -188,6 +210,33 @@ func (s *Server) oaCallback(c *fiber.Ctx) error {
 	// "success" tells the OA no passive reply follows; replies go out later
 	// through the customer-service API.
 	return c.SendString("success")
+}
+
+// oaNonceTTL is how long a plaintext-mode (timestamp, nonce) pair is
+// remembered: checkTimestamp accepts a timestamp from MaxSkew before to
+// MaxSkew after now, so a pair can come back for twice MaxSkew.
+func (s *Server) oaNonceTTL() time.Duration { return 2*s.opts.MaxSkew + time.Second }
+
+// claimOANonce binds a plaintext-mode callback's (timestamp, nonce) to its
+// body, through the coordinator so every instance shares the binding. The
+// platform's retry resends the same bytes and passes; the same signature
+// with another body is a replay of a seen signature and is refused. A
+// coordinator that cannot answer makes the platform retry rather than let
+// an unchecked body through.
+func (s *Server) claimOANonce(c *fiber.Ctx, ts, nonce string, body []byte) error {
+	sum := sha256.Sum256(body)
+	digest := hex.EncodeToString(sum[:])
+	ctx, cancel := context.WithTimeout(context.Background(), ackDeadline)
+	defer cancel()
+	stored, cur, err := s.coord.SetIfAbsent(ctx, "oa-nonce:"+ts+":"+nonce, digest, s.oaNonceTTL())
+	if err != nil {
+		s.metrics.callbacks.WithLabelValues(store.ChannelOA, "", "error").Inc()
+		return errorf(fiber.StatusServiceUnavailable, "temporarily unavailable", err)
+	}
+	if !stored && cur != digest {
+		return s.reject(c, store.ChannelOA, "replayed signature with another body", fiber.StatusUnauthorized, wecom.ErrBadSignature)
+	}
+	return nil
 }
 
 // store1 persists one parsed callback, or finds it already persisted.

@@ -202,11 +202,14 @@ func TestEveryCallbackKindIsStoredAndAcknowledged(t *testing.T) {
 		{"click", wecomtest.OAClick("oUSER2", "MENU", now), "event.click", false},
 		{"view", wecomtest.OAView("oUSER2", "http://x", now), "event.view", false},
 	}
+	// Plaintext mode is served only by an account without an AES key: with
+	// one, a plaintext post is refused (TestOAPlaintextRefusedInSafeMode).
+	pe := newEnv(t, func(o *handlers.Options) { o.OA = nil })
 	for _, tc := range oaCases {
 		t.Run("oa "+tc.name, func(t *testing.T) {
 			drv := e.driver
 			if tc.plain {
-				drv = e.plain
+				drv = pe.plain
 			}
 			d, err := drv.SendOA(context.Background(), tc.msg)
 			if err != nil {
@@ -218,7 +221,8 @@ func TestEveryCallbackKindIsStoredAndAcknowledged(t *testing.T) {
 		})
 	}
 	kinds := map[string]int{}
-	for _, ev := range e.events(t) {
+	all := append(e.events(t), pe.events(t)...)
+	for _, ev := range all {
 		kinds[ev.Channel+" "+ev.Kind]++
 		if len(ev.Raw) == 0 || ev.DedupKey == "" || ev.ReceivedAt.IsZero() {
 			t.Errorf("event %s lacks raw XML, dedup key or receive time", ev.Kind)
@@ -234,7 +238,7 @@ func TestEveryCallbackKindIsStoredAndAcknowledged(t *testing.T) {
 			t.Errorf("no stored oa event of kind %s (have %v)", tc.kind, kinds)
 		}
 	}
-	if got, want := len(e.events(t)), len(wecomCases)+len(oaCases); got != want {
+	if got, want := len(all), len(wecomCases)+len(oaCases); got != want {
 		t.Errorf("stored %d events, want %d", got, want)
 	}
 }
@@ -320,20 +324,22 @@ func TestRejectedRequestsStoreNothing(t *testing.T) {
 			}
 		})
 	}
+	// The OA in plaintext mode (no AES key): its own server.
+	pe := newEnv(t, func(o *handlers.Options) { o.OA = nil })
 	t.Run("oa bad signature", func(t *testing.T) {
-		r, _ := e.plain.BuildOA(e.plain.OAXML(wecomtest.OAText("o1", "x", 9, now)))
+		r, _ := pe.plain.BuildOA(pe.plain.OAXML(wecomtest.OAText("o1", "x", 9, now)))
 		code, _ := post(t, resign(r, func(q url.Values) { q.Set("signature", strings.Repeat("b", 40)) }), r.Body)
 		if code != 401 {
 			t.Fatalf("got %d", code)
 		}
 	})
 	t.Run("oa malformed xml", func(t *testing.T) {
-		r, _ := e.plain.BuildOA([]byte("<xml><MsgType>text"))
+		r, _ := pe.plain.BuildOA([]byte("<xml><MsgType>text"))
 		if code, _ := post(t, r.URL, r.Body); code != 400 {
 			t.Fatalf("got %d", code)
 		}
 	})
-	if n := len(e.events(t)); n != 0 {
+	if n := len(e.events(t)) + len(pe.events(t)); n != 0 {
 		t.Fatalf("rejected requests stored %d events", n)
 	}
 	t.Run("still serving", func(t *testing.T) {

@@ -17,9 +17,10 @@ type EventLog interface {
 }
 
 // Coordinator is the part of the coordinator the edge uses: the dedup fast
-// path and the wake-up that tells processors new events are stored.
+// path, the plaintext-mode replay guard and the wake-up that tells processors new events are stored.
 type Coordinator interface {
 	Get(ctx context.Context, key string) (string, bool, error)
+	SetIfAbsent(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error)
 	MarkAll(ctx context.Context, keys []string, ttl time.Duration) error
 	Notify(ctx context.Context, topic string) error
 }
