@@ -11,12 +11,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/wecom"
@@ -46,7 +48,8 @@ type Options struct {
 	APIToken string
 	// MaxSkew is how far a callback's timestamp may be from the server clock.
 	MaxSkew time.Duration
-	// MaxBody is the largest callback body accepted, in bytes.
+	// MaxBody is the largest request body accepted, in bytes: callbacks and
+	// the API alike; POST /api/v1/imports alone takes up to MaxImportBody.
 	MaxBody int
 	// Writers is the number of concurrent group-commit writers (1 suits
 	// SQLite's single writer; more suit MongoDB).
@@ -93,9 +96,9 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 	s.ingest = newIngester(st, coord, opts.Writers, opts.Logger, s.metrics)
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		// Fiber rejects larger bodies itself with 413; callbacks get a tighter
-		// per-route limit below, the API may need more (imports).
-		BodyLimit: 32 << 20,
+		// fasthttp refuses a larger body with 413 from its headers, before
+		// reading it; bodyLimit raises the limit for imports alone.
+		BodyLimit: opts.MaxBody,
 		// A connection that never sends a request holds up a graceful
 		// shutdown until ReadTimeout; keep it well under the shutdown budget.
 		ReadTimeout:  10 * time.Second,
@@ -103,8 +106,33 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 		IdleTimeout:  time.Minute,
 		ErrorHandler: s.handleError,
 	})
+	importLimit := max(MaxImportBody, opts.MaxBody)
+	s.app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig { return bodyLimit(h, importLimit) }
 	s.routes()
 	return s
+}
+
+// MaxImportBody is the largest body POST /api/v1/imports accepts: a
+// spreadsheet upload. Every other request gets Options.MaxBody.
+const MaxImportBody = 32 << 20
+
+// importPath is the one route whose bodies may exceed Options.MaxBody.
+const importPath = "/api/v1/imports"
+
+// bodyLimit sets each request's body limit from its header, before fasthttp
+// reads the body: a server-wide limit would let every route buffer an
+// import-sized body, and a check in the handler runs only after the whole
+// body is in memory. Paths are matched the way Fiber routes them (any case,
+// trailing slash); a spelling that misses here only gets the smaller limit.
+func bodyLimit(h *fasthttp.RequestHeader, importLimit int) fasthttp.RequestConfig {
+	if !h.IsPost() {
+		return fasthttp.RequestConfig{}
+	}
+	path, _, _ := strings.Cut(string(h.RequestURI()), "?")
+	if strings.EqualFold(strings.TrimSuffix(path, "/"), importPath) {
+		return fasthttp.RequestConfig{MaxRequestBodySize: importLimit}
+	}
+	return fasthttp.RequestConfig{}
 }
 
 // App exposes the Fiber app so other packages' routes (the demo) can mount.
