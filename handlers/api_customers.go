@@ -49,6 +49,13 @@ const (
 	maxNoteRunes     = 5000
 	maxTagRunes      = 64
 	maxFieldRunes    = 2000
+	// One PATCH once put 20,000 new tags into the catalogue every user
+	// downloads and 5,000 fields on one customer: edits are bounded per
+	// request and what a customer carries is bounded after the edit.
+	maxTagsPerRequest    = 50 // each of add_tags and remove_tags
+	maxTagsPerCustomer   = 100
+	maxFieldsPerRequest  = 50
+	maxFieldsPerCustomer = 50
 )
 
 // crmAPI holds the customer API's handlers over the CRM store.
@@ -467,6 +474,12 @@ func (r *customerPatch) validate() error {
 	if r.Tier != nil && utf8.RuneCountInString(*r.Tier) > 32 {
 		return bad("tier must be at most 32 characters")
 	}
+	if len(r.AddTags) > maxTagsPerRequest || len(r.RemoveTags) > maxTagsPerRequest {
+		return bad(fmt.Sprintf("一次最多添加或移除 %d 个标签", maxTagsPerRequest))
+	}
+	if len(r.Fields) > maxFieldsPerRequest {
+		return bad(fmt.Sprintf("一次最多修改 %d 个自定义字段", maxFieldsPerRequest))
+	}
 	for k, v := range r.Fields {
 		if strings.TrimSpace(k) == "" || utf8.RuneCountInString(k) > 64 || utf8.RuneCountInString(v) > maxFieldRunes {
 			return bad("field names must be 1..64 characters and values at most 2000")
@@ -501,9 +514,21 @@ func (h *crmAPI) patchCustomer(c *fiber.Ctx) error {
 	if err := req.validate(); err != nil {
 		return err
 	}
+	if err := checkCustomerBounds(before, &req); err != nil {
+		return err
+	}
 	now := h.s.opts.Now().UTC()
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
+	var catalogue []store.Tag
+	if len(req.AddTags) > 0 || len(req.RemoveTags) > 0 {
+		if catalogue, err = st.FindTags(ctx); err != nil {
+			return fmt.Errorf("api: find tags: %w", err)
+		}
+		if err := checkNewTags(p, catalogue, req.AddTags); err != nil {
+			return err
+		}
+	}
 	after, err := st.UpdateCustomer(ctx, id, store.CustomerUpdate{
 		Name: req.Name, Stage: req.Stage, Tier: req.Tier, Fields: req.Fields,
 		AddTags: req.AddTags, RemoveTags: req.RemoveTags, Now: now,
@@ -528,23 +553,76 @@ func (h *crmAPI) patchCustomer(c *fiber.Ctx) error {
 		}
 	}
 	if len(req.AddTags) > 0 || len(req.RemoveTags) > 0 {
-		if err := h.tagsEdited(c, st, id, req.AddTags, req.RemoveTags, now); err != nil {
+		if err := h.tagsEdited(c, st, catalogue, id, req.AddTags, req.RemoveTags, now); err != nil {
 			return err
 		}
 	}
 	return sendJSON(c, fiber.StatusOK, after)
 }
 
+// checkCustomerBounds refuses an edit that would leave the customer with
+// more tags or fields than allowed. A customer already over a bound (from
+// before the bounds) may still be edited as long as the count does not grow.
+func checkCustomerBounds(cu *store.Customer, r *customerPatch) error {
+	tags := map[string]bool{}
+	for _, t := range cu.Tags {
+		tags[t] = true
+	}
+	for _, t := range r.AddTags {
+		tags[t] = true
+	}
+	for _, t := range r.RemoveTags {
+		delete(tags, t)
+	}
+	if len(tags) > maxTagsPerCustomer && len(tags) > len(cu.Tags) {
+		return errorf(fiber.StatusBadRequest, fmt.Sprintf("一位客户最多 %d 个标签，请先移除不用的标签", maxTagsPerCustomer), nil)
+	}
+	fields := map[string]bool{}
+	for k := range cu.Fields {
+		fields[k] = true
+	}
+	for k, v := range r.Fields {
+		if v == "" {
+			delete(fields, k)
+		} else {
+			fields[k] = true
+		}
+	}
+	if len(fields) > maxFieldsPerCustomer && len(fields) > len(cu.Fields) {
+		return errorf(fiber.StatusBadRequest, fmt.Sprintf("一位客户最多 %d 个自定义字段，请先删除不用的字段", maxFieldsPerCustomer), nil)
+	}
+	return nil
+}
+
+// checkNewTags lets only admins and managers grow the tag catalogue every
+// user reads: a salesperson puts existing tags on their customers, and a
+// name the catalogue lacks is refused rather than becoming a local tag.
+func checkNewTags(p principal, catalogue []store.Tag, added []string) error {
+	if p.viewer.Role == bot.RoleAdmin || p.viewer.Role == bot.RoleManager {
+		return nil
+	}
+	known := make(map[string]bool, len(catalogue))
+	for _, t := range catalogue {
+		known[t.Name] = true
+	}
+	var unknown []string
+	for _, t := range added {
+		if !known[t] && !slices.Contains(unknown, t) {
+			unknown = append(unknown, t)
+		}
+	}
+	if len(unknown) > 0 {
+		return errorf(fiber.StatusForbidden, "标签库中没有「"+strings.Join(unknown, "」「")+"」：销售只能使用已有标签，新标签请联系管理员或主管创建", nil)
+	}
+	return nil
+}
+
 // tagsEdited follows up a tag edit: corp tags are written back to WeCom by
 // durable jobs (bot.TagSync runs them), so a WeCom outage delays the write
 // and loses nothing; a tag the catalogue does not have becomes a local tag.
-func (h *crmAPI) tagsEdited(c *fiber.Ctx, st CRMStore, id string, added, removed []string, now time.Time) error {
+func (h *crmAPI) tagsEdited(c *fiber.Ctx, st CRMStore, catalogue []store.Tag, id string, added, removed []string, now time.Time) error {
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
-	catalogue, err := st.FindTags(ctx)
-	if err != nil {
-		return fmt.Errorf("api: find tags: %w", err)
-	}
 	corp, known := map[string]bool{}, map[string]bool{}
 	for _, t := range catalogue {
 		known[t.Name] = true

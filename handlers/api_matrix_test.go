@@ -415,6 +415,15 @@ func TestAPIListRejectsBadFilters(t *testing.T) {
 func TestAPICustomerMatrix(t *testing.T) {
 	a := newAPIEnv(t)
 	principals := a.principals(t)
+	// Every principal tags with a name of its own; salespeople may use only
+	// catalogue tags (TestAPITagBounds), so the names are in the catalogue.
+	var catalogue []store.Tag
+	for _, p := range principals {
+		catalogue = append(catalogue, store.Tag{ID: "local:by " + p.name, Name: "by " + p.name, Local: true})
+	}
+	if err := a.st.UpsertTags(context.Background(), catalogue); err != nil {
+		t.Fatal(err)
+	}
 	cells := 0
 	for _, p := range principals {
 		t.Run(p.name, func(t *testing.T) {
@@ -852,6 +861,15 @@ func TestAPIPatchAndNotes(t *testing.T) {
 			t.Errorf("bad patch %d %v: got %d %s", i, b, status, body)
 		}
 	}
+	// A salesperson may not grow the catalogue; a manager's new tag becomes
+	// a local tag.
+	if status, body := a.do(t, "PATCH", "/api/v1/customers/"+id, tok, map[string]any{"add_tags": []string{"高意向"}}); status != 403 {
+		t.Fatalf("a salesperson's new tag: got %d %s, want 403", status, body)
+	}
+	mgr := mint(t, apiTok, "mgrA", apiNow.Add(time.Hour))
+	if status, body := a.do(t, "PATCH", "/api/v1/customers/"+id, mgr, map[string]any{"add_tags": []string{"高意向"}}); status != 200 {
+		t.Fatalf("a manager's new tag: got %d %s", status, body)
+	}
 	status, body := a.do(t, "PATCH", "/api/v1/customers/"+id, tok, map[string]any{
 		"stage": store.StageWon, "tier": "A", "fields": map[string]string{"行业": "教育培训"},
 		"add_tags": []string{"高意向"}, "remove_tags": []string{"VIP"},
@@ -875,7 +893,7 @@ func TestAPIPatchAndNotes(t *testing.T) {
 		entries[0].Text != "阶段："+store.StageActive+" → "+store.StageWon {
 		t.Errorf("no stage entry: %+v", entries[0])
 	}
-	// Only the corp tag is written back to WeCom; the new one is local.
+	// Only the corp tag is written back to WeCom; the manager's new one is local.
 	n, err := a.st.CountJobs(context.Background(), "mark_tag")
 	if err != nil || n != 1 {
 		t.Errorf("tag write-back jobs: %d %v, want 1", n, err)
