@@ -245,12 +245,12 @@ func (s *Server) store1(c *fiber.Ctx, wev *wecom.Event) error {
 	ctx, cancel := context.WithTimeout(context.Background(), ackDeadline)
 	defer cancel()
 	if _, seen, err := s.coord.Get(ctx, dedupCacheKey(ev.DedupKey)); err == nil && seen {
-		s.metrics.callbacks.WithLabelValues(ev.Channel, ev.Kind, "duplicate").Inc()
+		s.metrics.callbacks.WithLabelValues(ev.Channel, metricKind(ev.Kind), "duplicate").Inc()
 		return nil
 	}
 	inserted, err := s.ingest.Ingest(ctx, ev)
 	if err != nil {
-		s.metrics.callbacks.WithLabelValues(ev.Channel, ev.Kind, "error").Inc()
+		s.metrics.callbacks.WithLabelValues(ev.Channel, metricKind(ev.Kind), "error").Inc()
 		// A 503 makes the platform retry; the retry dedups if this write landed.
 		return errorf(fiber.StatusServiceUnavailable, "temporarily unavailable", err)
 	}
@@ -258,7 +258,7 @@ func (s *Server) store1(c *fiber.Ctx, wev *wecom.Event) error {
 	if !inserted {
 		result = "duplicate"
 	}
-	s.metrics.callbacks.WithLabelValues(ev.Channel, ev.Kind, result).Inc()
+	s.metrics.callbacks.WithLabelValues(ev.Channel, metricKind(ev.Kind), result).Inc()
 	return nil
 }
 
