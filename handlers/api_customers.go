@@ -173,16 +173,34 @@ func parseLimit(c *fiber.Ctx) (int, error) {
 	return n, nil
 }
 
+// The range filter instants are clamped to. The SQLite store compares
+// instants as Unix nanoseconds, which overflow after 2262-04-11 and before
+// 1677: last_contact_before=2263-01-01 wrapped around and matched nobody.
+// Every stored time lies well inside this range, so clamping changes no
+// answer but the overflowing ones. The lower end is just after the epoch,
+// the stores' "never in contact": a far-past after= still leaves those out,
+// and a far-past before= still finds only them.
+var (
+	minFilterInstant = time.Unix(0, 1).UTC()
+	maxFilterInstant = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 // parseInstant reads RFC 3339 or a bare date (the start of that day in the
-// business time zone).
+// business time zone), clamped to what the stores compare correctly.
 func parseInstant(name, s string, loc *time.Location) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		if t, err = time.ParseInLocation(time.DateOnly, s, loc); err != nil {
+			return time.Time{}, errorf(fiber.StatusBadRequest, name+" must be RFC 3339 or YYYY-MM-DD", nil)
+		}
 	}
-	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
-		return t.UTC(), nil
+	switch t = t.UTC(); {
+	case t.Before(minFilterInstant):
+		t = minFilterInstant
+	case t.After(maxFilterInstant):
+		t = maxFilterInstant
 	}
-	return time.Time{}, errorf(fiber.StatusBadRequest, name+" must be RFC 3339 or YYYY-MM-DD", nil)
+	return t, nil
 }
 
 // visibleCustomer loads a customer the principal may see. An invisible
