@@ -22,7 +22,10 @@ import (
 // Two kinds of bearer token are accepted:
 //
 //   - the admin token, SCRM_API_TOKEN itself, which acts as role admin with
-//     the actor name "admin" in the audit log;
+//     the actor name "token:admin" in the audit log. No staff ID can be
+//     spelled so (WeCom UserIDs have no ':', and the API refuses IDs that
+//     start with "token:"), so a staff member whose UserID is "admin" is
+//     never mistaken for the admin token;
 //   - staff tokens, which act as one staff member with the role and team the
 //     staff directory (store.StaffStore) gives at request time.
 //
@@ -46,8 +49,11 @@ const (
 	staffTokenKeyMsg = "scrm staff token v1"
 	// MaxStaffTokenTTL bounds how long a staff token may live.
 	MaxStaffTokenTTL = 366 * 24 * time.Hour
-	adminActor       = "admin"
-	openAPIPath      = "/api/v1/openapi.json"
+	adminActor       = reservedStaffPrefix + "admin"
+	// reservedStaffPrefix starts the actor names of principals that are not
+	// staff members; no staff ID may start with it.
+	reservedStaffPrefix = "token:"
+	openAPIPath         = "/api/v1/openapi.json"
 )
 
 // Errors of ParseStaffToken.
@@ -67,7 +73,7 @@ func staffTokenMAC(secret, staffID string, expiry int64) []byte {
 // validStaffID reports whether id can be carried in a staff token: WeCom
 // UserIDs are letters, digits and "_-@.", never "|" or spaces.
 func validStaffID(id string) bool {
-	if id == "" || len(id) > 64 {
+	if id == "" || len(id) > 64 || reservedStaffID(id) {
 		return false
 	}
 	for _, r := range id {
@@ -76,6 +82,17 @@ func validStaffID(id string) bool {
 		}
 	}
 	return true
+}
+
+// reservedStaffID reports whether id is spelled like the actor of a
+// principal that is not a staff member, such as the admin token.
+func reservedStaffID(id string) bool {
+	return len(id) >= len(reservedStaffPrefix) && strings.EqualFold(id[:len(reservedStaffPrefix)], reservedStaffPrefix)
+}
+
+// reservedStaffIDError is the answer to a request naming a reserved ID.
+func reservedStaffIDError(id string) error {
+	return errorf(fiber.StatusBadRequest, "员工 ID「"+id+"」不可用：以 token: 开头的 ID 为系统保留（管理员令牌在审计日志中记为 "+adminActor+"）", nil)
 }
 
 // MintStaffToken returns a bearer token acting as staffID until expiry,

@@ -919,6 +919,9 @@ func (h *crmAPI) putStaff(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if reservedStaffID(id) {
+		return reservedStaffIDError(id)
+	}
 	if !validStaffID(id) {
 		return errorf(fiber.StatusBadRequest, "invalid staff id", nil)
 	}
@@ -1043,6 +1046,9 @@ func (h *crmAPI) createToken(c *fiber.Ctx) error {
 		if ttl, err = time.ParseDuration(req.TTL); err != nil || ttl <= 0 || ttl > MaxStaffTokenTTL {
 			return errorf(fiber.StatusBadRequest, "ttl must be a duration such as 720h, at most 8784h", nil)
 		}
+	}
+	if reservedStaffID(req.StaffID) {
+		return reservedStaffIDError(req.StaffID)
 	}
 	if !validStaffID(req.StaffID) {
 		return errorf(fiber.StatusBadRequest, "invalid staff_id", nil)

@@ -111,7 +111,7 @@ func TestAPIHandover(t *testing.T) {
 	}
 	// Newest first: the conflict, the retry, manager A's, then the six
 	// rejections about c1 that got past the role and team checks.
-	want := "admin:handover_rejected admin:handover admin:handover mgrA:handover"
+	want := "token:admin:handover_rejected token:admin:handover token:admin:handover mgrA:handover"
 	if got := strings.Join(actions[:4], " "); got != want {
 		t.Errorf("latest audit %s, want %s", got, want)
 	}

@@ -562,7 +562,7 @@ func TestAPICustomerMatrix(t *testing.T) {
 func actorOf(p principal) string {
 	switch p.name {
 	case "admin token":
-		return "admin"
+		return "token:admin"
 	case "admin staff":
 		return "boss"
 	}

@@ -179,8 +179,8 @@ func TestAPIExportThenErase(t *testing.T) {
 		}
 		got[e.Action] = e.Actor
 	}
-	if got[handlers.AuditExport] != "a1" || got[handlers.AuditErase] != "admin" {
-		t.Errorf("audit log %v, want export by a1 and erase by admin", got)
+	if got[handlers.AuditExport] != "a1" || got[handlers.AuditErase] != "token:admin" {
+		t.Errorf("audit log %v, want export by a1 and erase by the admin token", got)
 	}
 	status, body = a.do(t, "GET", "/api/v1/audit?target="+id, apiTok, nil)
 	if status != 200 || !strings.Contains(string(body), `"erase"`) || !strings.Contains(string(body), `"export"`) {

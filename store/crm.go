@@ -276,7 +276,7 @@ type JobStore interface {
 // AuditEntry records who did what to which customer (PIPL).
 type AuditEntry struct {
 	ID     int64     `json:"id"`
-	Actor  string    `json:"actor"`  // staff ID or "admin"
+	Actor  string    `json:"actor"`  // staff ID, or "token:admin" for the API's admin token
 	Action string    `json:"action"` // export, erase, read_timeline, merge, import ...
 	Target string    `json:"target"` // customer ID (kept after an erase: it is not personal data)
 	Detail string    `json:"detail,omitempty"`
