@@ -75,7 +75,7 @@ server, so point both at one configuration.`,
 	f.Float64Var(&duplicates, "duplicates", 0, "fraction of callbacks sent a second time (0..1)")
 	f.IntVar(&retries, "retries", 0, "resends of an unacknowledged callback (0: WeChat's 3; -1: none)")
 	f.DurationVar(&timeout, "timeout", 5*time.Second, "per-attempt timeout (WeChat's is 5s)")
-	f.BoolVar(&plainOA, "oa-plaintext", false, "send OA callbacks in plaintext mode even when an AES key is set")
+	f.BoolVar(&plainOA, "oa-plaintext", false, "send OA callbacks in plaintext mode even when an AES key is set (a server with SCRM_OA_AES_KEY refuses them)")
 	return cmd
 }
 
