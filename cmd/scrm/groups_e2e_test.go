@@ -56,16 +56,23 @@ func TestCustomerGroupsEndToEnd(t *testing.T) {
 	waitFor(t, "the new group", func() bool { return len(groupsOf(c.ID)) == 2 })
 	send(sim.LeaveGroupChat(oldChat, false, "wmZhang"))
 	waitFor(t, "the leave", func() bool { return strings.Join(groupsOf(c.ID), ",") == "新品体验群" })
-	entries, err := a.store.FindTimeline(ctx, c.ID, 0, 50)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The processor stores the membership before the timeline entry that
+	// tells of it, so wait for both entries, then check their order.
 	var texts []string
-	for _, e := range entries {
-		if e.Attrs["chat_id"] != "" {
-			texts = append(texts, e.Text)
+	groupEntries := func() []string {
+		entries, err := a.store.FindTimeline(ctx, c.ID, 0, 50)
+		if err != nil {
+			t.Fatal(err)
 		}
+		var out []string
+		for _, e := range entries {
+			if e.Attrs["chat_id"] != "" {
+				out = append(out, e.Text)
+			}
+		}
+		return out
 	}
+	waitFor(t, "the group entries", func() bool { texts = groupEntries(); return len(texts) >= 2 })
 	if strings.Join(texts, "|") != "退出客户群「老客户群」|加入客户群「新品体验群」" {
 		t.Errorf("group entries, newest first = %q", texts)
 	}
