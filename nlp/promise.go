@@ -46,12 +46,12 @@ var commitmentWords = []string{
 	"看", "落实", "搞定", "完成", "汇报", "对接", "续费", "续约", "退款", "退货", "换货", "维修", "修",
 	"安装", "培训", "跟进", "提醒", "审核", "审批", "出", "做", "办", "改", "更新", "上线", "交", "申请",
 	"拿", "取", "带", "问", "催", "查", "核对", "核实", "整理", "预约", "定", "答应", "保证", "搞",
-	"弄", "走", "买", "采", "见", "碰", "找", "回", "还", "补", "退", "换", "装", "签收", "收", "结", "把",
+	"弄", "走", "买", "采", "见", "碰", "找", "回", "还", "补", "退", "换", "装", "签收", "收", "结", "把", "开",
 }
 
 // refusals turn a clause into the opposite of a commitment.
 var refusals = []string{"不能", "不会", "没法", "无法", "不了", "来不及", "没空", "不用", "不必", "没时间", "不方便", "不行", "别",
-	"不需要", "不着急", "不急", "取消", "算了"}
+	"不需要", "不着急", "不急", "取消", "算了", "不在", "出差", "休假", "请假", "放假"}
 
 // pastMarkers make a clause a report of something done, not an obligation.
 var pastMarkers = []string{"已经", "已发", "已寄", "已付", "已签", "已安排", "已处理", "刚刚", "刚才", "早就", "过了"}
@@ -63,15 +63,14 @@ var hedges = []string{"应该", "估计", "可能", "大概", "也许", "说不�
 // cut out: "周末愉快", "下周见".
 var greetingActions = []string{"愉快", "快乐", "好运", "顺利", "见", "再见", "回见", "晚安", "早安", "休息好", "玩得开心"}
 
-// requestCues mark a clause that asks the other party to do something.
-var requestCues = []string{"麻烦", "请您", "请你", "帮我", "帮忙", "给我", "发我", "寄我", "传我", "联系我", "通知我", "告诉我",
-	"回复我", "答复我", "回我", "找我", "提醒我", "打给我", "您看", "你看", "记得", "务必", "能不能", "可不可以", "能否", "可否",
-	"前要", "要到", "之前要", "需要你们", "你们", "请"}
+// requestCues mark a sentence that asks the other party to do something.
+var requestCues = []string{"麻烦", "请您", "请你", "请", "帮我", "帮忙", "您看", "你看", "记得", "务必", "能不能", "可不可以",
+	"能否", "可否", "前要", "要到", "之前要", "就行", "过来"}
 
-// selfCues mark the speaker's own commitment even inside a polite request
-// sentence ("我明天给您发").
-var selfCues = []string{"我给", "我们给", "我把", "我们把", "我来", "我们来", "我会", "我们会", "我马上", "我们马上", "我再", "我们再",
-	"我这边", "我们这边", "我去", "我们去", "我尽量", "我先", "我们先", "我今天", "我明天", "我们明天", "我下", "我们下", "我周", "我们周"}
+// objectMe are the phrases in which the speaker is the one served ("发我",
+// "联系我"), so their 我 does not make the speaker the doer.
+var objectMe = []string{"给到我", "整理给我", "发给我", "寄给我", "给我", "发我", "寄我", "传我", "联系我", "通知我", "告诉我", "回复我",
+	"答复我", "回我", "找我", "提醒我", "打给我", "帮我", "到我", "等我", "跟我", "和我", "让我", "我们公司", "我司", "我这里", "我这"}
 
 // weakActions are deadline words that name no action themselves: in
 // "…，周五前要" the obligation is in another clause.
@@ -293,13 +292,29 @@ func hasQuantityUnit(s string) bool {
 }
 
 // isRequest reports whether the action clause asks the other party to act
-// rather than committing the speaker.
+// rather than committing the speaker: nobody says 我 as the doer ("我明天
+// 发您" commits; "明天发我" asks), and the sentence is put as a request or
+// serves the speaker.
 func isRequest(sentence, clause string) bool {
-	if containsAny(clause, selfCues) || containsAny(sentence, selfCues) && !containsAny(clause, requestCues) {
-		return false
+	for _, c := range []string{clause, sentence} {
+		rest := c
+		for _, o := range objectMe {
+			rest = strings.ReplaceAll(rest, o, "")
+		}
+		if strings.Contains(rest, "我") || strings.Contains(rest, "咱") {
+			return false
+		}
 	}
-	s := strings.ReplaceAll(sentence, "请问", "")
-	return containsAny(s, requestCues)
+	s := strings.NewReplacer("请问", "", "申请", "", "邀请", "", "请假", "", "请客", "").Replace(sentence)
+	if containsAny(s, requestCues) {
+		return true
+	}
+	for _, o := range objectMe[:len(objectMe)-4] {
+		if strings.Contains(s, o) {
+			return true
+		}
+	}
+	return false
 }
 
 func otherRole(role string) string {
@@ -441,6 +456,22 @@ func hasRefusal(s string) bool {
 	for _, w := range refusals {
 		if strings.Contains(s, w) {
 			return true
+		}
+	}
+	// 不 or 没 before an action refuses it: 先不签, 不发了, 没来.
+	for _, neg := range []string{"不", "没"} {
+		for i := strings.Index(s, neg); i >= 0; {
+			after := s[i+len(neg):]
+			for _, w := range commitmentWords {
+				if strings.HasPrefix(after, w) {
+					return true
+				}
+			}
+			j := strings.Index(after, neg)
+			if j < 0 {
+				break
+			}
+			i += len(neg) + j
 		}
 	}
 	return false

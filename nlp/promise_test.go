@@ -1,8 +1,11 @@
 package nlp
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestExtractPromises(t *testing.T) {
@@ -108,5 +111,133 @@ func TestExtractPromisesNone(t *testing.T) {
 				t.Errorf("invented %+v", ps)
 			}
 		})
+	}
+}
+
+// promiseDevLine is one line of testdata/promises_dev.jsonl.
+type promiseDevLine struct {
+	Who, Text, At string
+	DueFrom       string `json:"due_from"`
+	DueTo         string `json:"due_to"`
+	Owner, Action string
+}
+
+func readPromiseDev(t *testing.T) []promiseDevLine {
+	t.Helper()
+	b, err := os.ReadFile("testdata/promises_dev.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []promiseDevLine
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(l, `{"#"`) {
+			continue
+		}
+		var d promiseDevLine
+		if err := json.Unmarshal([]byte(l), &d); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// inDueWindow reports whether due falls on a day from..to (inclusive) in
+// Shanghai.
+func inDueWindow(due time.Time, from, to string) bool {
+	day := due.In(shanghai()).Format("2006-01-02")
+	return day >= from && day <= to
+}
+
+// TestPromisesDevSet is issue 13's acceptance on scrm's own sales-chat
+// lines: no promise at all on a line that promises nothing, and at least
+// 90 % of the dated lines due within the right day window.
+func TestPromisesDevSet(t *testing.T) {
+	lines := readPromiseDev(t)
+	var dated, inWindow, owner, action, none, falsePos int
+	for _, d := range lines {
+		at, err := time.Parse(time.RFC3339, d.At)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := PromisesInMessage(d.Text, d.Who, at, nil)
+		if d.DueFrom == "" {
+			none++
+			if len(ps) != 0 {
+				falsePos++
+				t.Errorf("promise on a line that promises nothing: %s → %+v", d.Text, ps)
+			}
+			continue
+		}
+		dated++
+		if len(ps) == 0 {
+			t.Logf("miss: %s", d.Text)
+			continue
+		}
+		p := ps[0]
+		if inDueWindow(p.Due, d.DueFrom, d.DueTo) {
+			inWindow++
+		} else {
+			t.Logf("due %s outside %s..%s: %s", p.Due.Format(time.RFC3339), d.DueFrom, d.DueTo, d.Text)
+		}
+		if p.Who == d.Owner {
+			owner++
+		} else {
+			t.Logf("owner %s, want %s: %s", p.Who, d.Owner, d.Text)
+		}
+		if strings.Contains(p.Action, d.Action) {
+			action++
+		} else {
+			t.Logf("action %q lacks %q: %s", p.Action, d.Action, d.Text)
+		}
+	}
+	acc := float64(inWindow) / float64(dated)
+	t.Logf("promise dev set: %d dated lines, due in window %d (%.3f), owner right %d, action holds the object %d; %d lines without a promise, %d read as one",
+		dated, inWindow, acc, owner, action, none, falsePos)
+	if dated < 25 || none < 25 {
+		t.Fatalf("dev set too small: %d dated, %d without promise", dated, none)
+	}
+	if acc < 0.9 {
+		t.Errorf("due-window accuracy %.3f, want >= 0.9", acc)
+	}
+	if r := float64(owner) / float64(dated); r < 0.9 {
+		t.Errorf("owner accuracy %.3f, want >= 0.9", r)
+	}
+	if r := float64(action) / float64(dated); r < 0.85 {
+		t.Errorf("action accuracy %.3f, want >= 0.85", r)
+	}
+}
+
+// TestPromiseWholeAction is the issue's example: a customer's request with
+// a deadline, owed by staff, with its quantities and conditions.
+func TestPromiseWholeAction(t *testing.T) {
+	ps := PromisesInMessage("麻烦给我发一份10台75寸的正式报价单，含安装和三年质保，周五前要", RoleCustomer, testNow, nil)
+	if len(ps) != 1 {
+		t.Fatalf("promises = %+v, want one", ps)
+	}
+	p := ps[0]
+	if p.Action != "发正式报价单（10台75寸，含安装和三年质保）" {
+		t.Errorf("action = %q", p.Action)
+	}
+	if p.Who != RoleStaff || p.Speaker != RoleCustomer {
+		t.Errorf("who = %q speaker = %q, want staff owing what the customer asked", p.Who, p.Speaker)
+	}
+	if got := p.Due.Format("2006-01-02 15:04"); got != "2026-11-27 18:00" {
+		t.Errorf("due = %s, want Friday 18:00", got)
+	}
+}
+
+// TestPromisesNonCommittal: the kinds of line issue 13 lists as making no
+// promise.
+func TestPromisesNonCommittal(t *testing.T) {
+	for _, s := range []string{
+		"98寸的屏下个月能到货吗？", "43寸的有吗？", "明天能发货吗", "上周已经发过了", "明天不用联系我", "周末愉快",
+		"祝您周末愉快，下周一见", "我们会尽快回复您", "有空再聊", "今天已经寄出了，明天应该能到",
+	} {
+		for _, who := range []string{RoleCustomer, RoleStaff} {
+			if ps := PromisesInMessage(s, who, testNow, nil); len(ps) != 0 {
+				t.Errorf("%s (%s): invented %+v", s, who, ps)
+			}
+		}
 	}
 }
