@@ -26,12 +26,16 @@ type Source struct {
 type SentimentAnalysis struct {
 	SentimentResult
 	Source
+	// Skipped is set for an automatic message (Message.Auto), which is not
+	// read: the result is neutral and not to be stored.
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // PromiseAnalysis lists the promises in one message and their source.
 type PromiseAnalysis struct {
 	Promises []Promise `json:"promises"`
 	Source
+	Skipped bool `json:"skipped,omitempty"` // an automatic message, not read
 }
 
 // SummaryAnalysis is an updated rolling summary and its source.
@@ -45,6 +49,7 @@ type IntentAnalysis struct {
 	Intent     string  `json:"intent"` // one of Intents
 	Confidence float64 `json:"confidence"`
 	Source
+	Skipped bool `json:"skipped,omitempty"` // an automatic message, not read
 }
 
 // AnalyzerOptions configure an Analyzer.
@@ -131,9 +136,32 @@ func (a *Analyzer) AnalyzeSentiment(ctx context.Context, text string) (Sentiment
 	return SentimentAnalysis{SentimentResult: Sentiment(text), Source: Source{Model: OfflineModel}}, nil
 }
 
+// AnalyzeMessageSentiment is AnalyzeSentiment for a message: an automatic
+// one (msg.Auto) is skipped without reading it.
+func (a *Analyzer) AnalyzeMessageSentiment(ctx context.Context, msg Message) (SentimentAnalysis, error) {
+	if msg.Auto {
+		return SentimentAnalysis{SentimentResult: SentimentResult{Label: Neutral, Score: 0.5}, Source: Source{Model: OfflineModel}, Skipped: true}, nil
+	}
+	return a.AnalyzeSentiment(ctx, msg.Text)
+}
+
+// ClassifyMessageIntent is ClassifyIntent for a message: an automatic one
+// (msg.Auto) is skipped without reading it.
+func (a *Analyzer) ClassifyMessageIntent(ctx context.Context, msg Message) (IntentAnalysis, error) {
+	if msg.Auto {
+		return IntentAnalysis{Intent: IntentOther, Source: Source{Model: OfflineModel}, Skipped: true}, nil
+	}
+	return a.ClassifyIntent(ctx, msg.Text)
+}
+
 // ExtractPromises finds the promises in one message, resolving due times
-// against msg.At (or now) in the business time zone; Who is msg.Role.
+// against msg.At (or now) in the business time zone. Each promise's Who is
+// the party that owes it; Speaker is msg.Role. An automatic message
+// (msg.Auto) holds none and is not read.
 func (a *Analyzer) ExtractPromises(ctx context.Context, msg Message) (PromiseAnalysis, error) {
+	if msg.Auto {
+		return PromiseAnalysis{Promises: []Promise{}, Source: Source{Model: OfflineModel}, Skipped: true}, nil
+	}
 	if msg.At.IsZero() {
 		msg.At = a.opts.Now()
 	}
@@ -141,20 +169,35 @@ func (a *Analyzer) ExtractPromises(ctx context.Context, msg Message) (PromiseAna
 	if a.llm != nil && strings.TrimSpace(msg.Text) != "" {
 		var out struct {
 			Promises []struct {
-				Action string `json:"action"`
-				Due    string `json:"due"`
-				Who    string `json:"who"`
+				Action   string `json:"action"`
+				Due      string `json:"due"`
+				Who      string `json:"who"`
+				TimeText string `json:"time_text"`
 			} `json:"promises"`
 		}
 		u, err := a.llm.CompleteJSON(ctx, promisesSystem, promisesUser(msg, a.opts.Location), promisesSchema, &out)
 		if err == nil {
 			res := PromiseAnalysis{Promises: []Promise{}, Source: a.online(u)}
+			// The model is held to what the offline reader can check: a
+			// future time expression written in the message, in a sentence
+			// that is not a question, a report of the past, a refusal, an
+			// estimate or a wish. "尽快" or a question never becomes a date.
+			spans := committalTimes(msg.Text, msg.At, a.opts.Location)
 			for _, p := range out.Promises {
 				due, perr := time.Parse(time.RFC3339, p.Due)
 				if perr != nil || due.Before(msg.At) || strings.TrimSpace(p.Action) == "" {
 					continue // the schema checked the format; past dues are reports, not promises
 				}
-				res.Promises = append(res.Promises, Promise{Action: p.Action, Due: due.In(a.opts.Location), Who: p.Who, Exact: true})
+				m, ok := spanFor(spans, p.TimeText)
+				if !ok {
+					continue
+				}
+				who := p.Who
+				if who != RoleCustomer && who != RoleStaff {
+					who = msg.Role
+				}
+				res.Promises = append(res.Promises, Promise{Action: p.Action, Due: due.In(a.opts.Location), Who: who, Speaker: msg.Role,
+					Expr: m.Text, Span: [2]int{m.Start, m.End}, Exact: m.Exact})
 			}
 			return res, nil
 		}
@@ -179,6 +222,7 @@ func (a *Analyzer) offlinePromises(msg Message) []Promise {
 // summary and the new messages, so its size grows with the new messages and
 // not with the conversation's history.
 func (a *Analyzer) Summarize(ctx context.Context, prevSummary string, newMsgs []Message) (SummaryAnalysis, error) {
+	newMsgs = withoutAuto(newMsgs)
 	if a.llm != nil && len(newMsgs) > 0 {
 		var out struct {
 			Overview    string   `json:"overview"`
@@ -213,6 +257,18 @@ func (a *Analyzer) Summarize(ctx context.Context, prevSummary string, newMsgs []
 		return SummaryAnalysis{Summary: Summarize(a.stamp(newMsgs), prevSummary), Source: src}, nil
 	}
 	return SummaryAnalysis{Summary: Summarize(a.stamp(newMsgs), prevSummary), Source: Source{Model: OfflineModel}}, nil
+}
+
+// withoutAuto drops automatic messages (Message.Auto): canned replies say
+// nothing about this customer.
+func withoutAuto(msgs []Message) []Message {
+	out := msgs[:0:0]
+	for _, m := range msgs {
+		if !m.Auto {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // stamp gives messages without a time the current time, so that offline

@@ -190,6 +190,50 @@ func PromisesInMessage(text, who string, at time.Time, loc *time.Location) []Pro
 	return out
 }
 
+// committalTimes lists the future time expressions of text whose sentence
+// can hold an obligation: the ones an LLM's promise may be due at.
+func committalTimes(text string, at time.Time, loc *time.Location) []TimeMatch {
+	var out []TimeMatch
+	for _, m := range ParseTimeExpr(text, at, loc) {
+		if m.Time.Before(at) {
+			continue
+		}
+		s, e := sentenceBounds(text, m.Start, m.End)
+		c := splitClauses(text, s, e)
+		home := text[s:e]
+		for _, cl := range c {
+			if m.Start >= cl[0] && m.Start < cl[1] {
+				home = text[cl[0]:cl[1]]
+			}
+		}
+		rest := strings.Replace(home, m.Text, "", 1)
+		if committalSentence(text, s, e) && !blocked(rest) && !isGreeting(cleanAction(rest)) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// spanFor finds the time expression an LLM quoted among the committal ones:
+// the one containing the quote or contained in it. With no quote, the
+// message must have exactly one, so that the promise cannot rest on an
+// invented time.
+func spanFor(spans []TimeMatch, quote string) (TimeMatch, bool) {
+	quote = strings.TrimSpace(quote)
+	if quote == "" {
+		if len(spans) == 1 {
+			return spans[0], true
+		}
+		return TimeMatch{}, false
+	}
+	for _, m := range spans {
+		if strings.Contains(m.Text, quote) || strings.Contains(quote, m.Text) {
+			return m, true
+		}
+	}
+	return TimeMatch{}, false
+}
+
 // committalSentence reports whether the sentence around a time expression
 // can hold an obligation: not a question (unless it asks for something,
 // "您看下周一能不能把合同寄过来"), which is how requests are put politely.

@@ -34,20 +34,31 @@ func sentimentUser(text string) string {
 	return "消息：\n" + text
 }
 
-const promisesSystem = roleIntro + "\n请找出下面这条消息中带有明确时间的承诺或约定，" +
-	"例如“明天下午三点前发报价”“下周三再联系我”“月底前确认”。" +
-	"只有同时具备明确的时间表达和具体行动时才算承诺；句子里没有时间表达时不要编造时间，返回空数组。" +
+const promisesSystem = roleIntro + "\n请找出下面这条消息中带有明确时间的承诺、约定或带期限的请求，" +
+	"例如“明天下午三点前发报价”“下周三再联系我”“月底前确认”“麻烦周五前把报价单发我”。" +
+	"只有同时具备明确的时间表达和具体行动时才算；以下情况都不算，返回空数组：" +
+	"提问（“98寸的屏下个月能到货吗？”“43寸的有吗？”），已经发生的事（“上周已经发过了”），" +
+	"否定或取消（“明天不用联系我”），问候祝福（“周末愉快”“下周见”），估计（“明天应该能到”），" +
+	"以及没有具体时间的说法（“尽快”“有空”“回头”）。不要编造时间。" +
 	"due 是截止时间，按消息发送时间推算，使用带时区偏移的 RFC 3339 格式（业务时区见下）；" +
-	"只说了日期没说时刻时取当天 18:00。action 用简短的中文写要做的事（不含时间）。" +
-	"who 是做出承诺的一方：customer 表示客户，staff 表示员工；通常就是说话人。"
+	"只说了日期没说时刻时取当天 18:00。time_text 原样摘录消息中表示这个时间的文字（如“周五前”）。" +
+	"action 写完整的义务：动作和对象，数量、规格和条件放在括号里，不含时间，" +
+	"例如“麻烦给我发一份10台75寸的正式报价单，含安装和三年质保，周五前要”写作“发正式报价单（10台75寸，含安装和三年质保）”。" +
+	"who 是承担这项义务、需要去做的一方：customer 表示客户，staff 表示员工；" +
+	"说话人自己答应的事由说话人承担，说话人要求对方在期限内做的事由对方承担（客户的请求由员工承担）。"
 
-var promisesSchema = ObjectSchema(map[string]*Schema{
-	"promises": ArraySchema("承诺列表，没有则为空数组", ObjectSchema(map[string]*Schema{
-		"action": StringSchema("要做的事"),
-		"due":    {Type: "string", Description: "截止时间，RFC 3339", Format: "date-time"},
-		"who":    StringSchema("做出承诺的一方", RoleCustomer, RoleStaff),
-	})),
-})
+var promisesSchema = func() *Schema {
+	item := ObjectSchema(map[string]*Schema{
+		"action":    StringSchema("完整的义务：动作和对象，数量、规格、条件放在括号里"),
+		"due":       {Type: "string", Description: "截止时间，RFC 3339", Format: "date-time"},
+		"who":       StringSchema("承担义务的一方", RoleCustomer, RoleStaff),
+		"time_text": StringSchema("消息中表示截止时间的原文"),
+	})
+	// time_text is asked for but not required: an answer without it is
+	// still checked against the message's single time expression.
+	item.Required = []string{"action", "due", "who"}
+	return ObjectSchema(map[string]*Schema{"promises": ArraySchema("承诺列表，没有则为空数组", item)})
+}()
 
 var weekdayNames = [...]string{"星期日", "星期一", "星期二", "星期三", "星期四", "星期五", "星期六"}
 

@@ -13,6 +13,10 @@ type Message struct {
 	Role string    `json:"role"` // RoleCustomer or RoleStaff
 	Text string    `json:"text"`
 	At   time.Time `json:"at,omitzero"` // when it was sent; resolves promises (zero: now)
+	// Auto marks a message the system sent on its own (off-hours reply,
+	// FAQ answer, welcome text): canned text is nobody's promise, mood or
+	// intent, so the analyzer never reads it.
+	Auto bool `json:"auto,omitempty"`
 }
 
 // Summary is a conversation summary by section. Text renders the sections
