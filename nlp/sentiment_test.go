@@ -182,3 +182,67 @@ func nearKey(s string) string {
 	}
 	return string(rs)
 }
+
+// TestSentimentSalesChat is issue 13's calibration on scrm's own sales-chat
+// lines: requests and questions are neutral, at least 95 % of the lines get
+// the right label, and no neutral line is read as negative.
+func TestSentimentSalesChat(t *testing.T) {
+	lines, labels := readSalesChat(t)
+	var ok, neutralNeg int
+	for i, l := range lines {
+		got := Sentiment(l.text)
+		if got.Label == labels[i] {
+			ok++
+		} else {
+			t.Logf("miss: want %s got %s (%.2f) %s", labels[i], got.Label, got.Score, l.text)
+		}
+		if labels[i] == Neutral && got.Label == Negative {
+			neutralNeg++
+			t.Errorf("neutral line read as negative: %s", l.text)
+		}
+		if got.Label == Neutral && (got.Score < 0.35 || got.Score > 0.65) {
+			t.Errorf("neutral line with a leaning score %.2f: %s", got.Score, l.text)
+		}
+	}
+	acc := float64(ok) / float64(len(lines))
+	t.Logf("sales chat: n=%d accuracy(3 labels)=%.3f, neutral read as negative %d", len(lines), acc, neutralNeg)
+	if len(lines) < 80 || acc < 0.95 {
+		t.Errorf("accuracy %.3f over %d lines, want >= 0.95 over >= 80", acc, len(lines))
+	}
+}
+
+func TestSentimentLabel(t *testing.T) {
+	cases := []struct {
+		label string
+		score float64
+		want  string
+	}{
+		{Negative, 0.01, "负面·强"},
+		{Negative, 0.0, "负面·强"},
+		{Negative, 0.2, "负面·中"},
+		{Negative, 0.45, "负面·弱"},
+		{Positive, 0.97, "正面·强"},
+		{Positive, 0.6, "正面·弱"},
+		{Neutral, 0.1, "中性"},
+		{Neutral, 0.5, "中性"},
+		{"", 0.02, "负面·强"},
+		{"", 0.55, "中性"},
+	}
+	for _, c := range cases {
+		if got := SentimentLabel(c.label, c.score); got != c.want {
+			t.Errorf("SentimentLabel(%q, %v) = %q, want %q", c.label, c.score, got, c.want)
+		}
+	}
+	for _, s := range []string{"98寸的屏下个月能到货吗？", "服务态度太差了，我要投诉", "非常满意，下次还来"} {
+		d := Sentiment(s).Display()
+		if strings.ContainsAny(d, "%0123456789") {
+			t.Errorf("%s displays as %q", s, d)
+		}
+	}
+	if d := Sentiment("服务态度太差了，我要投诉").Display(); !strings.HasPrefix(d, "负面·") {
+		t.Errorf("complaint displays as %q", d)
+	}
+	if d := Sentiment("43寸的有吗？").Display(); d != "中性" {
+		t.Errorf("question displays as %q", d)
+	}
+}
