@@ -32,7 +32,7 @@ func newAnalyzeCmd() *cobra.Command {
 
 	sentiment := &cobra.Command{
 		Use:   "sentiment",
-		Short: `One text per input line → {"text","label","score"}`,
+		Short: `One text per input line → {"text","label","intensity","display","score"}`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := analyzeAnalyzer(offline, time.Now)
@@ -44,11 +44,17 @@ func newAnalyzeCmd() *cobra.Command {
 				if err != nil {
 					return nil, err
 				}
+				intensity := ""
+				if res.Label != nlp.Neutral {
+					intensity = nlp.Intensity(res.Score)
+				}
 				return struct {
-					Text  string  `json:"text"`
-					Label string  `json:"label"`
-					Score float64 `json:"score"`
-				}{line, res.Label, res.Score}, nil
+					Text      string  `json:"text"`
+					Label     string  `json:"label"`
+					Intensity string  `json:"intensity,omitempty"` // 弱, 中 or 强; none for neutral
+					Display   string  `json:"display"`             // "负面·强", "中性"
+					Score     float64 `json:"score"`
+				}{line, res.Label, intensity, res.Display(), res.Score}, nil
 			})
 		},
 	}
@@ -56,10 +62,12 @@ func newAnalyzeCmd() *cobra.Command {
 	var nowFlag, whoFlag string
 	promises := &cobra.Command{
 		Use:   "promises",
-		Short: `One message per input line → {"text","promises":[{"action","due","who"}]}`,
+		Short: `One message per input line → {"text","promises":[{"action","due","who","speaker"}]}`,
 		Long: "One message per input line, as plain text said by --who, or as a JSON object\n" +
-			`{"text":…,"who":"customer|staff","at":"RFC3339"}. Due times are resolved against --now` + "\n" +
-			"(default: the current time) in SCRM_TIMEZONE (default Asia/Shanghai).",
+			`{"text":…,"who":"customer|staff","at":"RFC3339","auto":false}. Due times are resolved against "at",` + "\n" +
+			"else --now (default: the current time), in SCRM_TIMEZONE (default Asia/Shanghai). A promise's \"who\"\n" +
+			"is the party that owes it (a customer's request with a deadline is owed by staff), \"speaker\" who said it.\n" +
+			"A message with \"auto\":true (off-hours reply, FAQ answer) is automatic and never read.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
@@ -79,9 +87,10 @@ func newAnalyzeCmd() *cobra.Command {
 				return err
 			}
 			type promiseOut struct {
-				Action string `json:"action"`
-				Due    string `json:"due"`
-				Who    string `json:"who"`
+				Action  string `json:"action"`
+				Due     string `json:"due"`
+				Who     string `json:"who"`
+				Speaker string `json:"speaker"`
 			}
 			return eachLine(cmd.InOrStdin(), cmd.OutOrStdout(), func(line string) (any, error) {
 				msg := nlp.Message{Role: who, Text: line, At: now}
@@ -91,6 +100,7 @@ func newAnalyzeCmd() *cobra.Command {
 						Who  string `json:"who"`
 						Role string `json:"role"`
 						At   string `json:"at"`
+						Auto bool   `json:"auto"`
 					}
 					if err := json.Unmarshal([]byte(line), &in); err == nil && in.Text != "" {
 						msg.Text = in.Text
@@ -100,6 +110,7 @@ func newAnalyzeCmd() *cobra.Command {
 						if t, err := time.Parse(time.RFC3339, in.At); err == nil {
 							msg.At = t
 						}
+						msg.Auto = in.Auto
 					}
 				}
 				res, err := a.ExtractPromises(cmd.Context(), msg)
@@ -111,7 +122,7 @@ func newAnalyzeCmd() *cobra.Command {
 					Promises []promiseOut `json:"promises"`
 				}{Text: msg.Text, Promises: []promiseOut{}}
 				for _, p := range res.Promises {
-					out.Promises = append(out.Promises, promiseOut{p.Action, p.Due.Format(time.RFC3339), p.Who})
+					out.Promises = append(out.Promises, promiseOut{p.Action, p.Due.Format(time.RFC3339), p.Who, p.Speaker})
 				}
 				return out, nil
 			})
