@@ -188,6 +188,7 @@ func Summarize(msgs []Message, prev string) Summary {
 		if !substantive(st.text) {
 			continue
 		}
+		facts := factBonus(st.text)
 		n := utf8.RuneCountInString(st.text)
 		lengthScore := 1.0
 		switch {
@@ -210,7 +211,7 @@ func Summarize(msgs []Message, prev string) Summary {
 			}
 			if need > 0 || st.question {
 				nd := *st
-				nd.score = (1 + float64(need) + b2f(st.question)) * lengthScore * (1.3 - 0.6*pos)
+				nd.score = (1 + float64(need) + b2f(st.question) + facts) * lengthScore * (1.3 - 0.6*pos)
 				if !seenCustomerNeed {
 					nd.score += 1.5 // the opening request frames the conversation
 					seenCustomerNeed = true
@@ -225,7 +226,7 @@ func Summarize(msgs []Message, prev string) Summary {
 			if ps := promisesIn(msgs[st.msgIdx], st.text); ps {
 				c := *st
 				c.text = "客户：" + c.text
-				c.score = 2 * lengthScore
+				c.score = (2 + facts) * lengthScore
 				commits = append(commits, c)
 			}
 			continue
@@ -233,7 +234,7 @@ func Summarize(msgs []Message, prev string) Summary {
 		// staff
 		if promisesIn(msgs[st.msgIdx], st.text) || countCues(st.text, commitCues) >= 2 {
 			c := *st
-			c.score = (1 + float64(countCues(st.text, commitCues))) * lengthScore
+			c.score = (1 + float64(countCues(st.text, commitCues)) + facts) * lengthScore
 			if promisesIn(msgs[st.msgIdx], st.text) {
 				c.score += 2
 			}
@@ -243,10 +244,15 @@ func Summarize(msgs []Message, prev string) Summary {
 		if st.question {
 			continue // staff asking back rarely belongs in a summary
 		}
-		// An answer: a staff sentence soon after a customer question.
-		if qd := questionDistance(sents, i); qd > 0 {
+		// An answer: a staff sentence soon after a customer question, or
+		// one that states figures (a price, a quantity, a date).
+		if qd := questionDistance(sents, i); qd > 0 || facts > 0 {
 			a := *st
-			a.score = lengthScore * (1 + 1/float64(qd)) * (0.5 + float64(countCues(st.text, needCues)+countCues(st.text, objectionCues))*0.3)
+			closeness := 0.0
+			if qd > 0 {
+				closeness = 1 / float64(qd)
+			}
+			a.score = lengthScore * (1 + closeness) * (0.5 + float64(countCues(st.text, needCues)+countCues(st.text, objectionCues))*0.3 + facts)
 			answers = append(answers, a)
 		}
 	}
@@ -287,6 +293,24 @@ func Summarize(msgs []Message, prev string) Summary {
 	s.render()
 	return s
 }
+
+// factRe matches the figures a summary must not lose: quantities, sizes
+// and prices ("12台", "75寸", "12800元/台", "九折").
+var factRe = regexp.MustCompile(`[0-9０-９]+(?:\.[0-9]+)?\s*(?:台|寸|英寸|套|件|个|箱|份|元|块|万|千|米|吨|%|％|折|年|月|天|人|G|T|kg|KG)(?:/[台套件个箱份人年月])?|[一二两三四五六七八九十]+折`)
+
+// factBonus scores how many facts a sentence carries: each quantity, price
+// or date (a deadline such as 周五前) lifts it among its section's
+// candidates, so that the key points keep the figures.
+func factBonus(s string) float64 {
+	n := len(factRe.FindAllStringIndex(s, 3))
+	if len(ParseTimeExpr(s, factClock, nil)) > 0 {
+		n++
+	}
+	return 0.8 * float64(min(n, 3))
+}
+
+// factClock resolves time expressions only to tell that there is one.
+var factClock = time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
 
 func b2f(b bool) float64 {
 	if b {
@@ -365,8 +389,9 @@ func substantive(s string) bool {
 	if han < 3 {
 		return false
 	}
+	// A greeting that carries a figure ("你好，想要12台75寸的") is content.
 	for _, f := range fillerPhrases {
-		if strings.Contains(t, f) && utf8.RuneCountInString(t) < 30 {
+		if strings.Contains(t, f) && utf8.RuneCountInString(t) < 30 && !factRe.MatchString(t) {
 			return false
 		}
 	}

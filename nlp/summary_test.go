@@ -208,3 +208,34 @@ func TestSummarizeBounded(t *testing.T) {
 		t.Errorf("rolling summary grew to %d runes", n)
 	}
 }
+
+// TestSummaryKeepsFacts (issue 13): the offline summary keeps the
+// quantities, prices, dates and products of scrm's own sales dialogues.
+func TestSummaryKeepsFacts(t *testing.T) {
+	dialogues := []struct {
+		lines string
+		facts []string
+	}{
+		{"客户：你好，我们会议室要换屏，想要12台75寸的\n销售：好的，75寸这款是12800元/台，含安装\n客户：价格能再便宜点吗？太贵了\n" +
+			"销售：12台以上可以给到12000元/台\n客户：行，那麻烦周五前把正式报价单发我\n销售：好的，周五前发您\n客户：另外质保几年？\n销售：整机三年质保\n",
+			[]string{"12台", "75寸", "12800元/台", "周五前"}},
+		{"客户：您好，在吗\n销售：在的，您请说\n客户：我们学校采购30套学生桌椅，预算每套800元左右\n销售：可以的，我们有一款850元/套的，含配送\n" +
+			"客户：下个月15号前能送到吗？\n销售：可以，我们下个月10号前送到学校\n客户：好的谢谢\n",
+			[]string{"30套", "850元/套", "10号前"}},
+	}
+	for _, d := range dialogues {
+		dl, err := ParseDialogueLines(d.lines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range dl.Messages {
+			dl.Messages[i].At = testNow
+		}
+		s := Summarize(dl.Messages, "")
+		for _, f := range d.facts {
+			if !strings.Contains(s.Text, f) {
+				t.Errorf("summary lacks %q:\n%s", f, s.Text)
+			}
+		}
+	}
+}
