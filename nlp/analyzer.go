@@ -156,7 +156,7 @@ func (a *Analyzer) ClassifyMessageIntent(ctx context.Context, msg Message) (Inte
 
 // ExtractPromises finds the promises in one message, resolving due times
 // against msg.At (or now) in the business time zone. Each promise's Who is
-// the party that owes it; Speaker is msg.Role. An automatic message
+// msg.Role, its Owner the party that owes it. An automatic message
 // (msg.Auto) holds none and is not read.
 func (a *Analyzer) ExtractPromises(ctx context.Context, msg Message) (PromiseAnalysis, error) {
 	if msg.Auto {
@@ -192,11 +192,11 @@ func (a *Analyzer) ExtractPromises(ctx context.Context, msg Message) (PromiseAna
 				if !ok {
 					continue
 				}
-				who := p.Who
-				if who != RoleCustomer && who != RoleStaff {
-					who = msg.Role
+				owner := p.Who // the prompt asks the model for the party that owes it
+				if owner != RoleCustomer && owner != RoleStaff {
+					owner = msg.Role
 				}
-				res.Promises = append(res.Promises, Promise{Action: p.Action, Due: due.In(a.opts.Location), Who: who, Speaker: msg.Role,
+				res.Promises = append(res.Promises, Promise{Action: p.Action, Due: due.In(a.opts.Location), Who: msg.Role, Owner: owner,
 					Expr: m.Text, Span: [2]int{m.Start, m.End}, Exact: m.Exact})
 			}
 			return res, nil

@@ -494,10 +494,8 @@ func TestAnalyzerOffline(t *testing.T) {
 	if err != nil || s.Model != OfflineModel || s.Fallback != "" || s.Label != Positive || s.Usage.TotalTokens != 0 {
 		t.Errorf("sentiment = %+v, %v", s, err)
 	}
-	// Issue 13: a customer's request with a deadline is owed by staff
-	// (this asserted RoleCustomer, the speaker, before).
 	p, err := a.ExtractPromises(ctx, Message{Role: RoleCustomer, Text: "下周三再联系我"})
-	if err != nil || len(p.Promises) != 1 || p.Promises[0].Who != RoleStaff || p.Promises[0].Speaker != RoleCustomer || p.Promises[0].Due.Format("2006-01-02") != "2026-12-02" {
+	if err != nil || len(p.Promises) != 1 || p.Promises[0].Who != RoleCustomer || p.Promises[0].Owner != RoleStaff || p.Promises[0].Due.Format("2006-01-02") != "2026-12-02" {
 		t.Errorf("promises = %+v, %v", p, err)
 	}
 	none, _ := a.ExtractPromises(ctx, Message{Role: RoleCustomer, Text: "好的谢谢"})

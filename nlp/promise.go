@@ -21,12 +21,12 @@ type Promise struct {
 	Action string `json:"action"`
 	// Due is when, in the business time zone.
 	Due time.Time `json:"due"`
-	// Who owes it: RoleCustomer or RoleStaff. It is the speaker for a
+	// Who said it: RoleCustomer or RoleStaff (the speaker).
+	Who string `json:"who"`
+	// Owner owes it: RoleCustomer or RoleStaff. It is the speaker for a
 	// commitment ("我明天发报价") and the other party for a request with a
 	// deadline ("麻烦周五前发我报价" said by a customer is owed by staff).
-	Who string `json:"who"`
-	// Speaker is who said the message.
-	Speaker string `json:"speaker,omitempty"`
+	Owner string `json:"owner"`
 	// Expr is the time expression as written; Span its byte offsets in the
 	// text; Exact whether the clock time was stated rather than defaulted.
 	Expr  string `json:"expr"`
@@ -176,13 +176,13 @@ func PromisesInMessage(text, who string, at time.Time, loc *time.Location) []Pro
 				owner = otherRole(who)
 			}
 			out = append(out, Promise{
-				Action:  wholeAction(action, details),
-				Due:     m.Time,
-				Who:     owner,
-				Speaker: who,
-				Expr:    m.Text,
-				Span:    [2]int{m.Start, m.End},
-				Exact:   m.Exact,
+				Action: wholeAction(action, details),
+				Due:    m.Time,
+				Who:    who,
+				Owner:  owner,
+				Expr:   m.Text,
+				Span:   [2]int{m.Start, m.End},
+				Exact:  m.Exact,
 			})
 			break
 		}

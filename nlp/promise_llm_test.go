@@ -52,7 +52,7 @@ func TestLLMPromisesPostFilter(t *testing.T) {
 			t.Fatalf("%s: promises %+v, want one", text, res.Promises)
 		}
 		p := res.Promises[0]
-		if p.Who != RoleStaff || p.Speaker != RoleCustomer || p.Expr != "周五前" || text[p.Span[0]:p.Span[1]] != "周五前" ||
+		if p.Owner != RoleStaff || p.Who != RoleCustomer || p.Expr != "周五前" || text[p.Span[0]:p.Span[1]] != "周五前" ||
 			p.Action != "发正式报价单（10台75寸，含安装和三年质保）" {
 			t.Errorf("promise = %+v", p)
 		}

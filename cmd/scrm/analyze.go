@@ -62,11 +62,11 @@ func newAnalyzeCmd() *cobra.Command {
 	var nowFlag, whoFlag string
 	promises := &cobra.Command{
 		Use:   "promises",
-		Short: `One message per input line → {"text","promises":[{"action","due","who","speaker"}]}`,
+		Short: `One message per input line → {"text","promises":[{"action","due","who","owner"}]}`,
 		Long: "One message per input line, as plain text said by --who, or as a JSON object\n" +
 			`{"text":…,"who":"customer|staff","at":"RFC3339","auto":false}. Due times are resolved against "at",` + "\n" +
 			"else --now (default: the current time), in SCRM_TIMEZONE (default Asia/Shanghai). A promise's \"who\"\n" +
-			"is the party that owes it (a customer's request with a deadline is owed by staff), \"speaker\" who said it.\n" +
+			"is who said it, \"owner\" the party that owes it (a customer's request with a deadline is owed by staff).\n" +
 			"A message with \"auto\":true (off-hours reply, FAQ answer) is automatic and never read.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -87,10 +87,10 @@ func newAnalyzeCmd() *cobra.Command {
 				return err
 			}
 			type promiseOut struct {
-				Action  string `json:"action"`
-				Due     string `json:"due"`
-				Who     string `json:"who"`
-				Speaker string `json:"speaker"`
+				Action string `json:"action"`
+				Due    string `json:"due"`
+				Who    string `json:"who"`
+				Owner  string `json:"owner"`
 			}
 			return eachLine(cmd.InOrStdin(), cmd.OutOrStdout(), func(line string) (any, error) {
 				msg := nlp.Message{Role: who, Text: line, At: now}
@@ -122,7 +122,7 @@ func newAnalyzeCmd() *cobra.Command {
 					Promises []promiseOut `json:"promises"`
 				}{Text: msg.Text, Promises: []promiseOut{}}
 				for _, p := range res.Promises {
-					out.Promises = append(out.Promises, promiseOut{p.Action, p.Due.Format(time.RFC3339), p.Who, p.Speaker})
+					out.Promises = append(out.Promises, promiseOut{p.Action, p.Due.Format(time.RFC3339), p.Who, p.Owner})
 				}
 				return out, nil
 			})

@@ -134,7 +134,7 @@ func TestAnalyzePromisesDevSet(t *testing.T) {
 	for i, l := range outs {
 		var got struct {
 			Text     string
-			Promises []struct{ Action, Due, Who, Speaker string }
+			Promises []struct{ Action, Due, Who, Owner string }
 		}
 		if err := json.Unmarshal([]byte(l), &got); err != nil {
 			t.Fatalf("%s: %v", l, err)
@@ -162,7 +162,7 @@ func TestAnalyzePromisesDevSet(t *testing.T) {
 			t.Fatal(err)
 		}
 		day := due.Format("2006-01-02") // printed in the business time zone
-		if day >= d.DueFrom && day <= d.DueTo && p.Who == d.Owner && p.Speaker == d.Who {
+		if day >= d.DueFrom && day <= d.DueTo && p.Owner == d.Owner && p.Who == d.Who {
 			inWindow++
 		} else {
 			t.Logf("wrong: %s (want %s..%s owed by %s)", l, d.DueFrom, d.DueTo, d.Owner)
