@@ -37,6 +37,7 @@ type AnalysisStore interface {
 	CreateReminder(ctx context.Context, r *store.Reminder) (bool, error)
 	UpsertTags(ctx context.Context, tags []store.Tag) error
 	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
+	ActionStore // proposed stages and tags are applied through the actions
 }
 
 // AnalysisOptions configure the analysis; zero values take the defaults.
@@ -73,10 +74,11 @@ type AnalysisOptions struct {
 // roughly the new messages' own tokens. Sentiment and intent come from the
 // embedded models, which read chat well and cost nothing per message.
 type Analysis struct {
-	st  AnalysisStore
-	an  *nlp.Analyzer
-	off *nlp.Analyzer
-	o   AnalysisOptions
+	st   AnalysisStore
+	core *Core
+	an   *nlp.Analyzer
+	off  *nlp.Analyzer
+	o    AnalysisOptions
 }
 
 // NewAnalysis returns the analysis processor and job handler. an may be nil
@@ -98,7 +100,7 @@ func NewAnalysis(st AnalysisStore, an *nlp.Analyzer, o AnalysisOptions) *Analysi
 	if an == nil {
 		an = off
 	}
-	return &Analysis{st: st, an: an, off: off, o: o}
+	return &Analysis{st: st, core: NewCore(st, o.Now), an: an, off: off, o: o}
 }
 
 // Name implements Processor.
@@ -619,28 +621,32 @@ func (a *Analysis) save(ctx context.Context, c *store.Customer, prev store.Insig
 		Now: now,
 	}
 	if a.o.Apply {
+		// Keyed by the analysed range: a rerun of the same analysis finds
+		// its entries and repeats the sets.
+		sys, key := SystemActor(SourceAnalysis), strconv.FormatInt(through, 10)
 		if len(w.proposedTags) > 0 {
-			tags := make([]store.Tag, 0, len(w.proposedTags))
-			for _, t := range w.proposedTags {
-				tags = append(tags, store.Tag{ID: "local:" + t, Name: t, GroupName: "智能标签", Local: true})
+			if _, err := a.core.EditTags(ctx, sys, TagsRequest{CustomerID: c.ID, Add: w.proposedTags, LocalGroup: "智能标签", Key: key, At: now}); err != nil {
+				switch {
+				case errors.Is(err, store.ErrNotFound):
+					return nil // erased while we worked
+				case errors.Is(err, store.ErrInvalid):
+					a.o.Logger.Warn("analysis: proposed tags refused", "customer", c.ID, "err", err)
+				default:
+					return fmt.Errorf("analysis: tags for %s: %w", c.ID, err)
+				}
 			}
-			if err := a.st.UpsertTags(ctx, tags); err != nil {
-				return fmt.Errorf("analysis: tags for %s: %w", c.ID, err)
-			}
-			upd.AddTags = w.proposedTags
 		}
 		if w.proposedStage != "" {
-			stage := w.proposedStage
-			upd.Stage = &stage
-			if _, err := a.st.AppendTimeline(ctx, &store.TimelineEntry{
-				CustomerID: c.ID,
-				SourceKey:  fmt.Sprintf("analysis-stage:%s:%d", c.ID, through),
-				Kind:       store.EntryStage,
-				Text:       "阶段：" + stageName(c.Stage) + " → " + stage + "（会话分析：员工已回复）",
-				Attrs:      map[string]string{"from": c.Stage, "to": stage, "by": "analysis"},
-				At:         now,
-			}); err != nil {
-				return fmt.Errorf("analysis: stage entry of %s: %w", c.ID, err)
+			if _, _, err := a.core.ChangeStage(ctx, sys, StageRequest{CustomerID: c.ID, Stage: w.proposedStage, Key: key,
+				Reason: "会话分析：员工已回复", At: now}); err != nil {
+				switch {
+				case errors.Is(err, store.ErrNotFound):
+					return nil
+				case errors.Is(err, store.ErrInvalid):
+					a.o.Logger.Warn("analysis: proposed stage refused", "customer", c.ID, "err", err)
+				default:
+					return fmt.Errorf("analysis: stage of %s: %w", c.ID, err)
+				}
 			}
 		}
 	}

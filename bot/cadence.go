@@ -41,6 +41,7 @@ type CadenceStore interface {
 	FindStaff(ctx context.Context) ([]*store.Staff, error)
 	GetCursor(ctx context.Context, name string) (string, error)
 	SetCursor(ctx context.Context, name, value string) error
+	ActionStore // stage changes go through the actions
 }
 
 // CadenceOptions tune the cadence processor; zero values take the defaults.
@@ -60,6 +61,7 @@ type CadenceOptions struct {
 // nothing new.
 type Cadence struct {
 	st       CadenceStore
+	core     *Core
 	steps    []CadenceStep
 	dayStart time.Duration
 	loc      *time.Location
@@ -84,7 +86,7 @@ func NewCadence(st CadenceStore, o CadenceOptions) (*Cadence, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Cadence{st: st, steps: o.Steps, dayStart: start, loc: o.Location, now: o.Now}, nil
+	return &Cadence{st: st, core: NewCore(st, o.Now), steps: o.Steps, dayStart: start, loc: o.Location, now: o.Now}, nil
 }
 
 // Name implements Processor.
@@ -243,15 +245,9 @@ func (p *Cadence) churn(ctx context.Context, ev *store.Event) error {
 	}
 	stillFollowed := slices.ContainsFunc(c.Follows, func(f store.Follow) bool { return !f.Deleted })
 	if !stillFollowed && c.Stage != store.StageLost {
-		lost := store.StageLost
-		if _, err := p.st.UpdateCustomer(ctx, c.ID, store.CustomerUpdate{Stage: &lost, Now: now}); err != nil {
+		if _, _, err := p.core.ChangeStage(ctx, SystemActor(SourceCadence), StageRequest{CustomerID: c.ID, Stage: store.StageLost,
+			Key: "lost:" + ev.DedupKey, Reason: "已无员工跟进", StaffID: owner, At: ev.OccurredAt}); err != nil {
 			return fmt.Errorf("cadence: mark lost: %w", err)
-		}
-		if _, err := p.st.AppendTimeline(ctx, &store.TimelineEntry{
-			CustomerID: c.ID, SourceKey: "lost:" + ev.DedupKey, Kind: store.EntryStage, StaffID: owner,
-			Text: "阶段变为 " + store.StageLost + "（已无员工跟进）", Attrs: map[string]string{"stage": store.StageLost}, At: ev.OccurredAt,
-		}); err != nil {
-			return fmt.Errorf("cadence: timeline: %w", err)
 		}
 	}
 	if ev.OccurredAt.Before(now.Add(-staleChurn)) {
@@ -313,15 +309,8 @@ func (p *Cadence) wake(ctx context.Context, ev *store.Event) error {
 			}
 		}
 	}
-	_, err = p.st.AppendTimeline(ctx, &store.TimelineEntry{
-		CustomerID: c.ID, SourceKey: "wake:" + ev.DedupKey, Kind: store.EntryStage,
-		Text: "沉睡客户重新来信，阶段变为 " + store.StageActive, Attrs: map[string]string{"stage": store.StageActive}, At: ev.OccurredAt,
-	})
-	if err != nil {
-		return fmt.Errorf("cadence: timeline: %w", err)
-	}
-	active := store.StageActive
-	if _, err := p.st.UpdateCustomer(ctx, c.ID, store.CustomerUpdate{Stage: &active, Now: p.now()}); err != nil {
+	if _, _, err := p.core.ChangeStage(ctx, SystemActor(SourceCadence), StageRequest{CustomerID: c.ID, Stage: store.StageActive,
+		Key: "wake:" + ev.DedupKey, Reason: "沉睡客户重新来信", At: ev.OccurredAt}); err != nil {
 		return fmt.Errorf("cadence: wake: %w", err)
 	}
 	return nil
@@ -439,16 +428,9 @@ func (s *Scheduler) scanCustomer(ctx context.Context, c *store.Customer, day, no
 		if err := remind(key, store.ReminderDormant, fmt.Sprintf("已经 %d 天没有互动，转为沉睡客户，找个理由联系一下吧", days)); err != nil {
 			return err
 		}
-		dormant := store.StageDormant
-		if _, err := s.st.UpdateCustomer(ctx, c.ID, store.CustomerUpdate{Stage: &dormant, Now: now}); err != nil {
+		if _, _, err := s.core.ChangeStage(ctx, SystemActor(SourceCadence), StageRequest{CustomerID: c.ID, Stage: store.StageDormant,
+			Key: key, Reason: fmt.Sprintf("%d 天没有互动", days), At: now}); err != nil {
 			return fmt.Errorf("daily scan: mark dormant %s: %w", c.ID, err)
-		}
-		if _, err := s.st.AppendTimeline(ctx, &store.TimelineEntry{
-			CustomerID: c.ID, SourceKey: key, Kind: store.EntryStage,
-			Text:  fmt.Sprintf("%d 天没有互动，阶段变为 %s", days, store.StageDormant),
-			Attrs: map[string]string{"stage": store.StageDormant}, At: now,
-		}); err != nil {
-			return fmt.Errorf("daily scan: timeline %s: %w", c.ID, err)
 		}
 	}
 

@@ -2,8 +2,8 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"hash/fnv"
 	"regexp"
 	"strings"
 	"time"
@@ -16,13 +16,11 @@ type Messenger interface {
 	SendMarkdown(ctx context.Context, toUser, content string) error
 }
 
-// CommandStore is what staff commands read and write.
+// CommandStore is what staff commands read and write: the planning
+// records and, through the actions, every change a command makes.
 type CommandStore interface {
-	FindCustomers(ctx context.Context, f store.CustomerFilter) ([]*store.Customer, error)
-	FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*store.TimelineEntry, error)
-	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	PlanStore
+	ActionStore
 }
 
 // Commands answers staff who write to the scrm app in WeCom. It is a
@@ -31,25 +29,20 @@ type CommandStore interface {
 // recorded after sending, and WeCom's duplicate check guards the window
 // between the send and the record.
 type Commands struct {
-	st  CommandStore
-	dir Directory
-	out Messenger
-	loc *time.Location
-	// plan is st's reminder and planning side; nil when st lacks it, and
-	// then those commands say they are unavailable.
-	plan        PlanStore
+	st          CommandStore
+	dir         Directory
+	out         Messenger
+	loc         *time.Location
+	plan        PlanStore // st's reminder and planning side
+	core        *Core     // the actions every change goes through
 	dormantDays int
 	inbox       *Inbox // replies to and claims of customers; nil: not configured
 	ask         *Asker // plain-language questions through the LLM; nil: not configured
 }
 
-// NewCommands returns the staff command processor. When st is also a
-// PlanStore (every store backend is), the reminder, plan, dormant, funnel
-// and team commands work too.
+// NewCommands returns the staff command processor.
 func NewCommands(st CommandStore, dir Directory, out Messenger, loc *time.Location) *Commands {
-	p := &Commands{st: st, dir: dir, out: out, loc: loc, dormantDays: 30}
-	p.plan, _ = st.(PlanStore)
-	return p
+	return &Commands{st: st, plan: st, core: NewCore(st, nil), dir: dir, out: out, loc: loc, dormantDays: 30}
 }
 
 // SetDormantDays sets how many days without interaction make a customer
@@ -78,7 +71,7 @@ func (p *Commands) Process(ctx context.Context, ev *store.Event) error {
 	if err != nil {
 		return fmt.Errorf("commands: resolve %s: %w", ev.StaffID, err)
 	}
-	reply, err := p.answer(ctx, viewer, strings.TrimSpace(ev.Text), ev.OccurredAt)
+	reply, err := p.answer(ctx, viewer, strings.TrimSpace(ev.Text), ev.OccurredAt, ev.DedupKey)
 	if err != nil {
 		return err
 	}
@@ -105,8 +98,10 @@ const helpText = `**scrm 助手 · 可用指令**
 > **接 张三** — 接待尚未分配的新客户
 > **帮助** — 显示本说明`
 
-// answer runs one command and renders its reply.
-func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Time) (string, error) {
+// answer runs one command and renders its reply. key identifies the
+// command's message (its event's dedup key): the idempotency key of the
+// action it carries out, so a redelivered command repeats it harmlessly.
+func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Time, key string) (string, error) {
 	verb, rest, _ := strings.Cut(splitNumberedVerb(text), " ")
 	rest = strings.TrimSpace(rest)
 	switch strings.ToLower(verb) {
@@ -122,13 +117,13 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 		if name == "" || strings.TrimSpace(note) == "" {
 			return "格式：**记 客户名 备注内容**，例如：记 张三 今天电话沟通，下周二回访", nil
 		}
-		return p.note(ctx, v, name, strings.TrimSpace(note), at, false)
+		return p.note(ctx, v, name, strings.TrimSpace(note), at, key, false)
 	case "私记", "私密备注", "私密笔记":
 		name, note, _ := strings.Cut(rest, " ")
 		if name == "" || strings.TrimSpace(note) == "" {
 			return "格式：**私记 客户名 备注内容**，例如：私记 张三 预算其实有 50 万，先别透露", nil
 		}
-		return p.note(ctx, v, name, strings.TrimSpace(note), at, true)
+		return p.note(ctx, v, name, strings.TrimSpace(note), at, key, true)
 	case "我的客户", "客户列表":
 		return p.mine(ctx, v)
 	case "回", "回复":
@@ -261,7 +256,7 @@ func (p *Commands) card(ctx context.Context, v Viewer, c *store.Customer) (strin
 
 // note records a note by v on the customer called name; a private one is
 // read only by v, v's managers and admins.
-func (p *Commands) note(ctx context.Context, v Viewer, name, note string, at time.Time, private bool) (string, error) {
+func (p *Commands) note(ctx context.Context, v Viewer, name, note string, at time.Time, key string, private bool) (string, error) {
 	cs, err := p.findVisible(ctx, v, name, 5)
 	if err != nil {
 		return "", err
@@ -273,27 +268,18 @@ func (p *Commands) note(ctx context.Context, v Viewer, name, note string, at tim
 		return fmt.Sprintf("“%s”对应 %d 位客户，请用更完整的名字，备注未保存。", clip(name, 20), len(cs)), nil
 	}
 	c := cs[0]
-	// WeCom times commands to the second: the text keeps two notes written
-	// within one second apart, and a redelivered command stores its note once.
-	sum := fnv.New64a()
-	sum.Write([]byte(note))
-	key := fmt.Sprintf("note:%s:%s:%d", v.StaffID, c.ID, at.UnixNano())
-	if private {
-		key += ":private"
+	// WeCom times commands to the second: without the event's key, the
+	// time names the command, and the core tells apart two notes of one
+	// second by their text.
+	if key == "" {
+		key = fmt.Sprintf("%d", at.UnixNano())
 	}
-	e := &store.TimelineEntry{
-		CustomerID: c.ID,
-		SourceKey:  fmt.Sprintf("%s:%x", key, sum.Sum64()),
-		Kind:       store.EntryNote,
-		StaffID:    v.StaffID,
-		Text:       note,
-		Attrs:      map[string]string{"source": "bot"},
-		At:         at,
+	_, _, err = p.core.AddNote(ctx, Actor{Viewer: v, Source: SourceBot}, NoteRequest{CustomerID: c.ID, Text: note, Private: private, Key: key, At: at})
+	var ae *ActionError
+	if errors.As(err, &ae) {
+		return ae.Text + "备注未保存。", nil
 	}
-	if private {
-		e.Attrs[store.AttrPrivate] = "true"
-	}
-	if _, err = p.st.AppendTimeline(ctx, e); err != nil {
+	if err != nil {
 		return "", fmt.Errorf("commands: note: %w", err)
 	}
 	if private {

@@ -18,6 +18,7 @@ type CustomerStore interface {
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
 	UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error)
 	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
+	FindStaffByID(ctx context.Context, id string) (*store.Staff, error)
 }
 
 // Profile is what the platform tells about a customer beyond the callback.
@@ -332,16 +333,13 @@ func identityOf(ev *store.Event) store.Identity {
 }
 
 // staffName names a staff member on a timeline: their name from the staff
-// directory when the store keeps one, else their WeCom user ID. The entry
-// keeps the ID in StaffID either way.
+// directory when it has one, else their WeCom user ID. The entry keeps the
+// ID in StaffID either way.
 func (p *Customers) staffName(ctx context.Context, id string) string {
-	dir, ok := p.st.(interface {
-		FindStaffByID(ctx context.Context, id string) (*store.Staff, error)
-	})
-	if !ok || id == "" {
+	if id == "" {
 		return id
 	}
-	if s, err := dir.FindStaffByID(ctx, id); err == nil && s.Name != "" {
+	if s, err := p.st.FindStaffByID(ctx, id); err == nil && s.Name != "" {
 		return s.Name
 	}
 	return id

@@ -685,10 +685,6 @@ func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.
 	if v.Role != RoleAdmin && v.Role != RoleManager {
 		return "只有主管可以转交客户。", nil
 	}
-	st, ok := p.st.(HandoverStarter)
-	if !ok || p.plan == nil {
-		return "转交客户暂不可用。", nil
-	}
 	cs, err := p.findVisible(ctx, v, name, 5)
 	if err != nil {
 		return "", err
@@ -742,33 +738,17 @@ func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.
 	case !MayHandOver(v, from[0], to[0].ID):
 		return "接替人需在你的团队中。", nil
 	}
-	if err := p.auditHandover(ctx, v, AuditHandover, c.ID, "on-job from "+from[0]+" to "+to[0].ID+" (bot)", at); err != nil {
-		return "", err
-	}
-	_, err = StartHandover(ctx, st, HandoverRequest{CustomerID: c.ID, From: from[0], To: to[0].ID, By: v.StaffID, Now: at})
+	_, err = p.core.HandOver(ctx, Actor{Viewer: v, Source: SourceBot}, HandoverRequest{CustomerID: c.ID, From: from[0], To: to[0].ID, Now: at})
 	var rej *HandoverRejection
-	if errors.As(err, &rej) {
-		if aerr := p.auditHandover(ctx, v, AuditHandoverRejected, c.ID, rej.Reason, at); aerr != nil {
-			return "", aerr
-		}
+	var ae *ActionError
+	switch {
+	case errors.As(err, &rej):
 		return "未能转交：" + rej.Text, nil
-	}
-	if err != nil {
+	case errors.As(err, &ae):
+		return ae.Text, nil
+	case err != nil:
 		return "", err
 	}
 	return "已发起转交 ✅ **" + mdName(c) + "** 由 " + staffName(staff, from[0]) + " 转给 " + staffLabel(to[0]) +
 		"。企业微信会通知客户，24 小时内未拒绝即完成接替，结果会记在客户动态里。", nil
-}
-
-func (p *Commands) auditHandover(ctx context.Context, v Viewer, action, target, detail string, at time.Time) error {
-	a, ok := p.st.(interface {
-		AppendAudit(ctx context.Context, e *store.AuditEntry) error
-	})
-	if !ok {
-		return nil
-	}
-	if err := a.AppendAudit(ctx, &store.AuditEntry{Actor: v.StaffID, Action: action, Target: target, Detail: detail, At: at}); err != nil {
-		return fmt.Errorf("commands: audit %s: %w", action, err)
-	}
-	return nil
 }

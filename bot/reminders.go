@@ -52,6 +52,7 @@ type SchedulerStore interface {
 	ReleaseReminder(ctx context.Context, id int64, owner string, retryAt time.Time) error
 	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
 	UpdateCustomer(ctx context.Context, id string, upd store.CustomerUpdate) (*store.Customer, error)
+	ActionStore // the daily scan's stage changes go through the actions
 }
 
 // pushDupWindow is the duplicate check window of every push: far longer than
@@ -138,10 +139,11 @@ func (o *SchedulerOptions) defaults() {
 // drops the repeat, so the member sees it once. Several instances may run
 // schedulers over one store.
 type Scheduler struct {
-	st  SchedulerStore
-	dir Directory
-	out Pusher
-	o   SchedulerOptions
+	st   SchedulerStore
+	core *Core
+	dir  Directory
+	out  Pusher
+	o    SchedulerOptions
 	// digestClock is DigestAt as an offset from midnight.
 	digestClock time.Duration
 	// runners run the daily jobs, the scan before the digests.
@@ -158,7 +160,7 @@ func NewScheduler(st SchedulerStore, dir Directory, out Pusher, o SchedulerOptio
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: digest time: %w", err)
 	}
-	s := &Scheduler{st: st, dir: dir, out: out, o: o, digestClock: clock}
+	s := &Scheduler{st: st, core: NewCore(st, o.Now), dir: dir, out: out, o: o, digestClock: clock}
 	s.batch.Store(int64(o.Batch))
 	for _, kind := range []string{JobDailyScan, JobDigest, JobWeekly} {
 		lease := 2 * time.Minute
