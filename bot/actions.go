@@ -49,11 +49,26 @@ const (
 )
 
 // SystemActorID is the actor of changes no person made (the analysis, the
-// cadences); AdminActorID is the API's admin token.
+// cadences); AdminActorID is the API's admin token. ReservedStaffPrefix
+// starts the actor names of principals that are not staff members: no staff
+// ID may start with it, so a staff member whose UserID is "admin" is never
+// mistaken for the admin token.
 const (
-	SystemActorID = "system"
-	AdminActorID  = "admin"
+	SystemActorID       = "system"
+	ReservedStaffPrefix = "token:"
+	AdminActorID        = ReservedStaffPrefix + "admin"
 )
+
+// ReservedStaffID reports whether id is spelled like the actor of a
+// principal that is not a staff member (any case of the prefix).
+func ReservedStaffID(id string) bool {
+	return len(id) >= len(ReservedStaffPrefix) && strings.EqualFold(id[:len(ReservedStaffPrefix)], ReservedStaffPrefix)
+}
+
+// ReservedStaffIDText is the refusal of a request naming a reserved ID.
+func ReservedStaffIDText(id string) string {
+	return "员工 ID「" + id + "」不可用：以 " + ReservedStaffPrefix + " 开头的 ID 为系统保留（管理员令牌在审计日志中记为 " + AdminActorID + "）"
+}
 
 // Audit actions written by the core.
 const (

@@ -22,6 +22,13 @@ const (
 	MaxTagRunes        = 64
 	MaxFieldNameRunes  = 64
 	MaxFieldValueRunes = 2000
+	// One PATCH once put 20,000 new tags into the catalogue every user
+	// downloads and 5,000 fields on one customer: edits are bounded per
+	// request and what a customer carries is bounded after the edit.
+	MaxTagsPerRequest    = 50 // each of the added and the removed
+	MaxTagsPerCustomer   = 100
+	MaxFieldsPerRequest  = 50
+	MaxFieldsPerCustomer = 50
 )
 
 // Stages a customer may be moved to.
@@ -181,10 +188,13 @@ type TagsRequest struct {
 	At         time.Time // zero: now
 }
 
-// validateTags checks a tag edit's input. The per-request and per-customer
-// caps and the catalogue rule (who may add a tag the catalogue lacks)
-// belong here too, next to the length rule.
+// validateTags checks a tag edit's input; checkTags, what it does to a
+// customer.
 func validateTags(add, remove []string) error {
+	if len(add) > MaxTagsPerRequest || len(remove) > MaxTagsPerRequest {
+		t := fmt.Sprintf("一次最多添加或移除 %d 个标签", MaxTagsPerRequest)
+		return invalid(t, t+"。")
+	}
 	for _, t := range slices.Concat(add, remove) {
 		if trimmed(t) == "" || utf8.RuneCountInString(t) > MaxTagRunes {
 			return invalid(fmt.Sprintf("tags must be 1..%d characters", MaxTagRunes), fmt.Sprintf("标签需为 1 到 %d 个字。", MaxTagRunes))
@@ -196,6 +206,51 @@ func validateTags(add, remove []string) error {
 		}
 	}
 	return nil
+}
+
+// checkTags refuses a tag edit that would leave cu with more than
+// MaxTagsPerCustomer tags (a customer already over it from before the bound
+// may be edited as long as the count does not grow), and lets only admins
+// and managers grow the tag catalogue every user reads: a salesperson puts
+// existing tags on their customers, and a name the catalogue lacks is
+// refused rather than becoming a local tag. It returns the catalogue.
+func (c *Core) checkTags(ctx context.Context, a Actor, cu *store.Customer, add, remove []string) ([]store.Tag, error) {
+	tags := map[string]bool{}
+	for _, t := range cu.Tags {
+		tags[t] = true
+	}
+	for _, t := range add {
+		tags[t] = true
+	}
+	for _, t := range remove {
+		delete(tags, t)
+	}
+	if len(tags) > MaxTagsPerCustomer && len(tags) > len(cu.Tags) {
+		t := fmt.Sprintf("一位客户最多 %d 个标签，请先移除不用的标签", MaxTagsPerCustomer)
+		return nil, invalid(t, t+"。")
+	}
+	catalogue, err := c.st.FindTags(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("actions: find tags: %w", err)
+	}
+	if a.Role == RoleAdmin || a.Role == RoleManager {
+		return catalogue, nil
+	}
+	known := make(map[string]bool, len(catalogue))
+	for _, t := range catalogue {
+		known[t.Name] = true
+	}
+	var unknown []string
+	for _, t := range add {
+		if !known[t] && !slices.Contains(unknown, t) {
+			unknown = append(unknown, t)
+		}
+	}
+	if len(unknown) > 0 {
+		t := "标签库中没有「" + strings.Join(unknown, "」「") + "」：销售只能使用已有标签，新标签请联系管理员或主管创建"
+		return nil, forbidden(t, t+"。")
+	}
+	return catalogue, nil
 }
 
 // LocalTag is the catalogue entry of a tag scrm keeps itself (not a WeCom
@@ -219,18 +274,20 @@ func (c *Core) EditTags(ctx context.Context, a Actor, req TagsRequest) (*store.C
 	if err != nil {
 		return nil, err
 	}
-	return c.editTags(ctx, a, cu, req)
+	catalogue, err := c.checkTags(ctx, a, cu, req.Add, req.Remove)
+	if err != nil {
+		return nil, err
+	}
+	return c.editTags(ctx, a, cu, catalogue, req)
 }
 
-func (c *Core) editTags(ctx context.Context, a Actor, cu *store.Customer, req TagsRequest) (*store.Customer, error) {
+// editTags writes a checked tag edit; catalogue is the tag catalogue
+// checkTags read.
+func (c *Core) editTags(ctx context.Context, a Actor, cu *store.Customer, catalogue []store.Tag, req TagsRequest) (*store.Customer, error) {
 	at, key := c.at(req.At), orRandomKey(req.Key)
 	detail := fmt.Sprintf("add=%s remove=%s key=%s", strings.Join(req.Add, ","), strings.Join(req.Remove, ","), key)
 	if err := c.audit(ctx, a, AuditTags, cu.ID, detail, at); err != nil {
 		return nil, err
-	}
-	catalogue, err := c.st.FindTags(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("actions: find tags: %w", err)
 	}
 	corp, known := map[string]bool{}, map[string]bool{}
 	for _, t := range catalogue {
@@ -300,6 +357,10 @@ func validateFields(r FieldsRequest) error {
 	if r.Name != nil && (trimmed(*r.Name) == "" || utf8.RuneCountInString(*r.Name) > MaxNameRunes) {
 		return invalid(fmt.Sprintf("name must be 1..%d characters", MaxNameRunes), fmt.Sprintf("名字需为 1 到 %d 个字。", MaxNameRunes))
 	}
+	if len(r.Fields) > MaxFieldsPerRequest {
+		t := fmt.Sprintf("一次最多修改 %d 个自定义字段", MaxFieldsPerRequest)
+		return invalid(t, t+"。")
+	}
 	if r.Tier != nil && utf8.RuneCountInString(*r.Tier) > MaxTierRunes {
 		return invalid(fmt.Sprintf("tier must be at most %d characters", MaxTierRunes), fmt.Sprintf("客户等级最多 %d 个字。", MaxTierRunes))
 	}
@@ -322,6 +383,9 @@ func (c *Core) EditFields(ctx context.Context, a Actor, req FieldsRequest) (*sto
 	}
 	cu, err := c.visible(ctx, a, req.CustomerID)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkFields(cu, req.Fields); err != nil {
 		return nil, err
 	}
 	return c.editFields(ctx, a, cu, req)
@@ -364,6 +428,28 @@ func (c *Core) editFields(ctx context.Context, a Actor, cu *store.Customer, req 
 	return after, nil
 }
 
+// checkFields refuses an edit that would leave cu with more than
+// MaxFieldsPerCustomer custom fields; a customer already over it may be
+// edited as long as the count does not grow.
+func checkFields(cu *store.Customer, fields map[string]string) error {
+	n := map[string]bool{}
+	for k := range cu.Fields {
+		n[k] = true
+	}
+	for k, v := range fields {
+		if v == "" {
+			delete(n, k)
+		} else {
+			n[k] = true
+		}
+	}
+	if len(n) > MaxFieldsPerCustomer && len(n) > len(cu.Fields) {
+		t := fmt.Sprintf("一位客户最多 %d 个自定义字段，请先删除不用的字段", MaxFieldsPerCustomer)
+		return invalid(t, t+"。")
+	}
+	return nil
+}
+
 func fieldNames(changed []string) string {
 	out := make([]string, len(changed))
 	for i, f := range changed {
@@ -383,8 +469,9 @@ func fieldNames(changed []string) string {
 
 // CustomerEdit is an edit of several parts at once. Every part is
 // validated before any is written, so bad input changes nothing; then the
-// parts run as the actions EditFields, ChangeStage and EditTags, each with
-// its own timeline and audit entry.
+// parts run as the actions EditFields, EditTags and ChangeStage (in that
+// order: the stage change, the edit that matters most, is the newest entry),
+// each with its own timeline and audit entry.
 type CustomerEdit struct {
 	CustomerID string
 	Name       *string
@@ -418,6 +505,15 @@ func (c *Core) EditCustomer(ctx context.Context, a Actor, e CustomerEdit) (*stor
 	if err != nil {
 		return nil, err
 	}
+	if err := checkFields(cu, e.Fields); err != nil {
+		return nil, err
+	}
+	var catalogue []store.Tag
+	if len(e.AddTags) > 0 || len(e.RemoveTags) > 0 {
+		if catalogue, err = c.checkTags(ctx, a, cu, e.AddTags, e.RemoveTags); err != nil {
+			return nil, err
+		}
+	}
 	// One key for the parts: each part's entry key names its kind.
 	e.Key = orRandomKey(e.Key)
 	fr.Key = e.Key
@@ -426,13 +522,13 @@ func (c *Core) EditCustomer(ctx context.Context, a Actor, e CustomerEdit) (*stor
 			return nil, err
 		}
 	}
-	if e.Stage != nil {
-		if cu, _, err = c.changeStage(ctx, a, cu, StageRequest{CustomerID: cu.ID, Stage: *e.Stage, Key: e.Key, At: e.At}); err != nil {
+	if len(e.AddTags) > 0 || len(e.RemoveTags) > 0 {
+		if cu, err = c.editTags(ctx, a, cu, catalogue, TagsRequest{CustomerID: cu.ID, Add: e.AddTags, Remove: e.RemoveTags, Key: e.Key, At: e.At}); err != nil {
 			return nil, err
 		}
 	}
-	if len(e.AddTags) > 0 || len(e.RemoveTags) > 0 {
-		if cu, err = c.editTags(ctx, a, cu, TagsRequest{CustomerID: cu.ID, Add: e.AddTags, Remove: e.RemoveTags, Key: e.Key, At: e.At}); err != nil {
+	if e.Stage != nil {
+		if cu, _, err = c.changeStage(ctx, a, cu, StageRequest{CustomerID: cu.ID, Stage: *e.Stage, Key: e.Key, At: e.At}); err != nil {
 			return nil, err
 		}
 	}
@@ -443,8 +539,11 @@ func (c *Core) EditCustomer(ctx context.Context, a Actor, e CustomerEdit) (*stor
 
 // Merge folds customer from into customer into. Only admins and managers
 // may merge, and both customers must be visible to them. Both customers'
-// audit trails record it; the survivor's timeline says whom it absorbed.
-func (c *Core) Merge(ctx context.Context, a Actor, into, from, key string) (*store.Customer, error) {
+// audit trails record it (the intent, before the merge). A merge writes no
+// timeline entry of its own: the survivor's timeline is the two timelines
+// joined. A retry after a crash before the merge completes it; after the
+// merge, from resolves to into and the retry is refused as already merged.
+func (c *Core) Merge(ctx context.Context, a Actor, into, from string) (*store.Customer, error) {
 	if a.Role != RoleAdmin && a.Role != RoleManager {
 		return nil, forbidden("your role may not do this", "只有主管和管理员可以合并客户。")
 	}
@@ -466,20 +565,12 @@ func (c *Core) Merge(ctx context.Context, a Actor, into, from, key string) (*sto
 		// The store resolves a merged-away ID to its survivor.
 		return nil, &ActionError{Err: store.ErrConflict, Reason: "already merged", Text: "这两位客户已经合并。"}
 	}
-	at, key := c.Now(), orRandomKey(key)
+	at := c.Now()
 	if err := c.audit(ctx, a, AuditMerge, dst.ID, "from "+src.ID, at); err != nil {
 		return nil, err
 	}
 	if err := c.audit(ctx, a, AuditMerge, src.ID, "into "+dst.ID, at); err != nil {
 		return nil, err
-	}
-	if _, err := c.st.AppendTimeline(ctx, &store.TimelineEntry{
-		CustomerID: dst.ID, SourceKey: entryKey("merge", a, dst.ID, src.ID+":"+key), Kind: store.EntryEvent, StaffID: a.entryStaff(),
-		Text:  "合并了客户 " + displayName(src),
-		Attrs: map[string]string{"change": "merge", "from": src.ID, "by": a.ID(), "source": a.Source},
-		At:    at,
-	}); err != nil {
-		return nil, fmt.Errorf("actions: merge entry of %s: %w", dst.ID, err)
 	}
 	merged, err := c.st.MergeCustomers(ctx, dst.ID, src.ID)
 	if err != nil {
@@ -571,7 +662,8 @@ func (c *Core) ExportCustomer(ctx context.Context, a Actor, id string) (*Custome
 		if err != nil {
 			return nil, fmt.Errorf("actions: export %s timeline: %w", id, err)
 		}
-		out.Timeline = append(out.Timeline, batch...)
+		// Private notes the actor may not read stay out of the export.
+		out.Timeline = append(out.Timeline, a.VisibleEntries(batch)...)
 		if len(batch) < 1000 {
 			break
 		}
@@ -655,10 +747,18 @@ var ManualFields = []string{
 type StaffIDCheck func(string) bool
 
 // PutStaff creates or edits a staff member; only admins may. valid checks
-// staff IDs (the edge's rule for WeCom UserIDs).
+// staff IDs (the edge's rule for WeCom UserIDs); IDs starting with
+// ReservedStaffPrefix are refused whatever valid says.
 func (c *Core) PutStaff(ctx context.Context, a Actor, e StaffEdit, valid StaffIDCheck) (*store.Staff, error) {
 	if a.Role != RoleAdmin {
 		return nil, forbidden("your role may not do this", "只有管理员可以修改员工。")
+	}
+	if ReservedStaffID(e.ID) {
+		t := ReservedStaffIDText(e.ID)
+		return nil, invalid(t, t)
+	}
+	if !valid(e.ID) {
+		return nil, invalid("invalid staff id", "员工账号无效。")
 	}
 	if e.Role != nil && !slices.Contains([]string{RoleAdmin, RoleManager, RoleSales}, *e.Role) {
 		return nil, invalid("role must be admin, manager or sales", "角色需为 admin、manager 或 sales。")

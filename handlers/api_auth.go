@@ -49,11 +49,8 @@ const (
 	staffTokenKeyMsg = "scrm staff token v1"
 	// MaxStaffTokenTTL bounds how long a staff token may live.
 	MaxStaffTokenTTL = 366 * 24 * time.Hour
-	adminActor       = reservedStaffPrefix + "admin"
-	// reservedStaffPrefix starts the actor names of principals that are not
-	// staff members; no staff ID may start with it.
-	reservedStaffPrefix = "token:"
-	openAPIPath         = "/api/v1/openapi.json"
+	adminActor       = bot.AdminActorID
+	openAPIPath      = "/api/v1/openapi.json"
 )
 
 // Errors of ParseStaffToken.
@@ -86,13 +83,11 @@ func validStaffID(id string) bool {
 
 // reservedStaffID reports whether id is spelled like the actor of a
 // principal that is not a staff member, such as the admin token.
-func reservedStaffID(id string) bool {
-	return len(id) >= len(reservedStaffPrefix) && strings.EqualFold(id[:len(reservedStaffPrefix)], reservedStaffPrefix)
-}
+func reservedStaffID(id string) bool { return bot.ReservedStaffID(id) }
 
 // reservedStaffIDError is the answer to a request naming a reserved ID.
 func reservedStaffIDError(id string) error {
-	return errorf(fiber.StatusBadRequest, "员工 ID「"+id+"」不可用：以 token: 开头的 ID 为系统保留（管理员令牌在审计日志中记为 "+adminActor+"）", nil)
+	return errorf(fiber.StatusBadRequest, bot.ReservedStaffIDText(id), nil)
 }
 
 // MintStaffToken returns a bearer token acting as staffID until expiry,
@@ -200,13 +195,12 @@ func (s *Server) requireAPIToken(c *fiber.Ctx) error {
 	if err != nil {
 		return unauthorized(c, "missing or wrong bearer token")
 	}
-	staff, ok := s.store.(store.StaffStore)
-	if !ok {
+	if s.opts.Core == nil {
 		return errorf(fiber.StatusForbidden, "staff tokens are not supported by this store", nil)
 	}
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
-	m, err := staff.FindStaffByID(ctx, staffID)
+	m, err := s.opts.Core.Read().FindStaffByID(ctx, staffID)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(fiber.StatusForbidden, "not an active staff member", nil)
 	}

@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -19,61 +16,42 @@ import (
 	"github.com/scrmhq/scrm/store"
 )
 
-// CRMStore is what the customer API reads and writes. Both backends
-// implement it; the edge's Store is asserted to it when routes are built.
-type CRMStore interface {
-	store.CustomerStore
-	store.TimelineStore
-	store.CustomerAdmin
-	store.StaffStore
-	store.TagStore
-	store.AuditStore
-	store.ReminderStore
-	store.JobStore
-}
-
-// Audit actions written by the API.
+// Audit actions written through the API (the core writes them).
 const (
-	AuditReadTimeline = "read_timeline"
-	AuditExport       = "export"
-	AuditErase        = "erase"
-	AuditEraseFailed  = "erase_failed"
-	AuditMerge        = "merge"
-	AuditStaffUpdate  = "staff_update"
-	AuditTokenCreate  = "token_create"
+	AuditReadTimeline = bot.AuditReadTimeline
+	AuditExport       = bot.AuditExport
+	AuditErase        = bot.AuditErase
+	AuditEraseFailed  = bot.AuditEraseFailed
+	AuditMerge        = bot.AuditMerge
+	AuditStaffUpdate  = bot.AuditStaffUpdate
+	AuditTokenCreate  = bot.AuditTokenCreate
 )
 
 const (
 	defaultPageLimit = 50
 	maxPageLimit     = 200
-	maxNoteRunes     = 5000
-	maxTagRunes      = 64
-	maxFieldRunes    = 2000
-	// One PATCH once put 20,000 new tags into the catalogue every user
-	// downloads and 5,000 fields on one customer: edits are bounded per
-	// request and what a customer carries is bounded after the edit.
-	maxTagsPerRequest    = 50 // each of add_tags and remove_tags
-	maxTagsPerCustomer   = 100
-	maxFieldsPerRequest  = 50
-	maxFieldsPerCustomer = 50
 )
 
-// crmAPI holds the customer API's handlers over the CRM store.
+// crmAPI holds the customer API's handlers. Reads go to the core's reader;
+// every change is an action of the core (bot.Core), which checks
+// visibility, validates and writes the change, its timeline entry and its
+// audit entry. A handler parses, calls, renders.
 type crmAPI struct {
-	s   *Server
-	st  CRMStore // nil when the store lacks the CRM records
-	loc *time.Location
+	s    *Server
+	core *bot.Core        // nil without the CRM records: the API answers 501
+	rd   bot.ActionReader // core.Read()
+	loc  *time.Location
 }
 
 // crmRoutes registers the customer, staff, tag, audit and token endpoints
 // and the OpenAPI document. Every handler resolves visibility through
 // bot.Viewer (CanSee/Scope): the one rule every door uses.
 func (s *Server) crmRoutes(api fiber.Router) {
-	h := &crmAPI{s: s, loc: s.businessLocation()}
-	if st, ok := s.store.(CRMStore); ok {
-		h.st = st
+	h := &crmAPI{s: s, core: s.opts.Core, loc: s.businessLocation()}
+	if h.core != nil {
+		h.rd = h.core.Read()
 	} else {
-		s.log.Warn("the store does not implement the CRM records; customer API answers 501")
+		s.log.Warn("no core given; the customer API answers 501")
 	}
 	api.Get("/openapi.json", serveOpenAPI)
 	api.Get("/customers", h.listCustomers)
@@ -94,8 +72,6 @@ func (s *Server) crmRoutes(api fiber.Router) {
 	api.Post("/tokens", h.createToken)
 }
 
-// businessLocation is the default business time zone (SCRM_TIMEZONE's
-// default) used to read bare dates in filters.
 // businessLocation is the time zone bare dates in filters are read in
 // (SCRM_TIMEZONE, Asia/Shanghai by default).
 func (s *Server) businessLocation() *time.Location {
@@ -109,12 +85,15 @@ func (s *Server) businessLocation() *time.Location {
 	return time.FixedZone("CST", 8*3600)
 }
 
-func (h *crmAPI) store() (CRMStore, error) {
-	if h.st == nil {
+func (h *crmAPI) store() (bot.ActionReader, error) {
+	if h.core == nil {
 		return nil, errorf(fiber.StatusNotImplemented, "this store does not support the customer API", nil)
 	}
-	return h.st, nil
+	return h.rd, nil
 }
+
+// actor is the principal acting through the API.
+func (p principal) act() bot.Actor { return bot.Actor{Viewer: p.viewer, Source: bot.SourceAPI} }
 
 // ---- rendering and parsing ----
 
@@ -203,50 +182,24 @@ func parseInstant(name, s string, loc *time.Location) (time.Time, error) {
 	return t, nil
 }
 
-// visibleCustomer loads a customer the principal may see. An invisible
-// customer is reported exactly like a missing one, so its existence is not
-// revealed.
-func (h *crmAPI) visibleCustomer(c *fiber.Ctx, st CRMStore, p principal, id string) (*store.Customer, error) {
+// visibleCustomer loads a customer the principal may see; an invisible
+// customer is reported exactly like a missing one (the core's rule).
+func (h *crmAPI) visibleCustomer(c *fiber.Ctx, p principal, id string) (*store.Customer, error) {
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
-	cu, err := st.FindCustomerByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !p.viewer.CanSee(cu)) {
-		return nil, errorf(fiber.StatusNotFound, "customer not found", nil)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("api: find customer %s: %w", id, err)
-	}
-	return cu, nil
+	return h.core.Visible(ctx, p.act(), id)
 }
 
-// pathCustomer resolves the customer named by the :id path parameter for the
-// caller: the store, the principal and the customer, or 404 when the caller
-// may not see it (whether or not it exists).
-func (h *crmAPI) pathCustomer(c *fiber.Ctx) (CRMStore, principal, *store.Customer, error) {
-	st, err := h.store()
-	if err != nil {
-		return nil, principal{}, nil, err
+// pathID returns the principal and the :id path parameter.
+func (h *crmAPI) pathID(c *fiber.Ctx) (principal, string, error) {
+	if _, err := h.store(); err != nil {
+		return principal{}, "", err
 	}
-	p := principalOf(c)
 	id, err := param(c, "id")
 	if err != nil {
-		return nil, principal{}, nil, err
+		return principal{}, "", err
 	}
-	cu, err := h.visibleCustomer(c, st, p, id)
-	if err != nil {
-		return nil, principal{}, nil, err
-	}
-	return st, p, cu, nil
-}
-
-func (h *crmAPI) audit(c *fiber.Ctx, st CRMStore, p principal, action, target, detail string) error {
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	e := &store.AuditEntry{Actor: p.actor, Action: action, Target: target, Detail: detail, At: h.s.opts.Now().UTC()}
-	if err := st.AppendAudit(ctx, e); err != nil {
-		return fmt.Errorf("api: audit %s %s: %w", action, target, err)
-	}
-	return nil
+	return principalOf(c), id, nil
 }
 
 // ---- customers ----
@@ -334,15 +287,11 @@ func (h *crmAPI) listCustomers(c *fiber.Ctx) error {
 }
 
 func (h *crmAPI) getCustomer(c *fiber.Ctx) error {
-	st, err := h.store()
+	p, id, err := h.pathID(c)
 	if err != nil {
 		return err
 	}
-	id, err := param(c, "id")
-	if err != nil {
-		return err
-	}
-	cu, err := h.visibleCustomer(c, st, principalOf(c), id)
+	cu, err := h.visibleCustomer(c, p, id)
 	if err != nil {
 		return err
 	}
@@ -353,15 +302,10 @@ func (h *crmAPI) getCustomer(c *fiber.Ctx) error {
 	return sendJSON(c, fiber.StatusOK, customerDetail{Customer: cu, Groups: groups})
 }
 
-// timeline pages a customer's timeline newest first; every read is audited
-// before anything is sent.
+// timeline pages a customer's timeline newest first; the core audits every
+// read before anything is sent.
 func (h *crmAPI) timeline(c *fiber.Ctx) error {
-	st, err := h.store()
-	if err != nil {
-		return err
-	}
-	p := principalOf(c)
-	id, err := param(c, "id")
+	p, id, err := h.pathID(c)
 	if err != nil {
 		return err
 	}
@@ -375,16 +319,11 @@ func (h *crmAPI) timeline(c *fiber.Ctx) error {
 			return errorf(fiber.StatusBadRequest, "invalid cursor", nil)
 		}
 	}
-	cu, err := h.visibleCustomer(c, st, p, id)
-	if err != nil {
-		return err
-	}
-	id = cu.ID // a merged-away ID resolves to the survivor
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
-	entries, err := st.FindTimeline(ctx, id, before, limit+1)
+	_, entries, err := h.core.ReadTimeline(ctx, p.act(), id, before, limit)
 	if err != nil {
-		return fmt.Errorf("api: timeline %s: %w", id, err)
+		return err
 	}
 	out := page[*store.TimelineEntry]{Items: entries}
 	if len(entries) > limit {
@@ -397,13 +336,6 @@ func (h *crmAPI) timeline(c *fiber.Ctx) error {
 	if len(out.Items) == 0 {
 		out.Items = []*store.TimelineEntry{}
 	}
-	detail := fmt.Sprintf("entries=%d", len(out.Items))
-	if before > 0 {
-		detail += fmt.Sprintf(" before=%d", before)
-	}
-	if err := h.audit(c, st, p, AuditReadTimeline, id, detail); err != nil {
-		return err
-	}
 	return sendJSON(c, fiber.StatusOK, out)
 }
 
@@ -415,10 +347,20 @@ type noteRequest struct {
 	Private bool `json:"private"`
 }
 
+// idempotencyKey is the request's Idempotency-Key header, "" when absent or
+// too long (the core then makes a fresh one).
+func idempotencyKey(c *fiber.Ctx) string {
+	key := strings.Clone(c.Get("Idempotency-Key"))
+	if len(key) > 128 {
+		return ""
+	}
+	return key
+}
+
 // addNote appends a note. An Idempotency-Key header makes a retried POST
 // store the note once.
 func (h *crmAPI) addNote(c *fiber.Ctx) error {
-	st, p, cu, err := h.pathCustomer(c)
+	p, id, err := h.pathID(c)
 	if err != nil {
 		return err
 	}
@@ -426,45 +368,17 @@ func (h *crmAPI) addNote(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	req.Text = strings.TrimSpace(req.Text)
-	if req.Text == "" || utf8.RuneCountInString(req.Text) > maxNoteRunes {
-		return errorf(fiber.StatusBadRequest, fmt.Sprintf("text must be 1..%d characters", maxNoteRunes), nil)
-	}
-	key := strings.Clone(c.Get("Idempotency-Key"))
-	if key == "" || len(key) > 128 {
-		key = randomKey()
-	}
-	e := &store.TimelineEntry{
-		CustomerID: cu.ID,
-		SourceKey:  "note:api:" + p.actor + ":" + cu.ID + ":" + key,
-		Kind:       store.EntryNote,
-		Text:       req.Text,
-		Attrs:      map[string]string{"author": p.actor, "source": "api"},
-		At:         h.s.opts.Now().UTC(),
-	}
-	if req.Private {
-		e.Attrs[store.AttrPrivate] = "true"
-	}
-	if p.actor != adminActor {
-		e.StaffID = p.actor
-	}
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
-	inserted, err := st.AppendTimeline(ctx, e)
+	e, inserted, err := h.core.AddNote(ctx, p.act(), bot.NoteRequest{CustomerID: id, Text: req.Text, Private: req.Private, Key: idempotencyKey(c)})
 	if err != nil {
-		return fmt.Errorf("api: add note to %s: %w", cu.ID, err)
+		return err
 	}
 	status := fiber.StatusCreated
 	if !inserted {
 		status = fiber.StatusOK // a retry of a stored note
 	}
 	return sendJSON(c, status, e)
-}
-
-func randomKey() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b)
 }
 
 // customerPatch is the body of PATCH /customers/{id}; absent fields are
@@ -478,195 +392,27 @@ type customerPatch struct {
 	RemoveTags []string          `json:"remove_tags"`
 }
 
-// Stages a customer may be moved to.
-var stages = []string{store.StageLead, store.StageActive, store.StageWon, store.StageDormant, store.StageLost}
-
-func (r *customerPatch) validate() error {
-	bad := func(msg string) error { return errorf(fiber.StatusBadRequest, msg, nil) }
-	if r.Name != nil && (strings.TrimSpace(*r.Name) == "" || utf8.RuneCountInString(*r.Name) > 128) {
-		return bad("name must be 1..128 characters")
-	}
-	if r.Stage != nil && !slices.Contains(stages, *r.Stage) {
-		return bad("stage must be one of " + strings.Join(stages, ", "))
-	}
-	if r.Tier != nil && utf8.RuneCountInString(*r.Tier) > 32 {
-		return bad("tier must be at most 32 characters")
-	}
-	if len(r.AddTags) > maxTagsPerRequest || len(r.RemoveTags) > maxTagsPerRequest {
-		return bad(fmt.Sprintf("一次最多添加或移除 %d 个标签", maxTagsPerRequest))
-	}
-	if len(r.Fields) > maxFieldsPerRequest {
-		return bad(fmt.Sprintf("一次最多修改 %d 个自定义字段", maxFieldsPerRequest))
-	}
-	for k, v := range r.Fields {
-		if strings.TrimSpace(k) == "" || utf8.RuneCountInString(k) > 64 || utf8.RuneCountInString(v) > maxFieldRunes {
-			return bad("field names must be 1..64 characters and values at most 2000")
-		}
-	}
-	for _, t := range slices.Concat(r.AddTags, r.RemoveTags) {
-		if strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > maxTagRunes {
-			return bad("tags must be 1..64 characters")
-		}
-	}
-	for _, t := range r.AddTags {
-		if slices.Contains(r.RemoveTags, t) {
-			return bad("a tag cannot be added and removed at once: " + t)
-		}
-	}
-	if r.Name == nil && r.Stage == nil && r.Tier == nil && len(r.Fields) == 0 && len(r.AddTags) == 0 && len(r.RemoveTags) == 0 {
-		return bad("nothing to change")
-	}
-	return nil
-}
-
+// patchCustomer edits a customer: the core validates every part before it
+// writes any, then runs the field, stage and tag actions.
 func (h *crmAPI) patchCustomer(c *fiber.Ctx) error {
-	st, p, before, err := h.pathCustomer(c)
+	p, id, err := h.pathID(c)
 	if err != nil {
 		return err
 	}
-	id := before.ID
 	var req customerPatch
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
-		return err
-	}
-	if err := checkCustomerBounds(before, &req); err != nil {
-		return err
-	}
-	now := h.s.opts.Now().UTC()
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
-	var catalogue []store.Tag
-	if len(req.AddTags) > 0 || len(req.RemoveTags) > 0 {
-		if catalogue, err = st.FindTags(ctx); err != nil {
-			return fmt.Errorf("api: find tags: %w", err)
-		}
-		if err := checkNewTags(p, catalogue, req.AddTags); err != nil {
-			return err
-		}
-	}
-	after, err := st.UpdateCustomer(ctx, id, store.CustomerUpdate{
-		Name: req.Name, Stage: req.Stage, Tier: req.Tier, Fields: req.Fields,
-		AddTags: req.AddTags, RemoveTags: req.RemoveTags, Now: now,
+	after, err := h.core.EditCustomer(ctx, p.act(), bot.CustomerEdit{
+		CustomerID: id, Name: req.Name, Stage: req.Stage, Tier: req.Tier, Fields: req.Fields,
+		AddTags: req.AddTags, RemoveTags: req.RemoveTags, Key: idempotencyKey(c),
 	})
 	if err != nil {
-		return fmt.Errorf("api: update customer %s: %w", id, err)
-	}
-	if req.Stage != nil && *req.Stage != before.Stage {
-		e := &store.TimelineEntry{
-			CustomerID: id,
-			SourceKey:  fmt.Sprintf("stage:api:%s:%d", id, now.UnixNano()),
-			Kind:       store.EntryStage,
-			Text:       "阶段：" + before.Stage + " → " + *req.Stage,
-			Attrs:      map[string]string{"from": before.Stage, "to": *req.Stage, "author": p.actor, "source": "api"},
-			At:         now,
-		}
-		if p.actor != adminActor {
-			e.StaffID = p.actor
-		}
-		if _, err := st.AppendTimeline(ctx, e); err != nil {
-			return fmt.Errorf("api: stage entry for %s: %w", id, err)
-		}
-	}
-	if len(req.AddTags) > 0 || len(req.RemoveTags) > 0 {
-		if err := h.tagsEdited(c, st, catalogue, id, req.AddTags, req.RemoveTags, now); err != nil {
-			return err
-		}
+		return err
 	}
 	return sendJSON(c, fiber.StatusOK, after)
-}
-
-// checkCustomerBounds refuses an edit that would leave the customer with
-// more tags or fields than allowed. A customer already over a bound (from
-// before the bounds) may still be edited as long as the count does not grow.
-func checkCustomerBounds(cu *store.Customer, r *customerPatch) error {
-	tags := map[string]bool{}
-	for _, t := range cu.Tags {
-		tags[t] = true
-	}
-	for _, t := range r.AddTags {
-		tags[t] = true
-	}
-	for _, t := range r.RemoveTags {
-		delete(tags, t)
-	}
-	if len(tags) > maxTagsPerCustomer && len(tags) > len(cu.Tags) {
-		return errorf(fiber.StatusBadRequest, fmt.Sprintf("一位客户最多 %d 个标签，请先移除不用的标签", maxTagsPerCustomer), nil)
-	}
-	fields := map[string]bool{}
-	for k := range cu.Fields {
-		fields[k] = true
-	}
-	for k, v := range r.Fields {
-		if v == "" {
-			delete(fields, k)
-		} else {
-			fields[k] = true
-		}
-	}
-	if len(fields) > maxFieldsPerCustomer && len(fields) > len(cu.Fields) {
-		return errorf(fiber.StatusBadRequest, fmt.Sprintf("一位客户最多 %d 个自定义字段，请先删除不用的字段", maxFieldsPerCustomer), nil)
-	}
-	return nil
-}
-
-// checkNewTags lets only admins and managers grow the tag catalogue every
-// user reads: a salesperson puts existing tags on their customers, and a
-// name the catalogue lacks is refused rather than becoming a local tag.
-func checkNewTags(p principal, catalogue []store.Tag, added []string) error {
-	if p.viewer.Role == bot.RoleAdmin || p.viewer.Role == bot.RoleManager {
-		return nil
-	}
-	known := make(map[string]bool, len(catalogue))
-	for _, t := range catalogue {
-		known[t.Name] = true
-	}
-	var unknown []string
-	for _, t := range added {
-		if !known[t] && !slices.Contains(unknown, t) {
-			unknown = append(unknown, t)
-		}
-	}
-	if len(unknown) > 0 {
-		return errorf(fiber.StatusForbidden, "标签库中没有「"+strings.Join(unknown, "」「")+"」：销售只能使用已有标签，新标签请联系管理员或主管创建", nil)
-	}
-	return nil
-}
-
-// tagsEdited follows up a tag edit: corp tags are written back to WeCom by
-// durable jobs (bot.TagSync runs them), so a WeCom outage delays the write
-// and loses nothing; a tag the catalogue does not have becomes a local tag.
-func (h *crmAPI) tagsEdited(c *fiber.Ctx, st CRMStore, catalogue []store.Tag, id string, added, removed []string, now time.Time) error {
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	corp, known := map[string]bool{}, map[string]bool{}
-	for _, t := range catalogue {
-		known[t.Name] = true
-		corp[t.Name] = corp[t.Name] || !t.Local
-	}
-	var local []store.Tag
-	for _, t := range added {
-		if !known[t] {
-			local = append(local, store.Tag{ID: "local:" + t, Name: t, Local: true})
-		}
-	}
-	if len(local) > 0 {
-		if err := st.UpsertTags(ctx, local); err != nil {
-			return fmt.Errorf("api: add local tags: %w", err)
-		}
-	}
-	for _, t := range slices.Concat(added, removed) {
-		if !corp[t] {
-			continue
-		}
-		key, payload := bot.MarkTagJob(id, t)
-		if err := st.ScheduleJob(ctx, key, bot.JobMarkTag, payload, now); err != nil {
-			return fmt.Errorf("api: schedule tag write-back for %s: %w", id, err)
-		}
-	}
-	return nil
 }
 
 type mergeRequest struct {
@@ -676,8 +422,7 @@ type mergeRequest struct {
 // merge folds customer from into customer id. Both must be visible to the
 // manager or admin asking.
 func (h *crmAPI) merge(c *fiber.Ctx) error {
-	st, err := h.store()
-	if err != nil {
+	if _, err := h.store(); err != nil {
 		return err
 	}
 	p, err := requireRole(c, bot.RoleAdmin, bot.RoleManager)
@@ -692,101 +437,34 @@ func (h *crmAPI) merge(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	if req.From == "" {
-		return errorf(fiber.StatusBadRequest, "from is required", nil)
-	}
-	if req.From == id {
-		return errorf(fiber.StatusBadRequest, "cannot merge a customer into itself", nil)
-	}
-	into, err := h.visibleCustomer(c, st, p, id)
-	if err != nil {
-		return err
-	}
-	from, err := h.visibleCustomer(c, st, p, req.From)
-	if err != nil {
-		return err
-	}
-	if into.ID == from.ID {
-		// The store resolves a merged-away ID to its survivor.
-		return errorf(fiber.StatusConflict, "already merged", nil)
-	}
-	if err := h.audit(c, st, p, AuditMerge, into.ID, "from "+from.ID); err != nil {
-		return err
-	}
-	if err := h.audit(c, st, p, AuditMerge, from.ID, "into "+into.ID); err != nil {
-		return err
-	}
 	ctx, cancel := requestContext(c, 30*time.Second)
 	defer cancel()
-	merged, err := st.MergeCustomers(ctx, into.ID, from.ID)
+	merged, err := h.core.Merge(ctx, p.act(), id, req.From)
 	if err != nil {
-		return fmt.Errorf("api: merge %s into %s: %w", from.ID, into.ID, err)
+		return err
 	}
 	return sendJSON(c, fiber.StatusOK, merged)
 }
 
-// customerExport is everything scrm holds about one customer (PIPL access
-// and portability requests). Customer carries identities, follows, tags,
-// fields and the insight.
-type customerExport struct {
-	ExportedAt time.Time              `json:"exported_at"`
-	ExportedBy string                 `json:"exported_by"`
-	Customer   *store.Customer        `json:"customer"`
-	Timeline   []*store.TimelineEntry `json:"timeline"`
-	Reminders  []*store.Reminder      `json:"reminders"`
-	Groups     []store.CustomerGroup  `json:"groups"` // customer groups (客户群) they are in
-}
-
-// maxExportReminders is far above what one customer accumulates; the
-// reminder store has no cursor.
-const maxExportReminders = 1_000_000
-
 func (h *crmAPI) export(c *fiber.Ctx) error {
-	st, p, cu, err := h.pathCustomer(c)
+	p, id, err := h.pathID(c)
 	if err != nil {
 		return err
 	}
-	id := cu.ID
 	ctx, cancel := requestContext(c, time.Minute)
 	defer cancel()
-	out := customerExport{ExportedAt: h.s.opts.Now().UTC(), ExportedBy: p.actor, Customer: cu,
-		Timeline: []*store.TimelineEntry{}, Reminders: []*store.Reminder{}}
-	for before := int64(0); ; {
-		batch, err := st.FindTimeline(ctx, id, before, 1000)
-		if err != nil {
-			return fmt.Errorf("api: export %s timeline: %w", id, err)
-		}
-		out.Timeline = append(out.Timeline, p.viewer.VisibleEntries(batch)...)
-		if len(batch) < 1000 {
-			break
-		}
-		before = batch[len(batch)-1].ID
-	}
-	rs, err := st.FindReminders(ctx, store.ReminderFilter{CustomerID: id, Limit: maxExportReminders})
+	out, err := h.core.ExportCustomer(ctx, p.act(), id)
 	if err != nil {
-		return fmt.Errorf("api: export %s reminders: %w", id, err)
-	}
-	out.Reminders = append(out.Reminders, rs...)
-	if out.Groups, err = h.customerGroups(c, cu); err != nil {
 		return err
 	}
-	if out.Groups == nil {
-		out.Groups = []store.CustomerGroup{}
-	}
-	detail := fmt.Sprintf("timeline=%d reminders=%d groups=%d", len(out.Timeline), len(out.Reminders), len(out.Groups))
-	if err := h.audit(c, st, p, AuditExport, id, detail); err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="customer-`+id+`.json"`)
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="customer-`+out.Customer.ID+`.json"`)
 	return sendJSON(c, fiber.StatusOK, out)
 }
 
-// eraseCustomer deletes a customer and everything about them. The audit
-// entry is written first, so an erase is never unrecorded; a failed erase
-// is recorded too.
+// eraseCustomer deletes a customer and everything about them; the core
+// audits it first, and a failed erase too.
 func (h *crmAPI) eraseCustomer(c *fiber.Ctx) error {
-	st, err := h.store()
-	if err != nil {
+	if _, err := h.store(); err != nil {
 		return err
 	}
 	p, err := requireRole(c, bot.RoleAdmin)
@@ -797,24 +475,10 @@ func (h *crmAPI) eraseCustomer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cu, err := h.visibleCustomer(c, st, p, id)
-	if err != nil {
-		return err
-	}
-	id = cu.ID
-	if err := h.audit(c, st, p, AuditErase, id, ""); err != nil {
-		return err
-	}
 	ctx, cancel := requestContext(c, time.Minute)
 	defer cancel()
-	if err := st.EraseCustomer(ctx, id); err != nil {
-		if aerr := h.audit(c, st, p, AuditEraseFailed, id, ""); aerr != nil {
-			h.s.log.Error("audit of a failed erase", "customer", id, "err", aerr)
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			return errorf(fiber.StatusNotFound, "customer not found", err)
-		}
-		return fmt.Errorf("api: erase %s: %w", id, err)
+	if err := h.core.Erase(ctx, p.act(), id); err != nil {
+		return err
 	}
 	h.s.log.Info("customer erased", "customer", id, "actor", p.actor)
 	return c.SendStatus(fiber.StatusNoContent)
@@ -849,8 +513,7 @@ func (h *crmAPI) syncTags(c *fiber.Ctx) error {
 // scheduleSync arms a sync job for an admin and answers 202 at once: the
 // job's worker runs it, and a restart does not lose it.
 func (h *crmAPI) scheduleSync(c *fiber.Ctx, key, kind string) error {
-	st, err := h.store()
-	if err != nil {
+	if _, err := h.store(); err != nil {
 		return err
 	}
 	if _, err := requireRole(c, bot.RoleAdmin); err != nil {
@@ -858,8 +521,8 @@ func (h *crmAPI) scheduleSync(c *fiber.Ctx, key, kind string) error {
 	}
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
-	if err := st.ScheduleJob(ctx, key, kind, "", h.s.opts.Now().UTC()); err != nil {
-		return fmt.Errorf("api: schedule %s: %w", kind, err)
+	if err := h.core.RequestSync(ctx, principalOf(c).act(), key, kind); err != nil {
+		return err
 	}
 	return sendJSON(c, fiber.StatusAccepted, map[string]string{"status": "scheduled"})
 }
@@ -907,8 +570,7 @@ type staffPut struct {
 }
 
 func (h *crmAPI) putStaff(c *fiber.Ctx) error {
-	st, err := h.store()
-	if err != nil {
+	if _, err := h.store(); err != nil {
 		return err
 	}
 	p, err := requireRole(c, bot.RoleAdmin)
@@ -919,12 +581,6 @@ func (h *crmAPI) putStaff(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if reservedStaffID(id) {
-		return reservedStaffIDError(id)
-	}
-	if !validStaffID(id) {
-		return errorf(fiber.StatusBadRequest, "invalid staff id", nil)
-	}
 	if id == "sync" { // the path of POST /staff/sync, not a member
 		return errorf(fiber.StatusMethodNotAllowed, "use POST /api/v1/staff/sync to sync the staff directory", nil)
 	}
@@ -934,44 +590,9 @@ func (h *crmAPI) putStaff(c *fiber.Ctx) error {
 	}
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
-	m, err := st.FindStaffByID(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		m = &store.Staff{ID: id, Role: bot.RoleSales, Active: true}
-	case err != nil:
-		return fmt.Errorf("api: find staff %s: %w", id, err)
-	}
-	if req.Name != nil {
-		m.Name = strings.TrimSpace(*req.Name)
-	}
-	if req.Role != nil {
-		if !slices.Contains([]string{bot.RoleAdmin, bot.RoleManager, bot.RoleSales}, *req.Role) {
-			return errorf(fiber.StatusBadRequest, "role must be admin, manager or sales", nil)
-		}
-		m.Role = *req.Role
-	}
-	if req.Team != nil {
-		for _, t := range *req.Team {
-			if !validStaffID(t) {
-				return errorf(fiber.StatusBadRequest, "invalid staff id in team", nil)
-			}
-		}
-		m.Team = slices.Compact(slices.Sorted(slices.Values(*req.Team)))
-	}
-	if req.Departments != nil {
-		m.Departments = *req.Departments
-	}
-	if req.Active != nil {
-		m.Active = *req.Active
-	}
-	if err := markManual(m, &req); err != nil {
-		return err
-	}
-	if err := st.UpsertStaff(ctx, m); err != nil {
-		return fmt.Errorf("api: upsert staff %s: %w", id, err)
-	}
-	detail := fmt.Sprintf("role=%s active=%t team=%s", m.Role, m.Active, strings.Join(m.Team, ","))
-	if err := h.audit(c, st, p, AuditStaffUpdate, "staff:"+id, detail); err != nil {
+	m, err := h.core.PutStaff(ctx, p.act(), bot.StaffEdit{ID: id, Name: req.Name, Role: req.Role, Team: req.Team,
+		Departments: req.Departments, Active: req.Active, Manual: req.Manual}, validStaffID)
+	if err != nil {
 		return err
 	}
 	return sendJSON(c, fiber.StatusOK, m)
@@ -1067,7 +688,7 @@ func (h *crmAPI) createToken(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("api: mint token: %w", err)
 	}
-	if err := h.audit(c, st, p, AuditTokenCreate, "staff:"+m.ID, "expires "+exp.Format(time.RFC3339)); err != nil {
+	if err := h.core.Record(ctx, p.act(), AuditTokenCreate, "staff:"+m.ID, "expires "+exp.Format(time.RFC3339)); err != nil {
 		return err
 	}
 	return sendJSON(c, fiber.StatusCreated, tokenResponse{Token: tok, StaffID: m.ID, ExpiresAt: exp})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/store"
 )
 
@@ -41,14 +42,9 @@ func toGroupItem(g *store.Group) groupItem {
 	return it
 }
 
-// groupStore returns the store's groups; every backend has them, but the
-// edge's Store interface does not promise it.
-func (h *crmAPI) groupStore() (store.GroupStore, error) {
-	gs, ok := h.s.store.(store.GroupStore)
-	if !ok {
-		return nil, errorf(fiber.StatusNotImplemented, "this store does not keep customer groups", nil)
-	}
-	return gs, nil
+// groupStore returns the reader of customer groups.
+func (h *crmAPI) groupStore() (bot.ActionReader, error) {
+	return h.store()
 }
 
 // listGroups pages the groups owned by the caller's scope: an admin's is

@@ -12,7 +12,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/scrmhq/scrm/bot"
-	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/transfer"
 )
 
@@ -30,10 +29,7 @@ type transferAPI struct {
 // /exports/kpis. Imports are for admins (they may merge any customer);
 // exports are for everyone, each seeing only what bot.Viewer lets them.
 func (s *Server) transferRoutes(api fiber.Router) {
-	h := &transferAPI{s: s, loc: s.businessLocation()}
-	if st, ok := s.store.(transfer.ImportStore); ok {
-		h.st = st
-	}
+	h := &transferAPI{s: s, st: s.opts.Transfer, loc: s.businessLocation()}
 	api.Post("/imports", h.importCustomers)
 	api.Get("/exports/customers", h.exportCustomers)
 	api.Get("/exports/kpis", h.exportKPIs)
@@ -209,18 +205,15 @@ func exportFormat(c *fiber.Ctx) (string, error) {
 	return "", errorf(fiber.StatusBadRequest, "format must be xlsx or csv", nil)
 }
 
+// audit records a spreadsheet export through the core (without a core,
+// nothing is recorded: there is no audit log).
 func (h *transferAPI) audit(c *fiber.Ctx, p principal, detail string) error {
-	a, ok := h.st.(store.AuditStore)
-	if !ok {
+	if h.s.opts.Core == nil {
 		return nil
 	}
 	ctx, cancel := requestContext(c, 0)
 	defer cancel()
-	e := &store.AuditEntry{Actor: p.actor, Action: AuditExport, Target: "customers", Detail: detail, At: h.s.opts.Now().UTC()}
-	if err := a.AppendAudit(ctx, e); err != nil {
-		return fmt.Errorf("api: audit export: %w", err)
-	}
-	return nil
+	return h.s.opts.Core.Record(ctx, p.act(), AuditExport, "customers", detail)
 }
 
 func (h *transferAPI) sendSheet(c *fiber.Ctx, format, zhName, asciiName string, body []byte) error {

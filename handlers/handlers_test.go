@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/coord"
 	"github.com/scrmhq/scrm/handlers"
 	"github.com/scrmhq/scrm/store"
@@ -58,6 +59,12 @@ func newEnv(t *testing.T, mutate ...func(*handlers.Options)) *env {
 	opts := handlers.Options{WeCom: wc, OAToken: oaToken, OA: oc, APIToken: apiTok}
 	for _, m := range mutate {
 		m(&opts)
+	}
+	if opts.Core == nil {
+		opts.Core = bot.NewCore(st, opts.Now)
+	}
+	if opts.Transfer == nil {
+		opts.Transfer = st
 	}
 	srv := handlers.New(st, coord.NewLocal(), opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 
+	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/transfer"
 	"github.com/scrmhq/scrm/wecom"
 )
 
@@ -54,6 +57,13 @@ type Options struct {
 	// Writers is the number of concurrent group-commit writers (1 suits
 	// SQLite's single writer; more suit MongoDB).
 	Writers int
+	// Core is the one door into the core: the actions every change of the
+	// REST API goes through, and its reads. nil (a receiver that only logs
+	// events, like the load generator's) leaves the customer API answering
+	// 501.
+	Core *bot.Core
+	// Transfer is the store spreadsheet imports write to; nil answers 501.
+	Transfer transfer.ImportStore
 	// Location is the business time zone (SCRM_TIMEZONE) for dates in filters.
 	Location *time.Location
 	Now      func() time.Time
@@ -187,18 +197,28 @@ func errorf(status int, public string, err error) *Error {
 	return &Error{Status: status, Public: public, Err: err}
 }
 
-// handleError is the one place errors become statuses.
+// handleError is the one place errors become statuses: the edge's own
+// *Error, the core's refusals (*bot.ActionError, *bot.HandoverRejection)
+// with their client-safe reason, and the error kinds store.ErrInvalid →
+// 400, bot.ErrForbidden → 403, store.ErrNotFound → 404, store.ErrConflict
+// → 409.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	var he *Error
 	var fe *fiber.Error
+	var ae *bot.ActionError
+	var rej *bot.HandoverRejection
 	switch {
 	case errors.As(err, &he):
 	case errors.As(err, &fe):
 		he = &Error{Status: fe.Code, Public: fe.Message}
-	case errors.Is(err, store.ErrNotFound):
-		he = &Error{Status: fiber.StatusNotFound, Public: "not found", Err: err}
-	case errors.Is(err, store.ErrConflict):
-		he = &Error{Status: fiber.StatusConflict, Public: "conflict", Err: err}
+	case errors.As(err, &rej) && rej.Conflict:
+		he = &Error{Status: fiber.StatusConflict, Public: rej.Reason, Err: err}
+	case errors.As(err, &rej):
+		he = &Error{Status: fiber.StatusUnprocessableEntity, Public: rej.Reason, Err: err}
+	case errors.As(err, &ae):
+		he = &Error{Status: errorStatus(ae.Err), Public: ae.Reason, Err: err}
+	case errorStatus(err) != fiber.StatusInternalServerError:
+		he = &Error{Status: errorStatus(err), Public: strings.ToLower(http.StatusText(errorStatus(err))), Err: err}
 	default:
 		he = &Error{Status: fiber.StatusInternalServerError, Public: "internal error", Err: err}
 	}
@@ -206,6 +226,21 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "status", he.Status, "err", he.Err)
 	}
 	return c.Status(he.Status).SendString(he.Public)
+}
+
+// errorStatus is the status of an error kind.
+func errorStatus(err error) int {
+	switch {
+	case errors.Is(err, store.ErrInvalid):
+		return fiber.StatusBadRequest
+	case errors.Is(err, bot.ErrForbidden):
+		return fiber.StatusForbidden
+	case errors.Is(err, store.ErrNotFound):
+		return fiber.StatusNotFound
+	case errors.Is(err, store.ErrConflict):
+		return fiber.StatusConflict
+	}
+	return fiber.StatusInternalServerError
 }
 
 func (s *Server) readyz(c *fiber.Ctx) error {

@@ -24,7 +24,20 @@ import (
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/store/mongo"
 	"github.com/scrmhq/scrm/store/sqlite"
+	"github.com/scrmhq/scrm/transfer"
 	"github.com/scrmhq/scrm/wecom"
+)
+
+// Both backends implement everything the core and the edge need; the
+// compiler checks it here, so no package below asserts a store at run time.
+var (
+	_ bot.ActionStore      = (*sqlite.DB)(nil)
+	_ bot.ActionStore      = (*mongo.DB)(nil)
+	_ bot.CommandStore     = (*sqlite.DB)(nil)
+	_ bot.CommandStore     = (*mongo.DB)(nil)
+	_ transfer.ImportStore = (*sqlite.DB)(nil)
+	_ transfer.ImportStore = (*mongo.DB)(nil)
+	_ bot.ActionStore      = store.Store(nil)
 )
 
 func newServeCmd() *cobra.Command {
@@ -112,6 +125,9 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		Location: cfg.Location(),
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),
+		// The one door into the core: the API's changes are its actions.
+		Core:     bot.NewCore(a.store, now),
+		Transfer: a.store,
 	}
 	opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.MongoURI != "" {
