@@ -34,17 +34,13 @@ type ImportStore interface {
 	UpdateCustomer(ctx context.Context, id string, upd store.CustomerUpdate) (*store.Customer, error)
 	FindCustomers(ctx context.Context, f store.CustomerFilter) ([]*store.Customer, error)
 	FindStaff(ctx context.Context) ([]*store.Staff, error)
+	AppendAudit(ctx context.Context, e *store.AuditEntry) error // every import is audited
 }
 
 // ErrSheet is wrapped by Import's errors about the sheet as a whole (no
 // header row, no usable column, an unknown default owner): the caller's
 // input, not a failure.
 var ErrSheet = errors.New("transfer: unusable sheet")
-
-// auditor is implemented by stores with an audit log.
-type auditor interface {
-	AppendAudit(ctx context.Context, e *store.AuditEntry) error
-}
 
 // ImportOptions tune an import.
 type ImportOptions struct {
@@ -234,12 +230,11 @@ func Import(ctx context.Context, st ImportStore, t *Table, opts ImportOptions) (
 // audit appends an import entry to the store's audit log, if it has one;
 // a dry run writes nothing, so it audits nothing either.
 func (im *importer) audit(ctx context.Context, detail string) error {
-	a, ok := im.st.(auditor)
-	if !ok || im.opts.DryRun {
+	if im.opts.DryRun {
 		return nil
 	}
 	e := &store.AuditEntry{Actor: cmp.Or(im.opts.Actor, "admin"), Action: "import", Target: "customers", Detail: detail, At: im.opts.Now()}
-	if err := a.AppendAudit(ctx, e); err != nil {
+	if err := im.st.AppendAudit(ctx, e); err != nil {
 		return fmt.Errorf("transfer: audit import: %w", err)
 	}
 	return nil
