@@ -140,7 +140,10 @@ func TestActionsCrashBetweenStepsIsRepairedByARetry(t *testing.T) {
 			return err
 		},
 		"tags": func(ctx context.Context, c *bot.Core, id string) error {
-			_, err := c.EditTags(ctx, s1, bot.TagsRequest{CustomerID: id, Add: []string{"重点", "新标签"}, Remove: []string{"VIP"}, Key: "k1", At: actT0})
+			// A manager: only admins and managers add names the catalogue
+			// lacks, and the new local tag is one of the writes to crash at.
+			mgr := bot.Actor{Viewer: bot.Viewer{StaffID: "m1", Role: bot.RoleManager, Team: []string{"m1", "s1"}}, Source: bot.SourceBot}
+			_, err := c.EditTags(ctx, mgr, bot.TagsRequest{CustomerID: id, Add: []string{"重点", "新标签"}, Remove: []string{"VIP"}, Key: "k1", At: actT0})
 			return err
 		},
 		"fields": func(ctx context.Context, c *bot.Core, id string) error {

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -142,6 +143,16 @@ func TestActionsSameRecordThroughEveryDoor(t *testing.T) {
 		compare(t, store.EntryStage, bot.AuditStage, c1, c4)
 	})
 	t.Run("tags", func(t *testing.T) {
+		// A salesperson may use only catalogue tags, through every door.
+		if status, body := a.do(t, "PATCH", "/api/v1/customers/"+c1, a1, map[string]any{"add_tags": []string{"高意向"}}); status != 403 || !strings.Contains(string(body), "标签库中没有「高意向」") {
+			t.Fatalf("api new tag by a salesperson: %d %s, want 403", status, body)
+		}
+		if _, err := core.EditTags(ctx, asBot("a1", bot.RoleSales), bot.TagsRequest{CustomerID: c4, Add: []string{"高意向"}}); !errors.Is(err, bot.ErrForbidden) {
+			t.Fatalf("bot new tag by a salesperson: %v, want ErrForbidden", err)
+		}
+		if err := a.st.UpsertTags(ctx, []store.Tag{bot.LocalTag("高意向", "")}); err != nil {
+			t.Fatal(err)
+		}
 		if status, body := a.do(t, "PATCH", "/api/v1/customers/"+c1, a1, map[string]any{"add_tags": []string{"高意向"}}); status != 200 {
 			t.Fatalf("api tags: %d %s", status, body)
 		}
