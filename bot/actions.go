@@ -166,6 +166,7 @@ type ActionReader interface {
 type ActionStore interface {
 	ActionReader
 	HandoverStarter
+	ClaimStore
 	UpdateCustomer(ctx context.Context, id string, upd store.CustomerUpdate) (*store.Customer, error)
 	MergeCustomers(ctx context.Context, into, from string) (*store.Customer, error)
 	EraseCustomer(ctx context.Context, id string) error

@@ -17,16 +17,8 @@ import (
 
 // InboxStore is what the customer inbox reads and writes.
 type InboxStore interface {
-	FindCustomerByID(ctx context.Context, id string) (*store.Customer, error)
+	ActionStore // claims are actions of the core
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
-	FindCustomers(ctx context.Context, f store.CustomerFilter) ([]*store.Customer, error)
-	UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error)
-	FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*store.TimelineEntry, error)
-	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
-	AppendEvents(ctx context.Context, evs []*store.Event) ([]bool, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
-	FindStaff(ctx context.Context) ([]*store.Staff, error)
 }
 
 // StaffMessenger sends the inbox's messages to staff in WeCom (the Pusher
@@ -86,6 +78,7 @@ type InboxOptions struct {
 // team, so nobody reads a former owner's history by claiming.
 type Inbox struct {
 	st   InboxStore
+	core *Core // claims
 	out  StaffMessenger
 	send CustomerSender
 	dir  Directory
@@ -116,7 +109,7 @@ func NewInbox(st InboxStore, out StaffMessenger, send CustomerSender, dir Direct
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Inbox{st: st, out: out, send: send, dir: dir, o: o}
+	return &Inbox{st: st, core: NewCore(st, o.Now), out: out, send: send, dir: dir, o: o}
 }
 
 // Name implements Processor.
@@ -129,10 +122,6 @@ const KindClaim = "bot.claim"
 const FollowStateInbox = "inbox"
 
 const claimKeyPrefix = "claim:"
-
-// errClaimPending means a claim was decided but not yet applied: the
-// pipeline retries shortly, when the winner is known.
-var errClaimPending = errors.New("inbox: claim decided but not yet applied")
 
 // Process implements Processor.
 func (in *Inbox) Process(ctx context.Context, ev *store.Event) error {
@@ -165,9 +154,19 @@ func claimedKey(customerID string, round int) string {
 	return "inbox:claimed:" + customerID + ":" + strconv.Itoa(round)
 }
 
+// cursors is where the inbox and the claim action keep offer state.
+type cursors interface {
+	GetCursor(ctx context.Context, name string) (string, error)
+	SetCursor(ctx context.Context, name, value string) error
+}
+
 func (in *Inbox) loadOffer(ctx context.Context, customerID string) (offerState, error) {
+	return loadOffer(ctx, in.st, customerID)
+}
+
+func loadOffer(ctx context.Context, cs cursors, customerID string) (offerState, error) {
 	var st offerState
-	raw, err := in.st.GetCursor(ctx, offerKey(customerID))
+	raw, err := cs.GetCursor(ctx, offerKey(customerID))
 	if err != nil {
 		return st, fmt.Errorf("inbox: offer state: %w", err)
 	}
@@ -180,8 +179,12 @@ func (in *Inbox) loadOffer(ctx context.Context, customerID string) (offerState, 
 }
 
 func (in *Inbox) saveOffer(ctx context.Context, customerID string, st offerState) error {
+	return saveOffer(ctx, in.st, customerID, st)
+}
+
+func saveOffer(ctx context.Context, cs cursors, customerID string, st offerState) error {
 	b, _ := json.Marshal(st)
-	if err := in.st.SetCursor(ctx, offerKey(customerID), string(b)); err != nil {
+	if err := cs.SetCursor(ctx, offerKey(customerID), string(b)); err != nil {
 		return fmt.Errorf("inbox: save offer state: %w", err)
 	}
 	return nil
@@ -402,24 +405,6 @@ func (in *Inbox) churnTargets(ctx context.Context, c *store.Customer) ([]string,
 	return members, nil
 }
 
-// mayClaim reports whether v may claim c, which has no active owner: anyone
-// who can claim may take a never-owned customer, admins any customer, and
-// otherwise only the team a churned customer returns to.
-func (in *Inbox) mayClaim(ctx context.Context, v Viewer, c *store.Customer) (bool, error) {
-	if !canClaim(v) {
-		return false, nil
-	}
-	if v.Role == RoleAdmin || !churned(c) {
-		return true, nil
-	}
-	staff, err := in.st.FindStaff(ctx)
-	if err != nil {
-		return false, fmt.Errorf("inbox: staff: %w", err)
-	}
-	managers, members := returnTeam(c, staff)
-	return slices.Contains(managers, v.StaffID) || slices.Contains(members, v.StaffID), nil
-}
-
 // reachable drops staff the directory knows as inactive (they left; WeCom
 // would refuse the message for good). Staff it does not know are kept: the
 // directory may simply not be synced.
@@ -557,113 +542,42 @@ func (in *Inbox) press(ctx context.Context, ev *store.Event) error {
 	return in.st.SetCursor(ctx, doneKey, "1")
 }
 
-func canClaim(v Viewer) bool {
-	return v.Role == RoleSales || v.Role == RoleManager || v.Role == RoleAdmin
-}
-
-// claim makes v the owner of customer id unless someone was first, and
-// returns the answer for v.
+// claim is a press or a command: v claims customer id through the core's
+// Claim action, and the answer for v is rendered here.
 func (in *Inbox) claim(ctx context.Context, v Viewer, id, via string) (string, error) {
-	if !canClaim(v) {
-		return "你没有接待客户的权限，请联系管理员。", nil
-	}
-	c, err := in.st.FindCustomerByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	res, err := in.core.Claim(ctx, Actor{Viewer: v, Source: SourceBot}, ClaimRequest{CustomerID: id, Via: via})
+	var ae *ActionError
+	switch {
+	case errors.Is(err, errClaimPending):
+		return "", err // the pipeline retries when the winner is known
+	case errors.As(err, &ae) && errors.Is(err, store.ErrNotFound) && via == "card":
 		return "这位客户已不存在（可能已合并或删除）。", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("inbox: find customer: %w", err)
-	}
-	h := handle(c)
-	if owners := activeOwners(c); len(owners) > 0 {
-		if slices.Contains(owners, v.StaffID) {
-			return "你已是 " + h + " 的负责人，可直接回复：回 " + h + " 内容", nil
-		}
-		return h + " 已被 " + in.staffName(ctx, owners[0]) + " 接待。", nil
-	}
-	if ok, err := in.mayClaim(ctx, v, c); err != nil {
-		return "", err
-	} else if !ok {
-		// Said as for a customer that is not there: a claim outside the
-		// claimer's team does not even confirm the customer exists.
-		return notClaimable(h), nil
-	}
-	st, err := in.loadOffer(ctx, c.ID)
-	if err != nil {
+	case errors.As(err, &ae) && errors.Is(err, store.ErrNotFound):
+		return notClaimable(id), nil
+	case errors.As(err, &ae):
+		return ae.Text, nil
+	case err != nil:
 		return "", err
 	}
-	now := in.o.Now().UTC()
-	inserted, err := in.st.AppendEvents(ctx, []*store.Event{{
-		DedupKey: "inbox:claim:" + c.ID + ":" + strconv.Itoa(st.Round),
-		Channel:  store.ChannelWeCom,
-		Kind:     KindClaim,
-		FromID:   v.StaffID,
-		StaffID:  v.StaffID,
-		Attrs:    map[string]string{"customer_id": c.ID, "round": strconv.Itoa(st.Round), "via": via},
-		// Customers' words are not part of a claim; Raw records its facts.
-		Raw:        []byte(fmt.Sprintf(`{"customer_id":%q,"staff_id":%q,"round":%d,"via":%q}`, c.ID, v.StaffID, st.Round, via)),
-		OccurredAt: now,
-		ReceivedAt: now,
-	}})
-	if err != nil {
-		return "", fmt.Errorf("inbox: claim: %w", err)
-	}
-	won := inserted[0]
-	if !won {
-		winner, err := in.st.GetCursor(ctx, claimedKey(c.ID, st.Round))
-		if err != nil {
-			return "", fmt.Errorf("inbox: claim winner: %w", err)
-		}
-		if winner == "" {
-			return "", errClaimPending
-		}
-		if winner != v.StaffID {
-			return h + " 已被 " + in.staffName(ctx, winner) + " 接待。", nil
-		}
+	h := handle(res.Customer)
+	switch {
+	case res.Already:
+		return "你已是 " + h + " 的负责人，可直接回复：回 " + h + " 内容", nil
+	case !res.Won:
+		return h + " 已被 " + in.staffName(ctx, res.Winner) + " 接待。", nil
 	}
 	return "✅ 你已接待 " + h + "，TA 之后的消息会直接转给你。\n回复：回 " + h + " 内容", nil
 }
 
-// applyClaim carries out a claim event: the winner becomes an owner.
+// applyClaim carries out a claim event the pipeline delivers: the core's
+// apply step, which the claiming action may already have done.
 func (in *Inbox) applyClaim(ctx context.Context, ev *store.Event) error {
-	id, staff := ev.Attrs["customer_id"], ev.StaffID
-	round, _ := strconv.Atoi(ev.Attrs["round"])
-	c, err := in.st.FindCustomerByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && len(c.Identities) == 0) {
-		in.o.Logger.Warn("inbox: claimed customer is gone", "customer_id", id)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("inbox: find customer: %w", err)
-	}
-	if _, err := in.st.UpsertCustomer(ctx, store.CustomerUpsert{
-		Identity: c.Identities[0],
-		Follow:   &store.Follow{StaffID: staff, State: FollowStateInbox, AddedAt: ev.OccurredAt},
-		Now:      ev.ReceivedAt,
-	}); err != nil {
-		return fmt.Errorf("inbox: apply claim: %w", err)
-	}
-	if _, err := in.st.AppendTimeline(ctx, &store.TimelineEntry{
-		CustomerID: c.ID,
-		SourceKey:  "event:" + ev.DedupKey,
-		Kind:       store.EntryEvent,
-		StaffID:    staff,
-		Text:       in.staffName(ctx, staff) + " 接待了该客户",
-		Attrs:      map[string]string{"via": ev.Attrs["via"]},
-		At:         ev.OccurredAt,
-	}); err != nil {
-		return fmt.Errorf("inbox: claim timeline: %w", err)
-	}
-	if err := in.st.SetCursor(ctx, claimedKey(c.ID, round), staff); err != nil {
-		return fmt.Errorf("inbox: record claim: %w", err)
-	}
-	st, err := in.loadOffer(ctx, c.ID)
+	c, err := in.core.applyClaim(ctx, ev)
 	if err != nil {
 		return err
 	}
-	if st.Round == round && st.ClaimedBy == "" {
-		st.ClaimedBy = staff
-		return in.saveOffer(ctx, c.ID, st)
+	if c == nil {
+		in.o.Logger.Warn("inbox: claimed customer is gone", "customer_id", ev.Attrs["customer_id"])
 	}
 	return nil
 }
@@ -698,7 +612,7 @@ func (in *Inbox) ClaimByName(ctx context.Context, v Viewer, query string) (strin
 		owned := len(activeOwners(c)) > 0
 		switch {
 		case !owned && c.LastCustomerMsgAt != nil:
-			ok, err := in.mayClaim(ctx, v, c)
+			ok, err := in.core.mayClaim(ctx, v, c)
 			if err != nil {
 				return "", err
 			}

@@ -70,6 +70,7 @@ func (s *Server) crmRoutes(api fiber.Router) {
 	api.Post("/staff/sync", h.syncStaff)
 	api.Get("/audit", h.listAudit)
 	api.Post("/tokens", h.createToken)
+	h.actionRoutes(api)
 }
 
 // businessLocation is the time zone bare dates in filters are read in
