@@ -84,7 +84,9 @@ const (
 	AuditExport       = "export"
 	AuditStaffUpdate  = "staff_update"
 	AuditTokenCreate  = "token_create"
-	AuditReminder     = "reminder"
+	AuditReminder     = "reminder" // a reminder created
+	AuditReminderDone = "reminder_done"
+	AuditReminderMove = "reminder_postpone"
 )
 
 // Actor is who performs an action and through which door.

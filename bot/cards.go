@@ -64,12 +64,7 @@ const (
 
 // CardStore is what the card button processor reads and writes.
 type CardStore interface {
-	FindReminderByID(ctx context.Context, id int64) (*store.Reminder, error)
-	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
-	FindCustomerByID(ctx context.Context, id string) (*store.Customer, error)
-	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	ActionStore // 完成 and 推迟一天 are the core's reminder actions
 }
 
 // CardActions handles presses on the buttons of reminder cards
@@ -80,6 +75,7 @@ type CardStore interface {
 // the same absolute change instead of adding another day.
 type CardActions struct {
 	st   CardStore
+	core *Core
 	dir  Directory
 	cmds *Commands
 	out  Pusher
@@ -96,7 +92,7 @@ func NewCardActions(st CardStore, dir Directory, cmds *Commands, out Pusher, loc
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &CardActions{st: st, dir: dir, cmds: cmds, out: out, loc: loc, now: now}
+	return &CardActions{st: st, core: NewCore(st, now), dir: dir, out: out, cmds: cmds, loc: loc, now: now}
 }
 
 // Name implements Processor.
@@ -155,10 +151,11 @@ func (p *CardActions) press(ctx context.Context, v Viewer, key, taskID, cursor, 
 	if err != nil {
 		return "", nil // not one of ours: ignore rather than retry forever
 	}
-	r, err := p.st.FindReminderByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && r.StaffID != v.StaffID) {
-		// Only the reminder's own staff member acts on it; the card is only
-		// ever pushed to them, so anything else is a forged or stale press.
+	// Only the reminder's own staff member (or their manager) acts on it;
+	// the card is only ever pushed to its owner, so anything else is a
+	// forged or stale press.
+	r, err := p.core.Reminder(ctx, Actor{Viewer: v, Source: SourceBot}, id)
+	if errors.Is(err, store.ErrNotFound) {
 		verb := "完成"
 		if action == "snooze" {
 			verb = "推迟"
@@ -170,16 +167,16 @@ func (p *CardActions) press(ctx context.Context, v Viewer, key, taskID, cursor, 
 	}
 	switch action {
 	case "done":
-		return completeReminder(ctx, p.st, r, p.now())
+		return completeReminder(ctx, p.core, Actor{Viewer: v, Source: SourceBot}, r.ID, p.now())
 	case "snooze":
-		return p.snooze(ctx, r, taskID, cursor, state)
+		return p.snooze(ctx, v, r, taskID, cursor, state)
 	}
 	return "", nil
 }
 
 // snooze moves r one day later. The new due time is recorded in the press's
 // cursor before it is applied, so a reprocessed press applies the same time.
-func (p *CardActions) snooze(ctx context.Context, r *store.Reminder, taskID, cursor, state string) (string, error) {
+func (p *CardActions) snooze(ctx context.Context, v Viewer, r *store.Reminder, taskID, cursor, state string) (string, error) {
 	var due time.Time
 	if plan, ok := strings.CutPrefix(state, "snooze:"); ok {
 		sec, err := strconv.ParseInt(plan, 10, 64)
@@ -201,9 +198,13 @@ func (p *CardActions) snooze(ctx context.Context, r *store.Reminder, taskID, cur
 			return "", fmt.Errorf("card actions: plan: %w", err)
 		}
 	}
-	pending := store.ReminderPending
-	if _, err := p.st.UpdateReminder(ctx, r.ID, store.ReminderUpdate{DueAt: &due, Status: &pending, Now: p.now()}); err != nil {
-		return "", fmt.Errorf("card actions: postpone %d: %w", r.ID, err)
+	_, err := p.core.PostponeReminder(ctx, Actor{Viewer: v, Source: SourceBot}, PostponeRequest{ID: r.ID, Until: due, At: p.now()})
+	var ae *ActionError
+	if errors.As(err, &ae) {
+		return ae.Text, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("card actions: %w", err)
 	}
 	return fmt.Sprintf("已推迟 ⏰ **#%d** %s\n> 新的提醒时间：%s", r.ID, md(clip(r.Text, 30)), fmtDue(due, p.loc)), nil
 }
@@ -224,36 +225,18 @@ func reminderTaskID(r *store.Reminder) string {
 	return "rem-" + strconv.FormatInt(r.ID, 10) + "-" + strconv.FormatInt(r.DueAt.Unix(), 10)
 }
 
-// completeReminder closes r for its staff member and notes it on the
-// customer's timeline; both steps are idempotent.
-func completeReminder(ctx context.Context, st interface {
-	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
-	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
-}, r *store.Reminder, now time.Time) (string, error) {
-	if r.Status == store.ReminderCancelled {
-		return fmt.Sprintf("**#%d** 已取消，无需处理。", r.ID), nil
+// completeReminder is the reply of a completion through the bot: the
+// core's CompleteReminder for a, rendered.
+func completeReminder(ctx context.Context, core *Core, a Actor, id int64, now time.Time) (string, error) {
+	r, open, err := core.CompleteReminder(ctx, a, id, now)
+	var ae *ActionError
+	if errors.As(err, &ae) {
+		return ae.Text, nil
 	}
-	if r.Status != store.ReminderDone {
-		done := store.ReminderDone
-		if _, err := st.UpdateReminder(ctx, r.ID, store.ReminderUpdate{Status: &done, Now: now}); err != nil {
-			return "", fmt.Errorf("complete reminder %d: %w", r.ID, err)
-		}
+	if err != nil {
+		return "", fmt.Errorf("complete reminder %d: %w", id, err)
 	}
-	if r.CustomerID != "" {
-		_, err := st.AppendTimeline(ctx, &store.TimelineEntry{
-			CustomerID: r.CustomerID,
-			SourceKey:  "reminder-done:" + strconv.FormatInt(r.ID, 10),
-			Kind:       store.EntryReminder,
-			StaffID:    r.StaffID,
-			Text:       "完成提醒：" + clip(r.Text, 60),
-			Attrs:      map[string]string{"reminder_id": strconv.FormatInt(r.ID, 10), "reminder_kind": r.Kind},
-			At:         now,
-		})
-		if err != nil {
-			return "", fmt.Errorf("complete reminder %d: timeline: %w", r.ID, err)
-		}
-	}
-	if r.Status == store.ReminderDone {
+	if !open {
 		return fmt.Sprintf("**#%d** 已经完成过了 ✅", r.ID), nil
 	}
 	return fmt.Sprintf("已完成 ✅ **#%d** %s", r.ID, md(clip(r.Text, 40))), nil

@@ -143,7 +143,7 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 	case "推迟", "延后", "改期", "snooze":
 		return p.postpone(ctx, v, rest, at)
 	case "提醒", "提醒我", "remind":
-		return p.remind(ctx, v, rest, at)
+		return p.remind(ctx, v, rest, at, key)
 	case "今天", "今日", "今天计划", "今日计划", "计划", "today":
 		return p.today(ctx, v, at)
 	case "沉睡客户", "沉睡", "睡眠客户":

@@ -705,12 +705,13 @@ func (p *Commands) ownReminder(ctx context.Context, v Viewer, arg string) (*stor
 	if err != nil || id <= 0 {
 		return nil, "请写上待办编号，例如：**完成 3**（编号见“待办”）。", nil
 	}
-	r, err := p.plan.FindReminderByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && r.StaffID != v.StaffID) {
-		return nil, fmt.Sprintf("没有找到你的待办 #%d，发送“待办”查看编号。", id), nil
+	r, err := p.core.Reminder(ctx, Actor{Viewer: v, Source: SourceBot}, id)
+	var ae *ActionError
+	if errors.As(err, &ae) {
+		return nil, ae.Text, nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("commands: reminder %d: %w", id, err)
+		return nil, "", fmt.Errorf("commands: %w", err)
 	}
 	return r, "", nil
 }
@@ -723,7 +724,7 @@ func (p *Commands) complete(ctx context.Context, v Viewer, rest string, at time.
 	if r == nil {
 		return hint, err
 	}
-	return completeReminder(ctx, p.plan, r, at)
+	return completeReminder(ctx, p.core, Actor{Viewer: v, Source: SourceBot}, r.ID, at)
 }
 
 // relativeUnits let bare durations such as "3天" or "2小时" read as "from now".
@@ -773,15 +774,19 @@ func (p *Commands) postpone(ctx context.Context, v Viewer, rest string, at time.
 	if !due.After(at) {
 		return "这个时间已经过去了，请换一个以后的时间。", nil
 	}
-	pending := store.ReminderPending
-	if _, err := p.plan.UpdateReminder(ctx, r.ID, store.ReminderUpdate{DueAt: &due, Status: &pending, Now: at}); err != nil {
+	_, err = p.core.PostponeReminder(ctx, Actor{Viewer: v, Source: SourceBot}, PostponeRequest{ID: r.ID, Until: due, At: at})
+	var ae *ActionError
+	if errors.As(err, &ae) {
+		return ae.Text, nil
+	}
+	if err != nil {
 		return "", fmt.Errorf("commands: postpone %d: %w", r.ID, err)
 	}
 	return fmt.Sprintf("已推迟 ⏰ **#%d** %s\n> 新的提醒时间：%s", r.ID, md(clip(r.Text, 30)), fmtDue(due, p.loc)), nil
 }
 
 // remind creates a manual reminder: "提醒 张三 明天下午三点 回访".
-func (p *Commands) remind(ctx context.Context, v Viewer, rest string, at time.Time) (string, error) {
+func (p *Commands) remind(ctx context.Context, v Viewer, rest string, at time.Time, key string) (string, error) {
 	const usage = "格式：**提醒 客户名 时间 事项**，例如：提醒 张三 明天下午三点 回访"
 	if p.plan == nil {
 		return noPlanText, nil
@@ -820,18 +825,15 @@ func (p *Commands) remind(ctx context.Context, v Viewer, rest string, at time.Ti
 	if text == "" {
 		text = "跟进客户"
 	}
-	r := &store.Reminder{
-		Key:        fmt.Sprintf("manual:%s:%s:%d", v.StaffID, c.ID, at.UnixNano()),
-		CustomerID: c.ID,
-		StaffID:    v.StaffID,
-		Kind:       store.ReminderManual,
-		Text:       text,
-		DueAt:      due,
-		Status:     store.ReminderPending,
-		CreatedAt:  at,
-		UpdatedAt:  at,
+	if key == "" {
+		key = strconv.FormatInt(at.UnixNano(), 10)
 	}
-	if _, err := p.plan.CreateReminder(ctx, r); err != nil {
+	r, _, err := p.core.CreateReminder(ctx, Actor{Viewer: v, Source: SourceBot}, ReminderRequest{CustomerID: c.ID, Text: text, DueAt: due, Key: key, At: at})
+	var ae *ActionError
+	if errors.As(err, &ae) {
+		return ae.Text + "提醒未创建。", nil
+	}
+	if err != nil {
 		return "", fmt.Errorf("commands: create reminder: %w", err)
 	}
 	return fmt.Sprintf("好的，**%s** 提醒你：%s · **%s**（#%d）", fmtDue(due, p.loc), clip(text, 40), mdName(c), r.ID), nil

@@ -1,15 +1,25 @@
 package handlers
 
 import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/scrmhq/scrm/bot"
+	"github.com/scrmhq/scrm/store"
 )
 
 // actionRoutes registers the claim and reminder endpoints: each calls one
 // action of the core.
 func (h *crmAPI) actionRoutes(api fiber.Router) {
 	api.Post("/customers/:id/claim", h.claim)
+	api.Post("/customers/:id/reminders", h.createReminder)
+	api.Get("/reminders", h.listReminders)
+	api.Post("/reminders/:id/complete", h.completeReminder)
+	api.Post("/reminders/:id/postpone", h.postponeReminder)
 }
 
 // claimResponse is the answer to a claim.
@@ -38,4 +48,116 @@ func (h *crmAPI) claim(c *fiber.Ctx) error {
 		return sendJSON(c, fiber.StatusConflict, claimResponse{Winner: res.Winner})
 	}
 	return sendJSON(c, fiber.StatusOK, claimResponse{Won: true, Already: res.Already, Customer: res.Customer})
+}
+
+// ---- reminders ----
+
+type reminderRequest struct {
+	Text  string    `json:"text"`
+	DueAt time.Time `json:"due_at"`
+}
+
+// createReminder creates a manual reminder for the caller. An
+// Idempotency-Key header makes a retried POST create it once.
+func (h *crmAPI) createReminder(c *fiber.Ctx) error {
+	p, id, err := h.pathID(c)
+	if err != nil {
+		return err
+	}
+	var req reminderRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	ctx, cancel := requestContext(c, 0)
+	defer cancel()
+	r, created, err := h.core.CreateReminder(ctx, p.act(), bot.ReminderRequest{CustomerID: id, Text: req.Text, DueAt: req.DueAt, Key: idempotencyKey(c)})
+	if err != nil {
+		return err
+	}
+	if !created {
+		return sendJSON(c, fiber.StatusOK, r) // a retry of a stored reminder
+	}
+	return sendJSON(c, fiber.StatusCreated, r)
+}
+
+var reminderStatuses = []string{store.ReminderPending, store.ReminderSent, store.ReminderDone, store.ReminderCancelled}
+
+// listReminders lists the reminders the caller may act on, soonest first:
+// filters status (comma-separated) and staff_id.
+func (h *crmAPI) listReminders(c *fiber.Ctx) error {
+	if _, err := h.store(); err != nil {
+		return err
+	}
+	p := principalOf(c)
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	f := store.ReminderFilter{StaffID: query(c, "staff_id"), Limit: limit}
+	if v := query(c, "status"); v != "" {
+		for _, s := range strings.Split(v, ",") {
+			if !slices.Contains(reminderStatuses, s) {
+				return errorf(fiber.StatusBadRequest, "status must be any of "+strings.Join(reminderStatuses, ", "), nil)
+			}
+			f.Statuses = append(f.Statuses, s)
+		}
+	}
+	ctx, cancel := requestContext(c, 0)
+	defer cancel()
+	list, err := h.core.Reminders(ctx, p.act(), f)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, page[*store.Reminder]{Items: list})
+}
+
+// reminderID parses the :id of a reminder route.
+func reminderID(c *fiber.Ctx) (int64, error) {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(fiber.StatusBadRequest, "invalid reminder id", nil)
+	}
+	return id, nil
+}
+
+func (h *crmAPI) completeReminder(c *fiber.Ctx) error {
+	if _, err := h.store(); err != nil {
+		return err
+	}
+	id, err := reminderID(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext(c, 0)
+	defer cancel()
+	r, _, err := h.core.CompleteReminder(ctx, principalOf(c).act(), id, time.Time{})
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, r)
+}
+
+type postponeRequest struct {
+	Until time.Time `json:"until"`
+}
+
+func (h *crmAPI) postponeReminder(c *fiber.Ctx) error {
+	if _, err := h.store(); err != nil {
+		return err
+	}
+	id, err := reminderID(c)
+	if err != nil {
+		return err
+	}
+	var req postponeRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	ctx, cancel := requestContext(c, 0)
+	defer cancel()
+	r, err := h.core.PostponeReminder(ctx, principalOf(c).act(), bot.PostponeRequest{ID: id, Until: req.Until})
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, r)
 }
