@@ -140,3 +140,43 @@ func TestViewButtonAndForeignPresses(t *testing.T) {
 		})
 	}
 }
+
+// TestCardButtonsAreTheCoreActions: 完成 and 推迟一天 on a pushed card
+// are CompleteReminder and PostponeReminder: each leaves its audit entry
+// and a timeline entry of the reminder actions' schema, with source bot.
+func TestCardButtonsAreTheCoreActions(t *testing.T) {
+	ctx := context.Background()
+	e := newRmEnv(t, "lisi")
+	c, r := rmPushed(t, e)
+	at := t0.Add(10 * time.Minute)
+	e.clk.Set(at)
+	e.deliver(rmPress("lisi", r, fmt.Sprint("rem:snooze:", r.ID), at))
+	e.run()
+	e.clk.Set(at.Add(time.Minute))
+	e.deliver(rmPress("lisi", r, fmt.Sprint("rem:done:", r.ID), at.Add(time.Minute)))
+	e.run()
+	audits, err := e.st.FindAudit(ctx, c.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range audits {
+		got = append(got, a.Actor+":"+a.Action+":"+strings.Fields(a.Detail)[0])
+	}
+	if want := "lisi:reminder_done:source=bot lisi:reminder_postpone:source=bot"; strings.Join(got, " ") != want {
+		t.Errorf("audit %q, want %q", strings.Join(got, " "), want)
+	}
+	es, err := e.st.FindTimeline(ctx, c.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := map[string]bool{}
+	for _, en := range es {
+		if en.Kind == store.EntryReminder && en.Attrs["source"] == "bot" && en.Attrs["by"] == "lisi" && en.Attrs["reminder_id"] == fmt.Sprint(r.ID) {
+			changes[en.Attrs["change"]] = true
+		}
+	}
+	if !changes["postpone"] || !changes["done"] {
+		t.Errorf("timeline changes %v, want postpone and done entries", changes)
+	}
+}
