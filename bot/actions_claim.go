@@ -64,8 +64,9 @@ func (c *Core) mayClaim(ctx context.Context, v Viewer, cu *store.Customer) (bool
 // Claim makes a the owner of an unassigned customer unless someone was
 // first. Customers without an owner are not visible to salespeople, so the
 // rule is the claim's own: anyone who can claim may take a never-owned
-// customer, admins any, and only the former owner's team (returnTeam) a
-// churned one; a customer outside that rule is reported as not found.
+// customer who has written in, admins any, and only the former owner's team
+// (returnTeam) a churned one; a customer outside that rule is reported as
+// not found.
 //
 // First press wins across instances: the decision is the claim event in
 // the log under the unique dedup key "inbox:claim:<customer>:<round>".
@@ -107,9 +108,13 @@ func (c *Core) Claim(ctx context.Context, a Actor, req ClaimRequest) (*ClaimResu
 		}
 		return &ClaimResult{Customer: cu, Winner: owners[0]}, nil
 	}
+	// The pool is customers who have written in: a never-owned customer
+	// who has not (an imported one, say) is nobody's to claim by guessing
+	// an ID; admins assign those.
+	inPool := cu.LastCustomerMsgAt != nil || churned(cu) || a.Role == RoleAdmin
 	if ok, err := c.mayClaim(ctx, a.Viewer, cu); err != nil {
 		return nil, err
-	} else if !ok {
+	} else if !ok || !inPool {
 		// A claim outside the claimer's team does not even confirm the
 		// customer exists.
 		return nil, errCustomerNotFound()

@@ -28,7 +28,7 @@ func TestClaimSameRecordThroughBotAndAPI(t *testing.T) {
 	a1, a2, b1 := mint(t, apiTok, "a1", exp), mint(t, apiTok, "a2", exp), mint(t, apiTok, "b1", exp)
 	unassigned := func(openid string, follow *store.Follow) string {
 		c, err := a.st.UpsertCustomer(ctx, store.CustomerUpsert{Identity: store.Identity{Kind: store.IdentityOpenID, Value: openid},
-			Name: "客户" + openid, Follow: follow, Now: apiNow})
+			Name: "客户" + openid, Follow: follow, CustomerAt: apiNow.Add(-time.Minute), Now: apiNow})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,17 @@ func TestClaimSameRecordThroughBotAndAPI(t *testing.T) {
 	if status, _ := a.do(t, "POST", "/api/v1/customers/"+unassigned("oc-admin", nil)+"/claim", apiTok, nil); status != 403 {
 		t.Errorf("admin token claim: %d, want 403", status)
 	}
-	// A churned customer of a1 goes back to team A: b1 cannot even see it
+	// A never-owned customer who never wrote in is in no pool: an ID
+	// guessed through the API finds nothing.
+	imported, err := a.st.UpsertCustomer(ctx, store.CustomerUpsert{Identity: store.Identity{Kind: store.IdentityOpenID, Value: "oc-imported"},
+		Name: "导入客户", Now: apiNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := a.do(t, "POST", "/api/v1/customers/"+imported.ID+"/claim", b1, nil); status != 404 {
+		t.Errorf("b1 claims a customer who never wrote in: %d %s, want 404", status, body)
+	}
+		// A churned customer of a1 goes back to team A: b1 cannot even see it
 	// exists, a2 may claim it.
 	churned := unassigned("oc-churned", &store.Follow{StaffID: "a1", AddedAt: apiNow.Add(-time.Hour)})
 	if status, body := a.do(t, "POST", "/api/v1/customers/"+churned+"/claim", b1, nil); status != 404 {
