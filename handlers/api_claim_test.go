@@ -97,7 +97,7 @@ func TestClaimSameRecordThroughBotAndAPI(t *testing.T) {
 	if status, body := a.do(t, "POST", "/api/v1/customers/"+imported.ID+"/claim", b1, nil); status != 404 {
 		t.Errorf("b1 claims a customer who never wrote in: %d %s, want 404", status, body)
 	}
-		// A churned customer of a1 goes back to team A: b1 cannot even see it
+	// A churned customer of a1 goes back to team A: b1 cannot even see it
 	// exists, a2 may claim it.
 	churned := unassigned("oc-churned", &store.Follow{StaffID: "a1", AddedAt: apiNow.Add(-time.Hour)})
 	if status, body := a.do(t, "POST", "/api/v1/customers/"+churned+"/claim", b1, nil); status != 404 {
