@@ -251,3 +251,45 @@ func TestSystemStageChangesShareTheSchema(t *testing.T) {
 		t.Errorf("system stage entry %+v", e)
 	}
 }
+
+// TestAddNoteKeyHoldsTheTextAndPrivacy: under one idempotency key (a bot
+// command's time is only to the second) two notes with different texts are
+// both kept, a retry of the same note is stored once, and a private note
+// is marked and kept apart from a shared one with the same text.
+func TestAddNoteKeyHoldsTheTextAndPrivacy(t *testing.T) {
+	ctx := context.Background()
+	st, id := actFixture(t)
+	core := bot.NewCore(st, func() time.Time { return actT0 })
+	s1 := bot.Actor{Viewer: bot.Viewer{StaffID: "s1", Role: bot.RoleSales}, Source: bot.SourceBot}
+	notes := []struct {
+		text    string
+		private bool
+		new     bool
+	}{
+		{"电话沟通", false, true},
+		{"预算 50 万", false, true},
+		{"电话沟通", false, false}, // a retry
+		{"电话沟通", true, true},
+	}
+	for _, n := range notes {
+		e, inserted, err := core.AddNote(ctx, s1, bot.NoteRequest{CustomerID: id, Text: n.text, Private: n.private, Key: "same-second", At: actT0})
+		if err != nil || inserted != n.new {
+			t.Fatalf("note %q private=%t: inserted %t %v, want %t", n.text, n.private, inserted, err, n.new)
+		}
+		if (e.Attrs[store.AttrPrivate] == "true") != n.private || e.Attrs["source"] != "bot" || e.Attrs["author"] != "s1" {
+			t.Errorf("note %q attrs %v", n.text, e.Attrs)
+		}
+	}
+	es, err := st.FindTimeline(ctx, id, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := slices.DeleteFunc(es, func(e *store.TimelineEntry) bool { return e.Kind != store.EntryNote })
+	if len(stored) != 3 {
+		t.Errorf("%d notes, want 3", len(stored))
+	}
+	// A colleague reads the shared notes only.
+	if vis := (bot.Viewer{StaffID: "s2", Role: bot.RoleSales}).VisibleEntries(stored); len(vis) != 2 {
+		t.Errorf("s2 reads %d notes, want the 2 shared ones", len(vis))
+	}
+}
