@@ -80,6 +80,13 @@ type EventStore interface {
 	// CompleteEvent marks an event processed. Returns ErrConflict if owner no
 	// longer holds its lease (another instance took it over).
 	CompleteEvent(ctx context.Context, id int64, owner string, now time.Time) error
+	// CompleteEvents marks many events processed in one write (one
+	// transaction, or a constant number of commands). It returns the IDs
+	// whose lease owner no longer holds (another instance took them over,
+	// or they do not exist); completing again an event the same owner
+	// already completed succeeds. err is only for a failed write, after
+	// which any of the events may or may not be complete.
+	CompleteEvents(ctx context.Context, ids []int64, owner string, now time.Time) (lost []int64, err error)
 	// FailEvent releases the lease and schedules a retry at retryAt.
 	FailEvent(ctx context.Context, id int64, owner string, errText string, retryAt time.Time) error
 	// FindEvents returns events matching the filter in ID order.
@@ -285,4 +292,25 @@ func (u CustomerUpsert) Identities() []Identity {
 		}
 	}
 	return out
+}
+
+type deferSyncKey struct{}
+
+// WithDeferredSync marks the writes made under ctx as background work whose
+// durability may wait: a backend may return before such a write is on disk,
+// as long as it becomes durable no later than any write that follows it
+// (SQLite's WAL with synchronous=NORMAL does exactly that; MongoDB ignores
+// the mark). The pipeline and the job runners use it for everything they
+// write, completions included: a power loss can then roll back a suffix of
+// their writes, which only re-runs work that is at-least-once and idempotent
+// anyway, while an acknowledged callback, written without the mark, still
+// waits for its own sync and with it for every write before it.
+func WithDeferredSync(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferSyncKey{}, true)
+}
+
+// DeferredSync reports whether ctx carries WithDeferredSync.
+func DeferredSync(ctx context.Context) bool {
+	v, _ := ctx.Value(deferSyncKey{}).(bool)
+	return v
 }

@@ -401,6 +401,151 @@ func (db *DB) CompleteEvent(ctx context.Context, id int64, owner string, now tim
 	return nil
 }
 
+// CompleteEvents completes many events with a constant number of commands,
+// whatever their number: it reads their done records and claims in two
+// finds, inserts the done records in one unordered insert (which, as in
+// CompleteEvent, decides between two owners finishing together), then marks
+// the events and drops their claims with one update and one delete.
+func (db *DB) CompleteEvents(ctx context.Context, ids []int64, owner string, now time.Time) ([]int64, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = doneID(id)
+	}
+	doneOwner, err := db.doneOwners(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("mongo: complete %d events: %w", len(ids), err)
+	}
+	var lost, todo []int64
+	var ours []int64 // completed by owner: mark (again, harmlessly) below
+	for _, id := range ids {
+		switch o, ok := doneOwner[doneID(id)]; {
+		case !ok:
+			todo = append(todo, id)
+		case o == owner:
+			ours = append(ours, id)
+		default:
+			lost = append(lost, id)
+		}
+	}
+	if len(todo) > 0 {
+		held, err := db.heldClaims(ctx, todo, owner)
+		if err != nil {
+			return nil, fmt.Errorf("mongo: complete %d events: %w", len(ids), err)
+		}
+		var docs []any
+		var ins []int64
+		for _, id := range todo {
+			gen, ok := held[id]
+			if !ok {
+				lost = append(lost, id)
+				continue
+			}
+			docs = append(docs, &doneDoc{ID: doneID(id), Owner: owner, Gen: gen, At: now})
+			ins = append(ins, id)
+		}
+		if len(docs) > 0 {
+			failed := map[int]bool{}
+			if _, err := db.done.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+				var bwe mongo.BulkWriteException
+				if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+					return nil, fmt.Errorf("mongo: complete %d events: %w", len(ids), err)
+				}
+				for _, we := range bwe.WriteErrors {
+					if we.Code != 11000 {
+						return nil, fmt.Errorf("mongo: complete %d events: %w", len(ids), err)
+					}
+					failed[we.Index] = true
+				}
+			}
+			var raced []string
+			for k, id := range ins {
+				if failed[k] {
+					raced = append(raced, doneID(id))
+				} else {
+					ours = append(ours, id)
+				}
+			}
+			if len(raced) > 0 {
+				// Another owner's done record got in first, or ours from
+				// an earlier call that failed after inserting it.
+				again, err := db.doneOwners(ctx, raced)
+				if err != nil {
+					return nil, fmt.Errorf("mongo: complete %d events: %w", len(ids), err)
+				}
+				for _, k := range raced {
+					if again[k] == owner {
+						ours = append(ours, parseEventKey(k))
+					} else {
+						lost = append(lost, parseEventKey(k))
+					}
+				}
+			}
+		}
+	}
+	if len(ours) > 0 {
+		evKeys := make([]string, len(ours))
+		for i, id := range ours {
+			evKeys[i] = eventKey(id)
+		}
+		if _, err := db.events.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: evKeys}}}, {Key: "pending", Value: true}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: false}, {Key: "processed_at", Value: now}, {Key: "lease_owner", Value: owner}}}}); err != nil {
+			return nil, fmt.Errorf("mongo: complete %d events: mark processed: %w", len(ids), err)
+		}
+		if _, err := db.claims.DeleteMany(ctx, bson.D{{Key: "event_id", Value: bson.D{{Key: "$in", Value: ours}}}}); err != nil {
+			return nil, fmt.Errorf("mongo: complete %d events: drop claims: %w", len(ids), err)
+		}
+	}
+	slices.Sort(lost)
+	return lost, nil
+}
+
+// doneOwners maps done record IDs to the owners that completed them.
+func (db *DB) doneOwners(ctx context.Context, keys []string) (map[string]string, error) {
+	cur, err := db.done.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}})
+	if err != nil {
+		return nil, fmt.Errorf("find done: %w", err)
+	}
+	var docs []doneDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("find done: %w", err)
+	}
+	out := make(map[string]string, len(docs))
+	for _, d := range docs {
+		out[d.ID] = d.Owner
+	}
+	return out, nil
+}
+
+// heldClaims returns, for each of ids whose latest claim generation owner
+// holds (not released), that generation — currentClaim for many events in
+// one find.
+func (db *DB) heldClaims(ctx context.Context, ids []int64, owner string) (map[int64]int, error) {
+	cur, err := db.claims.Find(ctx, bson.D{{Key: "event_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return nil, fmt.Errorf("find claims: %w", err)
+	}
+	var docs []claimDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("find claims: %w", err)
+	}
+	latest := make(map[int64]claimDoc, len(ids))
+	for _, c := range docs {
+		if l, ok := latest[c.EventID]; !ok || c.Gen > l.Gen {
+			latest[c.EventID] = c
+		}
+	}
+	held := make(map[int64]int, len(latest))
+	for id, c := range latest {
+		if c.Owner == owner && !c.Released {
+			held[id] = c.Gen
+		}
+	}
+	return held, nil
+}
+
 // doneBy returns who completed the event, "" if nobody did.
 func (db *DB) doneBy(ctx context.Context, id int64) (string, error) {
 	var d doneDoc

@@ -171,6 +171,86 @@ func (db *DB) CompleteEvent(ctx context.Context, id int64, owner string, now tim
 	return fmt.Errorf("sqlite: complete event %d: lease not held by %s: %w", id, owner, store.ErrConflict)
 }
 
+// completeChunk bounds the IDs of one statement of CompleteEvents.
+const completeChunk = 500
+
+// CompleteEvents marks the events processed in one transaction: one sync
+// for the whole batch instead of one per event.
+func (db *DB) CompleteEvents(ctx context.Context, ids []int64, owner string, now time.Time) ([]int64, error) {
+	var lost []int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		lost = lost[:0]
+		for start := 0; start < len(ids); start += completeChunk {
+			chunk := ids[start:min(start+completeChunk, len(ids))]
+			l, err := completeEvents(ctx, tx, chunk, owner, now)
+			if err != nil {
+				return err
+			}
+			lost = append(lost, l...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: complete %d events: %w", len(ids), err)
+	}
+	return lost, nil
+}
+
+// completeEvents completes the events of one chunk that owner holds, then
+// reads the state of the others: completed by owner already is success,
+// anything else is lost.
+func completeEvents(ctx context.Context, tx *sql.Tx, ids []int64, owner string, now time.Time) ([]int64, error) {
+	in := strings.Repeat(",?", len(ids))[1:]
+	args := make([]any, 0, len(ids)+2)
+	args = append(args, now.UnixNano(), owner)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := tx.QueryContext(ctx, `UPDATE events SET processed_at = ?, lease_until = NULL
+		WHERE lease_owner = ? AND processed_at IS NULL AND id IN (`+in+`) RETURNING id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	done := make(map[int64]bool, len(ids))
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		done[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(done) == len(ids) {
+		return nil, nil
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT id FROM events WHERE lease_owner = ? AND processed_at IS NOT NULL AND id IN (`+in+`)`, args[1:]...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		done[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var lost []int64
+	for _, id := range ids {
+		if !done[id] {
+			lost = append(lost, id)
+		}
+	}
+	return lost, nil
+}
+
 // FailEvent releases owner's lease and makes the event due again at retryAt.
 func (db *DB) FailEvent(ctx context.Context, id int64, owner string, errText string, retryAt time.Time) error {
 	res, err := db.w.ExecContext(ctx, `UPDATE events SET lease_owner = NULL, lease_until = NULL, last_error = ?, next_attempt_at = ?

@@ -103,10 +103,15 @@ func Open(ctx context.Context, dataDir string, opts ...Option) (*DB, error) {
 	// IMMEDIATE takes the write lock at BEGIN, so a transaction that reads
 	// then writes can never fail halfway with SQLITE_BUSY.
 	wq.Set("_txlock", "immediate")
-	w, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
+	// The registered driver, wrapped so that writes marked with
+	// store.WithDeferredSync skip the sync (see syncConnector).
+	probe, err := sql.Open("sqlite", "")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	drv := probe.Driver()
+	probe.Close()
+	w := sql.OpenDB(&syncConnector{drv: drv, dsn: "file:" + path + "?" + wq.Encode(), durable: o.synchronous})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)

@@ -537,6 +537,81 @@ var claimTests = []namedTest{
 			t.Errorf("OldestUnprocessed after draining = %v, want ErrNotFound", err)
 		}
 	}},
+	{"CompleteEventsInOneCall", func(t *testing.T, s store.Store) {
+		evs := seedEvents(t, s, 6)
+		ctx := ctxFor(t)
+		if lost, err := s.CompleteEvents(ctx, nil, "A", base); err != nil || len(lost) != 0 {
+			t.Fatalf("CompleteEvents of nothing = %v, %v", lost, err)
+		}
+		a := claim(t, s, "A", 4, base, time.Minute)
+		if len(a) != 4 {
+			t.Fatalf("A claimed %v", ids(a))
+		}
+		// A's lease on evs[0] expires and B takes it over; evs[1] fails and
+		// is released; evs[5] was never claimed; one ID does not exist.
+		b := claim(t, s, "B", 1, base.Add(2*time.Minute), time.Hour)
+		if !slices.Equal(ids(b), ids(evs[:1])) {
+			t.Fatalf("B claimed %v, want %v", ids(b), ids(evs[:1]))
+		}
+		mustNil(t, s.FailEvent(ctx, evs[1].ID, "A", "x", base.Add(time.Hour)))
+		missing := evs[5].ID + 1000
+		now := base.Add(3 * time.Minute)
+		all := []int64{evs[0].ID, evs[1].ID, evs[2].ID, evs[3].ID, evs[5].ID, missing}
+		lost, err := s.CompleteEvents(ctx, all, "A", now)
+		if err != nil {
+			t.Fatalf("CompleteEvents: %v", err)
+		}
+		if want := []int64{evs[0].ID, evs[1].ID, evs[5].ID, missing}; !slices.Equal(lost, want) {
+			t.Fatalf("CompleteEvents lost %v, want %v", lost, want)
+		}
+		// A repeat by the same owner completes nothing new and loses nothing
+		// it completed.
+		lost, err = s.CompleteEvents(ctx, ids(evs[2:4]), "A", now.Add(time.Second))
+		if err != nil || len(lost) != 0 {
+			t.Fatalf("repeated CompleteEvents = %v, %v; want nothing lost", lost, err)
+		}
+		if lost, err := s.CompleteEvents(ctx, ids(evs[2:3]), "B", now); err != nil || !slices.Equal(lost, ids(evs[2:3])) {
+			t.Fatalf("CompleteEvents of A's completed event by B = %v, %v; want it lost", lost, err)
+		}
+		if err := s.CompleteEvent(ctx, evs[0].ID, "B", now); err != nil {
+			t.Fatalf("CompleteEvent by the owner that took over: %v", err)
+		}
+		done, err := s.FindEvents(ctx, store.EventFilter{Processed: ptr(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []int64{evs[0].ID, evs[2].ID, evs[3].ID}; !slices.Equal(ids(done), want) {
+			t.Fatalf("processed %v, want %v", ids(done), want)
+		}
+		checkUTCPtr(t, "ProcessedAt", done[1].ProcessedAt, &now)
+		// Completed events are never handed out again; the others are.
+		rest := claim(t, s, "C", 10, base.Add(2*time.Hour), time.Minute)
+		if want := []int64{evs[1].ID, evs[4].ID, evs[5].ID}; !slices.Equal(ids(rest), want) {
+			t.Fatalf("C claimed %v, want %v", ids(rest), want)
+		}
+		if lost, err := s.CompleteEvents(ctx, ids(rest), "C", now); err != nil || len(lost) != 0 {
+			t.Fatalf("CompleteEvents by C = %v, %v", lost, err)
+		}
+		if _, err := s.OldestUnprocessed(ctx); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("OldestUnprocessed after completing all = %v, want ErrNotFound", err)
+		}
+	}},
+	{"CompleteEventsLargeBatch", func(t *testing.T, s store.Store) {
+		const n = 600 // more than one statement's worth of IDs
+		evs := seedEvents(t, s, n)
+		ctx := ctxFor(t)
+		got := claim(t, s, "A", n, base, time.Hour)
+		if len(got) != n {
+			t.Fatalf("claimed %d of %d", len(got), n)
+		}
+		lost, err := s.CompleteEvents(ctx, ids(evs), "A", base)
+		if err != nil || len(lost) != 0 {
+			t.Fatalf("CompleteEvents of %d = %d lost, %v", n, len(lost), err)
+		}
+		if _, err := s.OldestUnprocessed(ctx); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("OldestUnprocessed after completing all = %v, want ErrNotFound", err)
+		}
+	}},
 	{"OldestUnprocessed", func(t *testing.T, s store.Store) {
 		ctx := ctxFor(t)
 		if _, err := s.OldestUnprocessed(ctx); !errors.Is(err, store.ErrNotFound) {

@@ -1,0 +1,136 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+
+	"github.com/scrmhq/scrm/store"
+)
+
+// syncConnector opens the writer connection wrapped in a syncConn, which
+// runs each transaction at the synchronous level its context asks for: the
+// configured level (FULL by default) unless store.WithDeferredSync marks it,
+// then NORMAL. In WAL mode a NORMAL commit is written to the WAL but not
+// synced; the next FULL commit syncs the WAL and with it every earlier
+// commit, and SQLite syncs the WAL before each checkpoint. A power loss thus
+// drops at most a suffix of deferred commits, never one that an
+// acknowledged (FULL) write followed — the ordering store.WithDeferredSync
+// promises. A kill -9 loses nothing: written frames are in the OS already.
+type syncConnector struct {
+	drv     driver.Driver
+	dsn     string
+	durable string // the configured level: FULL, EXTRA or NORMAL
+}
+
+func (c *syncConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &syncConn{inner: conn, durable: c.durable, cur: c.durable}, nil
+}
+
+func (c *syncConnector) Driver() driver.Driver { return c.drv }
+
+// syncConn switches PRAGMA synchronous between transactions, never inside
+// one. database/sql hands the single writer connection to one user at a
+// time, so the level set before a statement is the level it commits with.
+type syncConn struct {
+	inner   driver.Conn
+	durable string
+	cur     string
+	inTx    bool
+}
+
+var (
+	_ driver.ConnBeginTx        = (*syncConn)(nil)
+	_ driver.ExecerContext      = (*syncConn)(nil)
+	_ driver.QueryerContext     = (*syncConn)(nil)
+	_ driver.ConnPrepareContext = (*syncConn)(nil)
+	_ driver.Pinger             = (*syncConn)(nil)
+	_ driver.SessionResetter    = (*syncConn)(nil)
+	_ driver.Validator          = (*syncConn)(nil)
+)
+
+// level sets the synchronous level ctx asks for, outside transactions.
+func (c *syncConn) level(ctx context.Context) error {
+	if c.inTx {
+		return nil
+	}
+	want := c.durable
+	if store.DeferredSync(ctx) {
+		want = "NORMAL"
+	}
+	if want == c.cur {
+		return nil
+	}
+	if _, err := c.inner.(driver.ExecerContext).ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = "+want, nil); err != nil {
+		return fmt.Errorf("set synchronous %s: %w", want, err)
+	}
+	c.cur = want
+	return nil
+}
+
+func (c *syncConn) Prepare(query string) (driver.Stmt, error) { return c.inner.Prepare(query) }
+func (c *syncConn) Close() error                              { return c.inner.Close() }
+
+func (c *syncConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *syncConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := c.level(ctx); err != nil {
+		return nil, err
+	}
+	tx, err := c.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.inTx = true
+	return &syncTx{inner: tx, c: c}, nil
+}
+
+func (c *syncConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if err := c.level(ctx); err != nil {
+		return nil, err
+	}
+	return c.inner.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+}
+
+func (c *syncConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if err := c.level(ctx); err != nil {
+		return nil, err
+	}
+	return c.inner.(driver.ExecerContext).ExecContext(ctx, query, args)
+}
+
+func (c *syncConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if err := c.level(ctx); err != nil {
+		return nil, err
+	}
+	return c.inner.(driver.QueryerContext).QueryContext(ctx, query, args)
+}
+
+func (c *syncConn) Ping(ctx context.Context) error { return c.inner.(driver.Pinger).Ping(ctx) }
+
+func (c *syncConn) ResetSession(ctx context.Context) error {
+	return c.inner.(driver.SessionResetter).ResetSession(ctx)
+}
+
+func (c *syncConn) IsValid() bool { return c.inner.(driver.Validator).IsValid() }
+
+type syncTx struct {
+	inner driver.Tx
+	c     *syncConn
+}
+
+func (t *syncTx) Commit() error {
+	t.c.inTx = false
+	return t.inner.Commit()
+}
+
+func (t *syncTx) Rollback() error {
+	t.c.inTx = false
+	return t.inner.Rollback()
+}
