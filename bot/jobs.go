@@ -37,7 +37,11 @@ type RunnerOptions struct {
 	// Batch is how many jobs one claim takes (default Workers). Claiming
 	// more than the workers can start within the lease lets leases expire
 	// while jobs wait.
-	Batch  int
+	Batch int
+	// Grace is how long running handlers may go on after shutdown begins
+	// (default 3 s); then their context ends and the job is released to
+	// run again at once.
+	Grace  time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
 	Wake   <-chan struct{} // optional: look for due jobs now
@@ -68,6 +72,9 @@ func NewJobRunner(q JobQueue, kind string, handle JobHandler, o RunnerOptions) *
 	if o.Batch <= 0 {
 		o.Batch = o.Workers
 	}
+	if o.Grace <= 0 {
+		o.Grace = 3 * time.Second
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -80,8 +87,8 @@ func NewJobRunner(q JobQueue, kind string, handle JobHandler, o RunnerOptions) *
 	return &JobRunner{q: q, kind: kind, handle: handle, o: o}
 }
 
-// Run runs due jobs until ctx ends, then returns after the running handlers
-// finish (their leases would otherwise have to expire before a restart).
+// Run runs due jobs until ctx ends, then returns once the running handlers
+// finish or Grace has passed and their context has ended.
 func (r *JobRunner) Run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -116,13 +123,13 @@ func (r *JobRunner) Run(ctx context.Context) {
 // RunOnce claims one batch of due jobs and runs them, reporting how many it
 // claimed. Tests use it to drive the runner step by step.
 func (r *JobRunner) RunOnce(ctx context.Context) (int, error) {
-	jobs, err := r.q.ClaimJobs(ctx, r.kind, r.o.Owner, r.o.Now(), r.o.Lease, r.o.Batch)
+	jobs, err := r.q.ClaimJobs(store.WithDeferredSync(ctx), r.kind, r.o.Owner, r.o.Now(), r.o.Lease, r.o.Batch)
 	if err != nil {
 		return 0, fmt.Errorf("jobs %s: claim: %w", r.kind, err)
 	}
 	if len(jobs) == 1 || r.o.Workers == 1 {
 		for _, j := range jobs {
-			r.run(j)
+			r.run(ctx, j)
 		}
 		return len(jobs), nil
 	}
@@ -133,7 +140,7 @@ func (r *JobRunner) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			r.run(j)
+			r.run(ctx, j)
 		}()
 	}
 	wg.Wait()
@@ -141,18 +148,33 @@ func (r *JobRunner) RunOnce(ctx context.Context) (int, error) {
 }
 
 // run handles one job and records the outcome. It runs to completion even
-// while shutting down: the lease is ours and finishing is cheaper than
-// leaving it to expire.
-func (r *JobRunner) run(j *store.Job) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.o.Lease*9/10)
+// while shutting down, for up to Grace: the lease is ours and finishing is
+// cheaper than leaving it to expire, but shutdown must end.
+func (r *JobRunner) run(stop context.Context, j *store.Job) {
+	// What jobs write is background work: see store.WithDeferredSync.
+	bg := store.WithDeferredSync(context.WithoutCancel(stop))
+	ctx, cancel := context.WithTimeout(bg, r.o.Lease*9/10)
 	defer cancel()
+	after := context.AfterFunc(stop, func() {
+		t := time.AfterFunc(r.o.Grace, cancel)
+		context.AfterFunc(ctx, func() { t.Stop() })
+	})
+	defer after()
 	err := r.safeHandle(ctx, j)
 	// Recording the outcome gets its own deadline: the handler may have
-	// used up the run's.
-	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// used up the run's. During shutdown it is short, so an unreachable
+	// store cannot hold the exit up; the lease covers what is not recorded.
+	wait := 30 * time.Second
+	if stop.Err() != nil {
+		wait = 5 * time.Second
+	}
+	rctx, rcancel := context.WithTimeout(bg, wait)
 	defer rcancel()
 	if err != nil {
 		retry := r.o.Now().Add(backoff(j.Attempts))
+		if stop.Err() != nil && ctx.Err() != nil {
+			retry = r.o.Now() // cut short by shutdown: run again at the next start
+		}
 		r.o.Logger.Warn("job failed", "kind", r.kind, "key", j.Key, "attempt", j.Attempts, "retry_at", retry, "err", err)
 		if ferr := r.q.FailJob(rctx, j.Key, r.o.Owner, err.Error(), retry); ferr != nil && !errors.Is(ferr, store.ErrConflict) {
 			r.o.Logger.Warn("release job", "kind", r.kind, "key", j.Key, "err", ferr)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -27,25 +28,36 @@ type Processor interface {
 // EventQueue is the part of the event log the pipeline consumes.
 type EventQueue interface {
 	ClaimEvents(ctx context.Context, owner string, limit int, now time.Time, lease time.Duration) ([]*store.Event, error)
-	CompleteEvent(ctx context.Context, id int64, owner string, now time.Time) error
+	CompleteEvents(ctx context.Context, ids []int64, owner string, now time.Time) (lost []int64, err error)
 	FailEvent(ctx context.Context, id int64, owner string, errText string, retryAt time.Time) error
 	OldestUnprocessed(ctx context.Context) (time.Time, error)
 }
 
 // PipelineOptions tunes the pipeline; zero values take the defaults.
 type PipelineOptions struct {
-	Owner    string        // this instance's identity in leases
-	Workers  int           // concurrent claimers (default 4)
-	Batch    int           // events claimed at once (default 64)
-	Lease    time.Duration // how long a claim lasts (default 1 min)
-	Poll     time.Duration // fallback poll interval without wake-ups (default 1 s)
+	Owner string // this instance's identity in leases
+	// Workers is how many events of one batch run at once (default 8),
+	// each worker taking the events of the customers hashed to it in
+	// order, so one customer's events never run concurrently or out of
+	// order within an instance.
+	Workers int
+	Batch   int           // events claimed at once (default 256)
+	Lease   time.Duration // how long a claim lasts (default 1 min)
+	Poll    time.Duration // fallback poll interval without wake-ups (default 1 s)
+	// Grace is how long events already running may go on after shutdown
+	// begins (default 3 s); then their context ends. Events of the batch
+	// not yet started are released at once, for the next start.
+	Grace    time.Duration
 	Wake     <-chan struct{}
 	Now      func() time.Time
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
 }
 
-// Pipeline runs processors over the event log.
+// Pipeline runs processors over the event log: it claims a batch, runs it
+// on Workers workers partitioned by customer, and completes the batch's
+// processed events in one store call. The next batch is claimed only when
+// the last one is done, which keeps each customer's events in order.
 type Pipeline struct {
 	q     EventQueue
 	procs []Processor
@@ -59,16 +71,19 @@ type Pipeline struct {
 // NewPipeline returns a pipeline that runs procs, in order, on each event.
 func NewPipeline(q EventQueue, o PipelineOptions, procs ...Processor) *Pipeline {
 	if o.Workers <= 0 {
-		o.Workers = 4
+		o.Workers = 8
 	}
 	if o.Batch <= 0 {
-		o.Batch = 64
+		o.Batch = 256
 	}
 	if o.Lease <= 0 {
 		o.Lease = time.Minute
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second
+	}
+	if o.Grace <= 0 {
+		o.Grace = 3 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -79,7 +94,7 @@ func NewPipeline(q EventQueue, o PipelineOptions, procs ...Processor) *Pipeline 
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
-	p := &Pipeline{q: q, procs: procs, o: o, wake: make(chan struct{}, o.Workers)}
+	p := &Pipeline{q: q, procs: procs, o: o, wake: make(chan struct{}, 1)}
 	p.processed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "scrm_events_processed_total",
 		Help: "Events run through the pipeline, by result (ok, retry).",
@@ -92,14 +107,13 @@ func NewPipeline(q EventQueue, o PipelineOptions, procs ...Processor) *Pipeline 
 	return p
 }
 
-// Run processes events until ctx ends, then returns after in-flight batches
-// finish (their leases would otherwise have to expire before a restart).
+// Run processes events until ctx ends. The batch in flight then gets Grace
+// to finish; what finished is completed, what did not start is released,
+// and what is still running when Grace ends keeps its lease.
 func (p *Pipeline) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for range p.o.Workers {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.work(ctx) }()
-	}
+	wg.Add(1)
+	go func() { defer wg.Done(); p.work(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); p.fanWake(ctx) }()
 	wg.Add(1)
@@ -107,7 +121,7 @@ func (p *Pipeline) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// fanWake passes each external wake-up to every idle worker.
+// fanWake passes external wake-ups to the claim loop.
 func (p *Pipeline) fanWake(ctx context.Context) {
 	if p.o.Wake == nil {
 		return
@@ -117,11 +131,9 @@ func (p *Pipeline) fanWake(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-p.o.Wake:
-			for range p.o.Workers {
-				select {
-				case p.wake <- struct{}{}:
-				default:
-				}
+			select {
+			case p.wake <- struct{}{}:
+			default:
 			}
 		}
 	}
@@ -141,53 +153,162 @@ func (p *Pipeline) work(ctx context.Context) {
 		for ctx.Err() == nil {
 			n, err := p.RunOnce(ctx)
 			if err != nil {
-				p.o.Logger.Warn("claim events", "err", err)
+				if ctx.Err() == nil {
+					p.o.Logger.Warn("claim events", "err", err)
+				}
 				break
 			}
 			if n == 0 {
 				break
 			}
 		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
 		timer.Reset(p.o.Poll)
 	}
 }
 
+// storeWait bounds the store calls that record a batch's outcome, so that
+// an unreachable store cannot hold shutdown up.
+const storeWait = 5 * time.Second
+
 // RunOnce claims one batch and processes it, reporting how many events it
-// handled. Tests use it to drive the pipeline step by step.
+// claimed. Tests use it to drive the pipeline step by step.
 func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
-	evs, err := p.q.ClaimEvents(ctx, p.o.Owner, p.o.Batch, p.o.Now(), p.o.Lease)
+	// Everything the pipeline writes is background work: see
+	// store.WithDeferredSync.
+	bg := store.WithDeferredSync(context.WithoutCancel(ctx))
+	cctx, cancel := context.WithTimeout(store.WithDeferredSync(ctx), p.o.Lease)
+	evs, err := p.q.ClaimEvents(cctx, p.o.Owner, p.o.Batch, p.o.Now(), p.o.Lease)
+	cancel()
 	if err != nil {
 		return 0, fmt.Errorf("pipeline: claim: %w", err)
 	}
-	for _, ev := range evs {
-		p.process(ev)
+	if len(evs) == 0 {
+		return 0, nil
 	}
+	// Processing outlives ctx by Grace: the lease is ours and finishing an
+	// event is cheaper than leaving it to expire, but shutdown must end.
+	pctx, pcancel := context.WithTimeout(bg, p.o.Lease)
+	defer pcancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(p.o.Grace, pcancel)
+		context.AfterFunc(pctx, func() { t.Stop() })
+	})
+	defer stop()
+
+	lanes := make([][]*store.Event, min(p.o.Workers, len(evs)))
+	for _, ev := range evs {
+		k := laneOf(ev, len(lanes))
+		lanes[k] = append(lanes[k], ev)
+	}
+	var (
+		mu       sync.Mutex
+		done     []int64
+		unstarted []int64 // not started before shutdown
+		wg       sync.WaitGroup
+	)
+	for _, lane := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, ev := range lane {
+				if ctx.Err() != nil {
+					mu.Lock()
+					for _, e := range lane[i:] {
+						unstarted = append(unstarted, e.ID)
+					}
+					mu.Unlock()
+					return
+				}
+				if p.process(pctx, ev) {
+					mu.Lock()
+					done = append(done, ev.ID)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	p.complete(bg, done)
+	p.release(bg, unstarted)
 	return len(evs), nil
 }
 
-func (p *Pipeline) process(ev *store.Event) {
-	// Processing runs to completion even while shutting down: the lease is
-	// ours and finishing is cheaper than leaving it to expire.
-	ctx, cancel := context.WithTimeout(context.Background(), p.o.Lease)
-	defer cancel()
+// laneOf picks the worker of an event: by customer, else by sender (a staff
+// member's commands stay in order too).
+func laneOf(ev *store.Event, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	key := ev.CustomerID
+	if key == "" {
+		key = ev.FromID
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+// process runs every processor on ev, reporting whether all succeeded. A
+// failure releases the event for a retry with backoff.
+func (p *Pipeline) process(ctx context.Context, ev *store.Event) bool {
 	for _, proc := range p.procs {
 		if err := proc.Process(ctx, ev); err != nil {
 			retry := p.o.Now().Add(backoff(ev.Attempts))
 			p.o.Logger.Warn("process event", "processor", proc.Name(), "event_id", ev.ID, "kind", ev.Kind, "attempt", ev.Attempts+1, "err", err)
-			if ferr := p.q.FailEvent(ctx, ev.ID, p.o.Owner, proc.Name()+": "+err.Error(), retry); ferr != nil {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWait)
+			if ferr := p.q.FailEvent(fctx, ev.ID, p.o.Owner, proc.Name()+": "+err.Error(), retry); ferr != nil {
 				p.o.Logger.Warn("release event", "event_id", ev.ID, "err", ferr)
 			}
+			cancel()
 			p.processed.WithLabelValues("retry").Inc()
-			return
+			return false
 		}
 	}
-	if err := p.q.CompleteEvent(ctx, ev.ID, p.o.Owner, p.o.Now()); err != nil {
-		if !errors.Is(err, store.ErrConflict) {
-			p.o.Logger.Warn("complete event", "event_id", ev.ID, "err", err)
-		}
+	return true
+}
+
+// complete marks the processed events of a batch done in one store call.
+// Should it fail, their leases expire and they run again: every processor
+// is idempotent.
+func (p *Pipeline) complete(ctx context.Context, ids []int64) {
+	if len(ids) == 0 {
 		return
 	}
-	p.processed.WithLabelValues("ok").Inc()
+	ctx, cancel := context.WithTimeout(ctx, storeWait)
+	defer cancel()
+	lost, err := p.q.CompleteEvents(ctx, ids, p.o.Owner, p.o.Now())
+	if err != nil {
+		p.o.Logger.Warn("complete events", "events", len(ids), "err", err)
+		return
+	}
+	// A lost event's lease expired and another instance took it over; it
+	// completes it.
+	p.processed.WithLabelValues("ok").Add(float64(len(ids) - len(lost)))
+}
+
+// release hands back the events a shutdown kept from starting, so that the
+// next start takes them at once instead of after their lease. What the
+// deadline leaves unreleased waits for its lease to expire.
+func (p *Pipeline) release(ctx context.Context, ids []int64) {
+	ctx, cancel := context.WithTimeout(ctx, storeWait)
+	defer cancel()
+	now := p.o.Now()
+	for _, id := range ids {
+		if err := p.q.FailEvent(ctx, id, p.o.Owner, "released at shutdown", now); err != nil {
+			if ctx.Err() == nil && !errors.Is(err, store.ErrConflict) {
+				p.o.Logger.Warn("release event", "event_id", id, "err", err)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	}
 }
 
 // backoff grows with attempts up to ten minutes, so an outage of a

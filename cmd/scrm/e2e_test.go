@@ -23,7 +23,7 @@ type simApp struct {
 
 // startSimApp starts scrm with WeCom pointed at sim; edit, when set, adjusts
 // the configuration first. The app stops when the test ends.
-func startSimApp(t *testing.T, sim *wecomtest.Simulator, ext extensions, edit func(*config.Config)) *simApp {
+func startSimApp(t testing.TB, sim *wecomtest.Simulator, ext extensions, edit func(*config.Config)) *simApp {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
