@@ -128,11 +128,9 @@ func Open(ctx context.Context, dataDir string, opts ...Option) (*DB, error) {
 	rq.Add("_pragma", "foreign_keys(1)")
 	rq.Add("_pragma", "cache_size(-16000)")
 	rq.Add("_pragma", "query_only(1)")
-	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
-	}
+	// Readers keep their prepared statements too (durable "" never
+	// switches the synchronous level of these query-only connections).
+	r := sql.OpenDB(&syncConnector{drv: drv, dsn: "file:" + path + "?" + rq.Encode()})
 	r.SetMaxOpenConns(o.readConns)
 	r.SetMaxIdleConns(o.readConns)
 	db.r = r

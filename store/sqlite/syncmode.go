@@ -20,7 +20,7 @@ import (
 type syncConnector struct {
 	drv     driver.Driver
 	dsn     string
-	durable string // the configured level: FULL, EXTRA or NORMAL
+	durable string // the configured level: FULL, EXTRA or NORMAL; "" for readers
 }
 
 func (c *syncConnector) Connect(context.Context) (driver.Conn, error) {
@@ -90,7 +90,7 @@ var (
 
 // level sets the synchronous level ctx asks for, outside transactions.
 func (c *syncConn) level(ctx context.Context) error {
-	if c.inTx {
+	if c.inTx || c.durable == "" {
 		return nil
 	}
 	want := c.durable
