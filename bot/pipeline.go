@@ -207,10 +207,10 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 		lanes[k] = append(lanes[k], ev)
 	}
 	var (
-		mu       sync.Mutex
-		done     []int64
+		mu        sync.Mutex
+		done      []int64
 		unstarted []int64 // not started before shutdown
-		wg       sync.WaitGroup
+		wg        sync.WaitGroup
 	)
 	for _, lane := range lanes {
 		wg.Add(1)

@@ -204,7 +204,17 @@ func TestKill9DuringLoad(t *testing.T) {
 			case <-time.After(3 * time.Minute):
 				t.Fatalf("load did not finish: %d acknowledged", acked.Load())
 			}
+			// Processing catches up after the kills: every message reaches
+			// its timeline, once.
+			deadline := time.Now().Add(3 * time.Minute)
+			for apiStats(t, addr).Messages < total {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d messages on timelines 3 min after the load", apiStats(t, addr).Messages, total)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 			srv.stop(t)
+			checkTimelinesOnce(t, dataDir, total)
 
 			st, err := sqlite.Open(context.Background(), dataDir)
 			if err != nil {

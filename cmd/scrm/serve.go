@@ -207,28 +207,51 @@ func (a *app) fail(err error) error {
 	return err
 }
 
-// stop shuts down in the order the architecture doc gives.
+// stopBudget bounds a whole shutdown: orchestrators send SIGKILL 10 s after
+// SIGTERM, and a stop must not wait on a backlog or an unreachable store or
+// Redis. Work cut short keeps its lease and runs again after the restart.
+const stopBudget = 9 * time.Second
+
+// stop shuts down in the order the architecture doc gives, each step within
+// what is left of stopBudget.
 func (a *app) stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	deadline := time.Now().Add(stopBudget)
 	var errs []error
-	if err := a.server.Shutdown(ctx); err != nil { // stop HTTP, flush acknowledged events
+	// Stop HTTP and flush acknowledged events: up to 3 s.
+	if err := within(time.Until(deadline)/3, func(ctx context.Context) error { return a.server.Shutdown(ctx) }); err != nil {
 		errs = append(errs, fmt.Errorf("stop http: %w", err))
 	}
-	a.cancel() // drain workers: in-flight events finish, new claims stop
+	a.cancel() // drain workers: running events get their grace, new claims stop
 	select {
 	case <-a.workers:
-	case <-ctx.Done():
+	case <-time.After(time.Until(deadline) - time.Second):
 		errs = append(errs, errors.New("workers did not stop in time; their leases will expire"))
 	}
-	if err := a.coord.Close(); err != nil {
+	if err := within(max(time.Until(deadline)/2, 100*time.Millisecond), func(context.Context) error { return a.coord.Close() }); err != nil {
 		errs = append(errs, fmt.Errorf("close coordinator: %w", err))
 	}
-	if err := a.store.Close(); err != nil { // the store last
+	// The store last.
+	if err := within(max(time.Until(deadline), 100*time.Millisecond), func(context.Context) error { return a.store.Close() }); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}
 	a.log.Info("scrm stopped")
 	return errors.Join(errs...)
+}
+
+// within runs fn with a context of d and returns its error, or a timeout
+// error once d has passed and fn has not returned (fn goes on in the
+// background; the process is about to exit).
+func within(d time.Duration, fn func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("gave up after %v: %w", d.Round(time.Millisecond), ctx.Err())
+	}
 }
 
 // newLLM builds the one LLM client every feature shares (so they share one
