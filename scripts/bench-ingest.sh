@@ -47,6 +47,8 @@ bench() { # name, subcommand
   "${load[@]}" -n "$N_RATE" --rate 1000 --concurrency 64
   echo "== $name: peak resident memory: $(awk '/VmHWM/ {print $2/1024 " MiB"}' /proc/$pid/status)"
   if [ "$sub" = serve ]; then
+    echo "== $name: processing throughput (20000 callbacks from 1000 new senders, 64 concurrent, until on timelines)"
+    "$work/scrm" sim load --url "http://$addr" --kinds oa_text --senders 1000 -n 20000 --concurrency 64 --until-processed
     echo "== $name: events stored: $(curl -fsS -H 'Authorization: Bearer bench' "http://$addr/api/v1/stats" || echo '?')"
   fi
   kill -TERM $pid

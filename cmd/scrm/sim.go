@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -31,7 +33,7 @@ func newSimLoadCmd() *cobra.Command {
 		n, senders, concurrency, retries int
 		rate, duplicates                 float64
 		timeout                          time.Duration
-		plainOA                          bool
+		plainOA, untilProcessed          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "load",
@@ -57,11 +59,43 @@ server, so point both at one configuration.`,
 				Kinds: strings.Split(kinds, ","), N: n, Senders: senders, Rate: rate,
 				Concurrency: concurrency, Duplicates: duplicates,
 			}
+			var before int64
+			if untilProcessed {
+				st, err := simStats(cmd.Context(), base, cfg.APIToken)
+				if err != nil {
+					return err
+				}
+				before = st.Messages
+			}
+			start := time.Now()
 			rep, err := wecomtest.Load(cmd.Context(), opt)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), rep.String())
+			if !untilProcessed {
+				return nil
+			}
+			// End to end: from the first callback until the last message is
+			// on a timeline, polled through /api/v1/stats.
+			for {
+				st, err := simStats(cmd.Context(), base, cfg.APIToken)
+				if err != nil {
+					return err
+				}
+				if st.Messages-before >= int64(rep.Messages) {
+					break
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			e2e := time.Since(start)
+			rate := float64(rep.Messages) / e2e.Seconds()
+			fmt.Fprintf(cmd.OutOrStdout(), "processed: all %d messages on timelines after %v: %.0f/s end to end, %.2f× the acknowledgement rate\n",
+				rep.Messages, e2e.Round(time.Millisecond), rate, rate/rep.Throughput)
 			return nil
 		},
 	}
@@ -75,8 +109,31 @@ server, so point both at one configuration.`,
 	f.Float64Var(&duplicates, "duplicates", 0, "fraction of callbacks sent a second time (0..1)")
 	f.IntVar(&retries, "retries", 0, "resends of an unacknowledged callback (0: WeChat's 3; -1: none)")
 	f.DurationVar(&timeout, "timeout", 5*time.Second, "per-attempt timeout (WeChat's is 5s)")
+	f.BoolVar(&untilProcessed, "until-processed", false, "after the load, poll /api/v1/stats (with SCRM_API_TOKEN) until every message is on a timeline and report the end-to-end rate (text messages only)")
 	f.BoolVar(&plainOA, "oa-plaintext", false, "send OA callbacks in plaintext mode even when an AES key is set (a server with SCRM_OA_AES_KEY refuses them)")
 	return cmd
+}
+
+// simStats reads /api/v1/stats of the server at base.
+func simStats(ctx context.Context, base, token string) (store.Stats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/stats", nil)
+	if err != nil {
+		return store.Stats{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return store.Stats{}, fmt.Errorf("stats: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return store.Stats{}, fmt.Errorf("stats: status %d (is SCRM_API_TOKEN the server's?)", resp.StatusCode)
+	}
+	var st store.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return store.Stats{}, fmt.Errorf("stats: %w", err)
+	}
+	return st, nil
 }
 
 // newSimBaselineCmd serves the callback edge over a store that keeps
