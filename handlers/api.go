@@ -13,22 +13,30 @@ import (
 // api_auth.go; the customer, staff, tag, audit and token endpoints in
 // api_customers.go.
 
-// requestContext derives a context with a deadline for one request's store
-// calls: Fiber v2's UserContext has none. d <= 0 means 10 seconds.
-func requestContext(c *fiber.Ctx, d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
-		d = 10 * time.Second
-	}
-	return context.WithTimeout(c.UserContext(), d)
+// apiDeadline bounds every API request unless its handler asks for longer.
+const apiDeadline = 10 * time.Second
+
+// withDeadline gives each API request a context with a deadline (Fiber v2's
+// UserContext has none), cancelled when the handler returns; handlers use
+// c.UserContext().
+func withDeadline(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), apiDeadline)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
+}
+
+// longContext is a request context for the few handlers that may take
+// longer than apiDeadline (merges, erasures, spreadsheets).
+func longContext(c *fiber.Ctx, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(c.UserContext()), d)
 }
 
 func (s *Server) stats(c *fiber.Ctx) error {
 	if _, err := requireRole(c, bot.RoleAdmin); err != nil {
 		return err
 	}
-	ctx, cancel := requestContext(c, 5*time.Second)
-	defer cancel()
-	st, err := s.store.Stats(ctx)
+	st, err := s.store.Stats(c.UserContext())
 	if err != nil {
 		return err
 	}

@@ -38,9 +38,7 @@ func (h *crmAPI) claim(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	res, err := h.core.Claim(ctx, p.act(), bot.ClaimRequest{CustomerID: id, Via: "api"})
+	res, err := h.core.Claim(c.UserContext(), p.act(), bot.ClaimRequest{CustomerID: id, Via: "api"})
 	if err != nil {
 		return err
 	}
@@ -60,24 +58,15 @@ type reminderRequest struct {
 // createReminder creates a manual reminder for the caller. An
 // Idempotency-Key header makes a retried POST create it once.
 func (h *crmAPI) createReminder(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
+	p, id, req, err := callArgs[reminderRequest](c)
 	if err != nil {
 		return err
 	}
-	var req reminderRequest
-	if err := decodeBody(c, &req); err != nil {
-		return err
-	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	r, created, err := h.core.CreateReminder(ctx, p.act(), bot.ReminderRequest{CustomerID: id, Text: req.Text, DueAt: req.DueAt, Key: idempotencyKey(c)})
+	r, created, err := h.core.CreateReminder(c.UserContext(), p.act(), bot.ReminderRequest{CustomerID: id, Text: req.Text, DueAt: req.DueAt, Key: idempotencyKey(c)})
 	if err != nil {
 		return err
 	}
-	if !created {
-		return sendJSON(c, fiber.StatusOK, r) // a retry of a stored reminder
-	}
-	return sendJSON(c, fiber.StatusCreated, r)
+	return sendStored(c, r, created)
 }
 
 var reminderStatuses = []string{store.ReminderPending, store.ReminderSent, store.ReminderDone, store.ReminderCancelled}
@@ -85,9 +74,6 @@ var reminderStatuses = []string{store.ReminderPending, store.ReminderSent, store
 // listReminders lists the reminders the caller may act on, soonest first:
 // filters status (comma-separated) and staff_id.
 func (h *crmAPI) listReminders(c *fiber.Ctx) error {
-	if _, err := h.store(); err != nil {
-		return err
-	}
 	p := principalOf(c)
 	limit, err := parseLimit(c)
 	if err != nil {
@@ -102,9 +88,7 @@ func (h *crmAPI) listReminders(c *fiber.Ctx) error {
 			f.Statuses = append(f.Statuses, s)
 		}
 	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	list, err := h.core.Reminders(ctx, p.act(), f)
+	list, err := h.core.Reminders(c.UserContext(), p.act(), f)
 	if err != nil {
 		return err
 	}
@@ -121,16 +105,11 @@ func reminderID(c *fiber.Ctx) (int64, error) {
 }
 
 func (h *crmAPI) completeReminder(c *fiber.Ctx) error {
-	if _, err := h.store(); err != nil {
-		return err
-	}
 	id, err := reminderID(c)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	r, _, err := h.core.CompleteReminder(ctx, principalOf(c).act(), id, time.Time{})
+	r, _, err := h.core.CompleteReminder(c.UserContext(), principalOf(c).act(), id, time.Time{})
 	if err != nil {
 		return err
 	}
@@ -142,9 +121,6 @@ type postponeRequest struct {
 }
 
 func (h *crmAPI) postponeReminder(c *fiber.Ctx) error {
-	if _, err := h.store(); err != nil {
-		return err
-	}
 	id, err := reminderID(c)
 	if err != nil {
 		return err
@@ -153,9 +129,7 @@ func (h *crmAPI) postponeReminder(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	r, err := h.core.PostponeReminder(ctx, principalOf(c).act(), bot.PostponeRequest{ID: id, Until: req.Until})
+	r, err := h.core.PostponeReminder(c.UserContext(), principalOf(c).act(), bot.PostponeRequest{ID: id, Until: req.Until})
 	if err != nil {
 		return err
 	}

@@ -198,9 +198,7 @@ func (s *Server) requireAPIToken(c *fiber.Ctx) error {
 	if s.opts.Core == nil {
 		return errorf(fiber.StatusForbidden, "staff tokens are not supported by this store", nil)
 	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	m, err := s.opts.Core.Read().FindStaffByID(ctx, staffID)
+	m, err := s.opts.Core.Read().FindStaffByID(c.UserContext(), staffID)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(fiber.StatusForbidden, "not an active staff member", nil)
 	}

@@ -38,7 +38,7 @@ const (
 // audit entry. A handler parses, calls, renders.
 type crmAPI struct {
 	s    *Server
-	core *bot.Core        // nil without the CRM records: the API answers 501
+	core *bot.Core
 	rd   bot.ActionReader // core.Read()
 	loc  *time.Location
 }
@@ -47,13 +47,7 @@ type crmAPI struct {
 // and the OpenAPI document. Every handler resolves visibility through
 // bot.Viewer (CanSee/Scope): the one rule every door uses.
 func (s *Server) crmRoutes(api fiber.Router) {
-	h := &crmAPI{s: s, core: s.opts.Core, loc: s.businessLocation()}
-	if h.core != nil {
-		h.rd = h.core.Read()
-	} else {
-		s.log.Warn("no core given; the customer API answers 501")
-	}
-	api.Get("/openapi.json", serveOpenAPI)
+	h := &crmAPI{s: s, core: s.opts.Core, rd: s.opts.Core.Read(), loc: s.businessLocation()}
 	api.Get("/customers", h.listCustomers)
 	api.Get("/customers/:id", h.getCustomer)
 	api.Patch("/customers/:id", h.patchCustomer)
@@ -84,13 +78,6 @@ func (s *Server) businessLocation() *time.Location {
 	}
 	// Without tzdata the fixed offset is exact: China has no DST.
 	return time.FixedZone("CST", 8*3600)
-}
-
-func (h *crmAPI) store() (bot.ActionReader, error) {
-	if h.core == nil {
-		return nil, errorf(fiber.StatusNotImplemented, "this store does not support the customer API", nil)
-	}
-	return h.rd, nil
 }
 
 // actor is the principal acting through the API.
@@ -153,6 +140,45 @@ func parseLimit(c *fiber.Ctx) (int, error) {
 	return n, nil
 }
 
+// pageQuery reads a list's paging: limit and the opaque cursor the previous
+// page ended with.
+func pageQuery(c *fiber.Ctx) (limit int, cursor string, err error) {
+	if limit, err = parseLimit(c); err != nil {
+		return 0, "", err
+	}
+	if cursor = query(c, "cursor"); len(cursor) > 128 {
+		return 0, "", errorf(fiber.StatusBadRequest, "invalid cursor", nil)
+	}
+	return limit, cursor, nil
+}
+
+// idPageQuery is pageQuery for lists paged newest first by numeric ID: the
+// cursor is the last ID of the previous page, 0 for the first page.
+func idPageQuery(c *fiber.Ctx) (limit int, before int64, err error) {
+	limit, cursor, err := pageQuery(c)
+	if err != nil || cursor == "" {
+		return limit, 0, err
+	}
+	if before, err = strconv.ParseInt(cursor, 10, 64); err != nil || before <= 0 {
+		return 0, 0, errorf(fiber.StatusBadRequest, "invalid cursor", nil)
+	}
+	return limit, before, nil
+}
+
+// cutPage makes a page of list, fetched with one item more than limit so
+// that a next page is known to exist; the cursor names the last item kept.
+func cutPage[T any](list []T, limit int, cursor func(T) string) page[T] {
+	out := page[T]{Items: list}
+	if len(list) > limit {
+		out.Items = list[:limit]
+		out.NextCursor = cursor(list[limit-1])
+	}
+	if out.Items == nil {
+		out.Items = []T{}
+	}
+	return out
+}
+
 // The range filter instants are clamped to. The SQLite store compares
 // instants as Unix nanoseconds, which overflow after 2262-04-11 and before
 // 1677: last_contact_before=2263-01-01 wrapped around and matched nobody.
@@ -186,21 +212,31 @@ func parseInstant(name, s string, loc *time.Location) (time.Time, error) {
 // visibleCustomer loads a customer the principal may see; an invisible
 // customer is reported exactly like a missing one (the core's rule).
 func (h *crmAPI) visibleCustomer(c *fiber.Ctx, p principal, id string) (*store.Customer, error) {
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	return h.core.Visible(ctx, p.act(), id)
+	return h.core.Visible(c.UserContext(), p.act(), id)
 }
 
 // pathID returns the principal and the :id path parameter.
 func (h *crmAPI) pathID(c *fiber.Ctx) (principal, string, error) {
-	if _, err := h.store(); err != nil {
-		return principal{}, "", err
-	}
 	id, err := param(c, "id")
-	if err != nil {
-		return principal{}, "", err
+	return principalOf(c), id, err
+}
+
+// callArgs reads what an action on one record takes through the API: the
+// caller, the :id path parameter and the JSON body.
+func callArgs[T any](c *fiber.Ctx) (p principal, id string, req T, err error) {
+	if id, err = param(c, "id"); err == nil {
+		err = decodeBody(c, &req)
 	}
-	return principalOf(c), id, nil
+	return principalOf(c), id, req, err
+}
+
+// sendStored answers 201 with a record the call created, 200 with the one
+// an earlier call with the same Idempotency-Key stored.
+func sendStored(c *fiber.Ctx, v any, created bool) error {
+	if created {
+		return sendJSON(c, fiber.StatusCreated, v)
+	}
+	return sendJSON(c, fiber.StatusOK, v)
 }
 
 // ---- customers ----
@@ -229,12 +265,8 @@ func customerFilter(c *fiber.Ctx, loc *time.Location) (store.CustomerFilter, err
 // sees it: a salesperson's owner= outside their scope yields an empty page,
 // never someone else's customers. CanSee re-checks every row.
 func (h *crmAPI) listCustomers(c *fiber.Ctx) error {
-	st, err := h.store()
-	if err != nil {
-		return err
-	}
 	p := principalOf(c)
-	limit, err := parseLimit(c)
+	limit, cursor, err := pageQuery(c)
 	if err != nil {
 		return err
 	}
@@ -242,30 +274,9 @@ func (h *crmAPI) listCustomers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f.AfterID, f.Limit = query(c, "cursor"), limit+1
-	if len(f.AfterID) > 128 {
-		return errorf(fiber.StatusBadRequest, "invalid cursor", nil)
-	}
-	owner := query(c, "owner")
-	scope := p.viewer.Scope()
-	switch {
-	case scope == nil: // everyone
-		f.StaffID = owner
-	case owner != "":
-		if !slices.Contains(scope, owner) {
-			return sendJSON(c, fiber.StatusOK, page[*store.Customer]{Items: []*store.Customer{}})
-		}
-		f.StaffID = owner
-	case len(scope) == 0:
-		return sendJSON(c, fiber.StatusOK, page[*store.Customer]{Items: []*store.Customer{}})
-	case len(scope) == 1:
-		f.StaffID = scope[0]
-	default:
-		f.StaffIDs = scope
-	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	list, err := st.FindCustomers(ctx, f)
+	f.AfterID, f.Limit = cursor, limit+1
+	f.StaffIDs = ownerScope(p.viewer, query(c, "owner"))
+	list, err := h.rd.FindCustomers(c.UserContext(), f)
 	if err != nil {
 		if f.AfterID != "" {
 			// The only client-caused failure the store has is a cursor it
@@ -274,17 +285,24 @@ func (h *crmAPI) listCustomers(c *fiber.Ctx) error {
 		}
 		return fmt.Errorf("api: list customers: %w", err)
 	}
-	out := page[*store.Customer]{Items: make([]*store.Customer, 0, min(len(list), limit))}
-	if len(list) > limit {
-		list = list[:limit]
-		out.NextCursor = list[limit-1].ID
-	}
-	for _, cu := range list {
-		if p.viewer.CanSee(cu) {
-			out.Items = append(out.Items, cu)
-		}
-	}
+	out := cutPage(list, limit, func(cu *store.Customer) string { return cu.ID })
+	out.Items = slices.DeleteFunc(out.Items, func(cu *store.Customer) bool { return !p.viewer.CanSee(cu) })
 	return sendJSON(c, fiber.StatusOK, out)
+}
+
+// ownerScope is whose customers a list may show: the viewer's scope (nil
+// for an admin's everyone), narrowed by an owner= filter. An owner outside
+// the scope gives an empty, non-nil list, which matches no one.
+func ownerScope(v bot.Viewer, owner string) []string {
+	scope := v.Scope()
+	switch {
+	case owner == "":
+		return scope
+	case scope == nil || slices.Contains(scope, owner):
+		return []string{owner}
+	default:
+		return []string{}
+	}
 }
 
 func (h *crmAPI) getCustomer(c *fiber.Ctx) error {
@@ -310,35 +328,24 @@ func (h *crmAPI) timeline(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	limit, err := parseLimit(c)
+	limit, before, err := idPageQuery(c)
 	if err != nil {
 		return err
 	}
-	var before int64
-	if v := c.Query("cursor"); v != "" {
-		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before <= 0 {
-			return errorf(fiber.StatusBadRequest, "invalid cursor", nil)
-		}
-	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	_, entries, err := h.core.ReadTimeline(ctx, p.act(), id, before, limit)
+	_, entries, err := h.core.ReadTimeline(c.UserContext(), p.act(), id, before, limit)
 	if err != nil {
 		return err
 	}
-	out := page[*store.TimelineEntry]{Items: entries}
-	if len(entries) > limit {
-		out.Items = entries[:limit]
-		out.NextCursor = strconv.FormatInt(entries[limit-1].ID, 10)
-	}
+	out := cutPage(entries, limit, entryCursor)
 	// Private notes the caller may not read are left out; the cursor still
 	// walks the whole timeline, so a page may hold fewer than limit items.
-	out.Items = p.viewer.VisibleEntries(out.Items)
-	if len(out.Items) == 0 {
+	if out.Items = p.viewer.VisibleEntries(out.Items); out.Items == nil {
 		out.Items = []*store.TimelineEntry{}
 	}
 	return sendJSON(c, fiber.StatusOK, out)
 }
+
+func entryCursor(e *store.TimelineEntry) string { return strconv.FormatInt(e.ID, 10) }
 
 type noteRequest struct {
 	Text string `json:"text"`
@@ -361,25 +368,15 @@ func idempotencyKey(c *fiber.Ctx) string {
 // addNote appends a note. An Idempotency-Key header makes a retried POST
 // store the note once.
 func (h *crmAPI) addNote(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
+	p, id, req, err := callArgs[noteRequest](c)
 	if err != nil {
 		return err
 	}
-	var req noteRequest
-	if err := decodeBody(c, &req); err != nil {
-		return err
-	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	e, inserted, err := h.core.AddNote(ctx, p.act(), bot.NoteRequest{CustomerID: id, Text: req.Text, Private: req.Private, Key: idempotencyKey(c)})
+	e, inserted, err := h.core.AddNote(c.UserContext(), p.act(), bot.NoteRequest{CustomerID: id, Text: req.Text, Private: req.Private, Key: idempotencyKey(c)})
 	if err != nil {
 		return err
 	}
-	status := fiber.StatusCreated
-	if !inserted {
-		status = fiber.StatusOK // a retry of a stored note
-	}
-	return sendJSON(c, status, e)
+	return sendStored(c, e, inserted)
 }
 
 // customerPatch is the body of PATCH /customers/{id}; absent fields are
@@ -396,17 +393,11 @@ type customerPatch struct {
 // patchCustomer edits a customer: the core validates every part before it
 // writes any, then runs the field, stage and tag actions.
 func (h *crmAPI) patchCustomer(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
+	p, id, req, err := callArgs[customerPatch](c)
 	if err != nil {
 		return err
 	}
-	var req customerPatch
-	if err := decodeBody(c, &req); err != nil {
-		return err
-	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	after, err := h.core.EditCustomer(ctx, p.act(), bot.CustomerEdit{
+	after, err := h.core.EditCustomer(c.UserContext(), p.act(), bot.CustomerEdit{
 		CustomerID: id, Name: req.Name, Stage: req.Stage, Tier: req.Tier, Fields: req.Fields,
 		AddTags: req.AddTags, RemoveTags: req.RemoveTags, Key: idempotencyKey(c),
 	})
@@ -423,22 +414,14 @@ type mergeRequest struct {
 // merge folds customer from into customer id. Both must be visible to the
 // manager or admin asking.
 func (h *crmAPI) merge(c *fiber.Ctx) error {
-	if _, err := h.store(); err != nil {
+	if _, err := requireRole(c, bot.RoleAdmin, bot.RoleManager); err != nil {
 		return err
 	}
-	p, err := requireRole(c, bot.RoleAdmin, bot.RoleManager)
+	p, id, req, err := callArgs[mergeRequest](c)
 	if err != nil {
 		return err
 	}
-	id, err := param(c, "id")
-	if err != nil {
-		return err
-	}
-	var req mergeRequest
-	if err := decodeBody(c, &req); err != nil {
-		return err
-	}
-	ctx, cancel := requestContext(c, 30*time.Second)
+	ctx, cancel := longContext(c, 30*time.Second)
 	defer cancel()
 	merged, err := h.core.Merge(ctx, p.act(), id, req.From)
 	if err != nil {
@@ -452,7 +435,7 @@ func (h *crmAPI) export(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := requestContext(c, time.Minute)
+	ctx, cancel := longContext(c, time.Minute)
 	defer cancel()
 	out, err := h.core.ExportCustomer(ctx, p.act(), id)
 	if err != nil {
@@ -465,9 +448,6 @@ func (h *crmAPI) export(c *fiber.Ctx) error {
 // eraseCustomer deletes a customer and everything about them; the core
 // audits it first, and a failed erase too.
 func (h *crmAPI) eraseCustomer(c *fiber.Ctx) error {
-	if _, err := h.store(); err != nil {
-		return err
-	}
 	p, err := requireRole(c, bot.RoleAdmin)
 	if err != nil {
 		return err
@@ -476,7 +456,7 @@ func (h *crmAPI) eraseCustomer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := requestContext(c, time.Minute)
+	ctx, cancel := longContext(c, time.Minute)
 	defer cancel()
 	if err := h.core.Erase(ctx, p.act(), id); err != nil {
 		return err
@@ -488,13 +468,8 @@ func (h *crmAPI) eraseCustomer(c *fiber.Ctx) error {
 // ---- tags ----
 
 func (h *crmAPI) listTags(c *fiber.Ctx) error {
-	st, err := h.store()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	tags, err := st.FindTags(ctx)
+	st := h.rd
+	tags, err := st.FindTags(c.UserContext())
 	if err != nil {
 		return fmt.Errorf("api: list tags: %w", err)
 	}
@@ -514,15 +489,10 @@ func (h *crmAPI) syncTags(c *fiber.Ctx) error {
 // scheduleSync arms a sync job for an admin and answers 202 at once: the
 // job's worker runs it, and a restart does not lose it.
 func (h *crmAPI) scheduleSync(c *fiber.Ctx, key, kind string) error {
-	if _, err := h.store(); err != nil {
-		return err
-	}
 	if _, err := requireRole(c, bot.RoleAdmin); err != nil {
 		return err
 	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	if err := h.core.RequestSync(ctx, principalOf(c).act(), key, kind); err != nil {
+	if err := h.core.RequestSync(c.UserContext(), principalOf(c).act(), key, kind); err != nil {
 		return err
 	}
 	return sendJSON(c, fiber.StatusAccepted, map[string]string{"status": "scheduled"})
@@ -533,17 +503,12 @@ func (h *crmAPI) scheduleSync(c *fiber.Ctx, key, kind string) error {
 // listStaff returns the directory to an admin and a manager's team (with
 // the manager) to a manager.
 func (h *crmAPI) listStaff(c *fiber.Ctx) error {
-	st, err := h.store()
-	if err != nil {
-		return err
-	}
+	st := h.rd
 	p, err := requireRole(c, bot.RoleAdmin, bot.RoleManager)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	all, err := st.FindStaff(ctx)
+	all, err := st.FindStaff(c.UserContext())
 	if err != nil {
 		return fmt.Errorf("api: list staff: %w", err)
 	}
@@ -571,9 +536,6 @@ type staffPut struct {
 }
 
 func (h *crmAPI) putStaff(c *fiber.Ctx) error {
-	if _, err := h.store(); err != nil {
-		return err
-	}
 	p, err := requireRole(c, bot.RoleAdmin)
 	if err != nil {
 		return err
@@ -589,9 +551,7 @@ func (h *crmAPI) putStaff(c *fiber.Ctx) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	m, err := h.core.PutStaff(ctx, p.act(), bot.StaffEdit{ID: id, Name: req.Name, Role: req.Role, Team: req.Team,
+	m, err := h.core.PutStaff(c.UserContext(), p.act(), bot.StaffEdit{ID: id, Name: req.Name, Role: req.Role, Team: req.Team,
 		Departments: req.Departments, Active: req.Active, Manual: req.Manual}, validStaffID)
 	if err != nil {
 		return err
@@ -602,38 +562,18 @@ func (h *crmAPI) putStaff(c *fiber.Ctx) error {
 // ---- audit and tokens ----
 
 func (h *crmAPI) listAudit(c *fiber.Ctx) error {
-	st, err := h.store()
-	if err != nil {
-		return err
-	}
 	if _, err := requireRole(c, bot.RoleAdmin); err != nil {
 		return err
 	}
-	limit, err := parseLimit(c)
+	limit, before, err := idPageQuery(c)
 	if err != nil {
 		return err
 	}
-	var before int64
-	if v := c.Query("cursor"); v != "" {
-		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before <= 0 {
-			return errorf(fiber.StatusBadRequest, "invalid cursor", nil)
-		}
-	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	list, err := st.FindAudit(ctx, query(c, "target"), before, limit+1)
+	list, err := h.rd.FindAudit(c.UserContext(), query(c, "target"), before, limit+1)
 	if err != nil {
 		return fmt.Errorf("api: find audit: %w", err)
 	}
-	out := page[*store.AuditEntry]{Items: list}
-	if len(list) > limit {
-		out.Items = list[:limit]
-		out.NextCursor = strconv.FormatInt(list[limit-1].ID, 10)
-	}
-	if out.Items == nil {
-		out.Items = []*store.AuditEntry{}
-	}
-	return sendJSON(c, fiber.StatusOK, out)
+	return sendJSON(c, fiber.StatusOK, cutPage(list, limit, func(e *store.AuditEntry) string { return strconv.FormatInt(e.ID, 10) }))
 }
 
 type tokenRequest struct {
@@ -651,10 +591,7 @@ type tokenResponse struct {
 const DefaultStaffTokenTTL = 720 * time.Hour
 
 func (h *crmAPI) createToken(c *fiber.Ctx) error {
-	st, err := h.store()
-	if err != nil {
-		return err
-	}
+	st := h.rd
 	p, err := requireRole(c, bot.RoleAdmin)
 	if err != nil {
 		return err
@@ -675,8 +612,7 @@ func (h *crmAPI) createToken(c *fiber.Ctx) error {
 	if !validStaffID(req.StaffID) {
 		return errorf(fiber.StatusBadRequest, "invalid staff_id", nil)
 	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
+	ctx := c.UserContext()
 	m, err := st.FindStaffByID(ctx, req.StaffID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("api: find staff %s: %w", req.StaffID, err)

@@ -2,13 +2,11 @@ package handlers
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/store"
 )
 
@@ -42,55 +40,27 @@ func toGroupItem(g *store.Group) groupItem {
 	return it
 }
 
-// groupStore returns the reader of customer groups.
-func (h *crmAPI) groupStore() (bot.ActionReader, error) {
-	return h.store()
-}
-
 // listGroups pages the groups owned by the caller's scope: an admin's is
 // everyone, a manager's their team, a salesperson's themselves. owner= only
 // narrows it; an owner outside the scope yields an empty page.
 func (h *crmAPI) listGroups(c *fiber.Ctx) error {
-	gs, err := h.groupStore()
+	limit, cursor, err := pageQuery(c)
 	if err != nil {
 		return err
 	}
-	p := principalOf(c)
-	limit, err := parseLimit(c)
-	if err != nil {
-		return err
-	}
-	f := store.GroupFilter{AfterChatID: query(c, "cursor"), Limit: limit + 1}
-	if len(f.AfterChatID) > 128 {
-		return errorf(fiber.StatusBadRequest, "invalid cursor", nil)
-	}
+	f := store.GroupFilter{AfterChatID: cursor, Limit: limit + 1, OwnerIDs: ownerScope(principalOf(c).viewer, query(c, "owner"))}
 	if v := c.Query("include_dismissed"); v != "" {
 		if f.IncludeDismissed, err = strconv.ParseBool(v); err != nil {
 			return errorf(fiber.StatusBadRequest, "include_dismissed must be true or false", nil)
 		}
 	}
-	owner := query(c, "owner")
-	scope := p.viewer.Scope()
-	switch {
-	case owner != "" && scope != nil && !slices.Contains(scope, owner):
-		f.OwnerIDs = []string{}
-	case owner != "":
-		f.OwnerIDs = []string{owner}
-	default:
-		f.OwnerIDs = scope // nil for an admin: every owner
-	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	list, err := gs.FindGroups(ctx, f)
+	list, err := h.rd.FindGroups(c.UserContext(), f)
 	if err != nil {
 		return fmt.Errorf("api: list groups: %w", err)
 	}
-	out := page[groupItem]{Items: make([]groupItem, 0, min(len(list), limit))}
-	if len(list) > limit {
-		list = list[:limit]
-		out.NextCursor = list[limit-1].ChatID
-	}
-	for _, g := range list {
+	groups := cutPage(list, limit, func(g *store.Group) string { return g.ChatID })
+	out := page[groupItem]{Items: make([]groupItem, 0, len(groups.Items)), NextCursor: groups.NextCursor}
+	for _, g := range groups.Items {
 		out.Items = append(out.Items, toGroupItem(g))
 	}
 	return sendJSON(c, fiber.StatusOK, out)
@@ -105,13 +75,8 @@ type customerDetail struct {
 // customerGroups lists the groups of a customer the caller may see (the
 // caller has already been checked against the customer).
 func (h *crmAPI) customerGroups(c *fiber.Ctx, cu *store.Customer) ([]store.CustomerGroup, error) {
-	gs, err := h.groupStore()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	groups, err := gs.FindCustomerGroups(ctx, cu.ID)
+	gs := h.rd
+	groups, err := gs.FindCustomerGroups(c.UserContext(), cu.ID)
 	if err != nil {
 		return nil, fmt.Errorf("api: groups of customer %s: %w", cu.ID, err)
 	}

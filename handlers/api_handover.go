@@ -40,28 +40,18 @@ type handoverRequest struct {
 // be visible to the caller (bot.Core.HandOver checks and audits). Asking
 // again while the same handover is pending answers the pending one.
 func (h *handoverAPI) handover(c *fiber.Ctx) error {
-	if h.core == nil {
-		return errorf(fiber.StatusNotImplemented, "this store does not support handovers", nil)
-	}
-	p, err := requireRole(c, bot.RoleAdmin, bot.RoleManager)
-	if err != nil {
+	if _, err := requireRole(c, bot.RoleAdmin, bot.RoleManager); err != nil {
 		return err
 	}
-	id, err := param(c, "id")
+	p, id, req, err := callArgs[handoverRequest](c)
 	if err != nil {
-		return err
-	}
-	var req handoverRequest
-	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
 	req.From, req.To, req.Message = strings.TrimSpace(req.From), strings.TrimSpace(req.To), strings.TrimSpace(req.Message)
 	if !validStaffID(req.From) || !validStaffID(req.To) {
 		return errorf(fiber.StatusBadRequest, "from and to must be staff IDs", nil)
 	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	state, err := h.core.HandOver(ctx, p.act(), bot.HandoverRequest{CustomerID: id, From: req.From, To: req.To,
+	state, err := h.core.HandOver(c.UserContext(), p.act(), bot.HandoverRequest{CustomerID: id, From: req.From, To: req.To,
 		Resigned: req.Resigned, Message: req.Message, Now: h.s.opts.Now()})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/coord"
 	"github.com/scrmhq/scrm/handlers"
 	"github.com/scrmhq/scrm/store"
@@ -700,7 +701,7 @@ type route struct{ method, path string }
 
 // apiRoutes lists the routes a server registers under /api/v1.
 func apiRoutes(e *env) []route {
-	srv := handlers.New(e.st, coord.NewLocal(), handlers.Options{APIToken: apiTok})
+	srv := handlers.New(e.st, coord.NewLocal(), handlers.Options{APIToken: apiTok, Core: bot.NewCore(e.st, time.Now)})
 	defer srv.Shutdown(context.Background())
 	var out []route
 	seen := map[route]bool{}

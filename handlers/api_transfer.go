@@ -92,7 +92,7 @@ func (h *transferAPI) importCustomers(c *fiber.Ctx) error {
 	}
 	// A large sheet takes a while on the embedded store; the server's write
 	// timeout only bounds sending the answer.
-	ctx, cancel := requestContext(c, 10*time.Minute)
+	ctx, cancel := longContext(c, 10*time.Minute)
 	defer cancel()
 	rep, err := transfer.Import(ctx, st, t, transfer.ImportOptions{
 		Mapping:      mapping,
@@ -155,7 +155,7 @@ func (h *transferAPI) exportCustomers(c *fiber.Ctx) error {
 	}
 	// The export narrows owner to the viewer's scope itself (Scope, then CanSee per row).
 	f.StaffID = query(c, "owner")
-	ctx, cancel := requestContext(c, 5*time.Minute)
+	ctx, cancel := longContext(c, 5*time.Minute)
 	defer cancel()
 	var buf bytes.Buffer
 	n, err := transfer.ExportCustomers(ctx, st, &buf, transfer.ExportOptions{Format: format, Filter: f, Viewer: p.viewer,
@@ -183,7 +183,7 @@ func (h *transferAPI) exportKPIs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := requestContext(c, 5*time.Minute)
+	ctx, cancel := longContext(c, 5*time.Minute)
 	defer cancel()
 	var buf bytes.Buffer
 	kpis, err := transfer.ExportKPIs(ctx, st, &buf, transfer.ExportOptions{Format: format, Viewer: p.viewer,
@@ -205,15 +205,9 @@ func exportFormat(c *fiber.Ctx) (string, error) {
 	return "", errorf(fiber.StatusBadRequest, "format must be xlsx or csv", nil)
 }
 
-// audit records a spreadsheet export through the core (without a core,
-// nothing is recorded: there is no audit log).
+// audit records a spreadsheet export through the core.
 func (h *transferAPI) audit(c *fiber.Ctx, p principal, detail string) error {
-	if h.s.opts.Core == nil {
-		return nil
-	}
-	ctx, cancel := requestContext(c, 0)
-	defer cancel()
-	return h.s.opts.Core.Record(ctx, p.act(), AuditExport, "customers", detail)
+	return h.s.opts.Core.Record(c.UserContext(), p.act(), AuditExport, "customers", detail)
 }
 
 func (h *transferAPI) sendSheet(c *fiber.Ctx, format, zhName, asciiName string, body []byte) error {

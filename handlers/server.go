@@ -158,8 +158,18 @@ func (s *Server) routes() {
 	s.app.Get("/oa/callback", s.oaVerifyURL)
 	s.app.Post("/oa/callback", s.oaCallback)
 
-	api := s.app.Group("/api/v1", s.requireAPIToken)
+	api := s.app.Group("/api/v1", withDeadline, s.requireAPIToken)
 	api.Get("/stats", s.stats)
+	api.Get("/openapi.json", serveOpenAPI)
+	if s.opts.Core == nil {
+		// An edge without the core (the load generator's receiver) serves
+		// callbacks only; every customer route says so once, here.
+		s.log.Warn("no core given; the customer API answers 501")
+		api.All("/*", func(*fiber.Ctx) error {
+			return errorf(fiber.StatusNotImplemented, "this server has no customer API", nil)
+		})
+		return
+	}
 	s.transferRoutes(api)
 	s.crmRoutes(api)
 	s.handoverRoutes(api)
