@@ -84,18 +84,11 @@ type Analysis struct {
 // NewAnalysis returns the analysis processor and job handler. an may be nil
 // (offline only) or an Analyzer with an LLM.
 func NewAnalysis(st AnalysisStore, an *nlp.Analyzer, o AnalysisOptions) *Analysis {
-	if o.Quiet <= 0 {
-		o.Quiet = 10 * time.Minute
-	}
+	o.Quiet = positiveOr(o.Quiet, 10*time.Minute)
 	if o.Location == nil {
 		o.Location = nlp.BusinessLocation("")
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	off := nlp.NewAnalyzer(nil, nlp.AnalyzerOptions{Location: o.Location, Now: o.Now, Logger: o.Logger})
 	if an == nil {
 		an = off

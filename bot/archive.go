@@ -70,30 +70,17 @@ type Archive struct {
 // NewArchive returns the archive worker. lk may be nil when only one
 // instance runs (tests).
 func NewArchive(st ArchiveStore, src wecom.ArchiveSource, lk Leaser, o ArchiveOptions) *Archive {
-	if o.Lease <= 0 {
-		o.Lease = 2 * time.Minute
-	}
+	o.Lease = positiveOr(o.Lease, 2*time.Minute)
 	if o.Batch <= 0 || o.Batch > 1000 {
 		o.Batch = 1000
 	}
-	if o.Poll <= 0 {
-		o.Poll = 30 * time.Second
-	}
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = time.Second
-	}
+	o.Poll = positiveOr(o.Poll, 30*time.Second)
+	o.MinBackoff = positiveOr(o.MinBackoff, time.Second)
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = max(5*time.Minute, o.MinBackoff)
 	}
-	if o.MaxGroupFanout <= 0 {
-		o.MaxGroupFanout = 20
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.MaxGroupFanout = positiveOr(o.MaxGroupFanout, 20)
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	return &Archive{st: st, src: src, lk: lk, o: o}
 }
 

@@ -45,18 +45,9 @@ func NewAsker(st PlanStore, model AskModel, o AskerOptions) *Asker {
 	if o.Location == nil {
 		o.Location = time.FixedZone("CST", 8*3600)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.MaxRounds <= 0 {
-		o.MaxRounds = 4
-	}
-	if o.MaxTotalTokens <= 0 {
-		o.MaxTotalTokens = 8000
-	}
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
+	o.MaxRounds = positiveOr(o.MaxRounds, 4)
+	o.MaxTotalTokens = positiveOr(o.MaxTotalTokens, 8000)
 	return &Asker{st: st, model: model, o: o}
 }
 

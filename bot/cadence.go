@@ -83,9 +83,7 @@ func NewCadence(st CadenceStore, o CadenceOptions) (*Cadence, error) {
 	if o.Location == nil {
 		o.Location = time.UTC
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Now = clockOr(o.Now)
 	return &Cadence{st: st, core: NewCore(st, o.Now), steps: o.Steps, dayStart: start, loc: o.Location, now: o.Now}, nil
 }
 

@@ -94,18 +94,10 @@ func NewCustomers(st CustomerStore, profiles Profiles) *Customers {
 // DeferProfiles makes profile fetches that fail (or take longer than
 // o.Wait) jobs on jobs instead of failing the event; ProfileRunner runs them.
 func (p *Customers) DeferProfiles(jobs ProfileJobs, o ProfileOptions) {
-	if o.Wait <= 0 {
-		o.Wait = 2 * time.Second
-	}
-	if o.Skip <= 0 {
-		o.Skip = 30 * time.Second
-	}
-	if o.Retry <= 0 {
-		o.Retry = 5 * time.Second
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Wait = positiveOr(o.Wait, 2*time.Second)
+	o.Skip = positiveOr(o.Skip, 30*time.Second)
+	o.Retry = positiveOr(o.Retry, 5*time.Second)
+	o.Now = clockOr(o.Now)
 	p.jobs, p.o, p.down = jobs, o, map[string]time.Time{}
 }
 

@@ -380,24 +380,11 @@ type Answerer struct {
 // NewAnswerer returns the automatic answer processor. hours and llm may be
 // nil (always open; offline matching only).
 func NewAnswerer(st AnswerStore, kb FAQSource, send CustomerSender, hours Hours, llm FAQModel, o AnswererOptions) *Answerer {
-	if o.MinScore <= 0 {
-		o.MinScore = 0.6
-	}
-	if o.CandidateScore <= 0 {
-		o.CandidateScore = 0.3
-	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = 10 * time.Minute
-	}
-	if o.LLMTimeout <= 0 {
-		o.LLMTimeout = 20 * time.Second
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.MinScore = positiveOr(o.MinScore, 0.6)
+	o.CandidateScore = positiveOr(o.CandidateScore, 0.3)
+	o.MaxAge = positiveOr(o.MaxAge, 10*time.Minute)
+	o.LLMTimeout = positiveOr(o.LLMTimeout, 20*time.Second)
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	return &Answerer{st: st, kb: kb, send: send, hours: hours, llm: llm, o: o}
 }
 

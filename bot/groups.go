@@ -92,12 +92,7 @@ type Groups struct {
 // NewGroups returns the customer group processor; it is a Processor and runs
 // one job kind (JobGroupSync) through Runner.
 func NewGroups(st GroupsStore, api WeComGroups, o GroupsOptions) *Groups {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	if o.PageSize <= 0 || o.PageSize > 1000 {
 		o.PageSize = 100
 	}

@@ -336,18 +336,9 @@ type Handover struct {
 
 // NewHandover returns the handover runner.
 func NewHandover(st HandoverStore, api HandoverAPI, o HandoverOptions) *Handover {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.Poll <= 0 {
-		o.Poll = time.Hour
-	}
-	if o.GiveUp <= 0 {
-		o.GiveUp = 48 * time.Hour
-	}
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
+	o.Poll = positiveOr(o.Poll, time.Hour)
+	o.GiveUp = positiveOr(o.GiveUp, 48*time.Hour)
 	return &Handover{st: st, api: api, o: o}
 }
 

@@ -88,27 +88,14 @@ type Inbox struct {
 // NewInbox returns the inbox processor. send may be nil when no channel can
 // send to customers (replies then explain why).
 func NewInbox(st InboxStore, out StaffMessenger, send CustomerSender, dir Directory, o InboxOptions) *Inbox {
-	if o.OfferTTL <= 0 {
-		o.OfferTTL = 30 * time.Minute
-	}
-	if o.ClaimFanout <= 0 {
-		o.ClaimFanout = 1
-	}
-	if o.ForwardMaxAge <= 0 {
-		o.ForwardMaxAge = 24 * time.Hour
-	}
-	if o.ReplyWindow <= 0 {
-		o.ReplyWindow = 48 * time.Hour
-	}
+	o.OfferTTL = positiveOr(o.OfferTTL, 30*time.Minute)
+	o.ClaimFanout = positiveOr(o.ClaimFanout, 1)
+	o.ForwardMaxAge = positiveOr(o.ForwardMaxAge, 24*time.Hour)
+	o.ReplyWindow = positiveOr(o.ReplyWindow, 48*time.Hour)
 	if o.Location == nil {
 		o.Location = time.UTC
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	return &Inbox{st: st, core: NewCore(st, o.Now), out: out, send: send, dir: dir, o: o}
 }
 

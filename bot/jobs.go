@@ -60,27 +60,12 @@ type JobRunner struct {
 
 // NewJobRunner returns a runner of jobs of kind.
 func NewJobRunner(q JobQueue, kind string, handle JobHandler, o RunnerOptions) *JobRunner {
-	if o.Lease <= 0 {
-		o.Lease = 5 * time.Minute
-	}
-	if o.Poll <= 0 {
-		o.Poll = time.Second
-	}
-	if o.Workers <= 0 {
-		o.Workers = 1
-	}
-	if o.Batch <= 0 {
-		o.Batch = o.Workers
-	}
-	if o.Grace <= 0 {
-		o.Grace = 3 * time.Second
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Lease = positiveOr(o.Lease, 5*time.Minute)
+	o.Poll = positiveOr(o.Poll, time.Second)
+	o.Workers = positiveOr(o.Workers, 1)
+	o.Batch = positiveOr(o.Batch, o.Workers)
+	o.Grace = positiveOr(o.Grace, 3*time.Second)
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	if o.Owner == "" {
 		o.Owner = "jobs-" + kind
 	}

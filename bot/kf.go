@@ -103,21 +103,12 @@ var ErrKFBusy = errors.New("bot: kf account is being pulled by another worker")
 
 // NewKFSync returns the kf sync processor.
 func NewKFSync(st KFStore, src KFSource, lk Leaser, o KFOptions) *KFSync {
-	if o.Lease <= 0 {
-		o.Lease = 2 * time.Minute
-	}
+	o.Lease = positiveOr(o.Lease, 2*time.Minute)
 	if o.PageSize <= 0 || o.PageSize > 1000 {
 		o.PageSize = 1000
 	}
-	if o.MaxPages <= 0 {
-		o.MaxPages = 200
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.MaxPages = positiveOr(o.MaxPages, 200)
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	return &KFSync{st: st, src: src, lk: lk, o: o}
 }
 

@@ -70,27 +70,12 @@ type Pipeline struct {
 
 // NewPipeline returns a pipeline that runs procs, in order, on each event.
 func NewPipeline(q EventQueue, o PipelineOptions, procs ...Processor) *Pipeline {
-	if o.Workers <= 0 {
-		o.Workers = 8
-	}
-	if o.Batch <= 0 {
-		o.Batch = 256
-	}
-	if o.Lease <= 0 {
-		o.Lease = time.Minute
-	}
-	if o.Poll <= 0 {
-		o.Poll = time.Second
-	}
-	if o.Grace <= 0 {
-		o.Grace = 3 * time.Second
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Workers = positiveOr(o.Workers, 8)
+	o.Batch = positiveOr(o.Batch, 256)
+	o.Lease = positiveOr(o.Lease, time.Minute)
+	o.Poll = positiveOr(o.Poll, time.Second)
+	o.Grace = positiveOr(o.Grace, 3*time.Second)
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}

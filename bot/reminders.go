@@ -93,36 +93,19 @@ type SchedulerOptions struct {
 }
 
 func (o *SchedulerOptions) defaults() {
-	if o.Lease <= 0 {
-		o.Lease = time.Minute
-	}
-	if o.Batch <= 0 {
-		o.Batch = 100
-	}
-	if o.Poll <= 0 {
-		o.Poll = 5 * time.Second
-	}
-	if o.ListAbove <= 0 {
-		o.ListAbove = 5
-	}
+	o.Lease = positiveOr(o.Lease, time.Minute)
+	o.Batch = positiveOr(o.Batch, 100)
+	o.Poll = positiveOr(o.Poll, 5*time.Second)
+	o.ListAbove = positiveOr(o.ListAbove, 5)
 	if o.DigestAt == "" {
 		o.DigestAt = "09:00"
 	}
-	if o.DormantDays <= 0 {
-		o.DormantDays = 30
-	}
-	if o.RenewalDays <= 0 {
-		o.RenewalDays = 30
-	}
+	o.DormantDays = positiveOr(o.DormantDays, 30)
+	o.RenewalDays = positiveOr(o.RenewalDays, 30)
 	if o.Location == nil {
 		o.Location = time.UTC
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	if o.Owner == "" {
 		o.Owner = "scheduler"
 	}

@@ -106,21 +106,10 @@ type StaffSync struct {
 // NewStaffSync returns the staff sync; it is a Processor and runs
 // JobStaffSync jobs through Runner.
 func NewStaffSync(st StaffSyncStore, api WeComDirectory, o StaffSyncOptions) *StaffSync {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.Interval <= 0 {
-		o.Interval = 24 * time.Hour
-	}
-	if o.Debounce <= 0 {
-		o.Debounce = 10 * time.Second
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 4
-	}
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
+	o.Interval = positiveOr(o.Interval, 24*time.Hour)
+	o.Debounce = positiveOr(o.Debounce, 10*time.Second)
+	o.Concurrency = positiveOr(o.Concurrency, 4)
 	return &StaffSync{st: st, api: api, o: o}
 }
 
@@ -147,9 +136,7 @@ func (s *StaffSync) Runner(q JobQueue, o RunnerOptions) *JobRunner {
 	if o.Owner != "" {
 		o.Owner += "-" + JobStaffSync
 	}
-	if o.Lease <= 0 {
-		o.Lease = 15 * time.Minute
-	}
+	o.Lease = positiveOr(o.Lease, 15*time.Minute)
 	return NewJobRunner(q, JobStaffSync, s.runJob, o)
 }
 

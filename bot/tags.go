@@ -103,15 +103,8 @@ type TagSync struct {
 // NewTagSync returns the tag sync; it is a Processor and runs two job kinds
 // (JobTagSync, JobMarkTag) through Runners.
 func NewTagSync(st TagSyncStore, api WeComTags, o TagSyncOptions) *TagSync {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.Debounce <= 0 {
-		o.Debounce = 2 * time.Second
-	}
+	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
+	o.Debounce = positiveOr(o.Debounce, 2*time.Second)
 	return &TagSync{st: st, api: api, o: o}
 }
 
