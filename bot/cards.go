@@ -243,17 +243,17 @@ func completeReminder(ctx context.Context, core *Core, a Actor, id int64, now ti
 }
 
 func reminderStatusLabel(s string) string {
-	switch s {
-	case store.ReminderPending:
-		return "待提醒"
-	case store.ReminderSent:
-		return "已提醒"
-	case store.ReminderDone:
-		return "完成"
-	case store.ReminderCancelled:
-		return "取消"
+	if label, ok := reminderStatusLabels[s]; ok {
+		return label
 	}
 	return s
+}
+
+var reminderStatusLabels = map[string]string{
+	store.ReminderPending:   "待提醒",
+	store.ReminderSent:      "已提醒",
+	store.ReminderDone:      "完成",
+	store.ReminderCancelled: "取消",
 }
 
 // cnWeekdays are the Chinese names of time.Weekday values.

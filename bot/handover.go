@@ -631,25 +631,21 @@ func (h *Handover) staffName(ctx context.Context, id string) string {
 
 // handoverErrText says in Chinese why WeCom would not start a handover.
 func handoverErrText(code int) string {
-	switch code {
-	case wecom.HandoverErrInvalidContact:
-		return "客户不是有效的企业微信客户"
-	case wecom.HandoverErrNotResigned:
-		return "原跟进人尚未离职，请用在职继承"
-	case wecom.HandoverErrContactLimit:
-		return "接替人的客户数已达上限"
-	case wecom.HandoverErrTooFrequent:
-		return "该客户转接过于频繁（90 天内最多转接两次）"
-	case wecom.HandoverErrInProgress:
-		return "该客户正在另一次转接中"
-	case wecom.HandoverErrSameMember:
-		return "原跟进人与接替人相同"
-	case wecom.HandoverErrNotFollower:
-		return "原跟进人在企业微信中已不是该客户的跟进人"
-	case 60111:
-		return "企业微信中找不到原跟进人或接替人（离职员工请用离职继承）"
+	if label, ok := handoverErrTexts[code]; ok {
+		return label
 	}
 	return "企业微信返回错误码 " + strconv.Itoa(code)
+}
+
+var handoverErrTexts = map[int]string{
+	wecom.HandoverErrInvalidContact: "客户不是有效的企业微信客户",
+	wecom.HandoverErrNotResigned:    "原跟进人尚未离职，请用在职继承",
+	wecom.HandoverErrContactLimit:   "接替人的客户数已达上限",
+	wecom.HandoverErrTooFrequent:    "该客户转接过于频繁（90 天内最多转接两次）",
+	wecom.HandoverErrInProgress:     "该客户正在另一次转接中",
+	wecom.HandoverErrSameMember:     "原跟进人与接替人相同",
+	wecom.HandoverErrNotFollower:    "原跟进人在企业微信中已不是该客户的跟进人",
+	60111:                           "企业微信中找不到原跟进人或接替人（离职员工请用离职继承）",
 }
 
 // Audit actions of handovers, shared by the API and the bot command.

@@ -435,13 +435,15 @@ func activeOwners(c *store.Customer) []string {
 }
 
 func channelLabel(ch string) string {
-	switch ch {
-	case store.ChannelOA:
-		return "公众号"
-	case store.ChannelKF:
-		return "微信客服"
+	if label, ok := channelLabels[ch]; ok {
+		return label
 	}
 	return "企业微信"
+}
+
+var channelLabels = map[string]string{
+	store.ChannelOA: "公众号",
+	store.ChannelKF: "微信客服",
 }
 
 // handle is how staff name a customer in commands: the name, or "#<id>"

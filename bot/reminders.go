@@ -533,23 +533,20 @@ func (s *Scheduler) reminderCard(ctx context.Context, r *store.Reminder) (Card, 
 
 // ReminderKindLabel names a reminder kind for staff.
 func ReminderKindLabel(kind string) string {
-	switch kind {
-	case store.ReminderPromise:
-		return "客户约定"
-	case store.ReminderCadence:
-		return "跟进节奏"
-	case store.ReminderDormant:
-		return "沉睡唤醒"
-	case store.ReminderRenewal:
-		return "续约提醒"
-	case store.ReminderManual:
-		return "我的提醒"
-	case store.ReminderChurn:
-		return "流失预警"
-	case store.ReminderSentiment:
-		return "情绪预警"
+	if label, ok := reminderKindLabels[kind]; ok {
+		return label
 	}
 	return "跟进提醒"
+}
+
+var reminderKindLabels = map[string]string{
+	store.ReminderPromise:   "客户约定",
+	store.ReminderCadence:   "跟进节奏",
+	store.ReminderDormant:   "沉睡唤醒",
+	store.ReminderRenewal:   "续约提醒",
+	store.ReminderManual:    "我的提醒",
+	store.ReminderChurn:     "流失预警",
+	store.ReminderSentiment: "情绪预警",
 }
 
 // mdLimit keeps a markdown message under WeCom's 2048 bytes with room to spare.
