@@ -314,3 +314,33 @@ func TestCommandsRespectVisibility(t *testing.T) {
 		t.Fatalf("%d notes on 张三, want 1", notes)
 	}
 }
+
+// testClock is a settable clock the tests hand to processors and runners;
+// safe for their goroutines.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock(t time.Time) *testClock { return &testClock{now: t} }
+
+// Now is the clock's time; pass c.Now as a processor's Now option.
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Set moves the clock to t.
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// Add moves the clock on by d.
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,26 +34,13 @@ type hoEnv struct {
 	ho     *bot.Handover
 	runner *bot.JobRunner
 	pipe   *bot.Pipeline
-	mu     sync.Mutex
-	now    time.Time
-}
-
-func (e *hoEnv) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
-
-func (e *hoEnv) advance(d time.Duration) {
-	e.mu.Lock()
-	e.now = e.now.Add(d)
-	e.mu.Unlock()
+	*testClock
 }
 
 func newHoEnv(t *testing.T, st store.Store) *hoEnv {
 	t.Helper()
-	e := &hoEnv{t: t, st: st, now: t0}
-	e.sim = wecomtest.NewSimulator(wecomtest.SimConfig{Now: e.clock})
+	e := &hoEnv{t: t, st: st, testClock: newTestClock(t0)}
+	e.sim = wecomtest.NewSimulator(wecomtest.SimConfig{Now: e.Now})
 	t.Cleanup(func() { e.sim.Close() })
 	cfg := e.sim.APIConfig()
 	cfg.RetryBackoff = time.Millisecond
@@ -65,7 +51,7 @@ func newHoEnv(t *testing.T, st store.Store) *hoEnv {
 	edge := httptest.NewServer(e.edge(t))
 	t.Cleanup(edge.Close)
 	dc := wecomtest.SimDriverConfig(edge.URL, edge.URL, e.sim)
-	dc.Now = e.clock
+	dc.Now = e.Now
 	if e.driver, err = wecomtest.NewDriver(dc); err != nil {
 		t.Fatal(err)
 	}
@@ -80,13 +66,13 @@ func newHoEnv(t *testing.T, st store.Store) *hoEnv {
 		}
 		e.sim.AddStaff(wecomtest.Staff{UserID: s.ID, Name: s.Name})
 	}
-	e.ho = bot.NewHandover(st, e.api, bot.HandoverOptions{Now: e.clock})
-	e.runner = e.ho.Runner(st, bot.RunnerOptions{Owner: "test", Now: e.clock})
-	cadence, err := bot.NewCadence(st, bot.CadenceOptions{Now: e.clock})
+	e.ho = bot.NewHandover(st, e.api, bot.HandoverOptions{Now: e.Now})
+	e.runner = e.ho.Runner(st, bot.RunnerOptions{Owner: "test", Now: e.Now})
+	cadence, err := bot.NewCadence(st, bot.CadenceOptions{Now: e.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.pipe = bot.NewPipeline(st, bot.PipelineOptions{Owner: "pipe", Now: e.clock}, bot.NewCustomers(st, nil), cadence, e.ho)
+	e.pipe = bot.NewPipeline(st, bot.PipelineOptions{Owner: "pipe", Now: e.Now}, bot.NewCustomers(st, nil), cadence, e.ho)
 	return e
 }
 
@@ -112,7 +98,7 @@ func (e *hoEnv) edge(t *testing.T) http.Handler {
 		if _, err := e.st.AppendEvents(r.Context(), []*store.Event{{
 			DedupKey: ev.DedupKey(), Channel: ev.Channel, Kind: ev.Kind, FromID: ev.FromID, StaffID: ev.StaffID,
 			CustomerID: ev.CustomerID, Text: ev.Text, MsgID: ev.MsgID, Attrs: ev.Attrs, Raw: ev.Raw,
-			OccurredAt: ev.CreateTime, ReceivedAt: e.clock(),
+			OccurredAt: ev.CreateTime, ReceivedAt: e.Now(),
 		}}); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
@@ -148,7 +134,7 @@ func (e *hoEnv) reminder(key, customerID, staff, kind, status string, due time.T
 func (e *hoEnv) start(customerID, from, to string, resigned bool) *bot.HandoverState {
 	e.t.Helper()
 	s, err := bot.StartHandover(context.Background(), e.st, bot.HandoverRequest{CustomerID: customerID, From: from, To: to,
-		Resigned: resigned, By: "boss", Now: e.clock()})
+		Resigned: resigned, By: "boss", Now: e.Now()})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -306,7 +292,7 @@ func testHandoverOnJob(t *testing.T, st store.Store) {
 	if err := st.SetCursor(ctx, "handover:"+zs.ID+":lilei", string(raw)); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.ScheduleJob(ctx, "handover:"+zs.ID+":lilei", bot.JobHandover, `{"customer_id":"`+zs.ID+`","from":"lilei"}`, e.clock()); err != nil {
+	if err := st.ScheduleJob(ctx, "handover:"+zs.ID+":lilei", bot.JobHandover, `{"customer_id":"`+zs.ID+`","from":"lilei"}`, e.Now()); err != nil {
 		t.Fatal(err)
 	}
 	e.jobs()
@@ -319,7 +305,7 @@ func testHandoverOnJob(t *testing.T, st store.Store) {
 
 	// A WeCom outage at check time (a minute after the expected takeover)
 	// delays the check and loses nothing.
-	e.advance(24*time.Hour + time.Minute)
+	e.Add(24*time.Hour + time.Minute)
 	e.sim.Busy("externalcontact/transfer_result", 4) // past the client's 3 retries
 	if e.jobs() != 1 || e.state(zs.ID, "lilei").Status != bot.HandoverPending {
 		t.Fatal("the failed check changed the handover")
@@ -330,11 +316,11 @@ func testHandoverOnJob(t *testing.T, st store.Store) {
 	if len(settled) != 1 {
 		t.Fatalf("WeCom settled %d", len(settled))
 	}
-	takeover := e.clock()
+	takeover := e.Now()
 	e.deliver(settled[0])
 	// The callbacks re-armed the job; it runs once the outage's backoff
 	// (seconds) has passed.
-	e.advance(time.Minute)
+	e.Add(time.Minute)
 	if e.jobs() != 1 {
 		t.Fatal("the takeover was not checked")
 	}
@@ -405,7 +391,7 @@ func testHandoverOnJob(t *testing.T, st store.Store) {
 	before := len(e.reminders(store.ReminderFilter{}))
 	beforeTL := len(e.timeline(zs.ID))
 	e.deliver(settled[0])
-	if err := st.ScheduleJob(ctx, "handover:"+zs.ID+":lilei", bot.JobHandover, `{"customer_id":"`+zs.ID+`","from":"lilei"}`, e.clock()); err != nil {
+	if err := st.ScheduleJob(ctx, "handover:"+zs.ID+":lilei", bot.JobHandover, `{"customer_id":"`+zs.ID+`","from":"lilei"}`, e.Now()); err != nil {
 		t.Fatal(err)
 	}
 	e.jobs()
@@ -421,7 +407,7 @@ func testHandoverOnJob(t *testing.T, st store.Store) {
 
 	// The same pipeline does raise churn when a customer really leaves, so
 	// the silence above is the handover's doing.
-	if _, err := e.driver.SendWeCom(ctx, wecomtest.ContactEvent("del_follow_user", "lilei", "wmLS", e.clock(), nil)); err != nil {
+	if _, err := e.driver.SendWeCom(ctx, wecomtest.ContactEvent("del_follow_user", "lilei", "wmLS", e.Now(), nil)); err != nil {
 		t.Fatal(err)
 	}
 	e.runPipeline()
@@ -449,7 +435,7 @@ func TestHandoverRefusedAndLimit(t *testing.T) {
 			r := e.reminder("r-"+tc.ext, c.ID, "lilei", store.ReminderPromise, store.ReminderPending, t0.Add(72*time.Hour))
 			e.start(c.ID, "lilei", "hanmm", false)
 			e.jobs()
-			e.advance(2 * time.Hour)
+			e.Add(2 * time.Hour)
 			st, err := e.sim.SettleHandover(tc.ext, tc.status)
 			if err != nil {
 				t.Fatal(err)
@@ -508,7 +494,7 @@ func TestHandoverResigned(t *testing.T) {
 	if n := e.sim.Calls("externalcontact/resigned/transfer_customer"); n != 2 {
 		t.Fatalf("resigned/transfer_customer called %d times", n)
 	}
-	e.advance(24*time.Hour + time.Minute)
+	e.Add(24*time.Hour + time.Minute)
 	for _, st := range e.sim.SettleDueHandovers() {
 		e.deliver(st)
 	}
@@ -604,7 +590,7 @@ func TestHandoverCommand(t *testing.T) {
 	say := func(staff, text string, id int) string {
 		t.Helper()
 		ev := &store.Event{ID: int64(5000 + id), DedupKey: fmt.Sprint("msg:wecom:ho", id), Channel: store.ChannelWeCom, Kind: "text",
-			FromID: staff, StaffID: staff, Text: text, OccurredAt: e.clock(), ReceivedAt: e.clock()}
+			FromID: staff, StaffID: staff, Text: text, OccurredAt: e.Now(), ReceivedAt: e.Now()}
 		if err := cmds.Process(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
@@ -667,20 +653,20 @@ func TestHandoverFaults(t *testing.T) {
 		t.Fatalf("not started after a rejected lookup: %+v", s)
 	}
 
-	ho := bot.NewHandover(e.st, forgetful{e.api}, bot.HandoverOptions{Now: e.clock})
-	runner := ho.Runner(e.st, bot.RunnerOptions{Owner: "forgetful", Now: e.clock})
+	ho := bot.NewHandover(e.st, forgetful{e.api}, bot.HandoverOptions{Now: e.Now})
+	runner := ho.Runner(e.st, bot.RunnerOptions{Owner: "forgetful", Now: e.Now})
 	run := func() {
 		t.Helper()
 		if _, err := runner.RunOnce(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e.advance(24*time.Hour + time.Minute)
+	e.Add(24*time.Hour + time.Minute)
 	run()
 	if s := e.state(c.ID, "lilei"); s.Status != bot.HandoverPending {
 		t.Fatalf("gave up at the expected takeover: %+v", s)
 	}
-	e.advance(48*time.Hour + time.Minute)
+	e.Add(48*time.Hour + time.Minute)
 	run()
 	s := e.state(c.ID, "lilei")
 	if s.Status != bot.HandoverFailed || s.Reason != "企业微信没有这次转接的记录" {

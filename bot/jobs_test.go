@@ -13,24 +13,9 @@ import (
 )
 
 // jobClock is a manual clock shared by the job and analysis tests.
-type jobClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type jobClock = testClock
 
-func newJobClock(t time.Time) *jobClock { return &jobClock{now: t} }
-
-func (c *jobClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *jobClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newJobClock(t time.Time) *jobClock { return newTestClock(t) }
 
 // jobCounter counts handler runs per job key.
 type jobCounter struct {

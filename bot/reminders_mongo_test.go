@@ -40,7 +40,7 @@ func TestSchedulersOnMongoOneKilledPushEachOnce(t *testing.T) {
 	var st bot.SchedulerStore = db
 	sim := wecomtest.NewSimulator(wecomtest.SimConfig{})
 	defer sim.Close()
-	clk := &rmClock{t: t0}
+	clk := newTestClock(t0)
 	var all []*store.Reminder
 	for i := range members {
 		staff := fmt.Sprintf("m%03d", i)

@@ -24,28 +24,7 @@ import (
 var rmLoc = nlp.BusinessLocation("Asia/Shanghai")
 
 // rmClock is a settable test clock.
-type rmClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *rmClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *rmClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *rmClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type rmClock = testClock
 
 // rmPusher is bot.Pusher over the real WeCom client talking to the
 // simulator, translating cards the way cmd/scrm does.
@@ -107,7 +86,7 @@ type rmEnv struct {
 
 func newRmEnv(t *testing.T, staff ...string) *rmEnv {
 	t.Helper()
-	e := &rmEnv{t: t, st: openStore(t), clk: &rmClock{t: t0}}
+	e := &rmEnv{t: t, st: openStore(t), clk: newTestClock(t0)}
 	e.sim, e.out = rmNewSim(t, staff...)
 	e.dir = bot.StaticDirectory{"boss": {Role: bot.RoleManager, Team: []string{"lisi", "wangwu"}}}
 	e.cmds = bot.NewCommands(e.st, e.dir, e.out, rmLoc)

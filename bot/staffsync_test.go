@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,13 +22,12 @@ type staffEnv struct {
 	st   *sqlite.DB
 	sim  *wecomtest.Simulator
 	sync *bot.StaffSync
-	mu   sync.Mutex
-	now  time.Time
+	*testClock
 }
 
 func newStaffEnv(t *testing.T) *staffEnv {
 	t.Helper()
-	e := &staffEnv{st: openStore(t), now: t0}
+	e := &staffEnv{st: openStore(t), testClock: newTestClock(t0)}
 	e.sim = wecomtest.NewSimulator(wecomtest.SimConfig{})
 	t.Cleanup(func() { e.sim.Close() })
 	cfg := e.sim.APIConfig()
@@ -38,20 +36,8 @@ func newStaffEnv(t *testing.T) *staffEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.sync = bot.NewStaffSync(e.st, api, bot.StaffSyncOptions{Now: e.clock, Debounce: 5 * time.Second})
+	e.sync = bot.NewStaffSync(e.st, api, bot.StaffSyncOptions{Now: e.Now, Debounce: 5 * time.Second})
 	return e
-}
-
-func (e *staffEnv) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
-
-func (e *staffEnv) advance(d time.Duration) {
-	e.mu.Lock()
-	e.now = e.now.Add(d)
-	e.mu.Unlock()
 }
 
 // seedCompany builds the org chart of the tests:
@@ -269,7 +255,7 @@ func TestStaffSyncSchedule(t *testing.T) {
 	if err := e.sync.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	runner := e.sync.Runner(e.st, bot.RunnerOptions{Now: e.clock})
+	runner := e.sync.Runner(e.st, bot.RunnerOptions{Now: e.Now})
 	runOnce := func() int {
 		t.Helper()
 		n, err := runner.RunOnce(ctx)
@@ -295,8 +281,8 @@ func TestStaffSyncSchedule(t *testing.T) {
 	// sync, debounced.
 	e.sim.AddStaff(wecomtest.Staff{UserID: "sun", Name: "孙销售", Department: []int{3}, IsLeader: true})
 	for _, m := range []wecomtest.Msg{
-		wecomtest.ContactChangeEvent("update_user", "sun", e.clock()),
-		wecomtest.ContactChangeEvent("update_tag", "", e.clock()), // tags of the address book: no sync
+		wecomtest.ContactChangeEvent("update_user", "sun", e.Now()),
+		wecomtest.ContactChangeEvent("update_tag", "", e.Now()), // tags of the address book: no sync
 	} {
 		ev, err := wecom.ParseWeCom(m.XML(wecomtest.SimCorpID, ""))
 		if err != nil {
@@ -312,7 +298,7 @@ func TestStaffSyncSchedule(t *testing.T) {
 	if n := runOnce(); n != 0 {
 		t.Errorf("the debounced sync ran before its delay")
 	}
-	e.advance(6 * time.Second)
+	e.Add(6 * time.Second)
 	if n := runOnce(); n != 1 {
 		t.Fatalf("the debounced sync did not run")
 	}
@@ -320,7 +306,7 @@ func TestStaffSyncSchedule(t *testing.T) {
 
 	// The daily sync runs a day after start and re-arms itself.
 	e.sim.SetStaffStatus("li", wecomtest.StatusLeft)
-	e.advance(24 * time.Hour)
+	e.Add(24 * time.Hour)
 	if n := runOnce(); n != 1 || jobs() != 1 {
 		t.Fatalf("daily: ran %d, %d left; want it run and re-armed", n, jobs())
 	}
@@ -328,7 +314,7 @@ func TestStaffSyncSchedule(t *testing.T) {
 	if n := runOnce(); n != 0 {
 		t.Error("the daily sync ran twice in one day")
 	}
-	e.advance(24 * time.Hour)
+	e.Add(24 * time.Hour)
 	if n := runOnce(); n != 1 {
 		t.Error("the daily sync did not run the next day")
 	}
@@ -337,16 +323,16 @@ func TestStaffSyncSchedule(t *testing.T) {
 	// permission) waits for the next day instead of failing every few
 	// minutes; an outage is retried.
 	e.sim.Fail("department/list", 48002, 1)
-	e.advance(24 * time.Hour)
+	e.Add(24 * time.Hour)
 	if n := runOnce(); n != 1 || jobs() != 1 {
 		t.Fatalf("refused daily sync: ran %d, %d left", n, jobs())
 	}
-	e.advance(time.Hour)
+	e.Add(time.Hour)
 	if n := runOnce(); n != 0 {
 		t.Error("a refused sync was retried within the day")
 	}
 	e.sim.Fail("department/list", -1, 10) // busy beyond the client's retries
-	if err := e.st.ScheduleJob(ctx, bot.StaffSyncJobKey, bot.JobStaffSync, "", e.clock()); err != nil {
+	if err := e.st.ScheduleJob(ctx, bot.StaffSyncJobKey, bot.JobStaffSync, "", e.Now()); err != nil {
 		t.Fatal(err)
 	}
 	runOnce()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,8 +21,7 @@ type tagEnv struct {
 	sim  *wecomtest.Simulator
 	api  *wecom.APIClient
 	sync *bot.TagSync
-	mu   sync.Mutex
-	now  time.Time
+	*testClock
 	vip  string // tag ids in the simulator
 	edu  string
 	norm string
@@ -31,7 +29,7 @@ type tagEnv struct {
 
 func newTagEnv(t *testing.T) *tagEnv {
 	t.Helper()
-	e := &tagEnv{st: openStore(t), now: t0}
+	e := &tagEnv{st: openStore(t), testClock: newTestClock(t0)}
 	e.sim = wecomtest.NewSimulator(wecomtest.SimConfig{})
 	t.Cleanup(func() { e.sim.Close() })
 	cfg := e.sim.APIConfig()
@@ -46,27 +44,15 @@ func newTagEnv(t *testing.T) *tagEnv {
 	for _, s := range []string{"s1", "s2", "s3"} {
 		e.sim.AddStaff(wecomtest.Staff{UserID: s, Name: s})
 	}
-	e.sync = bot.NewTagSync(e.st, e.api, bot.TagSyncOptions{Now: e.clock})
+	e.sync = bot.NewTagSync(e.st, e.api, bot.TagSyncOptions{Now: e.Now})
 	return e
-}
-
-func (e *tagEnv) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
-
-func (e *tagEnv) advance(d time.Duration) {
-	e.mu.Lock()
-	e.now = e.now.Add(d)
-	e.mu.Unlock()
 }
 
 // drain runs due jobs of both kinds, moving the clock past every retry,
 // until none is left.
 func (e *tagEnv) drain(t *testing.T, o bot.RunnerOptions) {
 	t.Helper()
-	o.Now = e.clock
+	o.Now = e.Now
 	runners := e.sync.Runners(e.st, o)
 	for range 30 {
 		for _, r := range runners {
@@ -81,7 +67,7 @@ func (e *tagEnv) drain(t *testing.T, o bot.RunnerOptions) {
 		if n == 0 {
 			return
 		}
-		e.advance(time.Hour)
+		e.Add(time.Hour)
 	}
 	t.Fatal("jobs did not drain")
 }
@@ -108,12 +94,12 @@ func (e *tagEnv) customer(t *testing.T, ext string, staff ...string) *store.Cust
 func (e *tagEnv) editInScrm(t *testing.T, id string, add, remove []string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := e.st.UpdateCustomer(ctx, id, store.CustomerUpdate{AddTags: add, RemoveTags: remove, Now: e.clock()}); err != nil {
+	if _, err := e.st.UpdateCustomer(ctx, id, store.CustomerUpdate{AddTags: add, RemoveTags: remove, Now: e.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tag := range slices.Concat(add, remove) {
 		key, payload := bot.MarkTagJob(id, tag)
-		if err := e.st.ScheduleJob(ctx, key, bot.JobMarkTag, payload, e.clock()); err != nil {
+		if err := e.st.ScheduleJob(ctx, key, bot.JobMarkTag, payload, e.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -197,7 +183,7 @@ func TestTagCatalogueSync(t *testing.T) {
 	if n, _ := e.st.CountJobs(ctx, bot.JobTagSync); n != 1 {
 		t.Fatalf("%d sync jobs pending, want 1", n)
 	}
-	e.advance(5 * time.Second)
+	e.Add(5 * time.Second)
 	e.drain(t, bot.RunnerOptions{})
 	if got := e.sim.Calls("externalcontact/get_corp_tag_list") - calls; got != 1 {
 		t.Errorf("%d syncs for a burst of events, want 1", got)
@@ -342,7 +328,7 @@ func TestTagWriteBack(t *testing.T) {
 	t.Run("an outage delays the write and loses nothing", func(t *testing.T) {
 		e.editInScrm(t, c.ID, []string{"VIP"}, []string{"教育"})
 		e.sim.Fail("externalcontact/mark_tag", -1, 12)
-		o := bot.RunnerOptions{Now: e.clock}
+		o := bot.RunnerOptions{Now: e.Now}
 		for _, r := range e.sync.Runners(e.st, o) {
 			if _, err := r.RunOnce(ctx); err != nil {
 				t.Fatal(err)
@@ -354,7 +340,7 @@ func TestTagWriteBack(t *testing.T) {
 		if got := e.wecomTags(t, "wm-2", "s1"); !slices.Equal(got, []string{e.edu}) {
 			t.Fatalf("WeCom changed during the outage: %v", got)
 		}
-		e.advance(time.Hour)
+		e.Add(time.Hour)
 		e.drain(t, bot.RunnerOptions{})
 		if got := e.wecomTags(t, "wm-2", "s1"); !slices.Equal(got, []string{e.vip}) {
 			t.Fatalf("s1 in WeCom: %v, want VIP only", got)
