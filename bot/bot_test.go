@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/scrmhq/scrm/bot"
+	"github.com/scrmhq/scrm/handlers"
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/store/sqlite"
+	"github.com/scrmhq/scrm/wecom"
+	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
 
 func openStore(t *testing.T) *sqlite.DB {
@@ -343,4 +347,50 @@ func (c *testClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// simClient is a WeCom client on the simulator that retries without
+// waiting, so tests of outages and limits run at once.
+func simClient(t *testing.T, sim *wecomtest.Simulator, cache wecom.TokenCache) *wecom.APIClient {
+	t.Helper()
+	cfg := sim.APIConfig()
+	cfg.RetryBackoff = time.Millisecond
+	api, err := wecom.NewAPIClient(cfg, cache, ibQuiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
+}
+
+// serveEdge serves scrm's real callback edge (WeCom and Official Account,
+// safe mode) over st and returns a driver that delivers the simulator's
+// callbacks to it, sealed and signed, on the clock now.
+func serveEdge(t *testing.T, st store.Store, co handlers.Coordinator, sim *wecomtest.Simulator, now func() time.Time) *wecomtest.Driver {
+	t.Helper()
+	wc, err := wecom.NewCrypto(wecomtest.SimToken, wecomtest.SimAESKey, wecomtest.SimCorpID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, err := wecom.NewCrypto(wecomtest.SimOAToken, wecomtest.SimOAAESKey, wecomtest.SimOAAppID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := handlers.New(st, co, handlers.Options{
+		WeCom: wc, OAToken: wecomtest.SimOAToken, OA: oc,
+		MaxSkew: 5 * time.Minute, MaxBody: 1 << 20, Writers: 1, Now: now, Logger: ibQuiet(),
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	base := "http://" + ln.Addr().String()
+	dc := wecomtest.SimDriverConfig(base+"/wecom/callback", base+"/oa/callback", sim)
+	dc.Now, dc.Retries = now, -1
+	drv, err := wecomtest.NewDriver(dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return drv
 }

@@ -3,7 +3,6 @@ package bot_test
 import (
 	"context"
 	"errors"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/coord"
-	"github.com/scrmhq/scrm/handlers"
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/store/sqlite"
 	"github.com/scrmhq/scrm/wecom"
@@ -41,30 +39,8 @@ func newGroupHarness(t *testing.T) *groupHarness {
 	h.sim = wecomtest.NewSimulator(wecomtest.SimConfig{Now: h.clock.Now})
 	t.Cleanup(func() { h.sim.Close() })
 	h.st = openStore(t)
-	wc, err := wecom.NewCrypto(wecomtest.SimToken, wecomtest.SimAESKey, wecomtest.SimCorpID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := handlers.New(h.st, coord.NewLocal(), handlers.Options{
-		WeCom: wc, MaxSkew: 5 * time.Minute, MaxBody: 1 << 20, Writers: 1, Now: h.clock.Now, Logger: ibQuiet(),
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	base := "http://" + ln.Addr().String()
-	dc := wecomtest.SimDriverConfig(base+"/wecom/callback", base+"/oa/callback", h.sim)
-	dc.Now, dc.Retries = h.clock.Now, -1
-	if h.drv, err = wecomtest.NewDriver(dc); err != nil {
-		t.Fatal(err)
-	}
-	cfg := h.sim.APIConfig()
-	cfg.RetryBackoff = time.Millisecond
-	if h.api, err = wecom.NewAPIClient(cfg, nil, ibQuiet()); err != nil {
-		t.Fatal(err)
-	}
+	h.drv = serveEdge(t, h.st, coord.NewLocal(), h.sim, h.clock.Now)
+	h.api = simClient(t, h.sim, nil)
 	h.sim.AddStaff(wecomtest.Staff{UserID: "sales1", Name: "李销售"})
 	h.sim.AddStaff(wecomtest.Staff{UserID: "sales2", Name: "王销售"})
 	h.groups = bot.NewGroups(h.st, h.api, bot.GroupsOptions{Now: h.clock.Now, Logger: ibQuiet()})

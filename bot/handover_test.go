@@ -42,12 +42,8 @@ func newHoEnv(t *testing.T, st store.Store) *hoEnv {
 	e := &hoEnv{t: t, st: st, testClock: newTestClock(t0)}
 	e.sim = wecomtest.NewSimulator(wecomtest.SimConfig{Now: e.Now})
 	t.Cleanup(func() { e.sim.Close() })
-	cfg := e.sim.APIConfig()
-	cfg.RetryBackoff = time.Millisecond
+	e.api = simClient(t, e.sim, nil)
 	var err error
-	if e.api, err = wecom.NewAPIClient(cfg, nil, nil); err != nil {
-		t.Fatal(err)
-	}
 	edge := httptest.NewServer(e.edge(t))
 	t.Cleanup(edge.Close)
 	dc := wecomtest.SimDriverConfig(edge.URL, edge.URL, e.sim)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/coord"
-	"github.com/scrmhq/scrm/handlers"
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/store/sqlite"
 	"github.com/scrmhq/scrm/wecom"
@@ -77,30 +75,8 @@ func newIB(t *testing.T, o ibOptions) *ibHarness {
 	h.st = openStore(t)
 	h.lc = coord.NewLocal()
 
-	wc, err := wecom.NewCrypto(wecomtest.SimToken, wecomtest.SimAESKey, wecomtest.SimCorpID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oc, err := wecom.NewCrypto(wecomtest.SimOAToken, wecomtest.SimOAAESKey, wecomtest.SimOAAppID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := handlers.New(h.st, h.lc, handlers.Options{
-		WeCom: wc, OAToken: wecomtest.SimOAToken, OA: oc,
-		MaxSkew: 5 * time.Minute, MaxBody: 1 << 20, Writers: 1, Now: h.clock.Now, Logger: ibQuiet(),
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	base := "http://" + ln.Addr().String()
-	dc := wecomtest.SimDriverConfig(base+"/wecom/callback", base+"/oa/callback", h.sim)
-	dc.Now, dc.Retries = h.clock.Now, -1
-	if h.drv, err = wecomtest.NewDriver(dc); err != nil {
-		t.Fatal(err)
-	}
+	h.drv = serveEdge(t, h.st, h.lc, h.sim, h.clock.Now)
+	var err error
 	if h.api, err = wecom.NewAPIClient(h.sim.APIConfig(), h.lc, ibQuiet()); err != nil {
 		t.Fatal(err)
 	}

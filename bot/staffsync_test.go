@@ -30,12 +30,7 @@ func newStaffEnv(t *testing.T) *staffEnv {
 	e := &staffEnv{st: openStore(t), testClock: newTestClock(t0)}
 	e.sim = wecomtest.NewSimulator(wecomtest.SimConfig{})
 	t.Cleanup(func() { e.sim.Close() })
-	cfg := e.sim.APIConfig()
-	cfg.RetryBackoff = time.Millisecond
-	api, err := wecom.NewAPIClient(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := simClient(t, e.sim, nil)
 	e.sync = bot.NewStaffSync(e.st, api, bot.StaffSyncOptions{Now: e.Now, Debounce: 5 * time.Second})
 	return e
 }

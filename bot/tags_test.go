@@ -32,12 +32,7 @@ func newTagEnv(t *testing.T) *tagEnv {
 	e := &tagEnv{st: openStore(t), testClock: newTestClock(t0)}
 	e.sim = wecomtest.NewSimulator(wecomtest.SimConfig{})
 	t.Cleanup(func() { e.sim.Close() })
-	cfg := e.sim.APIConfig()
-	cfg.RetryBackoff = time.Millisecond
-	var err error
-	if e.api, err = wecom.NewAPIClient(cfg, nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	e.api = simClient(t, e.sim, nil)
 	_, e.vip = e.sim.AddTag("客户价值", "VIP")
 	_, e.norm = e.sim.AddTag("客户价值", "普通")
 	_, e.edu = e.sim.AddTag("行业", "教育")
