@@ -192,7 +192,7 @@ func (c *Core) applyClaim(ctx context.Context, ev *store.Event) (*store.Customer
 		SourceKey:  "event:" + ev.DedupKey,
 		Kind:       store.EntryEvent,
 		StaffID:    staff,
-		Text:       c.staffName(ctx, staff) + " 接待了该客户",
+		Text:       staffName(ctx, c.st, staff) + " 接待了该客户",
 		Attrs:      map[string]string{"change": "claim", "via": ev.Attrs["via"], "round": ev.Attrs["round"], "by": staff, "source": source},
 		At:         ev.OccurredAt,
 	}); err != nil {
@@ -222,10 +222,3 @@ func (c *Core) applyClaim(ctx context.Context, ev *store.Event) (*store.Customer
 	return after, nil
 }
 
-// staffName is a staff member's name, or the ID when unknown.
-func (c *Core) staffName(ctx context.Context, id string) string {
-	if s, err := c.st.FindStaffByID(ctx, id); err == nil && s.Name != "" {
-		return s.Name
-	}
-	return id
-}

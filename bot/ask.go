@@ -61,10 +61,12 @@ func (p *Commands) SetAsker(a *Asker) {
 	}
 }
 
-// questionFallback answers a question with the closest command when the LLM
-// cannot: a customer card, the team overview, the dormant list, the to-dos,
-// or a hint.
+// questionFallback answers a question without the LLM: the rule-based
+// answers first, then the closest command, or a hint.
 func (p *Commands) questionFallback(ctx context.Context, v Viewer, text string, at time.Time) (string, error) {
+	if reply, ok, err := p.answerOffline(ctx, v, text, at); err != nil || ok {
+		return reply, err
+	}
 	switch {
 	case strings.Contains(text, "团队"):
 		return p.team(ctx, v, at)
@@ -72,17 +74,6 @@ func (p *Commands) questionFallback(ctx context.Context, v Viewer, text string, 
 		return p.dormant(ctx, v, at)
 	case strings.Contains(text, "待办") || strings.Contains(text, "提醒"):
 		return p.todo(ctx, v, "", at)
-	}
-	if m := aboutCustomer.FindStringSubmatch(text); m != nil {
-		return p.lookup(ctx, v, m[1])
-	}
-	for _, r := range []string{"的", "最近", "怎么样", "？", "?"} {
-		if name, _, ok := strings.Cut(text, r); ok && name != "" && len([]rune(name)) <= 10 {
-			if cs, err := p.findVisible(ctx, v, name, 2); err == nil && len(cs) == 1 {
-				return p.cardFor(ctx, v, cs[0])
-			}
-			break
-		}
 	}
 	return "智能问答暂时不可用，可以先用指令查询：\n\n" + helpText, nil
 }

@@ -211,15 +211,6 @@ func managersOf(staff []*store.Staff, staffID string) []*store.Staff {
 	return out
 }
 
-func staffName(staff []*store.Staff, id string) string {
-	for _, s := range staff {
-		if s.ID == id && s.Name != "" {
-			return s.Name
-		}
-	}
-	return id
-}
-
 func (p *Cadence) churn(ctx context.Context, ev *store.Event) error {
 	c, err := p.customer(ctx, ev)
 	if err != nil || c == nil {
@@ -255,7 +246,7 @@ func (p *Cadence) churn(ctx context.Context, ev *store.Event) error {
 	if err != nil {
 		return fmt.Errorf("cadence: staff: %w", err)
 	}
-	name, ownerName := displayName(c), staffName(staff, owner)
+	name, ownerName := displayName(c), staffName(ctx, p.st, owner)
 	ownerText := "客户 " + name + " 删除了你，可能已流失，请尽快了解原因、设法挽回"
 	mgrText := "团队成员 " + ownerName + " 被客户 " + name + " 删除（流失预警）"
 	if !byCustomer {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ type Messenger interface {
 type CommandStore interface {
 	PlanStore
 	ActionStore
+	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error) // 查 <phone>
 }
 
 // Commands answers staff who write to the scrm app in WeCom. It is a
@@ -111,31 +113,29 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 		if rest == "" {
 			return "请告诉我要查的客户，例如：**查 张三**", nil
 		}
-		return p.lookup(ctx, v, rest)
+		return p.lookup(ctx, v, rest, at)
 	case "记", "备注", "笔记":
-		name, note, _ := strings.Cut(rest, " ")
-		if name == "" || strings.TrimSpace(note) == "" {
+		if _, note, _ := strings.Cut(rest, " "); strings.TrimSpace(note) == "" {
 			return "格式：**记 客户名 备注内容**，例如：记 张三 今天电话沟通，下周二回访", nil
 		}
-		return p.note(ctx, v, name, strings.TrimSpace(note), at, key, false)
+		return p.note(ctx, v, rest, at, key, false)
 	case "私记", "私密备注", "私密笔记":
-		name, note, _ := strings.Cut(rest, " ")
-		if name == "" || strings.TrimSpace(note) == "" {
+		if _, note, _ := strings.Cut(rest, " "); strings.TrimSpace(note) == "" {
 			return "格式：**私记 客户名 备注内容**，例如：私记 张三 预算其实有 50 万，先别透露", nil
 		}
-		return p.note(ctx, v, name, strings.TrimSpace(note), at, key, true)
+		return p.note(ctx, v, rest, at, key, true)
 	case "我的客户", "客户列表":
-		return p.mine(ctx, v)
+		return p.mine(ctx, v, rest)
 	case "回", "回复":
 		if p.inbox == nil {
 			return "客户消息回复未启用：需要配置公众号或微信客服。", nil
 		}
-		return p.inbox.Reply(ctx, v, rest, fmt.Sprintf("%s:%d", v.StaffID, at.UnixNano()))
+		return p.inbox.Reply(ctx, v, rest, fmt.Sprintf("%s:%d", v.StaffID, at.UnixNano()), at)
 	case "接", "接待", "认领":
 		if p.inbox == nil {
 			return "客户接待未启用：需要配置公众号或微信客服。", nil
 		}
-		return p.inbox.ClaimByName(ctx, v, rest)
+		return p.inbox.ClaimByName(ctx, v, rest, at)
 	case "待办", "待办事项", "提醒列表", "todo":
 		return p.todo(ctx, v, rest, at)
 	case "完成", "已完成", "done":
@@ -148,7 +148,14 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 		return p.today(ctx, v, at)
 	case "沉睡客户", "沉睡", "睡眠客户":
 		return p.dormant(ctx, v, at)
-	case "漏斗", "我的漏斗", "销售漏斗", "阶段", "pipeline":
+	case "阶段", "改阶段":
+		if rest != "" {
+			return p.setStage(ctx, v, rest, at, key) // stage.go
+		}
+		return p.funnel(ctx, v)
+	case "确认", "确认建议":
+		return p.confirm(ctx, v, rest, at, key) // stage.go
+	case "漏斗", "我的漏斗", "销售漏斗", "pipeline":
 		return p.funnel(ctx, v)
 	case "团队", "团队概览", "团队数据", "team":
 		return p.team(ctx, v, at)
@@ -156,14 +163,14 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 		return p.handOver(ctx, v, rest, at) // handover.go
 	}
 	// With an LLM, questions go to the asker first (it falls back to the
-	// commands below when the LLM fails).
+	// rule-based answers when the LLM fails).
 	if p.ask != nil && looksLikeQuestion(text) {
 		return p.ask.Answer(ctx, v, text)
 	}
-	// Without an LLM, a plain question about one customer ("张三最近怎么样？")
-	// gets the closest command's answer: the customer card.
-	if m := aboutCustomer.FindStringSubmatch(text); m != nil {
-		return p.lookup(ctx, v, m[1])
+	// Without an LLM, the questions managers ask most have rule-based
+	// answers (ask_rules.go).
+	if reply, ok, err := p.answerOffline(ctx, v, text, at); err != nil || ok {
+		return reply, err
 	}
 	return "没看懂这条指令：“" + clip(text, 20) + "”。\n\n" + helpText, nil
 }
@@ -171,48 +178,17 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 // aboutCustomer matches questions like "张三最近怎么样" or "李四的情况".
 var aboutCustomer = regexp.MustCompile(`^\s*([\p{Han}A-Za-z0-9·]{1,20}?)(?:的)?(?:最近|近况|近来)?(?:怎么样|如何|情况|咋样|进展)(?:了)?[？?。！!]*\s*$`)
 
-// findVisible returns customers matching query that v may see.
-func (p *Commands) findVisible(ctx context.Context, v Viewer, query string, limit int) ([]*store.Customer, error) {
-	scope := v.Scope()
-	if scope == nil {
-		return p.st.FindCustomers(ctx, store.CustomerFilter{Query: query, Limit: limit})
-	}
-	var out []*store.Customer
-	seen := map[string]bool{}
-	for _, staff := range scope {
-		cs, err := p.st.FindCustomers(ctx, store.CustomerFilter{StaffID: staff, Query: query, Limit: limit})
-		if err != nil {
-			return nil, fmt.Errorf("commands: find customers: %w", err)
-		}
-		for _, c := range cs {
-			// The store filter is by follow; CanSee re-checks, so an ended
-			// follow never leaks a customer.
-			if !seen[c.ID] && v.CanSee(c) {
-				seen[c.ID] = true
-				out = append(out, c)
-			}
-		}
-	}
-	return out, nil
+// resolve finds the customer text names for v (resolve.go).
+func (p *Commands) resolve(ctx context.Context, v Viewer, text string, at time.Time, o resolveOpts) (resolution, error) {
+	return resolveCustomer(ctx, p.st, p.loc, v, text, at, o)
 }
 
-func (p *Commands) lookup(ctx context.Context, v Viewer, query string) (string, error) {
-	cs, err := p.findVisible(ctx, v, query, 5)
-	if err != nil {
-		return "", err
+func (p *Commands) lookup(ctx context.Context, v Viewer, query string, at time.Time) (string, error) {
+	r, err := p.resolve(ctx, v, query, at, resolveOpts{Verb: "查", Whole: true})
+	if err != nil || r.C == nil {
+		return r.Reply, err
 	}
-	switch len(cs) {
-	case 0:
-		return "没有找到你可查看的客户“" + clip(query, 20) + "”。", nil
-	case 1:
-		return p.cardFor(ctx, v, cs[0])
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "找到 %d 位客户，请说得更具体些：\n", len(cs))
-	for _, c := range cs {
-		fmt.Fprintf(&b, "> %s · %s\n", mdName(c), c.Stage)
-	}
-	return b.String(), nil
+	return p.cardFor(ctx, v, r.C)
 }
 
 // cardEntries is how many recent timeline entries a customer card shows.
@@ -223,10 +199,8 @@ func (p *Commands) card(ctx context.Context, v Viewer, c *store.Customer) (strin
 	fmt.Fprintf(&b, "**%s**\n", mdName(c))
 	fmt.Fprintf(&b, "> 阶段：%s\n", c.Stage)
 	var owners []string
-	for _, f := range c.Follows {
-		if !f.Deleted {
-			owners = append(owners, f.StaffID)
-		}
+	for _, id := range activeOwners(c) {
+		owners = append(owners, md(staffName(ctx, p.st, id)))
 	}
 	if len(owners) > 0 {
 		fmt.Fprintf(&b, "> 负责人：%s\n", strings.Join(owners, "、"))
@@ -254,20 +228,21 @@ func (p *Commands) card(ctx context.Context, v Viewer, c *store.Customer) (strin
 	return b.String(), nil
 }
 
-// note records a note by v on the customer called name; a private one is
-// read only by v, v's managers and admins.
-func (p *Commands) note(ctx context.Context, v Viewer, name, note string, at time.Time, key string, private bool) (string, error) {
-	cs, err := p.findVisible(ctx, v, name, 5)
-	if err != nil {
-		return "", err
+// note records a note by v on the customer rest starts with; a private one
+// is read only by v, v's managers and admins.
+func (p *Commands) note(ctx context.Context, v Viewer, rest string, at time.Time, key string, private bool) (string, error) {
+	verb := "记"
+	if private {
+		verb = "私记"
 	}
-	if len(cs) != 1 {
-		if len(cs) == 0 {
-			return "没有找到你可查看的客户“" + clip(name, 20) + "”，备注未保存。", nil
-		}
-		return fmt.Sprintf("“%s”对应 %d 位客户，请用更完整的名字，备注未保存。", clip(name, 20), len(cs)), nil
+	r, err := p.resolve(ctx, v, rest, at, resolveOpts{Verb: verb, Tail: " 内容", Suffix: "备注未保存。"})
+	if err != nil || r.C == nil {
+		return r.Reply, err
 	}
-	c := cs[0]
+	c, note := r.C, r.Rest
+	if note == "" {
+		return "备注内容是空的，备注未保存。", nil
+	}
 	// WeCom times commands to the second: without the event's key, the
 	// time names the command, and the core tells apart two notes of one
 	// second by their text.
@@ -288,22 +263,49 @@ func (p *Commands) note(ctx context.Context, v Viewer, name, note string, at tim
 	return "已记下 ✅ **" + mdName(c) + "**：" + clip(note, 60), nil
 }
 
-func (p *Commands) mine(ctx context.Context, v Viewer) (string, error) {
-	cs, err := p.findVisible(ctx, v, "", 20)
-	if err != nil {
-		return "", err
+// minePage is how many customers one 我的客户 reply lists.
+const minePage = 20
+
+// mine lists the customers v may see, a page at a time ("我的客户 2").
+func (p *Commands) mine(ctx context.Context, v Viewer, rest string) (string, error) {
+	page := 1
+	if n, err := strconv.Atoi(strings.TrimSpace(rest)); err == nil && n > 0 {
+		page = n
+	}
+	f, ok := scopeFilter(v, store.CustomerFilter{})
+	var cs []*store.Customer
+	if ok {
+		var err error
+		// Pages past the first skip the earlier pages' customers by ID.
+		cs, err = scanCustomers(ctx, p.st, f, page*minePage+1, func(c *store.Customer) (bool, error) { return v.CanSee(c), nil })
+		if err != nil {
+			return "", err
+		}
 	}
 	if len(cs) == 0 {
 		return "你目前没有跟进中的客户。", nil
 	}
+	from := (page - 1) * minePage
+	if from >= len(cs) {
+		return fmt.Sprintf("我的客户只有 %d 页。", (len(cs)+minePage-1)/minePage), nil
+	}
+	more := len(cs) > page*minePage
+	cs = cs[from:min(len(cs), page*minePage)]
 	var b strings.Builder
-	fmt.Fprintf(&b, "**我的客户**（前 %d 位）\n", len(cs))
+	if page == 1 {
+		fmt.Fprintf(&b, "**我的客户**（前 %d 位）\n", len(cs))
+	} else {
+		fmt.Fprintf(&b, "**我的客户**（第 %d 页，第 %d–%d 位）\n", page, from+1, from+len(cs))
+	}
 	for _, c := range cs {
 		last := "暂无来信"
 		if c.LastCustomerMsgAt != nil {
 			last = "最近来信 " + c.LastCustomerMsgAt.In(p.loc).Format("01-02")
 		}
 		fmt.Fprintf(&b, "> %s · %s · %s\n", mdName(c), c.Stage, last)
+	}
+	if more {
+		fmt.Fprintf(&b, "还有更多，回复“我的客户 %d”看下一页。", page+1)
 	}
 	return b.String(), nil
 }

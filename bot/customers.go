@@ -132,7 +132,7 @@ func (p *Customers) Process(ctx context.Context, ev *store.Event) error {
 		entry.Attrs = map[string]string{"msg_type": ev.Kind}
 	case strings.HasPrefix(ev.Kind, contactPrefix):
 		change := strings.TrimPrefix(ev.Kind, contactPrefix)
-		entry.Kind, entry.Text = store.EntryEvent, contactEventText(change, p.staffName(ctx, ev.StaffID), ev)
+		entry.Kind, entry.Text = store.EntryEvent, contactEventText(change, staffName(ctx, p.st, ev.StaffID), ev)
 		entry.Attrs = map[string]string{"change_type": change}
 		switch change {
 		case "add_external_contact", "add_half_external_contact", "edit_external_contact":
@@ -322,19 +322,6 @@ func identityOf(ev *store.Event) store.Identity {
 	default:
 		return store.Identity{Kind: store.IdentityExternalUserID, Value: ev.CustomerID}
 	}
-}
-
-// staffName names a staff member on a timeline: their name from the staff
-// directory when it has one, else their WeCom user ID. The entry keeps the
-// ID in StaffID either way.
-func (p *Customers) staffName(ctx context.Context, id string) string {
-	if id == "" {
-		return id
-	}
-	if s, err := p.st.FindStaffByID(ctx, id); err == nil && s.Name != "" {
-		return s.Name
-	}
-	return id
 }
 
 func contactEventText(change, staff string, ev *store.Event) string {

@@ -551,7 +551,7 @@ func (h *Handover) complete(ctx context.Context, c *store.Customer, key string, 
 	if _, err := h.st.UpsertCustomer(ctx, u); err != nil {
 		return fmt.Errorf("handover: move follow of %s: %w", c.ID, err)
 	}
-	name := h.staffName(ctx, s.To)
+	name := staffName(ctx, h.st, s.To)
 	if _, err := h.st.AppendTimeline(ctx, &store.TimelineEntry{
 		CustomerID: c.ID, SourceKey: "handover:" + s.ID + ":" + HandoverDone, Kind: store.EntryEvent, StaffID: s.To,
 		Text:  "已由 " + name + " 接替",
@@ -597,7 +597,7 @@ func (h *Handover) moveReminders(ctx context.Context, customerID string, s *Hand
 
 // finish records a handover that ended without a takeover.
 func (h *Handover) finish(ctx context.Context, c *store.Customer, key string, s *HandoverState, status, reason string, now time.Time) error {
-	name := h.staffName(ctx, s.To)
+	name := staffName(ctx, h.st, s.To)
 	var text string
 	switch status {
 	case HandoverRefused:
@@ -619,14 +619,6 @@ func (h *Handover) finish(ctx context.Context, c *store.Customer, key string, s 
 		s.TakeoverAt = nil
 	}
 	return saveHandover(ctx, h.st, key, s)
-}
-
-func (h *Handover) staffName(ctx context.Context, id string) string {
-	m, err := h.st.FindStaffByID(ctx, id)
-	if err != nil {
-		return id
-	}
-	return staffLabel(m)
 }
 
 // handoverErrText says in Chinese why WeCom would not start a handover.
@@ -672,25 +664,11 @@ func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.
 	if v.Role != RoleAdmin && v.Role != RoleManager {
 		return "只有主管可以转交客户。", nil
 	}
-	cs, err := p.findVisible(ctx, v, name, 5)
-	if err != nil {
-		return "", err
+	res, err := p.resolve(ctx, v, name, at, resolveOpts{Verb: "转交", Tail: " 给 接替人", Whole: true})
+	if err != nil || res.C == nil {
+		return res.Reply, err
 	}
-	if len(cs) > 1 {
-		// 张三 among 张三 and 张三丰 means 张三.
-		if i := slices.IndexFunc(cs, func(c *store.Customer) bool { return c.Name == name }); i >= 0 &&
-			!slices.ContainsFunc(cs[i+1:], func(c *store.Customer) bool { return c.Name == name }) {
-			cs = cs[i : i+1]
-		}
-	}
-	switch len(cs) {
-	case 0:
-		return "没有找到你可查看的客户“" + clip(name, 20) + "”。", nil
-	case 1:
-	default:
-		return fmt.Sprintf("“%s”对应 %d 位客户，请用更完整的名字。", clip(name, 20), len(cs)), nil
-	}
-	c := cs[0]
+	c := res.C
 	staff, err := p.plan.FindStaff(ctx)
 	if err != nil {
 		return "", fmt.Errorf("commands: staff: %w", err)
@@ -707,7 +685,7 @@ func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.
 	case len(from) > 1:
 		names := make([]string, len(from))
 		for i, id := range from {
-			names[i] = staffName(staff, id)
+			names[i] = staffName(ctx, p.st, id)
 		}
 		return "**" + mdName(c) + "** 由多人跟进（" + strings.Join(names, "、") + "），聊天里还不能选择转出人，请通过 scrm 接口（转交 API）指定。", nil
 	}
@@ -736,6 +714,6 @@ func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.
 	case err != nil:
 		return "", err
 	}
-	return "已发起转交 ✅ **" + mdName(c) + "** 由 " + staffName(staff, from[0]) + " 转给 " + staffLabel(to[0]) +
+	return "已发起转交 ✅ **" + mdName(c) + "** 由 " + staffName(ctx, p.st, from[0]) + " 转给 " + staffLabel(to[0]) +
 		"。企业微信会通知客户，24 小时内未拒绝即完成接替，结果会记在客户动态里。", nil
 }

@@ -553,7 +553,7 @@ func (in *Inbox) claim(ctx context.Context, v Viewer, id, via string) (string, e
 	case res.Already:
 		return "你已是 " + h + " 的负责人，可直接回复：回 " + h + " 内容", nil
 	case !res.Won:
-		return h + " 已被 " + in.staffName(ctx, res.Winner) + " 接待。", nil
+		return h + " 已被 " + staffName(ctx, in.st, res.Winner) + " 接待。", nil
 	}
 	return "✅ 你已接待 " + h + "，TA 之后的消息会直接转给你。\n回复：回 " + h + " 内容", nil
 }
@@ -573,7 +573,7 @@ func (in *Inbox) applyClaim(ctx context.Context, ev *store.Event) error {
 
 // ClaimByName is the command "接 张三": v claims an unassigned customer
 // who has written in.
-func (in *Inbox) ClaimByName(ctx context.Context, v Viewer, query string) (string, error) {
+func (in *Inbox) ClaimByName(ctx context.Context, v Viewer, query string, at time.Time) (string, error) {
 	query = strings.TrimSpace(query)
 	if query == "" {
 		return "格式：**接 客户名**，例如：接 张三", nil
@@ -581,57 +581,32 @@ func (in *Inbox) ClaimByName(ctx context.Context, v Viewer, query string) (strin
 	if !canClaim(v) {
 		return "你没有接待客户的权限，请联系管理员。", nil
 	}
-	var found []*store.Customer
-	if id, ok := strings.CutPrefix(query, "#"); ok {
-		c, err := in.st.FindCustomerByID(ctx, id)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return "", fmt.Errorf("inbox: find customer: %w", err)
-		}
-		if c != nil {
-			found = []*store.Customer{c}
-		}
-	} else {
-		var err error
-		if found, err = in.st.FindCustomers(ctx, store.CustomerFilter{Query: query, Limit: 20}); err != nil {
-			return "", fmt.Errorf("inbox: find customers: %w", err)
-		}
+	res, err := resolveCustomer(ctx, in.st, in.o.Location, v, query, at, resolveOpts{Verb: "接", Whole: true,
+		Keep: func(c *store.Customer) (bool, error) { return in.claimable(ctx, v, c) }, NotFound: notClaimable})
+	if err != nil || res.C == nil {
+		return res.Reply, err
 	}
-	var cands []*store.Customer
-	for _, c := range found {
-		owned := len(activeOwners(c)) > 0
-		switch {
-		case !owned && c.LastCustomerMsgAt != nil:
-			ok, err := in.core.mayClaim(ctx, v, c)
-			if err != nil {
-				return "", err
-			}
-			if ok {
-				cands = append(cands, c) // in the pool, or back in their team
-			}
-		case v.CanSee(c):
-			cands = append(cands, c) // already theirs (or their team's)
-		case !owned:
-			// Not in any pool the claimer may reach.
-		default:
-			// Someone else's customer: mentioned only if it came through
-			// the inbox, where a claim decided the owner.
-			st, err := in.loadOffer(ctx, c.ID)
-			if err != nil {
-				return "", err
-			}
-			if st.Round > 0 || st.ClaimedBy != "" {
-				cands = append(cands, c)
-			}
-		}
+	return in.claim(ctx, v, res.C.ID, "command")
+}
+
+// claimable reports whether 接 may name c for v: a customer in a pool v may
+// claim from, one v already sees, or someone else's who came through the
+// inbox (where a claim decided the owner, so v learns who won).
+func (in *Inbox) claimable(ctx context.Context, v Viewer, c *store.Customer) (bool, error) {
+	owned := len(activeOwners(c)) > 0
+	switch {
+	case !owned && c.LastCustomerMsgAt != nil:
+		return in.core.mayClaim(ctx, v, c) // in the pool, or back in their team
+	case v.CanSee(c):
+		return true, nil // already theirs (or their team's)
+	case !owned:
+		return false, nil // not in any pool the claimer may reach
 	}
-	cands = preferExact(cands, query)
-	switch len(cands) {
-	case 0:
-		return notClaimable(query), nil
-	case 1:
-		return in.claim(ctx, v, cands[0].ID, "command")
+	st, err := in.loadOffer(ctx, c.ID)
+	if err != nil {
+		return false, err
 	}
-	return listChoices(cands, "接", in.o.Location), nil
+	return st.Round > 0 || st.ClaimedBy != "", nil
 }
 
 // notClaimable answers a claim of a customer the claimer cannot claim,
@@ -646,24 +621,19 @@ func notClaimable(query string) string {
 // see, through the channel the customer last wrote on, and records it.
 // key identifies the command message, so a redelivered command never sends
 // twice.
-func (in *Inbox) Reply(ctx context.Context, v Viewer, rest, key string) (string, error) {
-	name, text, _ := strings.Cut(strings.TrimSpace(rest), " ")
-	text = strings.TrimSpace(text)
-	if name == "" || text == "" {
-		return "格式：**回 客户名 回复内容**，例如：回 张三 您好，资料已发到您的邮箱", nil
+func (in *Inbox) Reply(ctx context.Context, v Viewer, rest, key string, at time.Time) (string, error) {
+	const usage = "格式：**回 客户名 回复内容**，例如：回 张三 您好，资料已发到您的邮箱"
+	if name, text, _ := strings.Cut(strings.TrimSpace(rest), " "); name == "" || strings.TrimSpace(text) == "" {
+		return usage, nil
 	}
-	cs, err := in.findVisible(ctx, v, name)
-	if err != nil {
-		return "", err
+	res, err := resolveCustomer(ctx, in.st, in.o.Location, v, rest, at, resolveOpts{Verb: "回", Tail: " 内容", Suffix: "消息未发送。"})
+	if err != nil || res.C == nil {
+		return res.Reply, err
 	}
-	switch len(cs) {
-	case 0:
-		return "没有找到你可查看的客户“" + clip(name, 20) + "”，消息未发送。", nil
-	case 1:
-	default:
-		return listChoices(cs, "回", in.o.Location), nil
+	c, text := res.C, res.Rest
+	if text == "" {
+		return usage, nil
 	}
-	c := cs[0]
 	h := handle(c)
 	last, err := in.lastInbound(ctx, c.ID)
 	if err != nil {
@@ -786,90 +756,6 @@ func (in *Inbox) lastInbound(ctx context.Context, customerID string) (*store.Tim
 		before = page[len(page)-1].ID
 	}
 	return nil, nil
-}
-
-// findVisible returns the customers called name that v may see: by
-// "#<id>", or by name, exact matches first.
-func (in *Inbox) findVisible(ctx context.Context, v Viewer, name string) ([]*store.Customer, error) {
-	if id, ok := strings.CutPrefix(name, "#"); ok {
-		c, err := in.st.FindCustomerByID(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("inbox: find customer: %w", err)
-		}
-		if !v.CanSee(c) {
-			return nil, nil
-		}
-		return []*store.Customer{c}, nil
-	}
-	var filters []store.CustomerFilter
-	if scope := v.Scope(); scope == nil {
-		filters = []store.CustomerFilter{{Query: name, Limit: 20}}
-	} else {
-		for _, s := range scope {
-			filters = append(filters, store.CustomerFilter{StaffID: s, Query: name, Limit: 20})
-		}
-	}
-	var out []*store.Customer
-	seen := map[string]bool{}
-	for _, f := range filters {
-		cs, err := in.st.FindCustomers(ctx, f)
-		if err != nil {
-			return nil, fmt.Errorf("inbox: find customers: %w", err)
-		}
-		for _, c := range cs {
-			if !seen[c.ID] && v.CanSee(c) {
-				seen[c.ID] = true
-				out = append(out, c)
-			}
-		}
-	}
-	return preferExact(out, name), nil
-}
-
-// preferExact narrows cs to the exact name matches when there are any.
-func preferExact(cs []*store.Customer, name string) []*store.Customer {
-	var exact []*store.Customer
-	for _, c := range cs {
-		if c.Name == name || "#"+c.ID == name {
-			exact = append(exact, c)
-		}
-	}
-	if len(exact) > 0 {
-		return exact
-	}
-	return cs
-}
-
-func listChoices(cs []*store.Customer, verb string, loc *time.Location) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "找到 %d 位客户，请用编号指明，例如「%s #%s …」：\n", len(cs), verb, cs[0].ID)
-	for i, c := range cs {
-		if i == 10 {
-			fmt.Fprintf(&b, "> …另有 %d 位\n", len(cs)-i)
-			break
-		}
-		last := ""
-		if c.LastCustomerMsgAt != nil {
-			last = " · 最近来信 " + c.LastCustomerMsgAt.In(loc).Format("01-02")
-		}
-		fmt.Fprintf(&b, "> #%s %s%s\n", c.ID, mdName(c), last)
-	}
-	return b.String()
-}
-
-func (in *Inbox) staffName(ctx context.Context, id string) string {
-	staff, err := in.st.FindStaff(ctx)
-	if err == nil {
-		for _, s := range staff {
-			if s.ID == id && s.Name != "" {
-				return s.Name
-			}
-		}
-	}
-	return id
 }
 
 // kfMsgID derives kf send_msg's optional msgid (at most 32 characters of

@@ -569,7 +569,7 @@ func TestReplyIsNotSentTwiceWhenTheCommandIsReprocessed(t *testing.T) {
 	v, _ := ibStaffDir{h.st}.Viewer(h.ctx, "sales1")
 	key := fmt.Sprintf("%s:%d", "sales1", evs[0].OccurredAt.UnixNano())
 	for range 2 {
-		if _, err := h.inbox.Reply(h.ctx, v, "张三 在的", key); err != nil {
+		if _, err := h.inbox.Reply(h.ctx, v, "张三 在的", key, evs[0].OccurredAt); err != nil {
 			t.Fatal(err)
 		}
 	}

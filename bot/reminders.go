@@ -771,22 +771,14 @@ func (p *Commands) remind(ctx context.Context, v Viewer, rest string, at time.Ti
 	if p.plan == nil {
 		return noPlanText, nil
 	}
-	name, tail, _ := strings.Cut(strings.TrimSpace(rest), " ")
-	tail = strings.TrimSpace(tail)
-	if name == "" || tail == "" {
+	if name, tail, _ := strings.Cut(strings.TrimSpace(rest), " "); name == "" || strings.TrimSpace(tail) == "" {
 		return usage, nil
 	}
-	cs, err := p.findVisible(ctx, v, name, 5)
-	if err != nil {
-		return "", err
+	res, err := p.resolve(ctx, v, rest, at, resolveOpts{Verb: "提醒", Tail: " 时间 事项", Suffix: "提醒未创建。"})
+	if err != nil || res.C == nil {
+		return res.Reply, err
 	}
-	switch {
-	case len(cs) == 0:
-		return "没有找到你可查看的客户“" + clip(name, 20) + "”，提醒未创建。", nil
-	case len(cs) > 1:
-		return fmt.Sprintf("“%s”对应 %d 位客户，请用更完整的名字，提醒未创建。", clip(name, 20), len(cs)), nil
-	}
-	c := cs[0]
+	c, tail := res.C, res.Rest
 	ms := nlp.ParseTimeExpr(tail, at, p.loc)
 	if len(ms) == 0 {
 		return "什么时候提醒你？" + usage, nil
@@ -797,6 +789,12 @@ func (p *Commands) remind(ctx context.Context, v Viewer, rest string, at time.Ti
 		// A day without a clock time: remind at the start of that work day.
 		d := m.Time.In(p.loc)
 		due = time.Date(d.Year(), d.Month(), d.Day(), 9, 0, 0, 0, p.loc).UTC()
+	}
+	// A clock time already past today ("早上八点" said at nine) means that
+	// time tomorrow; the reply says so.
+	rolled := false
+	if m.Exact && due.Before(at) && sameDay(due, at, p.loc) {
+		due, rolled = due.AddDate(0, 0, 1), true
 	}
 	if due.Before(at) {
 		due = at
@@ -815,6 +813,10 @@ func (p *Commands) remind(ctx context.Context, v Viewer, rest string, at time.Ti
 	}
 	if err != nil {
 		return "", fmt.Errorf("commands: create reminder: %w", err)
+	}
+	if rolled {
+		return fmt.Sprintf("今天这个时间已经过了，已设为明天 %s ✅ 提醒你：%s · **%s**（#%d）\n> 提醒时间：%s",
+			due.In(p.loc).Format("15:04"), md(clip(text, 40)), mdName(c), r.ID, fmtDue(due, p.loc)), nil
 	}
 	return fmt.Sprintf("好的，**%s** 提醒你：%s · **%s**（#%d）", fmtDue(due, p.loc), clip(text, 40), mdName(c), r.ID), nil
 }
