@@ -77,6 +77,7 @@ const (
 	AuditTags         = "tags"
 	AuditFields       = "fields"
 	AuditClaim        = "claim"
+	AuditAssign       = "assign" // an owner change made inside scrm (Assign)
 	AuditMerge        = "merge"
 	AuditErase        = "erase"
 	AuditEraseFailed  = "erase_failed"

@@ -23,6 +23,7 @@ const (
 	askUnhappy
 	askFollowUp
 	askAbout
+	askTeamOverview
 )
 
 // classifyQuestion recognises a question; for askAbout it returns who.
@@ -38,6 +39,9 @@ func classifyQuestion(text string) (askKind, string) {
 		return askFollowUp, ""
 	}
 	if m := aboutCustomer.FindStringSubmatch(t); m != nil {
+		if has("团队", "大家", "我们") {
+			return askTeamOverview, ""
+		}
 		return askAbout, m[1]
 	}
 	return askNone, ""
@@ -56,6 +60,8 @@ func (p *Commands) answerOffline(ctx context.Context, v Viewer, text string, at 
 		reply, err = p.followUpToday(ctx, v, at)
 	case askAbout:
 		reply, err = p.about(ctx, v, who, at)
+	case askTeamOverview:
+		reply, err = p.team(ctx, v, at)
 	default:
 		return "", false, nil
 	}

@@ -160,7 +160,7 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 	case "团队", "团队概览", "团队数据", "team":
 		return p.team(ctx, v, at)
 	case "转交", "交接":
-		return p.handOver(ctx, v, rest, at) // handover.go
+		return p.handOver(ctx, v, rest, at, key) // handover.go
 	}
 	// With an LLM, questions go to the asker first (it falls back to the
 	// rule-based answers when the LLM fails).

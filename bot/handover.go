@@ -568,14 +568,30 @@ func (h *Handover) complete(ctx context.Context, c *store.Customer, key string, 
 }
 
 // moveReminders gives the new owner the customer's open reminders of the
-// old owner: each is re-created for the new owner under a key derived from
-// the original (so a repeat creates nothing) and the original cancelled.
-// Churn alerts stay: they were about the old owner's relationship.
+// old owner (moveOpenReminders).
 func (h *Handover) moveReminders(ctx context.Context, customerID string, s *HandoverState, now time.Time) error {
-	open, err := h.st.FindReminders(ctx, store.ReminderFilter{StaffID: s.From, CustomerID: customerID,
+	if err := moveOpenReminders(ctx, h.st, customerID, s.From, s.To, "handover:"+s.ID, now); err != nil {
+		return fmt.Errorf("handover: %w", err)
+	}
+	return nil
+}
+
+// reminderMover is what moveOpenReminders reads and writes.
+type reminderMover interface {
+	FindReminders(ctx context.Context, f store.ReminderFilter) ([]*store.Reminder, error)
+	CreateReminder(ctx context.Context, r *store.Reminder) (bool, error)
+	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
+}
+
+// moveOpenReminders gives to the customer's open reminders of from: each is
+// re-created for to under a key derived from keyPrefix and the original (so
+// a repeat creates nothing) and the original cancelled. Churn alerts stay:
+// they were about the old owner's relationship.
+func moveOpenReminders(ctx context.Context, st reminderMover, customerID, from, to, keyPrefix string, now time.Time) error {
+	open, err := st.FindReminders(ctx, store.ReminderFilter{StaffID: from, CustomerID: customerID,
 		Statuses: openReminderStatuses, Limit: 1000})
 	if err != nil {
-		return fmt.Errorf("handover: reminders of %s: %w", customerID, err)
+		return fmt.Errorf("reminders of %s: %w", customerID, err)
 	}
 	cancelled := store.ReminderCancelled
 	for _, r := range open {
@@ -583,13 +599,13 @@ func (h *Handover) moveReminders(ctx context.Context, customerID string, s *Hand
 			continue
 		}
 		// Pending, whatever it was: the new owner has not been told yet.
-		moved := &store.Reminder{Key: "handover:" + s.ID + ":" + strconv.FormatInt(r.ID, 10), CustomerID: customerID,
-			StaffID: s.To, Kind: r.Kind, Text: r.Text, DueAt: r.DueAt, Status: store.ReminderPending, CreatedAt: now, UpdatedAt: now}
-		if _, err := h.st.CreateReminder(ctx, moved); err != nil {
-			return fmt.Errorf("handover: move reminder %d: %w", r.ID, err)
+		moved := &store.Reminder{Key: keyPrefix + ":" + strconv.FormatInt(r.ID, 10), CustomerID: customerID,
+			StaffID: to, Kind: r.Kind, Text: r.Text, DueAt: r.DueAt, Status: store.ReminderPending, CreatedAt: now, UpdatedAt: now}
+		if _, err := st.CreateReminder(ctx, moved); err != nil {
+			return fmt.Errorf("move reminder %d: %w", r.ID, err)
 		}
-		if _, err := h.st.UpdateReminder(ctx, r.ID, store.ReminderUpdate{Status: &cancelled, Now: now}); err != nil {
-			return fmt.Errorf("handover: cancel reminder %d: %w", r.ID, err)
+		if _, err := st.UpdateReminder(ctx, r.ID, store.ReminderUpdate{Status: &cancelled, Now: now}); err != nil {
+			return fmt.Errorf("cancel reminder %d: %w", r.ID, err)
 		}
 	}
 	return nil
@@ -651,7 +667,7 @@ const (
 // handovers go through the API). The customer is named as in 查 and must be
 // followed by exactly one member the asker may hand over from; the takeover
 // member is named by staff name or UserID.
-func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.Time) (string, error) {
+func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.Time, key string) (string, error) {
 	const usage = "格式：**转交 客户名 给 接替人**，例如：转交 张三 给 王五"
 	name, target, ok := strings.Cut(rest, " 给 ")
 	if !ok {
@@ -703,17 +719,60 @@ func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.
 	case !MayHandOver(v, from[0], to[0].ID):
 		return "接替人需在你的团队中。", nil
 	}
-	_, err = p.core.HandOver(ctx, Actor{Viewer: v, Source: SourceBot}, HandoverRequest{CustomerID: c.ID, From: from[0], To: to[0].ID, Now: at})
+	a := Actor{Viewer: v, Source: SourceBot}
+	fromName, toName := staffName(ctx, p.st, from[0]), staffLabel(to[0])
+	var reply, oldText, newText string
+	if externalUserID(c) == "" {
+		// Not a WeCom contact (imported, or known only on the Official
+		// Account or 微信客服): WeCom cannot transfer them, scrm can.
+		_, err = p.core.Assign(ctx, a, AssignRequest{CustomerID: c.ID, From: from[0], To: to[0].ID, Key: key, At: at})
+		reply = "已转交 ✅ **" + mdName(c) + "** 由 " + md(fromName) + " 转给 " + md(toName) + "（非企业微信客户，已在 scrm 内完成，未完成的提醒一并转交）。"
+		oldText = "你跟进的客户 **" + mdName(c) + "** 已由 " + md(staffName(ctx, p.st, v.StaffID)) + " 转交给 " + md(toName) + "，TA 的待办提醒已一并转交。"
+		newText = "**" + mdName(c) + "** 已转交给你（原负责人：" + md(fromName) + "），发送“查 " + mdName(c) + "”看客户档案。"
+	} else {
+		_, err = p.core.HandOver(ctx, a, HandoverRequest{CustomerID: c.ID, From: from[0], To: to[0].ID, Now: at})
+		reply = "已发起转交 ✅ **" + mdName(c) + "** 由 " + md(fromName) + " 转给 " + md(toName) +
+			"。企业微信会通知客户，24 小时内未拒绝即完成接替，结果会记在客户动态里。"
+		oldText = "你跟进的客户 **" + mdName(c) + "** 已由 " + md(staffName(ctx, p.st, v.StaffID)) + " 发起转交给 " + md(toName) +
+			"，客户 24 小时内未拒绝即完成接替，届时未完成的提醒会转给 TA。"
+		newText = "客户 **" + mdName(c) + "** 将转交给你（原负责人：" + md(fromName) + "），客户 24 小时内未拒绝即完成接替。"
+	}
 	var rej *HandoverRejection
 	var ae *ActionError
 	switch {
 	case errors.As(err, &rej):
 		return "未能转交：" + rej.Text, nil
 	case errors.As(err, &ae):
-		return ae.Text, nil
+		return "未能转交：" + ae.Text, nil
 	case err != nil:
 		return "", err
 	}
-	return "已发起转交 ✅ **" + mdName(c) + "** 由 " + staffName(ctx, p.st, from[0]) + " 转给 " + staffLabel(to[0]) +
-		"。企业微信会通知客户，24 小时内未拒绝即完成接替，结果会记在客户动态里。", nil
+	// Both salespeople hear of it (the asker has the reply).
+	for _, n := range []struct{ to, text string }{{from[0], oldText}, {to[0].ID, newText}} {
+		if n.to == v.StaffID {
+			continue
+		}
+		if err := p.noticeOnce(ctx, key, n.to, n.text); err != nil {
+			return "", err
+		}
+	}
+	return reply, nil
+}
+
+// noticeOnce sends text to staffID once for the command key: a redelivered
+// command finds the record and does not send again.
+func (p *Commands) noticeOnce(ctx context.Context, key, staffID, text string) error {
+	k := "bot-notice:" + key + ":" + staffID
+	if key == "" {
+		return p.out.SendMarkdown(ctx, staffID, text)
+	}
+	if done, err := p.st.GetCursor(ctx, k); err != nil {
+		return fmt.Errorf("commands: notice: %w", err)
+	} else if done != "" {
+		return nil
+	}
+	if err := p.out.SendMarkdown(ctx, staffID, text); err != nil {
+		return fmt.Errorf("commands: notice %s: %w", staffID, err)
+	}
+	return p.st.SetCursor(ctx, k, "1")
 }
