@@ -153,7 +153,7 @@ func (p *Commands) confirm(ctx context.Context, v Viewer, rest string, at time.T
 			done = append(done, "标签「"+md(strings.Join(add, "」「"))+"」")
 		}
 	}
-	if pr.stage != "" {
+	if pr.stage != "" && c.Stage != pr.stage {
 		if stageName(c.Stage) != store.StageLead {
 			refused = append(refused, "阶段已是「"+stageName(c.Stage)+"」，未改为「"+pr.stage+"」")
 		} else {
