@@ -221,4 +221,3 @@ func (c *Core) applyClaim(ctx context.Context, ev *store.Event) (*store.Customer
 	}
 	return after, nil
 }
-

@@ -166,7 +166,9 @@ func TestHandOverImportedCustomerInScrm(t *testing.T) {
 		t.Fatalf("audit %+v %v", audit, err)
 	}
 	es, err := e.st.FindTimeline(ctx, c.ID, 0, 5)
-	if err != nil || !slices.ContainsFunc(es, func(x *store.TimelineEntry) bool { return x.Text == "负责人：李思 → 王武（scrm 内转交）" }) {
+	if err != nil || !slices.ContainsFunc(es, func(x *store.TimelineEntry) bool {
+		return x.Text == "负责人：李思 → 王武（scrm 内转交）"
+	}) {
 		t.Fatalf("timeline lacks the owner change: %+v %v", es, err)
 	}
 	for staff, want := range map[string]string{"lisi": "已由 老板 转交给 王武", "wangwu": "已转交给你（原负责人：李思）"} {
