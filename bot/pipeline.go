@@ -224,18 +224,17 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 	return len(evs), nil
 }
 
-// laneOf picks the worker of an event: by customer, else by sender (a staff
-// member's commands stay in order too).
+// laneOf picks the worker of an event: a customer's events share a lane, so
+// they apply in order. Events without a customer — staff commands, card
+// presses, directory changes — all take lane 0, in the order they were
+// stored: any of them may act on any customer (a claim, a reply, a note),
+// and of two presses of 接待 on one customer the first stored must win.
 func laneOf(ev *store.Event, n int) int {
-	if n <= 1 {
+	if n <= 1 || ev.CustomerID == "" {
 		return 0
 	}
-	key := ev.CustomerID
-	if key == "" {
-		key = ev.FromID
-	}
 	h := fnv.New32a()
-	h.Write([]byte(key))
+	h.Write([]byte(ev.CustomerID))
 	return int(h.Sum32() % uint32(n))
 }
 
