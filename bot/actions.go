@@ -46,6 +46,7 @@ const (
 	SourceAnalysis = "analysis"
 	SourceCadence  = "cadence"
 	SourceImport   = "import"
+	SourceArchive  = "archive" // the chat archive (会话内容存档)
 )
 
 // SystemActorID is the actor of changes no person made (the analysis, the

@@ -126,21 +126,40 @@ func (c *Core) reminderEntry(ctx context.Context, a Actor, r *store.Reminder, ke
 	return nil
 }
 
-// ReminderRequest creates a manual reminder for the actor on a customer.
+// ReminderRequest creates a reminder on a customer: by default a manual one
+// for the actor.
 type ReminderRequest struct {
 	CustomerID string
 	Text       string
 	DueAt      time.Time // a time already past means now
 	Key        string    // idempotency key; empty: a fresh one
 	At         time.Time // zero: now
+	// Kind is the reminder's kind (default store.ReminderManual). A rule's
+	// reminder (a promise read from a message) is keyed by Kind and Key
+	// alone, so whichever door sees the message again finds it.
+	Kind string
+	// StaffID is whom the reminder is for (default the actor). Only an
+	// admin (the system actor included) or a manager for their team may
+	// name someone else.
+	StaffID string
 }
 
-// CreateReminder creates a manual reminder for a (a staff member) on a
-// customer a may see. It reports whether the reminder is new (false: a
-// retry with the same key, returned as stored).
+// CreateReminder creates a reminder on a customer a may see, for a (a staff
+// member) or for req.StaffID. It reports whether the reminder is new
+// (false: a retry with the same key, returned as stored).
 func (c *Core) CreateReminder(ctx context.Context, a Actor, req ReminderRequest) (*store.Reminder, bool, error) {
-	if a.entryStaff() == "" {
+	staff := cmp.Or(req.StaffID, a.entryStaff())
+	switch {
+	case staff == "":
 		return nil, false, forbidden("only staff members have reminders", "只有员工本人可以创建提醒。")
+	case ReservedStaffID(staff) || staff == SystemActorID:
+		return nil, false, invalid("staff_id names no staff member", "提醒只能分配给员工。")
+	case staff != a.StaffID && a.Role != RoleAdmin && (a.Role != RoleManager || !slices.Contains(a.Team, staff)):
+		return nil, false, forbidden("reminders of others are for their manager", "只能给自己或你团队的成员创建提醒。")
+	}
+	kind := cmp.Or(req.Kind, store.ReminderManual)
+	if kind != store.ReminderManual && req.Key == "" {
+		return nil, false, invalid("a rule's reminder needs a key", "提醒缺少幂等键。")
 	}
 	text := trimmed(req.Text)
 	if text == "" || utf8.RuneCountInString(text) > MaxReminderRunes {
@@ -158,9 +177,13 @@ func (c *Core) CreateReminder(ctx context.Context, a Actor, req ReminderRequest)
 	if due.Before(at) {
 		due = at
 	}
+	rkey := "manual:" + a.Source + ":" + a.StaffID + ":" + cu.ID + ":" + key
+	if kind != store.ReminderManual {
+		rkey = kind + ":" + key
+	}
 	r := &store.Reminder{
-		Key:        "manual:" + a.Source + ":" + a.StaffID + ":" + cu.ID + ":" + key,
-		CustomerID: cu.ID, StaffID: a.StaffID, Kind: store.ReminderManual, Text: text,
+		Key:        rkey,
+		CustomerID: cu.ID, StaffID: staff, Kind: kind, Text: text,
 		DueAt: due, Status: store.ReminderPending, CreatedAt: at, UpdatedAt: at,
 	}
 	if err := c.audit(ctx, a, AuditReminder, cu.ID, "key="+key+" due="+due.Format(time.RFC3339), at); err != nil {

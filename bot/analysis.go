@@ -284,7 +284,7 @@ func (a *Analysis) analyze(ctx context.Context, an *nlp.Analyzer, prev store.Ins
 		if strings.TrimSpace(e.Text) == "" {
 			continue // pictures and the like: nothing to read
 		}
-		msgs = append(msgs, nlp.Message{Role: roleOf(e), Text: e.Text, At: e.At})
+		msgs = append(msgs, messageOf(e))
 	}
 	res.summary, res.model = prev.Summary, cmp.Or(prev.Model, nlp.OfflineModel)
 	if len(msgs) == 0 {
@@ -300,17 +300,31 @@ func (a *Analysis) analyze(ctx context.Context, an *nlp.Analyzer, prev store.Ins
 		if strings.TrimSpace(e.Text) == "" {
 			continue
 		}
-		msg := nlp.Message{Role: roleOf(e), Text: e.Text, At: e.At}
+		msg := messageOf(e)
 		if msg.Role == nlp.RoleCustomer {
-			s := nlp.Sentiment(e.Text)
-			res.sentiments = append(res.sentiments, msgSentiment{ID: e.ID, Label: s.Label, Score: s.Score})
-			in, _ := nlp.ClassifyIntent(e.Text)
-			res.intents = append(res.intents, in)
+			// The embedded models score every person's message; the
+			// analyzer's message methods skip automatic ones unread.
+			s, err := a.off.AnalyzeMessageSentiment(ctx, msg)
+			if err != nil {
+				return res, fmt.Errorf("sentiment: %w", err)
+			}
+			if !s.Skipped {
+				res.sentiments = append(res.sentiments, msgSentiment{ID: e.ID, Label: s.Label, Score: s.Score})
+			}
+			in, err := a.off.ClassifyMessageIntent(ctx, msg)
+			if err != nil {
+				return res, fmt.Errorf("intent: %w", err)
+			}
+			if !in.Skipped {
+				res.intents = append(res.intents, in.Intent)
+			}
 		}
 		// The bot's automatic answers (FAQ, business hours) are canned
 		// text, not anyone's commitment: "工作时间 9:00-18:00，我们会尽快
-		// 回复您" must not remind the owner of a promise nobody made.
-		if e.Attrs["by"] == "bot" {
+		// 回复您" must not remind the owner of a promise nobody made. A
+		// staff message whose promises became reminders when it was sent
+		// is not read again.
+		if msg.Auto || e.Attrs[AttrPromisesRead] == "true" {
 			continue
 		}
 		// A promise needs a time expression: asking the LLM about messages
@@ -349,6 +363,11 @@ func addUsage(u, o nlp.Usage) nlp.Usage {
 	u.Requests += o.Requests
 	u.Estimated = u.Estimated || o.Estimated
 	return u
+}
+
+// messageOf is a timeline message as the analyzer reads it.
+func messageOf(e *store.TimelineEntry) nlp.Message {
+	return nlp.Message{Role: roleOf(e), Text: e.Text, At: e.At, Auto: e.Automatic()}
 }
 
 func roleOf(e *store.TimelineEntry) string {
@@ -445,7 +464,7 @@ func (a *Analysis) assess(c *store.Customer, prev store.Insight, entries []*stor
 	}
 	if c.Stage == store.StageLead || c.Stage == "" {
 		for _, e := range entries {
-			if e.Direction == store.DirectionOut {
+			if e.Direction == store.DirectionOut && !e.Automatic() {
 				w.proposedStage = store.StageActive // staff has replied: no longer a bare lead
 				break
 			}
@@ -474,14 +493,8 @@ func customerOwner(c *store.Customer) (staffID, remark string) {
 func (a *Analysis) save(ctx context.Context, c *store.Customer, prev store.Insight, entries []*store.TimelineEntry, res result) error {
 	now := a.o.Now()
 	through := entries[len(entries)-1].ID
-	staff, remark := customerOwner(c)
-	name := remark
-	if name == "" {
-		name = c.Name
-	}
-	if name == "" {
-		name = "（未命名）"
-	}
+	staff, _ := customerOwner(c)
+	name := reminderName(c)
 	w := a.assess(c, prev, entries, res, name)
 
 	type promiseOut struct {
@@ -788,10 +801,20 @@ func dueText(p nlp.Promise, loc *time.Location) string {
 // customer commitment quotes the customer and asks for a follow-up then; a
 // staff promise reminds its maker.
 func (a *Analysis) promiseText(f found, name string) string {
-	when := dueText(f.p, a.o.Location)
+	return promiseText(f, name, a.o.Location)
+}
+
+// promiseText is a promise reminder's text (see Analysis.promiseText). A
+// request staff make of the customer ("请您周五前把合同寄回") is the
+// customer's to keep and the salesperson's to follow up.
+func promiseText(f found, name string, loc *time.Location) string {
+	when := dueText(f.p, loc)
 	action := strings.TrimSpace(f.p.Action)
 	if f.p.Who == nlp.RoleStaff {
 		action = strings.NewReplacer("您", "他", "你", "他").Replace(action)
+		if f.p.Owner == nlp.RoleCustomer {
+			return fmt.Sprintf("你请 %s：%s%s → %s 跟进确认", name, f.p.Expr, action, when)
+		}
 		return fmt.Sprintf("你答应 %s：%s%s（%s）", name, f.p.Expr, action, when)
 	}
 	quote := clipRunes(sentenceAround(f.entry.Text, f.p.Span), 40)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrmhq/scrm/nlp"
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/wecom"
 )
@@ -41,6 +42,13 @@ type ArchiveOptions struct {
 	// many external members' timelines (default 20); in bigger groups it is
 	// a broadcast, not a conversation, and is skipped.
 	MaxGroupFanout int
+	// Core, when set, turns the promises in a staff member's one-to-one
+	// message into reminders as the message is stored (see
+	// Core.remindPromises); Location is the business time zone they are
+	// read in (default Asia/Shanghai). Without it the analysis finds them
+	// when the conversation goes quiet.
+	Core           *Core
+	Location       *time.Location
 	Now            func() time.Time
 	Logger         *slog.Logger
 }
@@ -80,6 +88,9 @@ func NewArchive(st ArchiveStore, src wecom.ArchiveSource, lk Leaser, o ArchiveOp
 		o.MaxBackoff = max(5*time.Minute, o.MinBackoff)
 	}
 	o.MaxGroupFanout = positiveOr(o.MaxGroupFanout, 20)
+	if o.Location == nil {
+		o.Location = nlp.BusinessLocation("")
+	}
 	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	return &Archive{st: st, src: src, lk: lk, o: o}
 }
@@ -212,7 +223,7 @@ func (a *Archive) store(ctx context.Context, entries []archiveEntry) error {
 		}
 	}
 	now := a.o.Now().UTC()
-	ids := make(map[string]string, len(order))
+	ids := make(map[string]*store.Customer, len(order))
 	for _, ext := range order {
 		t := touches[ext]
 		c, err := a.st.UpsertCustomer(ctx, store.CustomerUpsert{
@@ -222,13 +233,27 @@ func (a *Archive) store(ctx context.Context, entries []archiveEntry) error {
 		if err != nil {
 			return fmt.Errorf("archive: upsert customer: %w", err)
 		}
-		ids[ext] = c.ID
+		ids[ext] = c
 	}
+	sys := SystemActor(SourceArchive)
 	for _, x := range entries {
 		e := x.e
-		e.CustomerID = ids[x.external]
+		c := ids[x.external]
+		e.CustomerID = c.ID
+		// A staff member's words to one customer are read for promises
+		// now; a group message, said to many, is left to each customer's
+		// analysis.
+		promises := a.o.Core != nil && e.Direction == store.DirectionOut && e.StaffID != "" && e.Attrs["RoomID"] == ""
+		if promises {
+			e.Attrs[AttrPromisesRead] = "true"
+		}
 		if _, err := a.st.AppendTimeline(ctx, &e); err != nil {
 			return fmt.Errorf("archive: append %s: %w", e.SourceKey, err)
+		}
+		if promises {
+			if _, err := a.o.Core.remindPromises(ctx, sys, c, &e, a.o.Location); err != nil {
+				return fmt.Errorf("archive: %w", err)
+			}
 		}
 	}
 	return nil

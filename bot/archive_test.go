@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -344,5 +345,58 @@ func TestPlanArchive(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestArchiveStaffPromiseBecomesReminder: a promise a salesperson makes in
+// an archived one-to-one chat is a reminder for them as the message is
+// stored, once however often the batch is pulled again; the same words
+// said in a group chat are left to the analysis.
+func TestArchiveStaffPromiseBecomesReminder(t *testing.T) {
+	ctx := context.Background()
+	st := openArchiveStore(t)
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	now := time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC) // Tuesday 10:00 in Shanghai
+	clock := func() time.Time { return now }
+	src := &fakeArchive{msgs: []wecom.ArchiveMessage{
+		{Seq: 1, MsgID: "m1", From: "wmMa", ToList: []string{"sales1"}, MsgType: "text", Text: "空调不制冷了", At: now.Add(-2 * time.Minute)},
+		{Seq: 2, MsgID: "m2", From: "sales1", ToList: []string{"wmMa"}, MsgType: "text", Text: "明天上午安排工程师上门维修", At: now.Add(-time.Minute)},
+		{Seq: 3, MsgID: "m3", From: "sales1", ToList: []string{"wmMa", "wmZhao"}, RoomID: "r1", MsgType: "text", Text: "明天下午三点给大家发新报价", At: now},
+	}}
+	w := NewArchive(st, src, nil, ArchiveOptions{Owner: "a", Core: NewCore(st, clock), Location: loc, Now: clock})
+	for range 2 { // the second pull repeats the batch, as after a crash before the cursor moved
+		if _, err := w.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetCursor(ctx, ArchiveCursor, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: "wmMa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := st.FindReminders(ctx, store.ReminderFilter{StaffID: "sales1", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].CustomerID != c.ID || rs[0].Kind != store.ReminderPromise || !strings.Contains(rs[0].Text, "工程师上门维修") {
+		t.Fatalf("reminders %+v, want one promise on %s", rs, c.ID)
+	}
+	if due := rs[0].DueAt.In(loc); due.Day() != 25 || due.Hour() != 9 {
+		t.Fatalf("due %v, want 11-25 09:00", due)
+	}
+	tl, err := st.FindTimeline(ctx, c.ID, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range tl {
+		want := ""
+		if e.Attrs["MsgID"] == "m2" {
+			want = "true"
+		}
+		if e.Kind == store.EntryMessage && e.Attrs[AttrPromisesRead] != want {
+			t.Fatalf("entry %s: promises_read=%q, want %q", e.Attrs["MsgID"], e.Attrs[AttrPromisesRead], want)
+		}
 	}
 }

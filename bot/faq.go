@@ -575,6 +575,14 @@ func (a *Answerer) deliver(ctx context.Context, ev *store.Event, text string) er
 	return fmt.Errorf("faq: cannot answer on channel %q", ev.Channel)
 }
 
+// autoAttrs are the attributes of every message scrm sends a customer on
+// its own: the one place that marks them automatic (store.AttrAuto), so the
+// analysis never reads the bot's canned words as anyone's promise, mood or
+// intent. reason says why it was sent (an autoFAQ outcome, autoOffHours…).
+func autoAttrs(reason string) map[string]string {
+	return map[string]string{"by": "bot", store.AttrAuto: "true", "auto_reason": reason}
+}
+
 // record puts the bot's answer on the customer's timeline.
 func (a *Answerer) record(ctx context.Context, ev *store.Event, outcome, text string) error {
 	c, err := a.st.FindCustomerByIdentity(ctx, identityOf(ev))
@@ -588,7 +596,7 @@ func (a *Answerer) record(ctx context.Context, ev *store.Event, outcome, text st
 		Channel:    ev.Channel,
 		Direction:  store.DirectionOut,
 		Text:       text,
-		Attrs:      map[string]string{"by": "bot", "auto": outcome},
+		Attrs:      autoAttrs(outcome),
 		At:         a.o.Now().UTC(),
 	})
 	if err != nil {

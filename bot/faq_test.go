@@ -146,7 +146,7 @@ func TestFAQAnswersOnTheOfficialAccountAndTellsTheOwner(t *testing.T) {
 	}
 	c := h.customer(ibOA("oZhang"))
 	tl := h.timeline(c.ID)
-	if tl[0].Direction != store.DirectionOut || tl[0].Attrs["by"] != "bot" || tl[0].Attrs["auto"] != "faq:trial" || tl[0].StaffID != "" {
+	if tl[0].Direction != store.DirectionOut || tl[0].Attrs["by"] != "bot" || tl[0].Attrs["auto"] != "true" || tl[0].Attrs["auto_reason"] != "faq:trial" || !tl[0].Automatic() || tl[0].StaffID != "" {
 		t.Fatalf("bot answer on the timeline: %+v", tl[0])
 	}
 	if c.LastStaffTouchAt != nil && c.LastStaffTouchAt.After(ibOpen) {

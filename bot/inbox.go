@@ -672,7 +672,7 @@ func (in *Inbox) Reply(ctx context.Context, v Viewer, rest, key string, at time.
 	} else if ident, err = replyIdentity(c, last.Channel); err != nil {
 		return "", err
 	}
-	if _, err := in.st.AppendTimeline(ctx, &store.TimelineEntry{
+	entry := &store.TimelineEntry{
 		CustomerID: c.ID,
 		SourceKey:  sentKey,
 		Kind:       store.EntryMessage,
@@ -680,14 +680,27 @@ func (in *Inbox) Reply(ctx context.Context, v Viewer, rest, key string, at time.
 		Direction:  store.DirectionOut,
 		StaffID:    v.StaffID,
 		Text:       text,
+		Attrs:      map[string]string{AttrPromisesRead: "true"},
 		At:         now,
-	}); err != nil {
+	}
+	if _, err := in.st.AppendTimeline(ctx, entry); err != nil {
 		return "", fmt.Errorf("inbox: reply timeline: %w", err)
 	}
 	if _, err := in.st.UpsertCustomer(ctx, store.CustomerUpsert{Identity: ident, StaffAt: now, Now: now}); err != nil {
 		return "", fmt.Errorf("inbox: staff touch: %w", err)
 	}
-	return "✅ 已通过" + label + "回复 " + h + "：" + clip(text, 60), nil
+	// The entry is marked read for promises before it is stored: a crash
+	// right here leaves the reminders to the redelivered command, which
+	// finds the reply sent and comes back to this line.
+	made, err := in.core.remindPromises(ctx, Actor{Viewer: v, Source: SourceBot}, c, entry, in.o.Location)
+	if err != nil {
+		return "", fmt.Errorf("inbox: %w", err)
+	}
+	out := "✅ 已通过" + label + "回复 " + h + "：" + clip(text, 60)
+	if made > 0 {
+		out += fmt.Sprintf("\n⏰ 你在回复里的承诺已记为提醒（%d 条），发送“今天”或“待办”查看。", made)
+	}
+	return out, nil
 }
 
 var errNoRoute = errors.New("inbox: no address on the channel")

@@ -590,3 +590,55 @@ func TestInboxTreatsACustomerOfADepartedSalespersonAsUnassigned(t *testing.T) {
 		t.Fatalf("customer not offered to the next salesperson: %+v", h.sim.SentTo("sales1"))
 	}
 }
+
+// TestReplyPromiseBecomesReminderAtOnce: a promise in a 回 reply is a
+// reminder for the salesperson as soon as the reply is sent, through the
+// core (a timeline entry names it), and a reprocessed command makes no
+// second one.
+func TestReplyPromiseBecomesReminderAtOnce(t *testing.T) {
+	h := newIB(t, ibOptions{})
+	h.sim.AddOAFollower(wecomtest.OAFollower{OpenID: "oMa", UnionID: "uMa", Nickname: "马超"})
+	h.contact("sales1", "wmMa", "马超", "uMa")
+	h.customerOA("oMa", "空调不制冷了，能派人来修吗？")
+	got := h.staffSays("sales1", "回 马超 您好，明天上午安排工程师上门维修")
+	if !strings.Contains(got, "已通过公众号回复") || !strings.Contains(got, "已记为提醒") {
+		t.Fatalf("reply %q", got)
+	}
+	c := h.customer(ibOA("oMa"))
+	rs, err := h.st.FindReminders(h.ctx, store.ReminderFilter{CustomerID: c.ID, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].Kind != store.ReminderPromise || rs[0].StaffID != "sales1" || !strings.Contains(rs[0].Text, "工程师上门维修") {
+		t.Fatalf("reminders %+v, want one promise for sales1", rs)
+	}
+	// Tomorrow morning (Wednesday) in Shanghai, before the promise is due.
+	if due := rs[0].DueAt.In(ibLoc); due.Day() != 25 || due.Hour() != 9 {
+		t.Fatalf("due %v, want 11-25 09:00", due)
+	}
+	var created, marked int
+	for _, e := range h.timeline(c.ID) {
+		if e.Kind == store.EntryReminder && e.Attrs["change"] == "create" {
+			created++
+		}
+		if e.Kind == store.EntryMessage && e.Direction == store.DirectionOut && e.Attrs[bot.AttrPromisesRead] == "true" {
+			marked++
+		}
+	}
+	if created != 1 || marked != 1 {
+		t.Fatalf("timeline: %d reminder entries, %d marked replies; want 1 and 1", created, marked)
+	}
+
+	evs, err := h.st.FindEvents(h.ctx, store.EventFilter{Channel: store.ChannelWeCom, Kind: "text"})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("events %d %v", len(evs), err)
+	}
+	v, _ := ibStaffDir{h.st}.Viewer(h.ctx, "sales1")
+	key := fmt.Sprintf("%s:%d", "sales1", evs[0].OccurredAt.UnixNano())
+	if _, err := h.inbox.Reply(h.ctx, v, "马超 您好，明天上午安排工程师上门维修", key); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := h.st.FindReminders(h.ctx, store.ReminderFilter{CustomerID: c.ID, Limit: 10}); len(rs) != 1 {
+		t.Fatalf("after a redelivery: %d reminders, want 1", len(rs))
+	}
+}

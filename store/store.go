@@ -231,6 +231,18 @@ func (e *TimelineEntry) Private() bool {
 	return e.Kind == EntryNote && e.Attrs[AttrPrivate] == "true"
 }
 
+// AttrAuto marks a message scrm sent on its own (an FAQ answer, the
+// off-hours reply, a handover notice): Attrs[AttrAuto] == "true". Nobody
+// said those words, so nothing reads them for promises, sentiment or intent.
+const AttrAuto = "auto"
+
+// Automatic reports whether e is a message scrm sent on its own. Entries
+// written before the mark carried the answer's outcome in AttrAuto beside
+// by=bot, which still counts.
+func (e *TimelineEntry) Automatic() bool {
+	return e.Kind == EntryMessage && (e.Attrs[AttrAuto] == "true" || e.Attrs["by"] == "bot")
+}
+
 // Author is who wrote e: the staff member, or the Attrs "author" of an
 // entry written without one (an admin token's "admin").
 func (e *TimelineEntry) Author() string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/config"
@@ -14,7 +15,7 @@ import (
 // worker's background loop, which holds the coord lease "archive" so one
 // instance pulls. In builds without -tags msgaudit the source cannot open,
 // and start fails with how to enable it rather than silently not archiving.
-func newArchiveLoop(cfg config.Config, a *app, owner string, log *slog.Logger) (func(context.Context), error) {
+func newArchiveLoop(cfg config.Config, a *app, owner string, now func() time.Time, log *slog.Logger) (func(context.Context), error) {
 	key, err := cfg.ArchivePrivateKey()
 	if err != nil {
 		return nil, err
@@ -23,7 +24,8 @@ func newArchiveLoop(cfg config.Config, a *app, owner string, log *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("SCRM_WECOM_ARCHIVE_SECRET: %w", err)
 	}
-	w := bot.NewArchive(a.store, src, a.coord, bot.ArchiveOptions{Owner: owner, Logger: log})
+	w := bot.NewArchive(a.store, src, a.coord, bot.ArchiveOptions{Owner: owner,
+		Core: bot.NewCore(a.store, now), Location: cfg.Location(), Now: now, Logger: log})
 	return func(ctx context.Context) {
 		defer src.Close()
 		w.Run(ctx)

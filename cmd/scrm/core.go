@@ -145,7 +145,7 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		bot.RunnerOptions{Owner: c.owner, Workers: 4, Now: now, Logger: log}).Run)
 
 	if cfg.ArchiveEnabled() { // chat archive (会话内容存档), see archive.go
-		archive, err := newArchiveLoop(cfg, a, c.owner, log)
+		archive, err := newArchiveLoop(cfg, a, c.owner, now, log)
 		if err != nil {
 			return nil, err
 		}
