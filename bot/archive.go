@@ -47,10 +47,10 @@ type ArchiveOptions struct {
 	// Core.remindPromises); Location is the business time zone they are
 	// read in (default Asia/Shanghai). Without it the analysis finds them
 	// when the conversation goes quiet.
-	Core           *Core
-	Location       *time.Location
-	Now            func() time.Time
-	Logger         *slog.Logger
+	Core     *Core
+	Location *time.Location
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Archive pulls the WeCom chat archive (会话内容存档) into customers'
