@@ -39,14 +39,15 @@ import (
 
 // Sources of actions: which door an action came through.
 const (
-	SourceAPI      = "api"
-	SourceBot      = "bot"
-	SourceConsole  = "console"
-	SourceSidebar  = "sidebar"
-	SourceAnalysis = "analysis"
-	SourceCadence  = "cadence"
-	SourceImport   = "import"
-	SourceArchive  = "archive" // the chat archive (会话内容存档)
+	SourceAPI        = "api"
+	SourceBot        = "bot"
+	SourceConsole    = "console"
+	SourceSidebar    = "sidebar"
+	SourceAnalysis   = "analysis"
+	SourceCadence    = "cadence"
+	SourceImport     = "import"
+	SourceArchive    = "archive"    // the chat archive (会话内容存档)
+	SourceEscalation = "escalation" // an alert passed on to a manager
 )
 
 // SystemActorID is the actor of changes no person made (the analysis, the

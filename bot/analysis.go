@@ -455,8 +455,8 @@ func (a *Analysis) assess(c *store.Customer, prev store.Insight, entries []*stor
 		case w.label == nlp.Negative && w.intent == nlp.IntentComplaint:
 			w.alert = fmt.Sprintf("⚠️ 客户 %s 在投诉：“%s”。请尽快联系处理。", name, quote)
 		case drop:
-			w.alert = fmt.Sprintf("⚠️ 客户 %s 情绪明显转差（满意度 %.0f%% → %.0f%%）：“%s”。请尽快联系了解情况。",
-				name, prev.SentimentScore*100, w.score*100, quote)
+			w.alert = fmt.Sprintf("⚠️ 客户 %s 情绪明显转差（%s → %s）：“%s”。请尽快联系了解情况。",
+				name, nlp.SentimentLabel(prev.SentimentLabel, prev.SentimentScore), nlp.SentimentLabel(w.label, w.score), quote)
 		}
 	}
 	if tag := intentTags[w.intent]; tag != "" && len(res.intents) > 0 && !slices.Contains(c.Tags, tag) {
@@ -672,20 +672,20 @@ func stageName(s string) string {
 	return s
 }
 
-var labelNames = map[string]string{nlp.Positive: "正面", nlp.Negative: "负面", nlp.Neutral: "中性"}
-
 // entryText is the analysis as staff read it on the timeline.
 func (a *Analysis) entryText(prev store.Insight, entries []*store.TimelineEntry, res result, w window, promises, created int, alerted bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "会话分析（%s）：新消息 %d 条", modelName(res.model), len(entries))
 	if len(res.sentiments) > 0 {
-		fmt.Fprintf(&b, "；情绪 %s %.0f%%", labelNames[w.label], w.score*100)
+		// The label and its strength, never a bare percentage: "负面 0%"
+		// read as "no negativity" to staff.
+		b.WriteString("；情绪 " + nlp.SentimentLabel(w.label, w.score))
 		if prev.SentimentLabel != "" && math.Abs(w.trend) >= 0.05 {
-			arrow := "↑"
+			trend := "好转"
 			if w.trend < 0 {
-				arrow = "↓"
+				trend = "转差"
 			}
-			fmt.Fprintf(&b, "（较上次 %s%.0f%%）", arrow, math.Abs(w.trend)*100)
+			fmt.Fprintf(&b, "（较上次%s）", trend)
 		}
 	}
 	if w.intent != "" && len(res.intents) > 0 {

@@ -40,7 +40,12 @@ type Commands struct {
 	dormantDays int
 	inbox       *Inbox // replies to and claims of customers; nil: not configured
 	ask         *Asker // plain-language questions through the LLM; nil: not configured
+	hours       Hours  // business hours for waiting times; nil: always open
 }
+
+// SetHours sets the business hours 今天 counts a customer's wait in
+// (SCRM_BUSINESS_HOURS; default: always open).
+func (p *Commands) SetHours(h Hours) { p.hours = h }
 
 // NewCommands returns the staff command processor.
 func NewCommands(st CommandStore, dir Directory, out Messenger, loc *time.Location) *Commands {

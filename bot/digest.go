@@ -158,17 +158,34 @@ func (s *Scheduler) runDigest(ctx context.Context, job *store.Job) error {
 	if done, err := s.st.GetCursor(ctx, sent); err != nil || done != "" {
 		return err
 	}
-	rs, err := s.st.FindReminders(ctx, store.ReminderFilter{StaffID: staff, Statuses: openReminderStatuses, DueBefore: day.AddDate(0, 0, 1).UTC(), Limit: 60})
+	// The digest is what needs the member this morning: at the digest
+	// time, or now for one that runs late.
+	at := laterOf(atClock(day, s.digestClock, s.o.Location), s.o.Now())
+	v, err := s.dir.Viewer(ctx, staff)
 	if err != nil {
-		return fmt.Errorf("digest %s: reminders: %w", staff, err)
+		v = Viewer{StaffID: staff, Role: RoleSales} // known only from their reminders
 	}
-	if len(rs) > 0 {
-		head := fmt.Sprintf("**早上好，今天有 %d 条跟进**（%s %s）", len(rs), day.Format("01-02"), cnWeekdays[day.Weekday()])
-		lines, err := planLines(ctx, s.st, rs, day, s.o.Location)
+	a, err := attentionFor(ctx, s.st, s.o.Hours, staff, at, s.o.Location)
+	if err != nil {
+		return fmt.Errorf("digest %s: %w", staff, err)
+	}
+	lines, err := attentionLines(ctx, s.st, a, day, s.o.Location)
+	if err != nil {
+		return fmt.Errorf("digest %s: %w", staff, err)
+	}
+	if v.Role == RoleManager || v.Role == RoleAdmin {
+		team, err := teamAttention(ctx, s.st, s.o.Hours, v, at, s.o.Location)
 		if err != nil {
-			return fmt.Errorf("digest %s: %w", staff, err)
+			return fmt.Errorf("digest %s: team: %w", staff, err)
 		}
-		for _, page := range paginate(head, lines, "回复“完成 编号”“推迟 编号 明天”处理，“今天”随时查看。") {
+		lines = append(lines, team...)
+	}
+	if len(lines) > 0 {
+		head := fmt.Sprintf("**早上好**（%s %s）", day.Format("01-02"), cnWeekdays[day.Weekday()])
+		if n := len(a.reminders()); n > 0 {
+			head = fmt.Sprintf("**早上好，今天有 %d 条跟进**（%s %s）", n, day.Format("01-02"), cnWeekdays[day.Weekday()])
+		}
+		for _, page := range paginate(head, lines, "回复“完成 编号”“推迟 编号 明天”处理，“回 客户名 内容”回复客户，“今天”随时查看。") {
 			if err := s.out.SendMarkdownOnce(ctx, staff, page, pushDupWindow); err != nil {
 				return fmt.Errorf("digest %s: send: %w", staff, err)
 			}
@@ -276,27 +293,34 @@ func (p *Commands) today(ctx context.Context, v Viewer, at time.Time) (string, e
 		return noPlanText, nil
 	}
 	day := startOfDay(at, p.loc)
-	rs, err := p.plan.FindReminders(ctx, store.ReminderFilter{StaffID: v.StaffID, Statuses: openReminderStatuses, DueBefore: day.AddDate(0, 0, 1).UTC(), Limit: 30})
+	a, err := attentionFor(ctx, p.plan, p.hours, v.StaffID, at, p.loc)
 	if err != nil {
-		return "", fmt.Errorf("commands: reminders: %w", err)
+		return "", fmt.Errorf("commands: %w", err)
+	}
+	lines, err := attentionLines(ctx, p.plan, a, day, p.loc)
+	if err != nil {
+		return "", fmt.Errorf("commands: %w", err)
+	}
+	if v.Role == RoleManager || v.Role == RoleAdmin {
+		team, err := teamAttention(ctx, p.plan, p.hours, v, at, p.loc)
+		if err != nil {
+			return "", fmt.Errorf("commands: team: %w", err)
+		}
+		lines = append(lines, team...)
 	}
 	head := fmt.Sprintf("**今天的计划**（%s %s）", day.Format("01-02"), cnWeekdays[day.Weekday()])
-	if len(rs) == 0 {
+	if len(lines) == 0 {
 		n, err := p.plan.CountCustomers(ctx, store.CustomerFilter{StaffID: v.StaffID, LastContactBefore: at.AddDate(0, 0, -p.dormantDays)})
 		if err != nil {
 			return "", fmt.Errorf("commands: dormant count: %w", err)
 		}
-		out := head + "\n今天没有到期的提醒 🎉"
+		out := head + "\n今天没有到期的提醒，也没有等你回复的客户 🎉"
 		if n > 0 {
 			out += fmt.Sprintf("\n你有 %d 位客户超过 %d 天没联系，发送“沉睡客户”看看是谁。", n, p.dormantDays)
 		}
 		return out, nil
 	}
-	lines, err := planLines(ctx, p.plan, rs, day, p.loc)
-	if err != nil {
-		return "", fmt.Errorf("commands: %w", err)
-	}
-	return paginate(head, lines, "回复“完成 编号”或“推迟 编号 明天”处理。")[0], nil
+	return paginate(head, lines, "回复“完成 编号”或“推迟 编号 明天”处理，“回 客户名 内容”回复客户。")[0], nil
 }
 
 // scopeFilter restricts a customer filter to the viewer's scope. It reports

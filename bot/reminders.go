@@ -87,9 +87,16 @@ type SchedulerOptions struct {
 	DormantDays int // no interaction for this many days makes a customer dormant (default 30)
 	RenewalDays int // renewal reminders this many days before the date (default 30)
 	Location    *time.Location
-	Now         func() time.Time
-	Logger      *slog.Logger
-	Wake        <-chan struct{} // optional: look for due reminders now
+	// Hours are the business hours (nil: always open): how long a customer
+	// has waited, and how long an alert has stood, count only these.
+	Hours Hours
+	// EscalateAfter is how many business hours a sentiment alert may stand
+	// unhandled before the salesperson's manager is told (default 4 h;
+	// SCRM_ALERT_ESCALATE_HOURS).
+	EscalateAfter time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
+	Wake          <-chan struct{} // optional: look for due reminders now
 }
 
 func (o *SchedulerOptions) defaults() {
@@ -102,6 +109,7 @@ func (o *SchedulerOptions) defaults() {
 	}
 	o.DormantDays = positiveOr(o.DormantDays, 30)
 	o.RenewalDays = positiveOr(o.RenewalDays, 30)
+	o.EscalateAfter = positiveOr(o.EscalateAfter, 4*time.Hour)
 	if o.Location == nil {
 		o.Location = time.UTC
 	}
@@ -186,13 +194,21 @@ func (s *Scheduler) Run(ctx context.Context) {
 func (s *Scheduler) pushLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	var planned time.Time
+	var planned, escalated time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		case <-s.o.Wake:
+		}
+		// By the business clock, so that a test's clock that jumps hours
+		// escalates at once; before the pushes, which then carry it.
+		if now := s.o.Now(); now.Sub(escalated) >= time.Minute {
+			escalated = now
+			if _, err := s.Escalate(ctx); err != nil && ctx.Err() == nil {
+				s.o.Logger.Warn("escalate alerts", "err", err)
+			}
 		}
 		for ctx.Err() == nil {
 			n, err := s.PushDue(ctx)
