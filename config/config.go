@@ -65,6 +65,9 @@ type Config struct {
 	// another instance pushes them, and, three quarters of it, how long a
 	// push may wait behind WeCom's per member limit.
 	ReminderLease time.Duration `yaml:"reminder_lease" env:"SCRM_REMINDER_LEASE"`
+	// AlertEscalateHours is how many business hours a sentiment alert
+	// (情绪预警) may stand unhandled before the salesperson's manager is told.
+	AlertEscalateHours int `yaml:"alert_escalate_hours" env:"SCRM_ALERT_ESCALATE_HOURS"`
 
 	// Customer inbox: the FAQ knowledge base, business hours and the
 	// message customers get outside them ("" renders one from the hours).
@@ -91,22 +94,23 @@ type Config struct {
 // Default returns the configuration scrm runs with when nothing is set.
 func Default() Config {
 	return Config{
-		Addr:              ":8080",
-		DataDir:           "./data",
-		MongoDB:           "scrm",
-		RedisPrefix:       "scrm:",
-		Timezone:          "Asia/Shanghai",
-		WeComAPIBase:      "https://qyapi.weixin.qq.com",
-		OAAPIBase:         "https://api.weixin.qq.com",
-		CallbackMaxSkew:   5 * time.Minute,
-		CallbackMaxBody:   1 << 20,
-		SQLiteSynchronous: "FULL",
-		LogLevel:          "info",
-		DigestAt:          "09:00",
-		DormantDays:       30,
-		ReminderLease:     time.Minute,
-		AnalysisQuiet:     10 * time.Minute,
-		BusinessHours:     "09:00-18:00 Mon-Fri",
+		Addr:               ":8080",
+		DataDir:            "./data",
+		MongoDB:            "scrm",
+		RedisPrefix:        "scrm:",
+		Timezone:           "Asia/Shanghai",
+		WeComAPIBase:       "https://qyapi.weixin.qq.com",
+		OAAPIBase:          "https://api.weixin.qq.com",
+		CallbackMaxSkew:    5 * time.Minute,
+		CallbackMaxBody:    1 << 20,
+		SQLiteSynchronous:  "FULL",
+		LogLevel:           "info",
+		DigestAt:           "09:00",
+		DormantDays:        30,
+		ReminderLease:      time.Minute,
+		AlertEscalateHours: 4,
+		AnalysisQuiet:      10 * time.Minute,
+		BusinessHours:      "09:00-18:00 Mon-Fri",
 	}
 }
 
@@ -315,6 +319,9 @@ func (c Config) Validate() error {
 	}
 	if c.DormantDays < 1 || c.DormantDays > 3650 {
 		bad("SCRM_DORMANT_DAYS", "must be a number of days between 1 and 3650 (got %d)", c.DormantDays)
+	}
+	if c.AlertEscalateHours < 1 || c.AlertEscalateHours > 720 {
+		bad("SCRM_ALERT_ESCALATE_HOURS", "must be a number of business hours between 1 and 720 (got %d)", c.AlertEscalateHours)
 	}
 	if c.ReminderLease < 5*time.Second || c.ReminderLease > time.Hour {
 		bad("SCRM_REMINDER_LEASE", "must be a duration between 5s and 1h such as 1m (got %s)", c.ReminderLease)

@@ -116,6 +116,7 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	if wecomAPI {
 		cmds := bot.NewCommands(a.store, dir, messenger{a.api}, cfg.Location())
 		cmds.SetDormantDays(cfg.DormantDays)
+		cmds.SetHours(cfg.Hours())
 		if llm != nil {
 			cmds.SetAsker(bot.NewAsker(a.store, llm, bot.AskerOptions{Location: cfg.Location(), Logger: log}))
 		}
@@ -130,8 +131,9 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		c.register(bot.NewCardActions(a.store, dir, cmds, messenger{a.api}, cfg.Location(), now))
 		scheduler, err := bot.NewScheduler(a.store, dir, messenger{a.api}, bot.SchedulerOptions{
 			Owner: c.owner, Lease: cfg.ReminderLease, DigestAt: cfg.DigestAt, DormantDays: cfg.DormantDays,
-			Location: cfg.Location(), Logger: log,
-			Now: now, Wake: ext.wakeReminders,
+			Location: cfg.Location(), Logger: log, Hours: cfg.Hours(),
+			EscalateAfter: time.Duration(cfg.AlertEscalateHours) * time.Hour,
+			Now:           now, Wake: ext.wakeReminders,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("SCRM_DIGEST_AT: %w", err)
