@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrmhq/scrm/nlp"
 	"github.com/scrmhq/scrm/store"
 )
 
@@ -219,6 +220,16 @@ func (p *Commands) card(ctx context.Context, v Viewer, c *store.Customer) (strin
 	}
 	if c.LastCustomerMsgAt != nil {
 		fmt.Fprintf(&b, "> 最近来信：%s\n", c.LastCustomerMsgAt.In(p.loc).Format("01-02 15:04"))
+	}
+	if in := c.Insight; in != nil && in.SentimentLabel != "" {
+		line := "> 情绪：" + nlp.SentimentLabel(in.SentimentLabel, in.SentimentScore)
+		if in.Intent != "" && in.Intent != nlp.IntentOther {
+			line += " · 意图：" + in.Intent
+		}
+		b.WriteString(line + "\n")
+	}
+	if in := c.Insight; in != nil && in.Summary != "" {
+		fmt.Fprintf(&b, "> 摘要：%s\n", md(clip(oneLine(in.Summary), 120)))
 	}
 	// Read past a few private notes the viewer may not see, so the card
 	// still shows the latest entries they may.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrmhq/scrm/nlp"
 	"github.com/scrmhq/scrm/store"
 )
 
@@ -482,6 +483,11 @@ type MemberStats struct {
 	ResponseTotal time.Duration
 	Dormant       int64 // their customers in stage 沉睡 now
 	Lost          int64 // customers in stage 流失 they used to follow
+	// Negative counts their customers in touch in the period whose latest
+	// analysis is negative; Overdue their open reminders due before the
+	// period's last day; Waiting their customers whose last message has no
+	// answer yet, at the period's end.
+	Negative, Overdue, Waiting int64
 }
 
 // TeamStats is a team overview for one period.
@@ -604,9 +610,44 @@ func teamStats(ctx context.Context, st PlanStore, v Viewer, from, to, monthFrom,
 	for _, id := range ids {
 		m := members[id]
 		m.Customers, m.Dormant = followed[id], dormant[id]
+		if err := memberAttention(ctx, st, m, from, to); err != nil {
+			return nil, err
+		}
 		ts.Members = append(ts.Members, m)
 	}
 	return ts, nil
+}
+
+// memberAttention fills in m's negative customers, overdue reminders and
+// customers waiting for an answer.
+func memberAttention(ctx context.Context, st PlanStore, m *MemberStats, from, to time.Time) error {
+	sent, err := st.SentimentCounts(ctx, store.CustomerFilter{StaffID: m.StaffID, LastContactAfter: from})
+	if err != nil {
+		return fmt.Errorf("sentiment of %s: %w", m.StaffID, err)
+	}
+	m.Negative = sent[nlp.Negative]
+	rs, err := st.FindReminders(ctx, store.ReminderFilter{StaffID: m.StaffID, Statuses: openReminderStatuses,
+		DueBefore: to.Add(-24 * time.Hour).UTC(), Limit: 1000})
+	if err != nil {
+		return fmt.Errorf("overdue reminders of %s: %w", m.StaffID, err)
+	}
+	m.Overdue = int64(len(rs))
+	f := store.CustomerFilter{StaffID: m.StaffID, LastContactAfter: to.Add(-waitingHorizon), Limit: 500}
+	for {
+		cs, err := st.FindCustomers(ctx, f)
+		if err != nil {
+			return fmt.Errorf("customers of %s: %w", m.StaffID, err)
+		}
+		for _, c := range cs {
+			if isWaiting(c) && !c.LastCustomerMsgAt.After(to) {
+				m.Waiting++
+			}
+		}
+		if len(cs) < f.Limit {
+			return nil
+		}
+		f.AfterID = cs[len(cs)-1].ID
+	}
 }
 
 // sentimentLabels name sentiment labels for staff, in display order.
@@ -627,8 +668,10 @@ func renderTeam(ts *TeamStats, head, period, month string) []string {
 		if m.Responses > 0 {
 			resp = fmtSpan(m.ResponseTotal / time.Duration(m.Responses))
 		}
-		lines = append(lines, fmt.Sprintf("> **%s**：客户 %d · %s新增 %d · %s新增 %d · 跟进 %d · 平均响应 %s · 沉睡 %d · 流失 %d",
-			clip(name, 8), m.Customers, period, m.New, month, m.NewMonth, m.FollowUps, resp, m.Dormant, m.Lost))
+		line := fmt.Sprintf("> **%s**：客户 %d · %s新增 %d · %s新增 %d · 跟进 %d · 平均响应 %s · 沉睡 %d · 流失 %d",
+			clip(name, 8), m.Customers, period, m.New, month, m.NewMonth, m.FollowUps, resp, m.Dormant, m.Lost)
+		line += fmt.Sprintf("\n> 　待回复 %d · 逾期提醒 %d · 负面情绪 %d", m.Waiting, m.Overdue, m.Negative)
+		lines = append(lines, line)
 	}
 	if len(lines) == 0 {
 		lines = append(lines, "> 团队里还没有成员数据。")

@@ -236,6 +236,9 @@ func TestManagerTodayShowsCustomerWaiting(t *testing.T) {
 	if got := e.staffSays("lisi", "今天"); !strings.Contains(got, "等你回复") || !strings.Contains(got, attnName) {
 		t.Fatalf("lisi's 今天:\n%s", got)
 	}
+	if got := e.staffSays("boss", "团队"); !strings.Contains(got, "待回复 1 · 逾期提醒 0") {
+		t.Fatalf("manager's 团队:\n%s", got)
+	}
 	e.staffSays("lisi", "回 赵敏 报价本月底前有效")
 	if got := e.staffSays("boss", "今天"); strings.Contains(got, "等回复") {
 		t.Fatalf("manager's 今天 after the answer:\n%s", got)
@@ -252,6 +255,11 @@ func TestUnhandledComplaintEscalatesOnce(t *testing.T) {
 	alerts := slices.DeleteFunc(e.reminders("lisi"), func(r *store.Reminder) bool { return r.Kind != store.ReminderSentiment })
 	if len(alerts) != 1 {
 		t.Fatalf("alerts for lisi: %+v", alerts)
+	}
+	// The card shows the analysis's sentiment as a label, never "负面 0%".
+	card := e.staffSays("lisi", "查 赵敏")
+	if !strings.Contains(card, "情绪：负面·") || strings.Contains(card, "%") {
+		t.Fatalf("查 card:\n%s", card)
 	}
 	escalations := func() []*store.Reminder {
 		return slices.DeleteFunc(e.reminders("boss"), func(r *store.Reminder) bool { return r.Kind != store.ReminderSentiment })
