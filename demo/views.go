@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrmhq/scrm/nlp"
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
@@ -198,6 +199,7 @@ func mergeCards(recs []*store.Customer) *CardView {
 		}
 	}
 	v := &CardView{ID: lead.ID, Name: lead.Name, Stage: lead.Stage, Tier: lead.Tier, Owners: []string{}, Tags: []string{}}
+	var insight *store.Insight
 	for _, c := range recs {
 		if v.Name == "" {
 			v.Name = c.Name
@@ -225,23 +227,20 @@ func mergeCards(recs []*store.Customer) *CardView {
 		}
 		v.LastCustomerMsgAt = later(v.LastCustomerMsgAt, c.LastCustomerMsgAt)
 		v.LastStaffTouchAt = later(v.LastStaffTouchAt, c.LastStaffTouchAt)
-		// The analysis keeps its latest results in custom fields; the page
-		// shows them once that feature writes them.
-		if s := field(c.Fields, "summary"); s != "" && v.Summary == "" {
-			v.Summary = s
+		// The conversation analysis stores its latest summary and
+		// sentiment on the customer (Insight); the latest of the records
+		// speaks for the person, as a label such as "负面·强".
+		if in := c.Insight; in != nil && (insight == nil || in.AnalyzedAt.After(insight.AnalyzedAt)) {
+			insight = in
 		}
-		if s := field(c.Fields, "sentiment"); s != "" && v.Sentiment == "" {
-			v.Sentiment = s
+	}
+	if insight != nil {
+		v.Summary = insight.Summary
+		if insight.SentimentLabel != "" {
+			v.Sentiment = nlp.SentimentLabel(insight.SentimentLabel, insight.SentimentScore)
 		}
 	}
 	return v
-}
-
-func field(m map[string]string, k string) string {
-	if m == nil {
-		return ""
-	}
-	return m[k]
 }
 
 func later(a, b *time.Time) *time.Time {
