@@ -635,7 +635,7 @@ func TestReplyPromiseBecomesReminderAtOnce(t *testing.T) {
 	}
 	v, _ := ibStaffDir{h.st}.Viewer(h.ctx, "sales1")
 	key := fmt.Sprintf("%s:%d", "sales1", evs[0].OccurredAt.UnixNano())
-	if _, err := h.inbox.Reply(h.ctx, v, "马超 您好，明天上午安排工程师上门维修", key); err != nil {
+	if _, err := h.inbox.Reply(h.ctx, v, "马超 您好，明天上午安排工程师上门维修", key, evs[0].OccurredAt); err != nil {
 		t.Fatal(err)
 	}
 	if rs, _ := h.st.FindReminders(h.ctx, store.ReminderFilter{CustomerID: c.ID, Limit: 10}); len(rs) != 1 {
