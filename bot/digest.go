@@ -149,12 +149,19 @@ func (s *Scheduler) jobArgs(job *store.Job) (string, time.Time, error) {
 	return who, day, nil
 }
 
-// RunDigest sends one member's morning digest for the day of job, once.
+// runDigest sends one member's morning digest for the day of job, once.
 func (s *Scheduler) runDigest(ctx context.Context, job *store.Job) error {
 	staff, day, err := s.jobArgs(job)
 	if err != nil {
 		return nil // a malformed job would fail forever; drop it
 	}
+	return s.SendDigest(ctx, staff, day)
+}
+
+// SendDigest sends staff's morning digest of day (a business day at
+// midnight in SCRM_TIMEZONE) now, unless it was sent already: the job at
+// SCRM_DIGEST_AT calls it, and so does the demo at start.
+func (s *Scheduler) SendDigest(ctx context.Context, staff string, day time.Time) error {
 	sent := "digest-sent:" + staff + ":" + day.Format("2006-01-02")
 	if done, err := s.st.GetCursor(ctx, sent); err != nil || done != "" {
 		return err

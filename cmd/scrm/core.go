@@ -18,6 +18,7 @@ type core struct {
 	owner      string // this instance's name in leases
 	processors []bot.Processor
 	background []func(context.Context)
+	scheduler  *bot.Scheduler // nil without the WeCom API
 }
 
 // register adds a processor to the pipeline, after those added before it.
@@ -139,6 +140,7 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 			return nil, fmt.Errorf("SCRM_DIGEST_AT: %w", err)
 		}
 		c.beside(scheduler.Run)
+		c.scheduler = scheduler
 	}
 
 	analysis := newAnalysis(cfg, a, llm, now, log)

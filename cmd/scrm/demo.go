@@ -19,6 +19,7 @@ import (
 
 	"github.com/scrmhq/scrm/config"
 	"github.com/scrmhq/scrm/demo"
+	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
 
@@ -140,10 +141,23 @@ func startDemo(ctx context.Context, o demoOptions) (*demoRun, error) {
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	if r.Seeded, err = d.Start(sctx, r.Base, skip); err != nil {
+	seeded, err := d.Start(sctx, r.Base, skip)
+	if err != nil {
+		done := make(chan struct{})
+		close(done)
+		r.Seeded = done // nothing was started
 		_ = r.stop()
 		return nil, err
 	}
+	// Once the staff and their history exist, each of them gets this
+	// morning's digest, so the page shows what needs them from the start.
+	digests := make(chan struct{})
+	r.Seeded = digests
+	go func() {
+		defer close(digests)
+		<-seeded
+		r.sendDigests(sctx, cfg)
+	}()
 	if o.Out != nil {
 		printDemoBanner(o.Out, r, cfg)
 	}
@@ -268,4 +282,30 @@ func printDemoBanner(w io.Writer, r *demoRun, cfg config.Config) {
   按 Ctrl+C 退出。
 
 `, r.URL, demo.Company, len(demo.StaffList)-1, people, r.sim.URL, cfg.DataDir, cfg.APIToken, cfg.APIToken, r.URL[:len(r.URL)-len("/demo")])
+}
+
+// sendDigests sends every demo staff member today's morning digest.
+func (r *demoRun) sendDigests(ctx context.Context, cfg config.Config) {
+	sched := r.app.core.scheduler
+	if sched == nil {
+		return
+	}
+	// The digest tells of what is processed: give the pipeline a moment
+	// to catch up with the history just delivered.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if _, err := r.app.store.OldestUnprocessed(ctx); errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	now := time.Now().In(cfg.Location())
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, cfg.Location())
+	for _, s := range demo.StaffList {
+		if err := sched.SendDigest(ctx, s.UserID, day); err != nil && ctx.Err() == nil {
+			r.app.log.Warn("demo digest", "staff", s.UserID, "err", err)
+		}
+	}
 }

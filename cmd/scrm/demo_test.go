@@ -281,6 +281,17 @@ func TestDemoInBrowser(t *testing.T) {
 		t.Fatalf("seeding ended in %+v", s)
 	}
 	t.Logf("demo seeded %d callbacks in %s", r.demo.State().Seed.Total, time.Since(start).Round(time.Millisecond))
+	// Once seeded, every staff member has this morning's digest: the
+	// manager's names the team's work per salesperson.
+	var digest string
+	for _, m := range r.sim.SentTo("limin") {
+		if strings.Contains(m.Content, "早上好") {
+			digest = m.Content
+		}
+	}
+	if digest == "" || !strings.Contains(digest, "团队") {
+		t.Errorf("the manager has no morning digest naming the team after seeding: %q", digest)
+	}
 
 	actx, acancel := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),

@@ -81,6 +81,7 @@ type app struct {
 	store   store.Store
 	coord   coordinator
 	server  *handlers.Server
+	core    *core
 	api     *wecom.APIClient // nil when no channel has API credentials
 	addr    net.Addr
 	cancel  context.CancelFunc
@@ -162,6 +163,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 	if err != nil {
 		return nil, a.fail(err)
 	}
+	a.core = c
 
 	wctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
