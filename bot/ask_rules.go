@@ -273,7 +273,10 @@ func (p *Commands) staffReport(ctx context.Context, v Viewer, m *store.Staff, at
 	if err != nil {
 		return "", fmt.Errorf("commands: new customers: %w", err)
 	}
-	overdue, err := p.st.FindReminders(ctx, store.ReminderFilter{StaffID: m.ID, Statuses: openReminderStatuses, DueBefore: at, Limit: 100})
+	// Overdue as 今天 counts it: open and due before today; one due earlier
+	// today is today's work, not late.
+	overdue, err := p.st.FindReminders(ctx, store.ReminderFilter{StaffID: m.ID, Statuses: openReminderStatuses,
+		DueBefore: startOfDay(at, p.loc).UTC(), Limit: 100})
 	if err != nil {
 		return "", fmt.Errorf("commands: reminders: %w", err)
 	}
