@@ -257,6 +257,7 @@ func laneOf(ev *store.Event, n int) int {
 // process runs every processor on ev, reporting whether all succeeded. A
 // failure releases the event for a retry with backoff.
 func (p *Pipeline) process(ctx context.Context, ev *store.Event) bool {
+	ctx = withCustomerMemo(ctx) // see ShareEventCustomers
 	for _, proc := range p.procs {
 		if err := proc.Process(ctx, ev); err != nil {
 			retry := p.o.Now().Add(backoff(ev.Attempts))

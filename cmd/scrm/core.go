@@ -46,6 +46,11 @@ func (c *core) beside(run func(context.Context)) { c.background = append(c.backg
 //
 // Steps 2–5 and 7–11 need the WeCom API; without it they are left out.
 func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time, log *slog.Logger) (*core, error) {
+	// The processors of one event share the reads of its customer (see
+	// bot.ShareEventCustomers); outside the pipeline the store is as is.
+	shared := *a
+	shared.store = bot.ShareEventCustomers(a.store)
+	a = &shared
 	cfg := a.cfg
 	c := &core{owner: newOwnerID()}
 	runner := bot.RunnerOptions{Owner: c.owner, Now: now, Logger: log}

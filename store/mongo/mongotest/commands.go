@@ -17,10 +17,11 @@ import (
 type Commands struct {
 	mu     sync.Mutex
 	counts map[string]int
+	byColl map[string]int // "find customers"
 }
 
 // NewCommands returns an empty counter.
-func NewCommands() *Commands { return &Commands{counts: map[string]int{}} }
+func NewCommands() *Commands { return &Commands{counts: map[string]int{}, byColl: map[string]int{}} }
 
 // Monitor returns the driver monitor that feeds the counter. The handshake
 // and the driver's own heartbeats are not commands an operation sends, and
@@ -31,8 +32,11 @@ func (c *Commands) Monitor() *event.CommandMonitor {
 		case "hello", "isMaster", "ismaster", "endSessions", "saslStart", "saslContinue", "buildInfo", "getParameter":
 			return
 		}
+		// A command's first element names its collection.
+		coll, _ := e.Command.Index(0).Value().StringValueOK()
 		c.mu.Lock()
 		c.counts[e.CommandName]++
+		c.byColl[e.CommandName+" "+coll]++
 		c.mu.Unlock()
 	}}
 }
@@ -41,6 +45,7 @@ func (c *Commands) Monitor() *event.CommandMonitor {
 func (c *Commands) Reset() {
 	c.mu.Lock()
 	clear(c.counts)
+	clear(c.byColl)
 	c.mu.Unlock()
 }
 
@@ -49,6 +54,14 @@ func (c *Commands) Counts() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return maps.Clone(c.counts)
+}
+
+// ByCollection returns a copy of the counts since the last Reset by command
+// and collection, "find customers".
+func (c *Commands) ByCollection() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.byColl)
 }
 
 // Total returns how many commands were sent since the last Reset.
@@ -70,7 +83,7 @@ func Format(counts map[string]int) string {
 		if b.Len() > 0 {
 			b.WriteByte(' ')
 		}
-		fmt.Fprintf(&b, "%s=%d", k, counts[k])
+		fmt.Fprintf(&b, "%s=%d", strings.ReplaceAll(k, " ", ":"), counts[k])
 	}
 	return b.String()
 }
