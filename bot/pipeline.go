@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -240,7 +241,9 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 }
 
 // laneOf picks the worker of an event: by customer, else by sender (a staff
-// member's commands stay in order too).
+// member's commands stay in order too). Presses of a 接待 button go by the
+// customer they claim, so that presses by two salespeople run in the order
+// they arrived and the first press wins.
 func laneOf(ev *store.Event, n int) int {
 	if n <= 1 {
 		return 0
@@ -248,6 +251,9 @@ func laneOf(ev *store.Event, n int) int {
 	key := ev.CustomerID
 	if key == "" {
 		key = ev.FromID
+		if k := ev.Attrs["EventKey"]; strings.HasPrefix(k, claimKeyPrefix) {
+			key = k
+		}
 	}
 	h := fnv.New32a()
 	h.Write([]byte(key))
