@@ -26,7 +26,7 @@ import (
 // cadence, commands, kf, answers, inbox, cards, analysis), claim and
 // completion included. Lower it when a change makes processing cheaper; a
 // change that raises it must say why in docs/benchmarks.md.
-const maxCommandsPerMessage = 25
+const maxCommandsPerMessage = 23
 
 // TestProcessingCommandsOnMongo counts the commands the Mongo driver sends to
 // process 50 and then 100 OA text messages of 10 known followers with the
