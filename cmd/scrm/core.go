@@ -119,7 +119,7 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	c.register(cadence)
 
 	if wecomAPI {
-		cmds := bot.NewCommands(a.store, dir, messenger{a.api}, cfg.Location())
+		cmds := bot.NewCommands(a.store, dir, messenger{a.api, pipelineSendWait}, cfg.Location())
 		cmds.SetDormantDays(cfg.DormantDays)
 		if llm != nil {
 			cmds.SetAsker(bot.NewAsker(a.store, llm, bot.AskerOptions{Location: cfg.Location(), Logger: log}))
@@ -132,8 +132,8 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		}
 		cmds.SetInbox(inbox)
 
-		c.register(bot.NewCardActions(a.store, dir, cmds, messenger{a.api}, cfg.Location(), now))
-		scheduler, err := bot.NewScheduler(a.store, dir, messenger{a.api}, bot.SchedulerOptions{
+		c.register(bot.NewCardActions(a.store, dir, cmds, messenger{a.api, pipelineSendWait}, cfg.Location(), now))
+		scheduler, err := bot.NewScheduler(a.store, dir, messenger{c: a.api}, bot.SchedulerOptions{
 			Owner: c.owner, Lease: cfg.ReminderLease, DigestAt: cfg.DigestAt, DormantDays: cfg.DormantDays,
 			Location: cfg.Location(), Logger: log,
 			Now: now, Wake: ext.wakeReminders,
@@ -190,7 +190,7 @@ func buildInbox(c *core, cfg config.Config, a *app, dir bot.Directory, model *nl
 	send := customerSender{c: a.api, oa: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
 	c.register(bot.NewKFSync(a.store, kfSource{a.api}, a.coord, bot.KFOptions{Owner: c.owner, Logger: log}))
 	c.register(bot.NewAnswerer(a.store, faq, send, cfg.Hours(), llm, bot.AnswererOptions{OffHoursMessage: cfg.OffHoursMessage, Logger: log}))
-	inbox := bot.NewInbox(a.store, messenger{a.api}, send, dir, bot.InboxOptions{Location: cfg.Location(), Logger: log})
+	inbox := bot.NewInbox(a.store, messenger{a.api, pipelineSendWait}, send, dir, bot.InboxOptions{Location: cfg.Location(), Logger: log})
 	c.register(inbox)
 	return inbox, nil
 }
