@@ -157,13 +157,29 @@ func (p *Customers) Process(ctx context.Context, ev *store.Event) error {
 		// Menu clicks and the like identify the customer but are noise on a timeline.
 		entry = nil
 	}
-	deferred, err := p.enrich(ctx, ev, &u)
-	if err != nil {
-		return err
+	var c *store.Customer
+	if p.profileWanted(ev, &u) && !fresh(ev, &u) {
+		// Nearly every event is from a customer already named: the upsert
+		// itself tells whether a profile is missing, which spares a read
+		// before it. Applying u again below with the profile is a no-op
+		// but for the profile.
+		known, err := p.st.UpsertCustomer(ctx, u)
+		if err != nil {
+			return fmt.Errorf("customers: upsert: %w", err)
+		}
+		if known.Name != "" {
+			c = known
+		}
 	}
-	c, err := p.st.UpsertCustomer(ctx, u)
-	if err != nil {
-		return fmt.Errorf("customers: upsert: %w", err)
+	deferred := false
+	if c == nil {
+		var err error
+		if deferred, err = p.enrich(ctx, ev, &u); err != nil {
+			return err
+		}
+		if c, err = p.st.UpsertCustomer(ctx, u); err != nil {
+			return fmt.Errorf("customers: upsert: %w", err)
+		}
 	}
 	if deferred {
 		payload, _ := json.Marshal(u.Identity)
@@ -181,26 +197,29 @@ func (p *Customers) Process(ctx context.Context, ev *store.Event) error {
 	return nil
 }
 
-// enrich adds the platform profile to u when the event introduces or changes
-// the customer, or when the customer is still nameless. It reports deferred
-// when the platform did not answer and a job is to fetch the profile later
-// (with DeferProfiles; without, the error fails the event).
-func (p *Customers) enrich(ctx context.Context, ev *store.Event, u *store.CustomerUpsert) (deferred bool, err error) {
+// profileWanted reports whether the platform has profiles for u's identity
+// and the event may need one.
+func (p *Customers) profileWanted(ev *store.Event, u *store.CustomerUpsert) bool {
 	if p.profiles == nil || u.Unfollow != "" {
-		return false, nil
+		return false
 	}
-	if k := u.Identity.Kind; k != store.IdentityExternalUserID && k != store.IdentityOpenID {
+	k := u.Identity.Kind
+	return k == store.IdentityExternalUserID || k == store.IdentityOpenID
+}
+
+// fresh reports whether the event introduces or changes the customer, so
+// that the profile is fetched even for a named customer.
+func fresh(ev *store.Event, u *store.CustomerUpsert) bool {
+	return ev.Kind == "event.subscribe" || u.Follow != nil
+}
+
+// enrich adds the platform profile to u when the event introduces or changes
+// the customer, or (its caller found) the customer is still nameless. It
+// reports deferred when the platform did not answer and a job is to fetch
+// the profile later (with DeferProfiles; without, the error fails the event).
+func (p *Customers) enrich(ctx context.Context, ev *store.Event, u *store.CustomerUpsert) (deferred bool, err error) {
+	if !p.profileWanted(ev, u) {
 		return false, nil
-	}
-	fresh := ev.Kind == "event.subscribe" || u.Follow != nil
-	if !fresh {
-		c, err := p.st.FindCustomerByIdentity(ctx, u.Identity)
-		switch {
-		case err == nil && c.Name != "":
-			return false, nil
-		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return false, fmt.Errorf("customers: find: %w", err)
-		}
 	}
 	if p.jobs != nil && p.skipping(u.Identity.Kind) {
 		return true, nil

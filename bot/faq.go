@@ -416,10 +416,12 @@ func (a *Answerer) Process(ctx context.Context, ev *store.Event) error {
 	if !isCustomerMessage(ev) {
 		return nil
 	}
-	if done, err := a.st.GetCursor(ctx, autoKey(ev)); err != nil {
-		return fmt.Errorf("faq: %w", err)
-	} else if done != "" {
-		return nil
+	if !firstRun(ev) {
+		if done, err := a.st.GetCursor(ctx, autoKey(ev)); err != nil {
+			return fmt.Errorf("faq: %w", err)
+		} else if done != "" {
+			return nil
+		}
 	}
 	at := eventTime(ev)
 	if a.o.Now().Sub(at) > a.o.MaxAge {

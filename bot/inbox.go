@@ -197,10 +197,12 @@ func (in *Inbox) once(ctx context.Context, key string, send func() error) error 
 
 func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
 	doneKey := "inbox:fwd:" + ev.DedupKey
-	if done, err := in.st.GetCursor(ctx, doneKey); err != nil {
-		return fmt.Errorf("inbox: %w", err)
-	} else if done != "" {
-		return nil
+	if !firstRun(ev) {
+		if done, err := in.st.GetCursor(ctx, doneKey); err != nil {
+			return fmt.Errorf("inbox: %w", err)
+		} else if done != "" {
+			return nil
+		}
 	}
 	if in.o.Now().Sub(eventTime(ev)) > in.o.ForwardMaxAge {
 		return in.st.SetCursor(ctx, doneKey, "stale")

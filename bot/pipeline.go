@@ -241,6 +241,7 @@ func laneOf(ev *store.Event, n int) int {
 // process runs every processor on ev, reporting whether all succeeded. A
 // failure releases the event for a retry with backoff.
 func (p *Pipeline) process(ctx context.Context, ev *store.Event) bool {
+	ctx = withCustomerMemo(ctx) // see ShareEventCustomers
 	for _, proc := range p.procs {
 		if err := proc.Process(ctx, ev); err != nil {
 			retry := p.o.Now().Add(backoff(ev.Attempts))
@@ -294,6 +295,13 @@ func (p *Pipeline) release(ctx context.Context, ids []int64) {
 		}
 	}
 }
+
+// firstRun reports whether this is the first time any instance runs the
+// event: claiming counts attempts, so at 1 no earlier run can have left a
+// marker keyed by the event, and reading for one can be skipped. An event
+// handed to a processor outside the pipeline (attempts 0) is not known to be
+// a first run.
+func firstRun(ev *store.Event) bool { return ev.Attempts == 1 }
 
 // backoff grows with attempts up to ten minutes, so an outage of a
 // dependency delays events without spinning on them.

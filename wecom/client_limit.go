@@ -2,6 +2,7 @@ package wecom
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -91,6 +92,10 @@ func (l *memberLimiter) acquire(ctx context.Context, members []string) error {
 	if wait <= 0 {
 		return nil
 	}
+	if max, ok := ctx.Value(maxSendWaitKey{}).(time.Duration); ok && wait > max {
+		undo()
+		return fmt.Errorf("wecom: next send slot in %v: %w", wait.Round(time.Second), ErrSendLater)
+	}
 	l.mu.Lock()
 	for _, m := range members {
 		l.waiting[m]++
@@ -117,6 +122,21 @@ func (l *memberLimiter) acquire(ctx context.Context, members []string) error {
 		return fmt.Errorf("wecom: waiting for the per-member send limit: %w", err)
 	}
 	return nil
+}
+
+// ErrSendLater is returned, without waiting, by a send whose context set a
+// maximum wait (WithMaxSendWait) shorter than the wait for the member's
+// next send slot. Nothing was sent and no slot is kept.
+var ErrSendLater = errors.New("wecom: member's send limit reached, send later")
+
+type maxSendWaitKey struct{}
+
+// WithMaxSendWait bounds how long sends under ctx wait for a per-member
+// send slot: a caller with other work queued behind it (the event pipeline)
+// gets ErrSendLater at once instead, and retries later, while a caller whose
+// only job is the send (the reminder scheduler) waits as long as it takes.
+func WithMaxSendWait(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, maxSendWaitKey{}, d)
 }
 
 // reserve books one send for members and returns its time and a function

@@ -649,3 +649,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// A send whose context bounds the wait below the time to the next slot
+// fails at once with ErrSendLater, keeps no slot, and sends nothing; without
+// the bound the same send waits for its slot.
+func TestPerMemberLimitMaxWaitSendsLater(t *testing.T) {
+	clock := wecomtest.NewFakeClock(time.Date(2025, 3, 5, 9, 0, 0, 0, time.UTC))
+	sim := newSim(t, wecomtest.SimConfig{Now: clock.Now}, 1)
+	cfg := testConfig(sim)
+	cfg.Clock = clock
+	c := newClient(t, cfg, nil)
+	bounded := wecom.WithMaxSendWait(t.Context(), 2*time.Second)
+	for i := range 30 {
+		if _, err := c.SendText(bounded, to("u00"), fmt.Sprint(i)); err != nil {
+			t.Fatalf("send %d within the limit: %v", i, err)
+		}
+	}
+	for range 3 {
+		if _, err := c.SendText(bounded, to("u00"), "太多了"); !errors.Is(err, wecom.ErrSendLater) {
+			t.Fatalf("err = %v, want ErrSendLater", err)
+		}
+	}
+	if c.QueueDepth() != 0 {
+		t.Errorf("queue depth = %d, want 0: a refused send does not wait", c.QueueDepth())
+	}
+	// The refused sends kept no slot: after the minute the next goes at once.
+	clock.Advance(61 * time.Second)
+	if _, err := c.SendText(bounded, to("u00"), "下一条"); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(sim.SentTo("u00")); got != 31 {
+		t.Errorf("delivered = %d, want 31", got)
+	}
+}

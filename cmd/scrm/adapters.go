@@ -15,15 +15,34 @@ import (
 // interfaces package bot declares, so bot never imports the wire formats.
 
 // messenger sends the bot's app messages through the WeCom client.
-type messenger struct{ c *wecom.APIClient }
+type messenger struct {
+	c *wecom.APIClient
+	// maxWait, when set, bounds the wait for a member's send slot: the
+	// pipeline's processors fail the event with wecom.ErrSendLater instead,
+	// and its retry sends, so a salesperson at WeCom's 30-a-minute limit
+	// holds up no other event. The scheduler leaves it 0 and waits.
+	maxWait time.Duration
+}
+
+// pipelineSendWait is messenger.maxWait for the pipeline's processors.
+const pipelineSendWait = time.Second
+
+func (m messenger) ctx(ctx context.Context) context.Context {
+	if m.maxWait > 0 {
+		return wecom.WithMaxSendWait(ctx, m.maxWait)
+	}
+	return ctx
+}
 
 func (m messenger) SendMarkdown(ctx context.Context, toUser, content string) error {
+	ctx = m.ctx(ctx)
 	_, err := m.c.SendMarkdown(ctx, wecom.SendTarget{ToUser: []string{toUser}}, content)
 	return err
 }
 
 // SendMarkdownOnce implements bot.Pusher.
 func (m messenger) SendMarkdownOnce(ctx context.Context, toUser, content string, window time.Duration) error {
+	ctx = m.ctx(ctx)
 	_, err := m.c.SendMarkdown(ctx, wecom.SendTarget{ToUser: []string{toUser}, DuplicateCheckInterval: window}, content)
 	return err
 }
@@ -31,6 +50,7 @@ func (m messenger) SendMarkdownOnce(ctx context.Context, toUser, content string,
 // SendTemplateCard implements bot.Pusher: a bot.Card becomes a
 // button_interaction template card.
 func (m messenger) SendTemplateCard(ctx context.Context, toUser string, card bot.Card) error {
+	ctx = m.ctx(ctx)
 	tc := wecom.TemplateCard{
 		CardType:     "button_interaction",
 		MainTitle:    &wecom.CardTitle{Title: card.Title, Desc: card.Desc},

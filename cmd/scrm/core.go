@@ -47,6 +47,11 @@ func (c *core) beside(run func(context.Context)) { c.background = append(c.backg
 //
 // Steps 2–5 and 7–11 need the WeCom API; without it they are left out.
 func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time, log *slog.Logger) (*core, error) {
+	// The processors of one event share the reads of its customer (see
+	// bot.ShareEventCustomers); outside the pipeline the store is as is.
+	shared := *a
+	shared.store = bot.ShareEventCustomers(a.store)
+	a = &shared
 	cfg := a.cfg
 	c := &core{owner: newOwnerID()}
 	runner := bot.RunnerOptions{Owner: c.owner, Now: now, Logger: log}
@@ -115,7 +120,7 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	c.register(cadence)
 
 	if wecomAPI {
-		cmds := bot.NewCommands(a.store, dir, messenger{a.api}, cfg.Location())
+		cmds := bot.NewCommands(a.store, dir, messenger{a.api, pipelineSendWait}, cfg.Location())
 		cmds.SetDormantDays(cfg.DormantDays)
 		cmds.SetHours(cfg.Hours())
 		if llm != nil {
@@ -129,8 +134,8 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		}
 		cmds.SetInbox(inbox)
 
-		c.register(bot.NewCardActions(a.store, dir, cmds, messenger{a.api}, cfg.Location(), now))
-		scheduler, err := bot.NewScheduler(a.store, dir, messenger{a.api}, bot.SchedulerOptions{
+		c.register(bot.NewCardActions(a.store, dir, cmds, messenger{a.api, pipelineSendWait}, cfg.Location(), now))
+		scheduler, err := bot.NewScheduler(a.store, dir, messenger{c: a.api}, bot.SchedulerOptions{
 			Owner: c.owner, Lease: cfg.ReminderLease, DigestAt: cfg.DigestAt, DormantDays: cfg.DormantDays,
 			Location: cfg.Location(), Logger: log, Hours: cfg.Hours(),
 			EscalateAfter: time.Duration(cfg.AlertEscalateHours) * time.Hour,
@@ -189,7 +194,7 @@ func buildInbox(c *core, cfg config.Config, a *app, dir bot.Directory, model *nl
 	send := customerSender{c: a.api, oa: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
 	c.register(bot.NewKFSync(a.store, kfSource{a.api}, a.coord, bot.KFOptions{Owner: c.owner, Logger: log}))
 	c.register(bot.NewAnswerer(a.store, faq, send, cfg.Hours(), llm, bot.AnswererOptions{OffHoursMessage: cfg.OffHoursMessage, Logger: log}))
-	inbox := bot.NewInbox(a.store, messenger{a.api}, send, dir, bot.InboxOptions{Location: cfg.Location(), Logger: log})
+	inbox := bot.NewInbox(a.store, messenger{a.api, pipelineSendWait}, send, dir, bot.InboxOptions{Location: cfg.Location(), Logger: log})
 	c.register(inbox)
 	return inbox, nil
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
@@ -55,9 +56,22 @@ type DB struct {
 
 var _ store.Store = (*DB)(nil)
 
+// Option tunes Open.
+type Option func(*options.ClientOptions)
+
+// WithMonitor passes every command the driver sends, and its outcome, to m:
+// the way tests and benchmarks count what an operation costs on the wire.
+func WithMonitor(m *event.CommandMonitor) Option {
+	return func(o *options.ClientOptions) { o.SetMonitor(m) }
+}
+
 // Open connects to uri, uses database dbName and creates the indexes.
-func Open(ctx context.Context, uri, dbName string) (*DB, error) {
-	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) {
+	co := options.Client().ApplyURI(uri)
+	for _, o := range opts {
+		o(co)
+	}
+	client, err := mongo.Connect(co)
 	if err != nil {
 		return nil, fmt.Errorf("mongo: connect: %w", err)
 	}

@@ -1,0 +1,159 @@
+package bot
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/scrmhq/scrm/store"
+)
+
+// Every processor an event visits finds the event's customer: the customers
+// processor upserts it, then cadence, answers, inbox and analysis each read
+// it again by identity — four reads per message that the upsert already
+// answered (on MongoDB five commands each). The pipeline gives each event a
+// customer memo in its context, and the store ShareEventCustomers returns
+// answers FindCustomerByIdentity and FindCustomerByID from it.
+//
+// The memo holds what this event's processors last read or wrote, never
+// more: any customer write through the wrapped store forgets it first (and
+// an upsert remembers its result), so a processor sees every change an
+// earlier processor of the same event made. Changes made meanwhile by other
+// goroutines or instances are as visible as they were to a read at the
+// start of the event, which every processor already tolerates: they run
+// at least once and idempotently.
+
+type memoKey struct{}
+
+// customerMemo is one event's shared customer.
+type customerMemo struct {
+	mu  sync.Mutex
+	c   *store.Customer // nil: nothing remembered
+	ids []store.Identity
+}
+
+// withCustomerMemo gives an event's processors a fresh memo.
+func withCustomerMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, memoKey{}, &customerMemo{})
+}
+
+func memoOf(ctx context.Context) *customerMemo {
+	m, _ := ctx.Value(memoKey{}).(*customerMemo)
+	return m
+}
+
+// get returns a copy of the remembered customer if match accepts it.
+func (m *customerMemo) get(match func(c *store.Customer, ids []store.Identity) bool) *store.Customer {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.c == nil || !match(m.c, m.ids) {
+		return nil
+	}
+	return cloneCustomer(m.c)
+}
+
+// put remembers c, found or written under the identities ids (besides its
+// own).
+func (m *customerMemo) put(c *store.Customer, ids ...store.Identity) {
+	if m == nil || c == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.c, m.ids = cloneCustomer(c), ids
+}
+
+func (m *customerMemo) forget() {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.c, m.ids = nil, nil
+	m.mu.Unlock()
+}
+
+// cloneCustomer copies c deeply enough that a processor changing its copy
+// cannot change another's.
+func cloneCustomer(c *store.Customer) *store.Customer {
+	out := *c
+	out.Identities = slices.Clone(c.Identities)
+	out.Follows = slices.Clone(c.Follows)
+	out.Tags = slices.Clone(c.Tags)
+	out.Fields = maps.Clone(c.Fields)
+	if c.Insight != nil {
+		in := *c.Insight
+		out.Insight = &in
+	}
+	return &out
+}
+
+// ShareEventCustomers wraps st so that the processors of one pipeline event
+// share the reads of its customer (see customerMemo). Outside the pipeline
+// (no memo in the context) it is st.
+func ShareEventCustomers(st store.Store) store.Store { return memoStore{st} }
+
+type memoStore struct{ store.Store }
+
+func (s memoStore) FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error) {
+	m := memoOf(ctx)
+	if c := m.get(func(c *store.Customer, ids []store.Identity) bool {
+		return slices.Contains(ids, id) || slices.Contains(c.Identities, id)
+	}); c != nil {
+		return c, nil
+	}
+	c, err := s.Store.FindCustomerByIdentity(ctx, id)
+	if err == nil {
+		m.put(c, id)
+	}
+	return c, err
+}
+
+func (s memoStore) FindCustomerByID(ctx context.Context, id string) (*store.Customer, error) {
+	m := memoOf(ctx)
+	if c := m.get(func(c *store.Customer, _ []store.Identity) bool { return c.ID == id }); c != nil {
+		return c, nil
+	}
+	return s.Store.FindCustomerByID(ctx, id)
+}
+
+// The writes: each forgets the memo before it starts, so that a failure
+// leaves nothing stale behind.
+
+func (s memoStore) UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error) {
+	m := memoOf(ctx)
+	m.forget()
+	c, err := s.Store.UpsertCustomer(ctx, u)
+	if err == nil {
+		m.put(c, u.Identities()...)
+	}
+	return c, err
+}
+
+func (s memoStore) UpdateCustomer(ctx context.Context, id string, upd store.CustomerUpdate) (*store.Customer, error) {
+	memoOf(ctx).forget()
+	return s.Store.UpdateCustomer(ctx, id, upd)
+}
+
+func (s memoStore) MergeCustomers(ctx context.Context, into, from string) (*store.Customer, error) {
+	memoOf(ctx).forget()
+	return s.Store.MergeCustomers(ctx, into, from)
+}
+
+func (s memoStore) EraseCustomer(ctx context.Context, id string) error {
+	memoOf(ctx).forget()
+	return s.Store.EraseCustomer(ctx, id)
+}
+
+func (s memoStore) UpsertTags(ctx context.Context, tags []store.Tag) error {
+	memoOf(ctx).forget()
+	return s.Store.UpsertTags(ctx, tags)
+}
+
+func (s memoStore) DeleteTags(ctx context.Context, ids []string) error {
+	memoOf(ctx).forget()
+	return s.Store.DeleteTags(ctx, ids)
+}

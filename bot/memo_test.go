@@ -1,0 +1,113 @@
+package bot_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scrmhq/scrm/bot"
+	"github.com/scrmhq/scrm/store"
+)
+
+// countingStore counts the customer reads that reach the store.
+type countingStore struct {
+	store.Store
+	reads atomic.Int64
+}
+
+func (s *countingStore) FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error) {
+	s.reads.Add(1)
+	return s.Store.FindCustomerByIdentity(ctx, id)
+}
+
+func (s *countingStore) FindCustomerByID(ctx context.Context, id string) (*store.Customer, error) {
+	s.reads.Add(1)
+	return s.Store.FindCustomerByID(ctx, id)
+}
+
+// stepProc is a processor made of a function.
+type stepProc struct {
+	name string
+	fn   func(ctx context.Context, ev *store.Event) error
+}
+
+func (p stepProc) Name() string                                       { return p.name }
+func (p stepProc) Process(ctx context.Context, ev *store.Event) error { return p.fn(ctx, ev) }
+
+// TestProcessorsShareTheEventsCustomer: after the customers processor, the
+// processors of one event read its customer from the memo, not the store;
+// a write by one of them is seen by the next; copies are their own.
+func TestProcessorsShareTheEventsCustomer(t *testing.T) {
+	ctx := context.Background()
+	base := &countingStore{Store: openStore(t)}
+	st := bot.ShareEventCustomers(base)
+	now := time.Now().UTC()
+	var stages []string
+	var readsAfterUpsert []int64
+	read := func(name string) stepProc {
+		return stepProc{name, func(ctx context.Context, ev *store.Event) error {
+			c, err := st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityOpenID, Value: ev.CustomerID})
+			if err != nil {
+				return err
+			}
+			if _, err := st.FindCustomerByID(ctx, c.ID); err != nil {
+				return err
+			}
+			stages = append(stages, c.Stage)
+			c.Tags = append(c.Tags, "changed by a reader") // must not reach the next reader
+			c.Stage = "garbage"
+			return nil
+		}}
+	}
+	upsertCount := int64(0)
+	mark := stepProc{"mark", func(context.Context, *store.Event) error { upsertCount = base.reads.Load(); return nil }}
+	stage := stepProc{"stage", func(ctx context.Context, ev *store.Event) error {
+		c, err := st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityOpenID, Value: ev.CustomerID})
+		if err != nil {
+			return err
+		}
+		s := store.StageActive
+		_, err = st.UpdateCustomer(ctx, c.ID, store.CustomerUpdate{Stage: &s, Now: now})
+		return err
+	}}
+	after := stepProc{"after", func(context.Context, *store.Event) error {
+		readsAfterUpsert = append(readsAfterUpsert, base.reads.Load()-upsertCount)
+		return nil
+	}}
+	p := bot.NewPipeline(st, bot.PipelineOptions{Owner: "memo", Now: func() time.Time { return now }},
+		bot.NewCustomers(st, nil), mark, read("r1"), read("r2"), after, stage, read("r3"), read("r4"))
+	for i := range 3 {
+		if _, err := st.AppendEvents(ctx, []*store.Event{{DedupKey: fmt.Sprint("memo:", i), Channel: store.ChannelOA, Kind: "text",
+			FromID: "oMemo", CustomerID: "oMemo", Text: "你好", OccurredAt: now, ReceivedAt: now}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := p.RunOnce(ctx); err != nil || n != 3 {
+		t.Fatalf("RunOnce = %d, %v", n, err)
+	}
+	for i, n := range readsAfterUpsert {
+		if n != 0 {
+			t.Errorf("event %d: %d customer reads reached the store after the upsert, want 0", i, n)
+		}
+	}
+	// Per event: r1, r2 read the stage the upsert left (lead on the first
+	// event, active after), r3 and r4 the stage the "stage" processor set.
+	want := []string{store.StageLead, store.StageLead, store.StageActive, store.StageActive}
+	for i := range 3 {
+		got := stages[4*i : 4*i+4]
+		if i > 0 {
+			want[0], want[1] = store.StageActive, store.StageActive
+		}
+		for k := range got {
+			if got[k] != want[k] {
+				t.Errorf("event %d reader %d saw stage %q, want %q", i, k+1, got[k], want[k])
+			}
+		}
+	}
+	c, err := base.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityOpenID, Value: "oMemo"})
+	if err != nil || len(c.Tags) != 0 {
+		t.Fatalf("stored customer %+v, %v: a reader's change to its copy leaked", c, err)
+	}
+}
