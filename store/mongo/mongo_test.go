@@ -27,6 +27,7 @@ func TestContract(t *testing.T) {
 	cfg := storetest.Config{}
 	if os.Getenv(mongotest.EnvURI) == "" {
 		cfg.DueReminders = 100 // see storetest.Config
+		cfg.LargeBatch = 200
 	}
 	storetest.RunWith(t, func(t *testing.T) store.Store { return openTest(t) }, cfg)
 }
