@@ -261,28 +261,9 @@ func (a *Asker) visible(ctx context.Context, v Viewer, f store.CustomerFilter, l
 	if !ok {
 		return nil, nil
 	}
-	f.Limit = 200
-	var out []*store.Customer
-	for scanned := 0; scanned < 2000; {
-		cs, err := a.st.FindCustomers(ctx, f)
-		if err != nil {
-			return nil, fmt.Errorf("ask: find customers: %w", err)
-		}
-		scanned += len(cs)
-		for _, c := range cs {
-			if v.CanSee(c) && (keep == nil || keep(c)) {
-				out = append(out, c)
-				if len(out) == limit {
-					return out, nil
-				}
-			}
-		}
-		if len(cs) < f.Limit {
-			break
-		}
-		f.AfterID = cs[len(cs)-1].ID
-	}
-	return out, nil
+	return scanCustomers(ctx, a.st, f, limit, func(c *store.Customer) (bool, error) {
+		return v.CanSee(c) && (keep == nil || keep(c)), nil
+	})
 }
 
 func (a *Asker) summary(c *store.Customer) askCustomer {

@@ -406,15 +406,20 @@ func findByPhone(ctx context.Context, st resolverStore, v Viewer, phone string, 
 	})
 }
 
+// customerLister pages through customers.
+type customerLister interface {
+	FindCustomers(ctx context.Context, f store.CustomerFilter) ([]*store.Customer, error)
+}
+
 // scanCustomers pages through customers matching f (at most phoneScanLimit)
 // and returns up to limit that keep accepts.
-func scanCustomers(ctx context.Context, st resolverStore, f store.CustomerFilter, limit int, keep func(*store.Customer) (bool, error)) ([]*store.Customer, error) {
+func scanCustomers(ctx context.Context, st customerLister, f store.CustomerFilter, limit int, keep func(*store.Customer) (bool, error)) ([]*store.Customer, error) {
 	f.Limit = 200
 	var out []*store.Customer
 	for scanned := 0; scanned < phoneScanLimit; {
 		cs, err := st.FindCustomers(ctx, f)
 		if err != nil {
-			return nil, fmt.Errorf("resolve: find customers: %w", err)
+			return nil, fmt.Errorf("find customers: %w", err)
 		}
 		scanned += len(cs)
 		for _, c := range cs {
