@@ -95,13 +95,7 @@ func (r *JobRunner) Run(ctx context.Context) {
 				break
 			}
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(r.o.Poll)
+		timer.Reset(r.o.Poll) // since Go 1.23 a reset timer never delivers a stale tick
 	}
 }
 

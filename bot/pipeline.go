@@ -147,13 +147,7 @@ func (p *Pipeline) work(ctx context.Context) {
 				break
 			}
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(p.o.Poll)
+		timer.Reset(p.o.Poll) // since Go 1.23 a reset timer never delivers a stale tick
 	}
 }
 

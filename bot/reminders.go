@@ -226,13 +226,7 @@ func (s *Scheduler) pushLoop(ctx context.Context) {
 				s.o.Logger.Warn("plan the day", "err", err)
 			}
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(s.o.Poll)
+		timer.Reset(s.o.Poll) // since Go 1.23 a reset timer never delivers a stale tick
 	}
 }
 
