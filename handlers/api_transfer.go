@@ -21,7 +21,7 @@ const AuditImport = "import"
 // transferAPI serves spreadsheet imports and exports (package transfer).
 type transferAPI struct {
 	s   *Server
-	st  transfer.ImportStore // nil when the store lacks the CRM records
+	sh  *transfer.Sheets // nil: imports and exports answer 501
 	loc *time.Location
 }
 
@@ -29,17 +29,17 @@ type transferAPI struct {
 // /exports/kpis. Imports are for admins (they may merge any customer);
 // exports are for everyone, each seeing only what bot.Viewer lets them.
 func (s *Server) transferRoutes(api fiber.Router) {
-	h := &transferAPI{s: s, st: s.opts.Transfer, loc: s.businessLocation()}
+	h := &transferAPI{s: s, sh: s.opts.Sheets, loc: s.businessLocation()}
 	api.Post("/imports", h.importCustomers)
 	api.Get("/exports/customers", h.exportCustomers)
 	api.Get("/exports/kpis", h.exportKPIs)
 }
 
-func (h *transferAPI) store() (transfer.ImportStore, error) {
-	if h.st == nil {
+func (h *transferAPI) sheets() (*transfer.Sheets, error) {
+	if h.sh == nil {
 		return nil, errorf(fiber.StatusNotImplemented, "this store does not support imports and exports", nil)
 	}
-	return h.st, nil
+	return h.sh, nil
 }
 
 // importCustomers takes a multipart form: file (.xlsx or .csv), optional
@@ -47,7 +47,7 @@ func (h *transferAPI) store() (transfer.ImportStore, error) {
 // staff ID). It answers the import report as JSON; problems with rows are
 // in the report, not errors.
 func (h *transferAPI) importCustomers(c *fiber.Ctx) error {
-	st, err := h.store()
+	sh, err := h.sheets()
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func (h *transferAPI) importCustomers(c *fiber.Ctx) error {
 	// timeout only bounds sending the answer.
 	ctx, cancel := longContext(c, 10*time.Minute)
 	defer cancel()
-	rep, err := transfer.Import(ctx, st, t, transfer.ImportOptions{
+	rep, err := sh.Import(ctx, t, transfer.ImportOptions{
 		Mapping:      mapping,
 		DryRun:       dryRun,
 		DefaultOwner: strings.Clone(c.FormValue("owner_default")),
@@ -140,7 +140,7 @@ func formBool(c *fiber.Ctx, name string) (bool, error) {
 // see, filtered like GET /customers (tag, stage, owner, last_contact_before,
 // last_contact_after, q). Every export is audited before it is sent.
 func (h *transferAPI) exportCustomers(c *fiber.Ctx) error {
-	st, err := h.store()
+	sh, err := h.sheets()
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (h *transferAPI) exportCustomers(c *fiber.Ctx) error {
 	ctx, cancel := longContext(c, 5*time.Minute)
 	defer cancel()
 	var buf bytes.Buffer
-	n, err := transfer.ExportCustomers(ctx, st, &buf, transfer.ExportOptions{Format: format, Filter: f, Viewer: p.viewer,
+	n, err := sh.ExportCustomers(ctx, &buf, transfer.ExportOptions{Format: format, Filter: f, Viewer: p.viewer,
 		Location: h.loc, Now: h.s.opts.Now})
 	if err != nil {
 		return fmt.Errorf("api: export customers: %w", err)
@@ -174,7 +174,7 @@ func (h *transferAPI) exportCustomers(c *fiber.Ctx) error {
 // exportKPIs answers the manager KPIs of the salespeople the caller may
 // see: all for an admin, the team for a manager, their own for sales.
 func (h *transferAPI) exportKPIs(c *fiber.Ctx) error {
-	st, err := h.store()
+	sh, err := h.sheets()
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func (h *transferAPI) exportKPIs(c *fiber.Ctx) error {
 	ctx, cancel := longContext(c, 5*time.Minute)
 	defer cancel()
 	var buf bytes.Buffer
-	kpis, err := transfer.ExportKPIs(ctx, st, &buf, transfer.ExportOptions{Format: format, Viewer: p.viewer,
+	kpis, err := sh.ExportKPIs(ctx, &buf, transfer.ExportOptions{Format: format, Viewer: p.viewer,
 		Location: h.loc, Now: h.s.opts.Now})
 	if err != nil {
 		return fmt.Errorf("api: export kpis: %w", err)

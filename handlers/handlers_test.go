@@ -19,6 +19,7 @@ import (
 	"github.com/scrmhq/scrm/handlers"
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/store/sqlite"
+	"github.com/scrmhq/scrm/transfer"
 	"github.com/scrmhq/scrm/wecom"
 	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
@@ -63,8 +64,8 @@ func newEnv(t *testing.T, mutate ...func(*handlers.Options)) *env {
 	if opts.Core == nil {
 		opts.Core = bot.NewCore(st, opts.Now)
 	}
-	if opts.Transfer == nil {
-		opts.Transfer = st
+	if opts.Sheets == nil {
+		opts.Sheets = transfer.NewSheets(st)
 	}
 	srv := handlers.New(st, coord.NewLocal(), opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

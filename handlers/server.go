@@ -62,8 +62,8 @@ type Options struct {
 	// events, like the load generator's) leaves the customer API answering
 	// 501.
 	Core *bot.Core
-	// Transfer is the store spreadsheet imports write to; nil answers 501.
-	Transfer transfer.ImportStore
+	// Sheets is the spreadsheet door (imports and exports); nil answers 501.
+	Sheets *transfer.Sheets
 	// Location is the business time zone (SCRM_TIMEZONE) for dates in filters.
 	Location *time.Location
 	Now      func() time.Time

@@ -84,3 +84,30 @@
 // forced (and then moves the old store aside), copies, opens, verifies
 // again and compares the row count of every table.
 package transfer
+
+import (
+	"context"
+	"io"
+)
+
+// Sheets is the spreadsheet door the HTTP edge calls: imports and exports
+// over one store, so the edge holds no store of its own.
+type Sheets struct{ st ImportStore }
+
+// NewSheets returns the spreadsheet door over st.
+func NewSheets(st ImportStore) *Sheets { return &Sheets{st: st} }
+
+// Import is Import over the door's store.
+func (s *Sheets) Import(ctx context.Context, t *Table, opts ImportOptions) (*Report, error) {
+	return Import(ctx, s.st, t, opts)
+}
+
+// ExportCustomers is ExportCustomers over the door's store.
+func (s *Sheets) ExportCustomers(ctx context.Context, w io.Writer, opts ExportOptions) (int, error) {
+	return ExportCustomers(ctx, s.st, w, opts)
+}
+
+// ExportKPIs is ExportKPIs over the door's store.
+func (s *Sheets) ExportKPIs(ctx context.Context, w io.Writer, opts ExportOptions) ([]KPI, error) {
+	return ExportKPIs(ctx, s.st, w, opts)
+}

@@ -127,8 +127,8 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),
 		// The one door into the core: the API's changes are its actions.
-		Core:     bot.NewCore(a.store, now),
-		Transfer: a.store,
+		Core:   bot.NewCore(a.store, now),
+		Sheets: transfer.NewSheets(a.store),
 	}
 	opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.MongoURI != "" {
