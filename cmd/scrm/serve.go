@@ -128,7 +128,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),
 		// The one door into the core: the API's changes are its actions.
-		Core:   bot.NewCore(a.store, now),
+		Core:        bot.NewCore(a.store, now),
 		Sheets:      transfer.NewSheets(a.store),
 		SessionIdle: cfg.SessionIdle,
 		PublicURL:   cfg.PublicBase(),
