@@ -122,6 +122,7 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	if wecomAPI {
 		cmds := bot.NewCommands(a.store, dir, messenger{a.api, pipelineSendWait}, cfg.Location())
 		cmds.SetDormantDays(cfg.DormantDays)
+		cmds.SetPublicURL(cfg.PublicBase())
 		cmds.SetHours(cfg.Hours())
 		if llm != nil {
 			cmds.SetAsker(bot.NewAsker(a.store, llm, bot.AskerOptions{Location: cfg.Location(), Logger: log}))
