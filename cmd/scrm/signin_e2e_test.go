@@ -212,4 +212,3 @@ func getJSON(t *testing.T, b *http.Client, u string, v any) {
 		t.Fatalf("GET %s: %v", u, err)
 	}
 }
-
