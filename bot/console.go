@@ -241,12 +241,16 @@ func (c *Console) Workbench(ctx context.Context, v Viewer) (*Workbench, error) {
 				Overdue: len(a.overdue), Alerts: len(a.alerts) + len(a.complaints), Dormant: dormant[id]})
 		}
 	}
-	slices.SortStableFunc(wb.Waiting, func(x, y WaitingItem) int { return cmp.Or(x.Since.Compare(y.Since), cmp.Compare(x.CustomerID, y.CustomerID)) })
+	slices.SortStableFunc(wb.Waiting, func(x, y WaitingItem) int {
+		return cmp.Or(x.Since.Compare(y.Since), cmp.Compare(x.CustomerID, y.CustomerID))
+	})
 	slices.SortStableFunc(wb.Alerts, func(x, y AlertItem) int { return cmp.Or(y.At.Compare(x.At), cmp.Compare(x.CustomerID, y.CustomerID)) })
 	byDue := func(x, y *store.Reminder) int { return cmp.Or(x.DueAt.Compare(y.DueAt), cmp.Compare(x.ID, y.ID)) }
 	slices.SortStableFunc(wb.Reminders.Overdue, byDue)
 	slices.SortStableFunc(wb.Reminders.Today, byDue)
-	slices.SortStableFunc(wb.Promises, func(x, y PromiseItem) int { return cmp.Or(x.Due.Compare(y.Due), cmp.Compare(x.ReminderID, y.ReminderID)) })
+	slices.SortStableFunc(wb.Promises, func(x, y PromiseItem) int {
+		return cmp.Or(x.Due.Compare(y.Due), cmp.Compare(x.ReminderID, y.ReminderID))
+	})
 	wb.Waiting = wb.Waiting[:min(len(wb.Waiting), consoleList)]
 	wb.Alerts = wb.Alerts[:min(len(wb.Alerts), consoleList)]
 	wb.Promises = wb.Promises[:min(len(wb.Promises), consoleList)]
@@ -272,7 +276,9 @@ func (c *Console) Workbench(ctx context.Context, v Viewer) (*Workbench, error) {
 			}
 			wb.Dormant = append(wb.Dormant, item)
 		}
-		slices.SortStableFunc(wb.Dormant, func(x, y DormantItem) int { return cmp.Or(cmp.Compare(y.Days, x.Days), cmp.Compare(x.CustomerID, y.CustomerID)) })
+		slices.SortStableFunc(wb.Dormant, func(x, y DormantItem) int {
+			return cmp.Or(cmp.Compare(y.Days, x.Days), cmp.Compare(x.CustomerID, y.CustomerID))
+		})
 		wb.Dormant = wb.Dormant[:min(len(wb.Dormant), 20)]
 	}
 	return wb, nil

@@ -114,4 +114,3 @@ func ExportReport(w io.Writer, r *bot.Report) error {
 	}
 	return nil
 }
-
