@@ -323,7 +323,18 @@ func (h *crmAPI) getCustomer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, fiber.StatusOK, customerDetail{Customer: cu, Groups: groups})
+	open, err := h.core.Reminders(c.UserContext(), p.act(), store.ReminderFilter{CustomerID: cu.ID,
+		Statuses: []string{store.ReminderPending, store.ReminderSent}, Limit: 100})
+	if err != nil {
+		return err
+	}
+	promises := []*store.Reminder{}
+	for _, r := range open {
+		if r.Kind == store.ReminderPromise {
+			promises = append(promises, r)
+		}
+	}
+	return sendJSON(c, fiber.StatusOK, customerDetail{Customer: cu, Groups: groups, Reminders: open, Promises: promises})
 }
 
 // timeline pages a customer's timeline newest first; the core audits every

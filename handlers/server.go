@@ -73,6 +73,10 @@ type Options struct {
 	// WeComLogin enables signing in with WeCom; nil answers /auth/wecom/*
 	// with 404.
 	WeComLogin *WeComLogin
+	// Console answers the web console's reads (workbench, reports); nil
+	// builds one over the store when it can answer them, with the
+	// Location and Now below and no business hours.
+	Console *bot.Console
 	// Location is the business time zone (SCRM_TIMEZONE) for dates in filters.
 	Location *time.Location
 	Now      func() time.Time
@@ -111,6 +115,9 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 		opts.MaxBody = 1 << 20
 	}
 	s := &Server{opts: opts, store: st, coord: coord, ready: ready, log: opts.Logger}
+	if cs, ok := st.(bot.ConsoleStore); ok && opts.Console == nil && opts.Core != nil {
+		s.opts.Console = bot.NewConsole(cs, bot.ConsoleOptions{Location: s.businessLocation(), Now: opts.Now})
+	}
 	s.metrics = newMetrics(opts.Registry)
 	s.ingest = newIngester(st, coord, opts.Writers, opts.Logger, s.metrics)
 	s.app = fiber.New(fiber.Config{
@@ -182,6 +189,7 @@ func (s *Server) routes() {
 	}
 	s.authRoutes()
 	s.transferRoutes(api)
+	s.consoleRoutes(api)
 	s.crmRoutes(api)
 	s.handoverRoutes(api)
 }

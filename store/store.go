@@ -275,6 +275,7 @@ type Store interface {
 	CustomerStore
 	TimelineStore
 	ActivityStore
+	ReportStore
 	CustomerAdmin
 	StaffStore
 	TagStore

@@ -132,6 +132,9 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		Sheets:      transfer.NewSheets(a.store),
 		SessionIdle: cfg.SessionIdle,
 		PublicURL:   cfg.PublicBase(),
+		// The console's reads count waits in business hours, as 今天 does.
+		Console: bot.NewConsole(a.store, bot.ConsoleOptions{Hours: cfg.Hours(), Location: cfg.Location(),
+			DormantDays: cfg.DormantDays, Now: now}),
 	}
 	opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.MongoURI != "" {

@@ -61,6 +61,7 @@ var crmGroups = []struct {
 	{"Reminders", reminderTests},
 	{"Jobs", jobTests},
 	{"Activity", activityTests},
+	{"Reports", reportTests},
 	{"Groups", groupTests},
 	{"Sessions", sessionTests},
 }
