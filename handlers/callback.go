@@ -76,6 +76,7 @@ func (s *Server) wecomVerifyURL(c *fiber.Ctx) error {
 	if err != nil {
 		return s.decryptError(c, store.ChannelWeCom, err)
 	}
+	s.markVerified(store.ChannelWeCom)
 	// The console accepts the URL only if the answer is exactly the plaintext.
 	return sendEcho(c, plain)
 }
@@ -120,6 +121,7 @@ func (s *Server) wecomCallback(c *fiber.Ctx) error {
 	if err := s.store1(c, ev); err != nil {
 		return err
 	}
+	s.markReceived(store.ChannelWeCom)
 	s.metrics.latency.WithLabelValues(store.ChannelWeCom).Observe(time.Since(start).Seconds())
 	// WeCom apps answer an empty 200 and reply later through message/send.
 	return c.Status(fiber.StatusOK).Send(nil)
@@ -139,6 +141,7 @@ func (s *Server) oaVerifyURL(c *fiber.Ctx) error {
 	if !wecom.VerifyOASignature(s.opts.OAToken, sig, ts, nonce) {
 		return s.reject(c, store.ChannelOA, "bad signature", fiber.StatusUnauthorized, wecom.ErrBadSignature)
 	}
+	s.markVerified(store.ChannelOA)
 	return sendEcho(c, []byte(echo))
 }
 
@@ -206,6 +209,7 @@ func (s *Server) oaCallback(c *fiber.Ctx) error {
 	if err := s.store1(c, ev); err != nil {
 		return err
 	}
+	s.markReceived(store.ChannelOA)
 	s.metrics.latency.WithLabelValues(store.ChannelOA).Observe(time.Since(start).Seconds())
 	// "success" tells the OA no passive reply follows; replies go out later
 	// through the customer-service API.

@@ -77,6 +77,9 @@ type Options struct {
 	// builds one over the store when it can answer them, with the
 	// Location and Now below and no business hours.
 	Console *bot.Console
+	// Settings answers the admin's settings page and set-up checks; nil
+	// builds one that knows only the channels this edge serves.
+	Settings *bot.Settings
 	// Location is the business time zone (SCRM_TIMEZONE) for dates in filters.
 	Location *time.Location
 	Now      func() time.Time
@@ -92,6 +95,7 @@ type Server struct {
 	coord   Coordinator
 	ready   []Pinger
 	ingest  *ingester
+	setup   *bot.SetupLog // callback marks for the set-up checks
 	metrics *metrics
 	log     *slog.Logger
 }
@@ -117,6 +121,10 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 	s := &Server{opts: opts, store: st, coord: coord, ready: ready, log: opts.Logger}
 	if cs, ok := st.(bot.ConsoleStore); ok && opts.Console == nil && opts.Core != nil {
 		s.opts.Console = bot.NewConsole(cs, bot.ConsoleOptions{Location: s.businessLocation(), Now: opts.Now})
+	}
+	s.setup = bot.NewSetupLog(coord)
+	if s.opts.Settings == nil {
+		s.opts.Settings = s.defaultSettings()
 	}
 	s.metrics = newMetrics(opts.Registry)
 	s.ingest = newIngester(st, coord, opts.Writers, opts.Logger, s.metrics)
@@ -190,6 +198,7 @@ func (s *Server) routes() {
 	s.authRoutes()
 	s.transferRoutes(api)
 	s.consoleRoutes(api)
+	s.settingsRoutes(api)
 	s.crmRoutes(api)
 	s.handoverRoutes(api)
 }
