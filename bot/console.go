@@ -743,35 +743,8 @@ func quantile(xs []float64, q float64) *float64 {
 }
 
 // businessMinutes is how much of [from, to) lies within hours, in minutes.
-// It jumps over closed periods with NextOpen and over open stretches an
-// hour at a time, so a month-long wait costs a few hundred checks, not
-// forty thousand.
 func businessMinutes(h Hours, from, to time.Time) float64 {
-	if !to.After(from) {
-		return 0
-	}
-	if h == nil {
-		return to.Sub(from).Minutes()
-	}
-	var d time.Duration
-	for t := from; t.Before(to); {
-		if !h.Open(t) {
-			next := h.NextOpen(t)
-			if !next.After(t) {
-				next = t.Add(time.Minute)
-			}
-			t = next
-			continue
-		}
-		step := time.Minute
-		if t.Add(time.Hour).Before(to) && h.Open(t.Add(time.Hour)) && h.Open(t.Add(30*time.Minute)) {
-			step = time.Hour // open at both ends and the middle of the hour: hours change on the hour or half hour
-		}
-		step = min(step, to.Sub(t))
-		d += step
-		t = t.Add(step)
-	}
-	return d.Minutes()
+	return float64(businessSince(h, from, to, to.Sub(from))) / float64(time.Minute)
 }
 
 // ---- a customer's sentiment ----
