@@ -464,12 +464,12 @@ func (c *Console) Report(ctx context.Context, v Viewer, q ReportQuery) (*Report,
 			rep.Daily[i].MessagesOut += d.MessagesOut
 		}
 	}
-	for i := range days {
-		added, err := c.st.NewFollowCounts(ctx, members, bounds[i], bounds[i+1])
-		if err != nil {
-			return nil, fmt.Errorf("console: new customers: %w", err)
-		}
-		for id, n := range added {
+	added, err := c.st.NewFollowsByDay(ctx, members, bounds)
+	if err != nil {
+		return nil, fmt.Errorf("console: new customers: %w", err)
+	}
+	for id, ds := range added {
+		for i, n := range ds {
 			byStaff[id].NewCustomers += n
 			rep.Daily[i].NewCustomers += n
 		}
@@ -537,14 +537,12 @@ func (c *Console) Report(ctx context.Context, v Viewer, q ReportQuery) (*Report,
 		}
 		rep.Sentiment.Positive, rep.Sentiment.Neutral, rep.Sentiment.Negative = sent[nlp.Positive], sent[nlp.Neutral], sent[nlp.Negative]
 		// The trend: the customers last in touch on each day, by the label
-		// of their latest analysis — an indexed count per day.
-		for i := range days {
-			df := f
-			df.LastContactAfter, df.LastContactBefore = bounds[i], bounds[i+1]
-			ds, err := c.st.SentimentCounts(ctx, df)
-			if err != nil {
-				return nil, fmt.Errorf("console: sentiment trend: %w", err)
-			}
+		// of their latest analysis — one read for the whole period.
+		trend, err := c.st.SentimentByDay(ctx, f, bounds)
+		if err != nil {
+			return nil, fmt.Errorf("console: sentiment trend: %w", err)
+		}
+		for i, ds := range trend {
 			t := &rep.Sentiment.Trend[i]
 			t.Positive, t.Neutral, t.Negative = ds[nlp.Positive], ds[nlp.Neutral], ds[nlp.Negative]
 		}
@@ -560,31 +558,11 @@ func (c *Console) Report(ctx context.Context, v Viewer, q ReportQuery) (*Report,
 		return nil, err
 	}
 
-	// Lost customers have no active follow: walk the stage (usually few).
-	lost := map[string]int64{}
-	var lostTotal int64
-	lf := store.CustomerFilter{Stage: store.StageLost, Limit: 500}
-	for {
-		cs, err := c.st.FindCustomers(ctx, lf)
-		if err != nil {
-			return nil, fmt.Errorf("console: lost customers: %w", err)
-		}
-		for _, cu := range cs {
-			var counted []string
-			for _, fl := range cu.Follows {
-				if slices.Contains(members, fl.StaffID) && !slices.Contains(counted, fl.StaffID) {
-					counted = append(counted, fl.StaffID)
-					lost[fl.StaffID]++
-				}
-			}
-			if len(counted) > 0 {
-				lostTotal++
-			}
-		}
-		if len(cs) < lf.Limit {
-			break
-		}
-		lf.AfterID = cs[len(cs)-1].ID
+	// Lost customers have no active follow: counted over every follow the
+	// members had, ended ones included.
+	lost, lostTotal, err := c.st.LostCounts(ctx, members)
+	if err != nil {
+		return nil, fmt.Errorf("console: lost customers: %w", err)
 	}
 	rep.Funnel = append(rep.Funnel, StageCount{Stage: store.StageLost, Count: lostTotal})
 	rep.Totals.Lost = lostTotal
