@@ -547,15 +547,16 @@ func (c *Console) Report(ctx context.Context, v Viewer, q ReportQuery) (*Report,
 			t.Positive, t.Neutral, t.Negative = ds[nlp.Positive], ds[nlp.Neutral], ds[nlp.Negative]
 		}
 	}
-	for _, id := range members {
-		n, err := c.countWaiting(ctx, id, now)
-		if err != nil {
-			return nil, err
-		}
-		byStaff[id].Waiting = n
-	}
-	if rep.Totals.Waiting, err = c.countWaitingScope(ctx, sv, now); err != nil {
+	// Waiting now: one walk over the scope's customers in touch lately,
+	// each counted once in the total and once for each member following
+	// them (every member's customers lie inside the scope).
+	waitingBy, waitingTotal, err := c.countWaiting(ctx, sv, members, now)
+	if err != nil {
 		return nil, err
+	}
+	rep.Totals.Waiting = waitingTotal
+	for id, n := range waitingBy {
+		byStaff[id].Waiting = n
 	}
 
 	// Lost customers have no active follow: counted over every follow the
@@ -653,48 +654,34 @@ func mapsKeys[M ~map[K]V, K comparable, V any](m M) func(func(K) bool) {
 	}
 }
 
-// countWaiting counts staffID's customers waiting for an answer now, by
-// the walk 今天 uses.
-func (c *Console) countWaiting(ctx context.Context, staffID string, now time.Time) (int64, error) {
-	var n int64
-	f := store.CustomerFilter{StaffID: staffID, LastContactAfter: now.Add(-waitingHorizon), Limit: 500}
-	for {
-		cs, err := c.st.FindCustomers(ctx, f)
-		if err != nil {
-			return 0, fmt.Errorf("console: customers of %s: %w", staffID, err)
-		}
-		for _, cu := range cs {
-			if isWaiting(cu) {
-				n++
-			}
-		}
-		if len(cs) < f.Limit {
-			return n, nil
-		}
-		f.AfterID = cs[len(cs)-1].ID
-	}
-}
-
-// countWaitingScope counts the customers of v's scope waiting now, each
-// once.
-func (c *Console) countWaitingScope(ctx context.Context, v Viewer, now time.Time) (int64, error) {
+// countWaiting counts the customers of v's scope waiting for an answer
+// now, by the test 今天 uses: in total, and per member of members who
+// follows them.
+func (c *Console) countWaiting(ctx context.Context, v Viewer, members []string, now time.Time) (map[string]int64, int64, error) {
+	by := map[string]int64{}
 	f, ok := scopeFilter(v, store.CustomerFilter{LastContactAfter: now.Add(-waitingHorizon), Limit: 500})
 	if !ok {
-		return 0, nil
+		return by, 0, nil
 	}
 	var n int64
 	for {
 		cs, err := c.st.FindCustomers(ctx, f)
 		if err != nil {
-			return 0, fmt.Errorf("console: waiting customers: %w", err)
+			return nil, 0, fmt.Errorf("console: waiting customers: %w", err)
 		}
 		for _, cu := range cs {
-			if isWaiting(cu) {
-				n++
+			if !isWaiting(cu) {
+				continue
+			}
+			n++
+			for _, fl := range cu.Follows {
+				if !fl.Deleted && slices.Contains(members, fl.StaffID) {
+					by[fl.StaffID]++
+				}
 			}
 		}
 		if len(cs) < f.Limit {
-			return n, nil
+			return by, n, nil
 		}
 		f.AfterID = cs[len(cs)-1].ID
 	}
