@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,6 +65,9 @@ type Options struct {
 	Core *bot.Core
 	// Sheets is the spreadsheet door (imports and exports); nil answers 501.
 	Sheets *transfer.Sheets
+	// Console is the built web console (package web), served under
+	// /console/; nil serves no console.
+	Console fs.FS
 	// Location is the business time zone (SCRM_TIMEZONE) for dates in filters.
 	Location *time.Location
 	Now      func() time.Time
@@ -80,6 +84,7 @@ type Server struct {
 	ready   []Pinger
 	ingest  *ingester
 	metrics *metrics
+	console *consoleFiles
 	log     *slog.Logger
 }
 
@@ -102,6 +107,15 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 		opts.MaxBody = 1 << 20
 	}
 	s := &Server{opts: opts, store: st, coord: coord, ready: ready, log: opts.Logger}
+	if opts.Console != nil {
+		cf, err := loadConsole(opts.Console)
+		if err != nil {
+			// The embedded files are part of the binary: a build without
+			// them is a broken build, and serving blank pages hides it.
+			s.log.Error("console disabled", "err", err)
+		}
+		s.console = cf
+	}
 	s.metrics = newMetrics(opts.Registry)
 	s.ingest = newIngester(st, coord, opts.Writers, opts.Logger, s.metrics)
 	s.app = fiber.New(fiber.Config{
@@ -151,6 +165,7 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) routes() {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	s.app.Get("/readyz", s.readyz)
+	s.consoleRoutes()
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})))
 
 	s.app.Get("/wecom/callback", s.wecomVerifyURL)

@@ -25,6 +25,7 @@ import (
 	"github.com/scrmhq/scrm/store/mongo"
 	"github.com/scrmhq/scrm/store/sqlite"
 	"github.com/scrmhq/scrm/transfer"
+	"github.com/scrmhq/scrm/web"
 	"github.com/scrmhq/scrm/wecom"
 )
 
@@ -129,6 +130,8 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		// The one door into the core: the API's changes are its actions.
 		Core:   bot.NewCore(a.store, now),
 		Sheets: transfer.NewSheets(a.store),
+		// The console is in the binary, so serve and demo both have it.
+		Console: web.Console(),
 	}
 	opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.MongoURI != "" {
