@@ -118,11 +118,15 @@ func (s *Server) consoleRoutes() {
 	if s.console == nil {
 		return
 	}
-	s.app.Get("/console", func(c *fiber.Ctx) error { return c.Redirect(consolePrefix, fiber.StatusMovedPermanently) })
+	// Fiber's "/console/*" also matches /console itself (routing is not
+	// strict), so the redirect is decided inside.
 	s.app.Get("/console/*", s.serveConsole)
 }
 
 func (s *Server) serveConsole(c *fiber.Ctx) error {
+	if !strings.HasPrefix(string(c.Request().URI().Path()), consolePrefix) {
+		return c.Redirect(consolePrefix, fiber.StatusMovedPermanently)
+	}
 	rel := strings.TrimPrefix(path.Clean("/"+c.Params("*")), "/")
 	f := s.console.files[rel]
 	if f == nil {
