@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"strings"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -90,6 +93,28 @@ func (e *consoleEnv) asStaff(t *testing.T, ctx context.Context, id string) {
 	}
 }
 
+// apiJSON calls the API with the admin token and decodes the answer.
+func (e *consoleEnv) apiJSON(t *testing.T, method, path, body string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, e.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.r.app.cfg.APIToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s %s: %d: %v", method, path, resp.StatusCode, err)
+		}
+	}
+	return resp.StatusCode
+}
+
 // waitJS polls a JavaScript condition.
 func waitJS(what, expr string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
@@ -125,8 +150,13 @@ func TestConsolePagesLook(t *testing.T) {
 		{"settings", "/console/settings", "admin"},
 		{"login", "/console/login", "limin"},
 	}
+	var list struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	e.apiJSON(t, "GET", "/api/v1/customers?limit=1", "", &list)
 	for _, width := range []int64{1280, 390} {
 		for _, p := range pages {
+			p.path = strings.ReplaceAll(p.path, "CUST", list.Items[0].ID)
 			ctx, cancel := chromedp.NewContext(e.bctx)
 			e.asStaff(t, ctx, p.as)
 			tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
