@@ -282,6 +282,7 @@ type Store interface {
 	JobStore
 	AuditStore
 	GroupStore
+	SessionStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	// GetCursor returns a named cursor (e.g. a kf sync cursor), "" if unset.
