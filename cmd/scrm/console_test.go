@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,7 +142,7 @@ func waitJS(what, expr string) chromedp.Action[chromedp.Void] {
 		deadline := time.Now().Add(10 * time.Second)
 		var last error
 		for time.Now().Before(deadline) {
-			ok, err := chromedp.Evaluate[bool]("!!(" + expr + ")")(ctx, tg)
+			ok, err := chromedp.Evaluate[bool]("!!("+expr+")")(ctx, tg)
 			if err == nil && ok {
 				return chromedp.Void{}, nil
 			}
