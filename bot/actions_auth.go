@@ -39,6 +39,15 @@ const (
 	SignInToken = "token"       // the admin token (SCRM_API_TOKEN)
 )
 
+// SourceCLI is the door of `scrm login-link` (an operator on the server).
+const SourceCLI = "cli"
+
+// LoginLinkURL is the address of a login link's secret under base, scrm's
+// public URL.
+func LoginLinkURL(base, secret string) string {
+	return strings.TrimRight(base, "/") + "/auth/link?t=" + url.QueryEscape(secret)
+}
+
 // Lifetimes of sign-in records.
 const (
 	LoginLinkTTL       = 10 * time.Minute

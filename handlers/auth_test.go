@@ -480,3 +480,14 @@ func lastSession(t *testing.T, a answer) string {
 	t.Fatal("no scrm_session cookie set")
 	return ""
 }
+
+// TestSessionCookieSecureBehindHTTPS: behind a TLS-terminating proxy the
+// session cookie is Secure.
+func TestSessionCookieSecureBehindHTTPS(t *testing.T) {
+	st := openAuthStore(t)
+	base := startAuthServer(t, st, &authClock{t: authT0}, apiTok)
+	a := do(t, browser(t), "POST", base+"/auth/token", `{"token":"`+apiTok+`"}`, "X-Forwarded-Proto", "https")
+	if a.status != 200 || !strings.Contains(strings.ToLower(a.header.Get("Set-Cookie")), "; secure") {
+		t.Errorf("POST /auth/token over https: %d, Set-Cookie %q, want Secure", a.status, a.header.Get("Set-Cookie"))
+	}
+}
