@@ -19,7 +19,7 @@ import (
 // assets are immutable and gzipped, and a missing asset is a 404 rather
 // than HTML a browser would try to run.
 func TestConsoleServing(t *testing.T) {
-	e := newEnv(t, func(o *handlers.Options) { o.Console = web.Console() })
+	e := newEnv(t, func(o *handlers.Options) { o.ConsoleFiles = web.Console() })
 	index, err := fs.ReadFile(web.Console(), "index.html")
 	if err != nil {
 		t.Fatal(err)

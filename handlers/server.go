@@ -65,9 +65,9 @@ type Options struct {
 	Core *bot.Core
 	// Sheets is the spreadsheet door (imports and exports); nil answers 501.
 	Sheets *transfer.Sheets
-	// Console is the built web console (package web), served under
-	// /console/; nil serves no console.
-	Console fs.FS
+	// ConsoleFiles are the built web console's files (package web),
+	// served under /console/; nil serves no console.
+	ConsoleFiles fs.FS
 	// SessionIdle ends a console session unused this long
 	// (SCRM_SESSION_IDLE); 0 means bot.DefaultSessionIdle.
 	SessionIdle time.Duration
@@ -116,8 +116,8 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 		opts.MaxBody = 1 << 20
 	}
 	s := &Server{opts: opts, store: st, coord: coord, ready: ready, log: opts.Logger}
-	if opts.Console != nil {
-		cf, err := loadConsole(opts.Console)
+	if opts.ConsoleFiles != nil {
+		cf, err := loadConsole(opts.ConsoleFiles)
 		if err != nil {
 			// The embedded files are part of the binary: a build without
 			// them is a broken build, and serving blank pages hides it.

@@ -134,7 +134,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		SessionIdle: cfg.SessionIdle,
 		PublicURL:   cfg.PublicBase(),
 		// The console is in the binary, so serve and demo both have it.
-		Console: web.Console(),
+		ConsoleFiles: web.Console(),
 	}
 	opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.MongoURI != "" {
