@@ -110,32 +110,32 @@ func compressible(ctype string) bool {
 	return strings.HasPrefix(ctype, "text/") || strings.HasPrefix(ctype, "application/json") || ctype == "image/svg+xml"
 }
 
-// consoleRoutes mounts the console: /console redirects to /console/, a
+// consoleFileRoutes mounts the console: /console redirects to /console/, a
 // known file is sent as is, a missing asset is 404, and every other path
 // under /console/ is a page of the app (history routing) and gets
 // index.html.
-func (s *Server) consoleRoutes() {
-	if s.console == nil {
+func (s *Server) consoleFileRoutes() {
+	if s.consoleFiles == nil {
 		return
 	}
 	// Fiber's "/console/*" also matches /console itself (routing is not
 	// strict), so the redirect is decided inside.
-	s.app.Get("/console/*", s.serveConsole)
+	s.app.Get("/console/*", s.serveConsoleFile)
 }
 
-func (s *Server) serveConsole(c *fiber.Ctx) error {
+func (s *Server) serveConsoleFile(c *fiber.Ctx) error {
 	if !strings.HasPrefix(string(c.Request().URI().Path()), consolePrefix) {
 		return c.Redirect(consolePrefix, fiber.StatusMovedPermanently)
 	}
 	rel := strings.TrimPrefix(path.Clean("/"+c.Params("*")), "/")
-	f := s.console.files[rel]
+	f := s.consoleFiles.files[rel]
 	if f == nil {
 		if strings.HasPrefix(rel, "assets/") || path.Ext(rel) != "" && path.Ext(rel) != ".html" {
 			// A missing script must not come back as HTML: the browser
 			// would report a MIME error instead of a missing file.
 			return errorf(fiber.StatusNotFound, "not found", nil)
 		}
-		f = s.console.index
+		f = s.consoleFiles.index
 	}
 	h := &c.Response().Header
 	h.Set(fiber.HeaderContentType, f.ctype)
@@ -143,7 +143,7 @@ func (s *Server) serveConsole(c *fiber.Ctx) error {
 	h.Set(fiber.HeaderETag, f.etag)
 	h.Set(fiber.HeaderVary, fiber.HeaderAcceptEncoding)
 	h.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	if f == s.console.index {
+	if f == s.consoleFiles.index {
 		h.Set(fiber.HeaderContentSecurityPolicy, consoleCSP)
 		h.Set(fiber.HeaderReferrerPolicy, "same-origin")
 		h.Set(fiber.HeaderXFrameOptions, "DENY")

@@ -86,15 +86,15 @@ type Options struct {
 
 // Server is the HTTP edge.
 type Server struct {
-	app     *fiber.App
-	opts    Options
-	store   Store
-	coord   Coordinator
-	ready   []Pinger
-	ingest  *ingester
-	metrics *metrics
-	console *consoleFiles
-	log     *slog.Logger
+	app          *fiber.App
+	opts         Options
+	store        Store
+	coord        Coordinator
+	ready        []Pinger
+	ingest       *ingester
+	metrics      *metrics
+	consoleFiles *consoleFiles
+	log          *slog.Logger
 }
 
 // New builds the edge over st and coord. ready lists further dependencies
@@ -123,7 +123,7 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 			// them is a broken build, and serving blank pages hides it.
 			s.log.Error("console disabled", "err", err)
 		}
-		s.console = cf
+		s.consoleFiles = cf
 	}
 	s.metrics = newMetrics(opts.Registry)
 	s.ingest = newIngester(st, coord, opts.Writers, opts.Logger, s.metrics)
@@ -174,7 +174,7 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) routes() {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	s.app.Get("/readyz", s.readyz)
-	s.consoleRoutes()
+	s.consoleFileRoutes()
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})))
 
 	s.app.Get("/wecom/callback", s.wecomVerifyURL)
