@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +36,13 @@ const (
 	// stateTTL bounds a WeCom sign-in round trip (WeCom's code lives 5
 	// minutes once issued; the person may take a while to scan).
 	stateTTL = 10 * time.Minute
+)
+
+// tokenTries wrong admin tokens from one address are allowed per
+// tokenTryWindow.
+const (
+	tokenTries     = 10
+	tokenTryWindow = 15 * time.Minute
 )
 
 // csrfRefused is the answer to a session write without the right token.
@@ -106,7 +115,8 @@ func (s *Server) me(c *fiber.Ctx) error {
 
 func (s *Server) authRoutes() {
 	a := s.app.Group("/auth", withDeadline)
-	a.Get("/link", s.authLink)
+	a.Get("/link", s.authLinkPage)
+	a.Post("/link", s.authLink)
 	a.Post("/token", s.authToken)
 	a.Post("/logout", s.authLogout)
 	a.Get("/wecom/login", s.wecomLogin)
@@ -137,9 +147,35 @@ func secureRequest(c *fiber.Ctx) bool {
 	return c.Protocol() == "https" || strings.EqualFold(strings.TrimSpace(strings.Split(c.Get(fiber.HeaderXForwardedProto), ",")[0]), "https")
 }
 
-// authLink signs in with a one-time login link.
+// authLinkPage answers a one-time login link's GET with a page that signs
+// in by POSTing the link back, without using it up. Link previews, mail
+// scanners and chat clients fetch a URL before the person opens it; were the
+// GET to redeem the link, that fetch would spend it and the person would
+// find it already used. A browser submits the form by itself; one without
+// scripts shows the button.
+func (s *Server) authLinkPage(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("Referrer-Policy", "no-referrer")
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return linkPage.Execute(c, struct{ T, Next string }{c.Query("t"), c.Query("next")})
+}
+
+var linkPage = template.Must(template.New("link").Parse(`<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex"><title>登录 scrm</title>
+<style>body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;display:flex;min-height:90vh;align-items:center;justify-content:center;background:#f5f7fa;margin:0}
+form{background:#fff;padding:32px 40px;border-radius:8px;box-shadow:0 2px 12px rgba(0,0,0,.08);text-align:center}
+button{font-size:16px;padding:10px 32px;border:0;border-radius:4px;background:#409eff;color:#fff;cursor:pointer}</style></head>
+<body><form id="f" method="post" action="/auth/link"><p>正在登录 scrm 后台…</p>
+<input type="hidden" name="t" value="{{.T}}"><input type="hidden" name="next" value="{{.Next}}">
+<button type="submit">登录</button></form>
+<script>document.getElementById("f").submit()</script></body></html>
+`))
+
+// authLink signs in with a one-time login link, POSTed by its page.
 func (s *Server) authLink(c *fiber.Ctx) error {
-	g, err := s.opts.Core.RedeemLoginLink(c.UserContext(), c.Query("t"))
+	g, err := s.opts.Core.RedeemLoginLink(c.UserContext(), c.FormValue("t"))
 	if errors.Is(err, bot.ErrNotSignedIn) {
 		return errorf(fiber.StatusUnauthorized, "登录链接无效、已使用或已过期，请重新获取（在企业微信中对应用发送「登录」，或运行 scrm login-link）。", err)
 	}
@@ -148,7 +184,7 @@ func (s *Server) authLink(c *fiber.Ctx) error {
 	}
 	s.startSession(c, g)
 	next := g.Next
-	if q := c.Query("next"); q != "" {
+	if q := c.FormValue("next"); q != "" {
 		next = q
 	}
 	return c.Redirect(bot.SafeNext(next), fiber.StatusFound)
@@ -165,7 +201,22 @@ func (s *Server) authToken(c *fiber.Ctx) error {
 	if err := json.Unmarshal(c.Body(), &req); err != nil {
 		return errorf(fiber.StatusBadRequest, "请求体应为 JSON：{\"token\": \"…\"}", err)
 	}
+	// Wrong guesses are counted per client address across instances; past
+	// the limit every attempt, right or wrong, waits out the window, so the
+	// token cannot be guessed faster than tokenTries per tokenTryWindow.
+	key := "signin:token:" + c.IP()
+	tries, _, err := s.coord.Get(c.UserContext(), key)
+	if err != nil {
+		return errorf(fiber.StatusServiceUnavailable, "暂时无法登录，请稍后再试。", err)
+	}
+	if n, _ := strconv.Atoi(tries); n >= tokenTries {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(tokenTryWindow/time.Second)))
+		return errorf(fiber.StatusTooManyRequests, "尝试次数过多，请 15 分钟后再试。", nil)
+	}
 	if req.Token == "" || !hmac.Equal([]byte(req.Token), []byte(s.opts.APIToken)) {
+		if _, err := s.coord.Count(c.UserContext(), key, tokenTryWindow); err != nil {
+			return errorf(fiber.StatusServiceUnavailable, "暂时无法登录，请稍后再试。", err)
+		}
 		return errorf(fiber.StatusUnauthorized, "管理员令牌不正确。", nil)
 	}
 	g, err := s.opts.Core.SignIn(c.UserContext(), adminActor, bot.SignInToken)

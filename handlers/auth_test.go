@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -165,7 +166,18 @@ func signInWithLink(t *testing.T, core *bot.Core, c *http.Client, base, staffID,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return do(t, c, "GET", base+"/auth/link?t="+url.QueryEscape(tok), "")
+	return openLink(t, c, base, tok)
+}
+
+// openLink opens a one-time login link as a browser does: its GET answers a
+// page that must not use the link up, whose form then POSTs it.
+func openLink(t *testing.T, c *http.Client, base, tok string) answer {
+	t.Helper()
+	page := do(t, c, "GET", base+"/auth/link?t="+url.QueryEscape(tok), "")
+	if page.status != 200 || !strings.Contains(page.body, `method="post" action="/auth/link"`) || page.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("GET /auth/link = %d %q (Cache-Control %q), want the sign-in page", page.status, page.body, page.header.Get("Cache-Control"))
+	}
+	return do(t, c, "POST", base+"/auth/link", url.Values{"t": {tok}}.Encode(), "Content-Type", "application/x-www-form-urlencoded")
 }
 
 func customerNames(t *testing.T, c *http.Client, base string) []string {
@@ -204,9 +216,17 @@ func TestLoginLinkSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := do(t, b, "GET", base+"/auth/link?t="+url.QueryEscape(tok), "")
+	// A link preview or a mail scanner fetches the link first: that GET
+	// neither signs in nor uses the link up.
+	for range 2 {
+		p := do(t, browser(t), "GET", base+"/auth/link?t="+url.QueryEscape(tok), "")
+		if p.status != 200 || strings.Contains(p.header.Get("Set-Cookie"), "scrm_session=") {
+			t.Fatalf("preview GET /auth/link = %d, Set-Cookie %q: want the page and no session", p.status, p.header.Get("Set-Cookie"))
+		}
+	}
+	a := openLink(t, b, base, tok)
 	if a.status != 302 || a.header.Get("Location") != "/console/customers" {
-		t.Fatalf("GET /auth/link = %d Location %q, want 302 /console/customers", a.status, a.header.Get("Location"))
+		t.Fatalf("POST /auth/link = %d Location %q, want 302 /console/customers", a.status, a.header.Get("Location"))
 	}
 	set := a.header.Get("Set-Cookie")
 	for _, flag := range []string{"scrm_session=", "httponly", "samesite=lax", "path=/", "max-age=604800"} {
@@ -227,7 +247,7 @@ func TestLoginLinkSession(t *testing.T) {
 	}
 
 	// The link is good once.
-	if a := do(t, browser(t), "GET", base+"/auth/link?t="+url.QueryEscape(tok), ""); a.status != 401 {
+	if a := openLink(t, browser(t), base, tok); a.status != 401 {
 		t.Errorf("second use of the link = %d, want 401", a.status)
 	}
 	// The store never holds the secret.
@@ -295,7 +315,7 @@ func TestLoginLinkExpiresAndRefusesInactive(t *testing.T) {
 		t.Errorf("link expires %v, want %v", exp, want)
 	}
 	clock.Add(10 * time.Minute)
-	if a := do(t, browser(t), "GET", base+"/auth/link?t="+url.QueryEscape(tok), ""); a.status != 401 {
+	if a := openLink(t, browser(t), base, tok); a.status != 401 {
 		t.Errorf("link at its expiry = %d, want 401", a.status)
 	}
 	// An inactive member gets no link; a member deactivated after the
@@ -310,7 +330,7 @@ func TestLoginLinkExpiresAndRefusesInactive(t *testing.T) {
 	if err := st.UpsertStaff(context.Background(), &store.Staff{ID: "s2", Name: "张二", Role: bot.RoleSales, Active: false}); err != nil {
 		t.Fatal(err)
 	}
-	if a := do(t, browser(t), "GET", base+"/auth/link?t="+url.QueryEscape(tok), ""); a.status != 403 {
+	if a := openLink(t, browser(t), base, tok); a.status != 403 {
 		t.Errorf("link of a deactivated member = %d %s, want 403", a.status, a.body)
 	}
 	// A salesperson may not issue a link for someone else.
@@ -489,5 +509,42 @@ func TestSessionCookieSecureBehindHTTPS(t *testing.T) {
 	a := do(t, browser(t), "POST", base+"/auth/token", `{"token":"`+apiTok+`"}`, "X-Forwarded-Proto", "https")
 	if a.status != 200 || !strings.Contains(strings.ToLower(a.header.Get("Set-Cookie")), "; secure") {
 		t.Errorf("POST /auth/token over https: %d, Set-Cookie %q, want Secure", a.status, a.header.Get("Set-Cookie"))
+	}
+}
+
+// TestAdminTokenGuessesAreLimited guesses the admin token against two
+// instances sharing Redis: the wrong guesses add up across them, and past
+// the limit even the right token waits out the window.
+func TestAdminTokenGuessesAreLimited(t *testing.T) {
+	st := openAuthStore(t)
+	clock := &authClock{t: authT0}
+	prefix := fmt.Sprintf("scrmtest:guess:%d:", time.Now().UnixNano())
+	start := func() string {
+		opts := handlers.Options{APIToken: apiTok, Now: clock.Now, Core: bot.NewCore(st, clock.Now)}
+		srv := handlers.New(st, openTestRedis(t, prefix), opts)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Shutdown(context.Background()) })
+		return "http://" + ln.Addr().String()
+	}
+	a, b := start(), start()
+	for i := range 10 {
+		base := a
+		if i%2 == 1 {
+			base = b
+		}
+		if r := do(t, browser(t), "POST", base+"/auth/token", fmt.Sprintf(`{"token":"guess-%d"}`, i)); r.status != 401 {
+			t.Fatalf("guess %d = %d %s, want 401", i, r.status, r.body)
+		}
+	}
+	for _, base := range []string{a, b} {
+		r := do(t, browser(t), "POST", base+"/auth/token", `{"token":"`+apiTok+`"}`)
+		if r.status != 429 || r.header.Get("Retry-After") != "900" || strings.Contains(r.header.Get("Set-Cookie"), "scrm_session=") {
+			t.Errorf("the right token after 10 wrong guesses = %d (Retry-After %q, Set-Cookie %q), want 429 and no session",
+				r.status, r.header.Get("Retry-After"), r.header.Get("Set-Cookie"))
+		}
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -162,9 +164,28 @@ func newBrowser() *http.Client {
 	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
 }
 
+// open opens u in browser b. A login link answers a page whose form posts
+// the link back (a browser's script submits it): open submits it the same
+// way, so the link is used by the person who opens it, not by a preview.
 func open(t *testing.T, b *http.Client, u string) *http.Response {
 	t.Helper()
 	resp, err := b.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/auth/link" || resp.StatusCode != http.StatusOK {
+		return resp
+	}
+	form := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="(\w+)" value="([^"]*)">`).FindAllStringSubmatch(string(page), -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	if form.Get("t") == "" {
+		t.Fatalf("the login link's page has no form to post:\n%s", page)
+	}
+	resp, err = b.PostForm(resp.Request.URL.Scheme+"://"+resp.Request.URL.Host+"/auth/link", form)
 	if err != nil {
 		t.Fatal(err)
 	}
