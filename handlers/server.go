@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,6 +65,9 @@ type Options struct {
 	Core *bot.Core
 	// Sheets is the spreadsheet door (imports and exports); nil answers 501.
 	Sheets *transfer.Sheets
+	// ConsoleFiles are the built web console's files (package web),
+	// served under /console/; nil serves no console.
+	ConsoleFiles fs.FS
 	// SessionIdle ends a console session unused this long
 	// (SCRM_SESSION_IDLE); 0 means bot.DefaultSessionIdle.
 	SessionIdle time.Duration
@@ -86,14 +90,15 @@ type Options struct {
 
 // Server is the HTTP edge.
 type Server struct {
-	app     *fiber.App
-	opts    Options
-	store   Store
-	coord   Coordinator
-	ready   []Pinger
-	ingest  *ingester
-	metrics *metrics
-	log     *slog.Logger
+	app          *fiber.App
+	opts         Options
+	store        Store
+	coord        Coordinator
+	ready        []Pinger
+	ingest       *ingester
+	metrics      *metrics
+	consoleFiles *consoleFiles
+	log          *slog.Logger
 }
 
 // New builds the edge over st and coord. ready lists further dependencies
@@ -117,6 +122,15 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 	s := &Server{opts: opts, store: st, coord: coord, ready: ready, log: opts.Logger}
 	if cs, ok := st.(bot.ConsoleStore); ok && opts.Console == nil && opts.Core != nil {
 		s.opts.Console = bot.NewConsole(cs, bot.ConsoleOptions{Location: s.businessLocation(), Now: opts.Now})
+	}
+	if opts.ConsoleFiles != nil {
+		cf, err := loadConsole(opts.ConsoleFiles)
+		if err != nil {
+			// The embedded files are part of the binary: a build without
+			// them is a broken build, and serving blank pages hides it.
+			s.log.Error("console disabled", "err", err)
+		}
+		s.consoleFiles = cf
 	}
 	s.metrics = newMetrics(opts.Registry)
 	s.ingest = newIngester(st, coord, opts.Writers, opts.Logger, s.metrics)
@@ -167,6 +181,7 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) routes() {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	s.app.Get("/readyz", s.readyz)
+	s.consoleFileRoutes()
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})))
 
 	s.app.Get("/wecom/callback", s.wecomVerifyURL)
