@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -99,6 +100,8 @@ type Server struct {
 	metrics      *metrics
 	consoleFiles *consoleFiles
 	log          *slog.Logger
+	// listener is what Serve listens on (*silentConns), for Shutdown.
+	listener atomic.Value
 }
 
 // New builds the edge over st and coord. ready lists further dependencies
@@ -139,8 +142,9 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 		// fasthttp refuses a larger body with 413 from its headers, before
 		// reading it; bodyLimit raises the limit for imports alone.
 		BodyLimit: opts.MaxBody,
-		// A connection that never sends a request holds up a graceful
-		// shutdown until ReadTimeout; keep it well under the shutdown budget.
+		// A slow or stalled client gives up its connection after
+		// ReadTimeout; one that never sends a byte is closed at shutdown
+		// (conns.go).
 		ReadTimeout:  10 * time.Second,
 		WriteTimeout: 30 * time.Second,
 		IdleTimeout:  time.Minute,
@@ -210,11 +214,19 @@ func (s *Server) routes() {
 }
 
 // Serve listens on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	tl := trackSilentConns(ln)
+	s.listener.Store(tl)
+	return s.app.Listener(tl)
+}
 
 // Shutdown stops accepting connections, waits for in-flight requests, then
 // flushes the ingest queue so every acknowledged event is stored.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if ln, ok := s.listener.Load().(*silentConns); ok {
+		// Before the graceful shutdown, which would wait for them.
+		ln.stop()
+	}
 	err := s.app.ShutdownWithContext(ctx)
 	s.ingest.Close()
 	return err
