@@ -39,8 +39,7 @@ type CadenceStore interface {
 	FindReminders(ctx context.Context, f store.ReminderFilter) ([]*store.Reminder, error)
 	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
 	FindStaff(ctx context.Context) ([]*store.Staff, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	cursors
 	ActionStore // stage changes go through the actions
 }
 

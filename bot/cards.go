@@ -199,9 +199,8 @@ func (p *CardActions) snooze(ctx context.Context, v Viewer, r *store.Reminder, t
 		}
 	}
 	_, err := p.core.PostponeReminder(ctx, Actor{Viewer: v, Source: SourceBot}, PostponeRequest{ID: r.ID, Until: due, At: p.now()})
-	var ae *ActionError
-	if errors.As(err, &ae) {
-		return ae.Text, nil
+	if text, ok := refusal(err); ok {
+		return text, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("card actions: %w", err)
@@ -229,9 +228,8 @@ func reminderTaskID(r *store.Reminder) string {
 // core's CompleteReminder for a, rendered.
 func completeReminder(ctx context.Context, core *Core, a Actor, id int64, now time.Time) (string, error) {
 	r, open, err := core.CompleteReminder(ctx, a, id, now)
-	var ae *ActionError
-	if errors.As(err, &ae) {
-		return ae.Text, nil
+	if text, ok := refusal(err); ok {
+		return text, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("complete reminder %d: %w", id, err)

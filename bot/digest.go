@@ -91,20 +91,7 @@ func (s *Scheduler) Plan(ctx context.Context) error {
 
 // planOnce runs fn unless cursor records that it ran, then records it.
 func (s *Scheduler) planOnce(ctx context.Context, cursor string, fn func() error) error {
-	done, err := s.st.GetCursor(ctx, cursor)
-	if err != nil {
-		return fmt.Errorf("scheduler: %s: %w", cursor, err)
-	}
-	if done != "" {
-		return nil
-	}
-	if err := fn(); err != nil {
-		return err
-	}
-	if err := s.st.SetCursor(ctx, cursor, "1"); err != nil {
-		return fmt.Errorf("scheduler: %s: %w", cursor, err)
-	}
-	return nil
+	return once(ctx, s.st, cursor, fn)
 }
 
 // digestRecipients are the active staff plus anyone with an open reminder

@@ -335,8 +335,7 @@ type FAQModel interface {
 type AnswerStore interface {
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
 	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	cursors
 }
 
 // AnswererOptions tunes the answerer; zero values take the defaults.

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -141,10 +142,31 @@ func claimedKey(customerID string, round int) string {
 	return "inbox:claimed:" + customerID + ":" + strconv.Itoa(round)
 }
 
-// cursors is where the inbox and the claim action keep offer state.
+// cursors is the store's named values: sync positions, state such as the
+// inbox's offers, and the markers that something was done.
 type cursors interface {
 	GetCursor(ctx context.Context, name string) (string, error)
 	SetCursor(ctx context.Context, name, value string) error
+}
+
+// once runs fn unless the marker key records that it ran, then records it.
+// A crash between fn and the record runs fn again, so fn must bear that
+// (a send WeCom's duplicate check drops, a reply seen twice at worst).
+func once(ctx context.Context, st cursors, key string, fn func() error) error {
+	done, err := st.GetCursor(ctx, key)
+	if err != nil {
+		return fmt.Errorf("marker %s: %w", key, err)
+	}
+	if done != "" {
+		return nil
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	if err := st.SetCursor(ctx, key, "1"); err != nil {
+		return fmt.Errorf("marker %s: %w", key, err)
+	}
+	return nil
 }
 
 func (in *Inbox) loadOffer(ctx context.Context, customerID string) (offerState, error) {
@@ -177,24 +199,6 @@ func saveOffer(ctx context.Context, cs cursors, customerID string, st offerState
 	return nil
 }
 
-// once runs send unless key records that it ran, then records it.
-func (in *Inbox) once(ctx context.Context, key string, send func() error) error {
-	done, err := in.st.GetCursor(ctx, key)
-	if err != nil {
-		return fmt.Errorf("inbox: %w", err)
-	}
-	if done != "" {
-		return nil
-	}
-	if err := send(); err != nil {
-		return err
-	}
-	if err := in.st.SetCursor(ctx, key, "1"); err != nil {
-		return fmt.Errorf("inbox: %w", err)
-	}
-	return nil
-}
-
 func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
 	doneKey := "inbox:fwd:" + ev.DedupKey
 	if !firstRun(ev) {
@@ -223,7 +227,7 @@ func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
 	if len(owners) > 0 {
 		msg := renderForward(ev, c, auto, false)
 		for _, staff := range owners {
-			err := in.once(ctx, doneKey+":"+staff, func() error { return in.out.SendMarkdown(ctx, staff, msg) })
+			err := once(ctx, in.st, doneKey+":"+staff, func() error { return in.out.SendMarkdown(ctx, staff, msg) })
 			if err != nil {
 				return fmt.Errorf("inbox: forward to owner: %w", err)
 			}
@@ -247,13 +251,7 @@ func (in *Inbox) offer(ctx context.Context, ev *store.Event, c *store.Customer, 
 		fresh := len(st.To) > 0 && st.ClaimedBy == "" && now.Sub(st.At) <= in.o.OfferTTL
 		if fresh {
 			msg := renderForward(ev, c, auto, true)
-			for _, staff := range st.To {
-				err := in.once(ctx, "inbox:fwd:"+ev.DedupKey+":"+staff, func() error { return in.out.SendMarkdown(ctx, staff, msg) })
-				if err != nil {
-					return fmt.Errorf("inbox: forward to offered staff: %w", err)
-				}
-			}
-			return nil
+			return in.toEach(ctx, ev, st.To, "forward to offered staff", func(to string) error { return in.out.SendMarkdown(ctx, to, msg) })
 		}
 		var to []string
 		if churned(c) {
@@ -275,10 +273,15 @@ func (in *Inbox) offer(ctx context.Context, ev *store.Event, c *store.Customer, 
 		}
 	}
 	card := claimCard(ev, c, st, auto)
-	for _, staff := range st.To {
-		err := in.once(ctx, "inbox:fwd:"+ev.DedupKey+":"+staff, func() error { return in.out.SendTemplateCard(ctx, staff, card) })
-		if err != nil {
-			return fmt.Errorf("inbox: claim card: %w", err)
+	return in.toEach(ctx, ev, st.To, "claim card", func(to string) error { return in.out.SendTemplateCard(ctx, to, card) })
+}
+
+// toEach sends what ev brings to each of staff once: a redelivered event
+// skips whoever already has it.
+func (in *Inbox) toEach(ctx context.Context, ev *store.Event, staff []string, what string, send func(to string) error) error {
+	for _, to := range staff {
+		if err := once(ctx, in.st, "inbox:fwd:"+ev.DedupKey+":"+to, func() error { return send(to) }); err != nil {
+			return fmt.Errorf("inbox: %s: %w", what, err)
 		}
 	}
 	return nil
@@ -436,12 +439,8 @@ func activeOwners(c *store.Customer) []string {
 	return out
 }
 
-func channelLabel(ch string) string {
-	if label, ok := channelLabels[ch]; ok {
-		return label
-	}
-	return "企业微信"
-}
+// channelLabel names a channel for staff; WeCom is the default.
+func channelLabel(ch string) string { return cmp.Or(channelLabels[ch], "企业微信") }
 
 var channelLabels = map[string]string{
 	store.ChannelOA: "公众号",
@@ -513,24 +512,20 @@ func quoteLine(s string) string {
 // ---- claims ----
 
 func (in *Inbox) press(ctx context.Context, ev *store.Event) error {
-	doneKey := "inbox:press:" + ev.DedupKey
-	if done, err := in.st.GetCursor(ctx, doneKey); err != nil {
-		return fmt.Errorf("inbox: %w", err)
-	} else if done != "" {
+	return once(ctx, in.st, "inbox:press:"+ev.DedupKey, func() error {
+		v, err := in.dir.Viewer(ctx, ev.StaffID)
+		if err != nil {
+			return fmt.Errorf("inbox: resolve %s: %w", ev.StaffID, err)
+		}
+		reply, err := in.claim(ctx, v, strings.TrimPrefix(ev.Attrs["EventKey"], claimKeyPrefix), "card")
+		if err != nil {
+			return err
+		}
+		if err := in.out.SendMarkdown(ctx, ev.StaffID, reply); err != nil {
+			return fmt.Errorf("inbox: reply to claim: %w", err)
+		}
 		return nil
-	}
-	v, err := in.dir.Viewer(ctx, ev.StaffID)
-	if err != nil {
-		return fmt.Errorf("inbox: resolve %s: %w", ev.StaffID, err)
-	}
-	reply, err := in.claim(ctx, v, strings.TrimPrefix(ev.Attrs["EventKey"], claimKeyPrefix), "card")
-	if err != nil {
-		return err
-	}
-	if err := in.out.SendMarkdown(ctx, ev.StaffID, reply); err != nil {
-		return fmt.Errorf("inbox: reply to claim: %w", err)
-	}
-	return in.st.SetCursor(ctx, doneKey, "1")
+	})
 }
 
 // claim is a press or a command: v claims customer id through the core's
