@@ -31,3 +31,19 @@ func TestContract(t *testing.T) {
 	}
 	storetest.RunWith(t, func(t *testing.T) store.Store { return openTest(t) }, cfg)
 }
+
+// TestMarkersMoveOutOfCursors: a database from before the markers
+// collection keeps its markers, moved out of the cursors at Open.
+func TestMarkersMoveOutOfCursors(t *testing.T) {
+	uri, name := mongotest.Start(t), mongotest.DBName(t)
+	open := func() store.Store {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		db, err := mongo.Open(ctx, uri, name)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		return db
+	}
+	storetest.MarkersMovedOnOpen(t, open(), open)
+}
