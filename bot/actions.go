@@ -190,6 +190,7 @@ type ActionStore interface {
 	UpsertStaff(ctx context.Context, s *store.Staff) error
 	CreateReminder(ctx context.Context, r *store.Reminder) (bool, error)
 	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
+	markers // the bot's doors record what they did once
 }
 
 // Core carries out actions over an ActionStore.

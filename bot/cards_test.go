@@ -90,7 +90,7 @@ func TestSnoozeButtonPostponesOneDayOnce(t *testing.T) {
 	evs, _ := e.st.FindEvents(ctx, store.EventFilter{Kind: "event.template_card_event"})
 	// A crash after the plan was recorded and applied, before the press was
 	// marked done: the rerun applies the same time, not another day.
-	if err := e.st.SetCursor(ctx, "card-press:"+evs[0].DedupKey, fmt.Sprint("snooze:", want.Unix())); err != nil {
+	if err := e.st.SetMarker(ctx, store.MarkCardPress, evs[0].DedupKey, fmt.Sprint("snooze:", want.Unix()), at); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.cards.Process(ctx, evs[0]); err != nil {

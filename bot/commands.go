@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -68,7 +69,9 @@ func (p *Commands) Process(ctx context.Context, ev *store.Event) error {
 	if ev.Channel != store.ChannelWeCom || ev.Kind != "text" || ev.StaffID == "" || ev.CustomerID != "" {
 		return nil
 	}
-	return once(ctx, p.st, "bot-reply:"+ev.DedupKey, func() error {
+	// The reply's marker is made at the command's arrival: its retention
+	// runs from the event it guards.
+	return once(ctx, p.st, store.MarkBotReply, ev.DedupKey, cmp.Or(ev.ReceivedAt, p.core.Now()), func() error {
 		viewer, err := p.dir.Viewer(ctx, ev.StaffID)
 		if err != nil {
 			return fmt.Errorf("commands: resolve %s: %w", ev.StaffID, err)

@@ -763,7 +763,7 @@ func (p *Commands) noticeOnce(ctx context.Context, key, staffID, text string) er
 	if key == "" {
 		return p.out.SendMarkdown(ctx, staffID, text)
 	}
-	return once(ctx, p.st, "bot-notice:"+key+":"+staffID, func() error {
+	return once(ctx, p.st, store.MarkBotNotice, key+":"+staffID, p.core.Now(), func() error {
 		if err := p.out.SendMarkdown(ctx, staffID, text); err != nil {
 			return fmt.Errorf("commands: notice %s: %w", staffID, err)
 		}

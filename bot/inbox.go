@@ -56,8 +56,8 @@ type InboxOptions struct {
 // staff and carries staff replies back:
 //
 //   - A message from a customer with an owner (an active follow) is
-//     forwarded to the owner as an app message, once per event (cursor
-//     "inbox:fwd:<event>", per recipient).
+//     forwarded to the owner as an app message, once per event (marker
+//     store.MarkInboxForward, per recipient).
 //   - A customer with no owner is offered round-robin among active
 //     salespeople (or the staff Route names) with a claim card; the first
 //     press of 接待 (or the command "接 张三") wins and makes the presser
@@ -142,31 +142,12 @@ func claimedKey(customerID string, round int) string {
 	return "inbox:claimed:" + customerID + ":" + strconv.Itoa(round)
 }
 
-// cursors is the store's named values: sync positions, state such as the
-// inbox's offers, and the markers that something was done.
+// cursors is the store's named values: sync positions and state such as
+// the inbox's offers (markers that something was done have a store of
+// their own: markers).
 type cursors interface {
 	GetCursor(ctx context.Context, name string) (string, error)
 	SetCursor(ctx context.Context, name, value string) error
-}
-
-// once runs fn unless the marker key records that it ran, then records it.
-// A crash between fn and the record runs fn again, so fn must bear that
-// (a send WeCom's duplicate check drops, a reply seen twice at worst).
-func once(ctx context.Context, st cursors, key string, fn func() error) error {
-	done, err := st.GetCursor(ctx, key)
-	if err != nil {
-		return fmt.Errorf("marker %s: %w", key, err)
-	}
-	if done != "" {
-		return nil
-	}
-	if err := fn(); err != nil {
-		return err
-	}
-	if err := st.SetCursor(ctx, key, "1"); err != nil {
-		return fmt.Errorf("marker %s: %w", key, err)
-	}
-	return nil
 }
 
 func (in *Inbox) loadOffer(ctx context.Context, customerID string) (offerState, error) {
@@ -200,23 +181,23 @@ func saveOffer(ctx context.Context, cs cursors, customerID string, st offerState
 }
 
 func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
-	doneKey := "inbox:fwd:" + ev.DedupKey
+	now := in.o.Now()
 	if !firstRun(ev) {
-		if done, err := in.st.GetCursor(ctx, doneKey); err != nil {
+		if done, err := in.st.GetMarker(ctx, store.MarkInboxForward, ev.DedupKey); err != nil {
 			return fmt.Errorf("inbox: %w", err)
 		} else if done != "" {
 			return nil
 		}
 	}
-	if in.o.Now().Sub(eventTime(ev)) > in.o.ForwardMaxAge {
-		return in.st.SetCursor(ctx, doneKey, "stale")
+	if now.Sub(eventTime(ev)) > in.o.ForwardMaxAge {
+		return in.st.SetMarker(ctx, store.MarkInboxForward, ev.DedupKey, "stale", now)
 	}
 	c, err := in.st.FindCustomerByIdentity(ctx, identityOf(ev))
 	if err != nil {
 		// The customers processor runs first; a miss is worth a retry.
 		return fmt.Errorf("inbox: find customer: %w", err)
 	}
-	auto, err := in.st.GetCursor(ctx, autoKey(ev))
+	auto, err := in.st.GetMarker(ctx, store.MarkInboxAuto, ev.DedupKey)
 	if err != nil {
 		return fmt.Errorf("inbox: %w", err)
 	}
@@ -227,7 +208,7 @@ func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
 	if len(owners) > 0 {
 		msg := renderForward(ev, c, auto, false)
 		for _, staff := range owners {
-			err := once(ctx, in.st, doneKey+":"+staff, func() error { return in.out.SendMarkdown(ctx, staff, msg) })
+			err := once(ctx, in.st, store.MarkInboxForward, ev.DedupKey+":"+staff, now, func() error { return in.out.SendMarkdown(ctx, staff, msg) })
 			if err != nil {
 				return fmt.Errorf("inbox: forward to owner: %w", err)
 			}
@@ -235,7 +216,7 @@ func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
 	} else if err := in.offer(ctx, ev, c, auto); err != nil {
 		return err
 	}
-	return in.st.SetCursor(ctx, doneKey, "1")
+	return in.st.SetMarker(ctx, store.MarkInboxForward, ev.DedupKey, "1", now)
 }
 
 // offer brings an unassigned customer's message to staff: a claim card to
@@ -280,7 +261,7 @@ func (in *Inbox) offer(ctx context.Context, ev *store.Event, c *store.Customer, 
 // skips whoever already has it.
 func (in *Inbox) toEach(ctx context.Context, ev *store.Event, staff []string, what string, send func(to string) error) error {
 	for _, to := range staff {
-		if err := once(ctx, in.st, "inbox:fwd:"+ev.DedupKey+":"+to, func() error { return send(to) }); err != nil {
+		if err := once(ctx, in.st, store.MarkInboxForward, ev.DedupKey+":"+to, in.o.Now(), func() error { return send(to) }); err != nil {
 			return fmt.Errorf("inbox: %s: %w", what, err)
 		}
 	}
@@ -512,7 +493,7 @@ func quoteLine(s string) string {
 // ---- claims ----
 
 func (in *Inbox) press(ctx context.Context, ev *store.Event) error {
-	return once(ctx, in.st, "inbox:press:"+ev.DedupKey, func() error {
+	return once(ctx, in.st, store.MarkInboxPress, ev.DedupKey, in.o.Now(), func() error {
 		v, err := in.dir.Viewer(ctx, ev.StaffID)
 		if err != nil {
 			return fmt.Errorf("inbox: resolve %s: %w", ev.StaffID, err)
@@ -647,8 +628,9 @@ func (in *Inbox) Reply(ctx context.Context, v Viewer, rest, key string, at time.
 	}
 	sum := fnv.New64a()
 	sum.Write([]byte(key + "\x00" + c.ID + "\x00" + text))
-	sentKey := fmt.Sprintf("inbox:reply:%s:%x", v.StaffID, sum.Sum64())
-	sent, err := in.st.GetCursor(ctx, sentKey)
+	sentMark := fmt.Sprintf("%s:%x", v.StaffID, sum.Sum64())
+	sentKey := store.MarkInboxReply + ":" + sentMark // names the reply on the timeline too
+	sent, err := in.st.GetMarker(ctx, store.MarkInboxReply, sentMark)
 	if err != nil {
 		return "", fmt.Errorf("inbox: %w", err)
 	}
@@ -663,7 +645,7 @@ func (in *Inbox) Reply(ctx context.Context, v Viewer, rest, key string, at time.
 		case err != nil:
 			return "", err
 		}
-		if err := in.st.SetCursor(ctx, sentKey, "1"); err != nil {
+		if err := in.st.SetMarker(ctx, store.MarkInboxReply, sentMark, "1", now); err != nil {
 			return "", fmt.Errorf("inbox: %w", err)
 		}
 	} else if ident, err = replyIdentity(c, last.Channel); err != nil {

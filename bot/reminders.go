@@ -38,6 +38,7 @@ type PlanStore interface {
 	FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*store.TimelineEntry, error)
 	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
 	cursors
+	markers
 	FindStaff(ctx context.Context) ([]*store.Staff, error)
 }
 
@@ -261,24 +262,25 @@ func (s *Scheduler) PushDue(ctx context.Context) (int, error) {
 	return len(rs), nil
 }
 
-// listCursor records, per reminder push, the list it went out in (or
+// listCursor keys the store.MarkReminderList marker that records, per
+// reminder push, the list it went out in (or
 // cardRecord when it went out as its own card), so a push interrupted by a
 // crash is repeated exactly (and dropped by WeCom) rather than re-cut into a
 // different message that would show reminders twice.
 func listCursor(r *store.Reminder) string {
-	return "rem-list:" + strconv.FormatInt(r.ID, 10) + ":" + strconv.FormatInt(r.DueAt.Unix(), 10)
+	return strconv.FormatInt(r.ID, 10) + ":" + strconv.FormatInt(r.DueAt.Unix(), 10)
 }
 
 // cardRecord is the listCursor value of a reminder pushed as its own card.
 const cardRecord = "card"
 
-// listReady names the record that list rec was recorded on every reminder of
+// listReady keys the store.MarkListReady marker that list rec was recorded on every reminder of
 // it. It is written after them and before the list is sent, so a list
 // without it never went out (its recording was cut short by a crash or an
 // error) and its reminders are free to go out in a new cut.
 func listReady(rec string) string {
 	sum := sha256.Sum256([]byte(rec))
-	return "rem-list-ready:" + hex.EncodeToString(sum[:12])
+	return hex.EncodeToString(sum[:12])
 }
 
 // pushMember pushes one member's claimed reminders. Sends, and the records
@@ -295,7 +297,7 @@ func (s *Scheduler) pushMember(ctx, sctx context.Context, staff string, rs []*st
 			fresh = append(fresh, r)
 			continue
 		}
-		rec, err := s.st.GetCursor(ctx, listCursor(r))
+		rec, err := s.st.GetMarker(ctx, store.MarkReminderList, listCursor(r))
 		if err != nil {
 			s.release(ctx, r, err)
 			continue
@@ -311,7 +313,7 @@ func (s *Scheduler) pushMember(ctx, sctx context.Context, staff string, rs []*st
 			continue
 		}
 		if _, ok := ready[rec]; !ok {
-			mark, err := s.st.GetCursor(ctx, listReady(rec))
+			mark, err := s.st.GetMarker(ctx, store.MarkListReady, listReady(rec))
 			if err != nil {
 				s.release(ctx, r, err)
 				continue
@@ -345,7 +347,7 @@ func (s *Scheduler) pushMember(ctx, sctx context.Context, staff string, rs []*st
 		if err == nil {
 			// Recorded before the send, so a crash after it cannot
 			// leave the card to be re-cut into a list.
-			err = s.st.SetCursor(sctx, listCursor(r), cardRecord)
+			err = s.st.SetMarker(sctx, store.MarkReminderList, listCursor(r), cardRecord, s.o.Now())
 		}
 		if err == nil {
 			err = s.out.SendTemplateCard(sctx, staff, card)
@@ -366,8 +368,9 @@ func (s *Scheduler) pushList(ctx, sctx context.Context, staff string, rs []*stor
 		ids[i] = strconv.FormatInt(r.ID, 10)
 	}
 	rec := strings.Join(ids, ",")
-	for _, name := range append(listCursors(rs), listReady(rec)) {
-		if err := s.st.SetCursor(sctx, name, rec); err != nil {
+	now := s.o.Now()
+	for _, m := range append(listCursors(rs), marker{store.MarkListReady, listReady(rec)}) {
+		if err := s.st.SetMarker(sctx, m.kind, m.key, rec, now); err != nil {
 			for _, r := range rs {
 				s.release(ctx, r, err)
 			}
@@ -377,12 +380,15 @@ func (s *Scheduler) pushList(ctx, sctx context.Context, staff string, rs []*stor
 	s.sendList(ctx, sctx, staff, rs, rs)
 }
 
-func listCursors(rs []*store.Reminder) []string {
-	names := make([]string, len(rs))
+// marker names a marker: its kind and key.
+type marker struct{ kind, key string }
+
+func listCursors(rs []*store.Reminder) []marker {
+	out := make([]marker, len(rs))
 	for i, r := range rs {
-		names[i] = listCursor(r)
+		out[i] = marker{store.MarkReminderList, listCursor(r)}
 	}
-	return names
+	return out
 }
 
 // repeatList sends the recorded list rec again, exactly as before, and marks

@@ -120,7 +120,7 @@ func TestSlowClaimPushesNothingAfterItsLease(t *testing.T) {
 	}
 }
 
-// rmDiesRecording is a store whose instance dies during its n-th cursor
+// rmDiesRecording is a store whose instance dies during its n-th marker
 // write: a crash in the middle of recording a list, before it was sent.
 type rmDiesRecording struct {
 	*rmKillable
@@ -128,12 +128,12 @@ type rmDiesRecording struct {
 	kill      func()
 }
 
-func (d *rmDiesRecording) SetCursor(ctx context.Context, name, value string) error {
+func (d *rmDiesRecording) SetMarker(ctx context.Context, kind, key, value string, at time.Time) error {
 	if d.writes++; d.writes == d.n {
 		d.dead.Store(true)
 		d.kill()
 	}
-	return d.rmKillable.SetCursor(ctx, name, value)
+	return d.rmKillable.SetMarker(ctx, kind, key, value, at)
 }
 
 // An instance dies having recorded a list on only some of its reminders,

@@ -318,11 +318,11 @@ func (k *rmKillable) ReleaseReminder(ctx context.Context, id int64, owner string
 	return k.SchedulerStore.ReleaseReminder(ctx, id, owner, retryAt)
 }
 
-func (k *rmKillable) SetCursor(ctx context.Context, name, value string) error {
+func (k *rmKillable) SetMarker(ctx context.Context, kind, key, value string, at time.Time) error {
 	if k.dead.Load() {
 		return rmErrKilled
 	}
-	return k.SchedulerStore.SetCursor(ctx, name, value)
+	return k.SchedulerStore.SetMarker(ctx, kind, key, value, at)
 }
 
 // rmDying is a Pusher that kills its instance right after its n-th successful

@@ -331,6 +331,12 @@ type Store interface {
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	MarkerStore
+	// PruneDone deletes the bookkeeping of work finished before before that
+	// nothing reads any more, and reports how many records it deleted: on
+	// MongoDB the done records and lease generations of processed events,
+	// which would otherwise grow by one or more per event forever. A
+	// backend that keeps no such records deletes nothing.
+	PruneDone(ctx context.Context, before time.Time) (int64, error)
 	// GetCursor returns a named cursor (e.g. a kf sync cursor), "" if unset.
 	GetCursor(ctx context.Context, name string) (string, error)
 	// SetCursor stores a named cursor.

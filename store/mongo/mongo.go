@@ -140,6 +140,10 @@ func (db *DB) ensureIndexes(ctx context.Context) error {
 			// millions of processed events cost nothing.
 			plain("pending_id", bson.D{{Key: "pending", Value: 1}, {Key: "_id", Value: 1}}),
 		}},
+		{db.done, []mongo.IndexModel{
+			// PruneDone finds the done records older than its cutoff.
+			plain("at", bson.D{{Key: "at", Value: 1}}),
+		}},
 		{db.markers, []mongo.IndexModel{
 			// The sweep deletes a kind's markers older than its retention.
 			plain("kind_created", bson.D{{Key: "kind", Value: 1}, {Key: "created_at", Value: 1}}),

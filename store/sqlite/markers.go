@@ -76,3 +76,7 @@ func (db *DB) moveCursorMarkers(ctx context.Context, now time.Time) error {
 	}
 	return nil
 }
+
+// PruneDone deletes nothing: SQLite keeps an event's claim and completion
+// in the event's own row, so finished work leaves no records behind.
+func (db *DB) PruneDone(ctx context.Context, before time.Time) (int64, error) { return 0, nil }

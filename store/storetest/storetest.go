@@ -1450,6 +1450,33 @@ var miscTests = []namedTest{
 		mustNil(t, s.SetMarker(ctx, store.MarkBotReply, "msg:wecom:1", "again", base.Add(72*time.Hour)))
 		get(store.MarkBotReply, "msg:wecom:1", "again")
 	}},
+	{"PruneDone", func(t *testing.T, s store.Store) {
+		// Pruning the bookkeeping of finished work changes no outcome: a
+		// completed event stays processed and unclaimable, a pending one
+		// is claimed again after its lease and can be completed.
+		ctx := ctxFor(t)
+		seedEvents(t, s, 3)
+		got := claim(t, s, "p", 3, base, time.Minute)
+		if len(got) != 3 {
+			t.Fatalf("claimed %d, want 3", len(got))
+		}
+		for _, e := range got[:2] {
+			mustNil(t, s.CompleteEvent(ctx, e.ID, "p", base))
+		}
+		if _, err := s.PruneDone(ctx, base.Add(time.Hour)); err != nil {
+			t.Fatalf("PruneDone: %v", err)
+		}
+		again := claim(t, s, "q", 10, base.Add(2*time.Minute), time.Minute)
+		if len(again) != 1 || again[0].ID != got[2].ID {
+			t.Fatalf("claimed %v after the prune, want only event %d", ids(again), got[2].ID)
+		}
+		mustNil(t, s.CompleteEvent(ctx, again[0].ID, "q", base.Add(2*time.Minute)))
+		for _, e := range allEvents(t, s) {
+			if e.ProcessedAt == nil {
+				t.Errorf("event %d not processed after the prune", e.ID)
+			}
+		}
+	}},
 	{"Ping", func(t *testing.T, s store.Store) {
 		if err := s.Ping(ctxFor(t)); err != nil {
 			t.Fatalf("Ping: %v", err)
