@@ -42,7 +42,13 @@ type Commands struct {
 	inbox       *Inbox // replies to and claims of customers; nil: not configured
 	ask         *Asker // plain-language questions through the LLM; nil: not configured
 	hours       Hours  // business hours for waiting times; nil: always open
+	publicURL   string // scrm's public base URL for 后台 links; "": not configured
 }
+
+// SetPublicURL sets scrm's public base URL (SCRM_PUBLIC_URL), on which the
+// 后台 command builds sign-in links; without it the command says how to
+// enable it.
+func (p *Commands) SetPublicURL(base string) { p.publicURL = strings.TrimRight(base, "/") }
 
 // SetHours sets the business hours 今天 counts a customer's wait in
 // (SCRM_BUSINESS_HOURS; default: always open).
@@ -106,6 +112,7 @@ const helpText = `**scrm 助手 · 可用指令**
 > **本周谁的客户最不满意？** / **哪些客户今天需要跟进？** / **张伟最近怎么样？** — 常见问题直接回答
 > **回 张三 您好…** — 通过公众号/微信客服回复客户
 > **接 张三** — 接待尚未分配的新客户
+> **后台** / **登录** — 获取网页后台的一次性登录链接（10 分钟内有效）
 > **帮助** — 显示本说明`
 
 // answer runs one command and renders its reply. key identifies the
@@ -169,6 +176,8 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 		return p.team(ctx, v, at)
 	case "转交", "交接":
 		return p.handOver(ctx, v, rest, at, key) // handover.go
+	case "后台", "登录", "登陆", "控制台", "console", "login":
+		return p.consoleLink(ctx, v)
 	}
 	// With an LLM, questions go to the asker first (it falls back to the
 	// rule-based answers when the LLM fails).
@@ -372,4 +381,19 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// consoleLink answers 后台 with a one-time sign-in link for the asker.
+func (p *Commands) consoleLink(ctx context.Context, v Viewer) (string, error) {
+	if p.publicURL == "" {
+		return "网页后台的登录链接未启用：请管理员设置 **SCRM_PUBLIC_URL**（scrm 的访问地址，例如 https://scrm.example.com）。", nil
+	}
+	secret, _, err := p.core.IssueLoginLink(ctx, Actor{Viewer: v, Source: SourceBot}, v.StaffID, "/console/")
+	if text, ok := refusal(err); ok {
+		return text, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("commands: login link for %s: %w", v.StaffID, err)
+	}
+	return "**scrm 网页后台**\n> [点此登录后台](" + LoginLinkURL(p.publicURL, secret) + ")\n> 链接 10 分钟内有效，只能使用一次，请勿转发。", nil
 }

@@ -35,25 +35,37 @@ type Config struct {
 	Timezone    string `yaml:"timezone" env:"SCRM_TIMEZONE"`
 	APIToken    string `yaml:"api_token" env:"SCRM_API_TOKEN" secret:"true"`
 
-	WeComCorpID        string        `yaml:"wecom_corp_id" env:"SCRM_WECOM_CORP_ID"`
-	WeComAgentID       string        `yaml:"wecom_agent_id" env:"SCRM_WECOM_AGENT_ID"`
-	WeComSecret        string        `yaml:"wecom_secret" env:"SCRM_WECOM_SECRET" secret:"true"`
-	WeComContactSecret string        `yaml:"wecom_contact_secret" env:"SCRM_WECOM_CONTACT_SECRET" secret:"true"`
-	WeComToken         string        `yaml:"wecom_token" env:"SCRM_WECOM_TOKEN" secret:"true"`
-	WeComAESKey        string        `yaml:"wecom_aes_key" env:"SCRM_WECOM_AES_KEY" secret:"true"`
-	WeComAPIBase       string        `yaml:"wecom_api_base" env:"SCRM_WECOM_API_BASE"`
-	OAAppID            string        `yaml:"oa_app_id" env:"SCRM_OA_APP_ID"`
-	OAAppSecret        string        `yaml:"oa_app_secret" env:"SCRM_OA_APP_SECRET" secret:"true"`
-	OAToken            string        `yaml:"oa_token" env:"SCRM_OA_TOKEN" secret:"true"`
-	OAAESKey           string        `yaml:"oa_aes_key" env:"SCRM_OA_AES_KEY" secret:"true"`
-	OAAPIBase          string        `yaml:"oa_api_base" env:"SCRM_OA_API_BASE"`
-	LLMBaseURL         string        `yaml:"llm_base_url" env:"SCRM_LLM_BASE_URL"`
-	LLMAPIKey          string        `yaml:"llm_api_key" env:"SCRM_LLM_API_KEY" secret:"true"`
-	LLMModel           string        `yaml:"llm_model" env:"SCRM_LLM_MODEL"`
-	CallbackMaxSkew    time.Duration `yaml:"callback_max_skew" env:"SCRM_CALLBACK_MAX_SKEW"`
-	CallbackMaxBody    int           `yaml:"callback_max_body" env:"SCRM_CALLBACK_MAX_BODY"`
-	SQLiteSynchronous  string        `yaml:"sqlite_synchronous" env:"SCRM_SQLITE_SYNCHRONOUS"`
-	LogLevel           string        `yaml:"log_level" env:"SCRM_LOG_LEVEL"`
+	WeComCorpID        string `yaml:"wecom_corp_id" env:"SCRM_WECOM_CORP_ID"`
+	WeComAgentID       string `yaml:"wecom_agent_id" env:"SCRM_WECOM_AGENT_ID"`
+	WeComSecret        string `yaml:"wecom_secret" env:"SCRM_WECOM_SECRET" secret:"true"`
+	WeComContactSecret string `yaml:"wecom_contact_secret" env:"SCRM_WECOM_CONTACT_SECRET" secret:"true"`
+	WeComToken         string `yaml:"wecom_token" env:"SCRM_WECOM_TOKEN" secret:"true"`
+	WeComAESKey        string `yaml:"wecom_aes_key" env:"SCRM_WECOM_AES_KEY" secret:"true"`
+	WeComAPIBase       string `yaml:"wecom_api_base" env:"SCRM_WECOM_API_BASE"`
+	// WeComOAuthBase and WeComLoginBase are the hosts of WeCom's OAuth2
+	// authorize page and web login (扫码登录) page the console's sign-in
+	// sends browsers to (the simulator stands in for them in the demo).
+	WeComOAuthBase    string        `yaml:"wecom_oauth_base" env:"SCRM_WECOM_OAUTH_BASE"`
+	WeComLoginBase    string        `yaml:"wecom_login_base" env:"SCRM_WECOM_LOGIN_BASE"`
+	OAAppID           string        `yaml:"oa_app_id" env:"SCRM_OA_APP_ID"`
+	OAAppSecret       string        `yaml:"oa_app_secret" env:"SCRM_OA_APP_SECRET" secret:"true"`
+	OAToken           string        `yaml:"oa_token" env:"SCRM_OA_TOKEN" secret:"true"`
+	OAAESKey          string        `yaml:"oa_aes_key" env:"SCRM_OA_AES_KEY" secret:"true"`
+	OAAPIBase         string        `yaml:"oa_api_base" env:"SCRM_OA_API_BASE"`
+	LLMBaseURL        string        `yaml:"llm_base_url" env:"SCRM_LLM_BASE_URL"`
+	LLMAPIKey         string        `yaml:"llm_api_key" env:"SCRM_LLM_API_KEY" secret:"true"`
+	LLMModel          string        `yaml:"llm_model" env:"SCRM_LLM_MODEL"`
+	CallbackMaxSkew   time.Duration `yaml:"callback_max_skew" env:"SCRM_CALLBACK_MAX_SKEW"`
+	CallbackMaxBody   int           `yaml:"callback_max_body" env:"SCRM_CALLBACK_MAX_BODY"`
+	SQLiteSynchronous string        `yaml:"sqlite_synchronous" env:"SCRM_SQLITE_SYNCHRONOUS"`
+	LogLevel          string        `yaml:"log_level" env:"SCRM_LOG_LEVEL"`
+
+	// PublicURL is the base URL people reach scrm at (https://scrm.example.com):
+	// login links and WeCom's sign-in redirects are built on it.
+	PublicURL string `yaml:"public_url" env:"SCRM_PUBLIC_URL"`
+	// SessionIdle ends a console session unused this long; sessions end
+	// 7 days after sign-in whatever the activity.
+	SessionIdle time.Duration `yaml:"session_idle" env:"SCRM_SESSION_IDLE"`
 
 	// Reminders: when the morning digest goes out (business time, HH:MM; the
 	// weekly manager digest goes out then on Mondays) and after how many days
@@ -101,6 +113,9 @@ func Default() Config {
 		Timezone:           "Asia/Shanghai",
 		WeComAPIBase:       "https://qyapi.weixin.qq.com",
 		OAAPIBase:          "https://api.weixin.qq.com",
+		WeComOAuthBase:     "https://open.weixin.qq.com",
+		WeComLoginBase:     "https://login.work.weixin.qq.com",
+		SessionIdle:        12 * time.Hour,
 		CallbackMaxSkew:    5 * time.Minute,
 		CallbackMaxBody:    1 << 20,
 		SQLiteSynchronous:  "FULL",
@@ -200,6 +215,13 @@ func (c Config) ArchivePrivateKey() (string, error) {
 	return string(b), nil
 }
 
+// WeComLoginEnabled reports whether staff can sign in to the console with
+// WeCom: it takes the app's AgentId and secret (auth/getuserinfo).
+func (c Config) WeComLoginEnabled() bool { return c.WeComAPIEnabled() && c.WeComAgentID != "" }
+
+// PublicBase returns SCRM_PUBLIC_URL without a trailing slash.
+func (c Config) PublicBase() string { return strings.TrimRight(c.PublicURL, "/") }
+
 // LLMEnabled reports whether an OpenAI-compatible LLM is configured.
 func (c Config) LLMEnabled() bool { return c.LLMBaseURL != "" && c.LLMModel != "" }
 
@@ -239,10 +261,20 @@ func (c Config) Validate() error {
 	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
 		bad("SCRM_TIMEZONE", "%q is not an IANA time zone such as Asia/Shanghai", c.Timezone)
 	}
-	for env, base := range map[string]string{"SCRM_WECOM_API_BASE": c.WeComAPIBase, "SCRM_OA_API_BASE": c.OAAPIBase} {
+	for env, base := range map[string]string{"SCRM_WECOM_API_BASE": c.WeComAPIBase, "SCRM_OA_API_BASE": c.OAAPIBase,
+		"SCRM_WECOM_OAUTH_BASE": c.WeComOAuthBase, "SCRM_WECOM_LOGIN_BASE": c.WeComLoginBase} {
 		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad(env, "%q is not an http(s) URL", base)
 		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			bad("SCRM_PUBLIC_URL", "%q is not an http(s) base URL such as https://scrm.example.com", c.PublicURL)
+		}
+	}
+	if c.SessionIdle < time.Minute || c.SessionIdle > 7*24*time.Hour {
+		bad("SCRM_SESSION_IDLE", "must be a duration between 1m and 168h such as 12h (got %s)", c.SessionIdle)
 	}
 	// A channel is either fully configured or not at all: half a configuration
 	// is a typo that would silently disable the channel.

@@ -20,6 +20,7 @@ type coordinator interface {
 	Release(ctx context.Context, name, owner string) error
 	Notify(ctx context.Context, topic string) error
 	Subscribe(ctx context.Context, topic string) <-chan struct{}
+	Count(ctx context.Context, key string, window time.Duration) (int64, error)
 }
 
 // TestRedisURL is where tests find the real Redis the README's test command starts.
@@ -98,6 +99,20 @@ func TestContract(t *testing.T) {
 				wg.Wait()
 				if wins != 1 {
 					t.Fatalf("%d callers stored the key", wins)
+				}
+			})
+			t.Run("count in a window", func(t *testing.T) {
+				for want := int64(1); want <= 3; want++ {
+					if n, err := c.Count(ctx, "tries", 100*time.Millisecond); err != nil || n != want {
+						t.Fatalf("count %d: got %d, err %v", want, n, err)
+					}
+				}
+				if n, _ := c.Count(ctx, "other", time.Minute); n != 1 {
+					t.Fatalf("another key counted %d, want 1", n)
+				}
+				time.Sleep(150 * time.Millisecond)
+				if n, err := c.Count(ctx, "tries", 100*time.Millisecond); err != nil || n != 1 {
+					t.Fatalf("after the window: got %d, err %v; want a fresh count of 1", n, err)
 				}
 			})
 			t.Run("mark all", func(t *testing.T) {

@@ -145,6 +145,8 @@ func ParseStaffToken(secret, tok string, now time.Time) (string, time.Time, erro
 type principal struct {
 	viewer bot.Viewer
 	actor  string
+	csrf   string // the session's CSRF token; "" for bearer callers
+	source string // the door: bot.SourceConsole for a session, bot.SourceAPI otherwise
 }
 
 type principalKey struct{}
@@ -174,10 +176,21 @@ func (s *Server) requireAPIToken(c *fiber.Ctx) error {
 	if (c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead) && c.Path() == openAPIPath {
 		return c.Next()
 	}
-	if s.opts.APIToken == "" {
-		return errorf(fiber.StatusNotFound, "the API is disabled: set SCRM_API_TOKEN to enable it", nil)
+	authz := c.Get(fiber.HeaderAuthorization)
+	if authz == "" {
+		// A browser signed in to the console: its session, whether or not
+		// bearer tokens are enabled.
+		if secret := c.Cookies(sessionCookie); secret != "" && s.opts.Core != nil {
+			return s.sessionAuth(c, secret)
+		}
+		if s.opts.APIToken == "" {
+			return unauthorized(c, "not signed in (bearer tokens are disabled: SCRM_API_TOKEN is not set)")
+		}
 	}
-	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if s.opts.APIToken == "" {
+		return errorf(fiber.StatusNotFound, "bearer tokens are disabled: set SCRM_API_TOKEN to enable them", nil)
+	}
+	got, ok := strings.CutPrefix(authz, "Bearer ")
 	if !ok || got == "" {
 		return unauthorized(c, "missing or wrong bearer token")
 	}

@@ -82,7 +82,12 @@ func (s *Server) businessLocation() *time.Location {
 }
 
 // actor is the principal acting through the API.
-func (p principal) act() bot.Actor { return bot.Actor{Viewer: p.viewer, Source: bot.SourceAPI} }
+func (p principal) act() bot.Actor {
+	if p.source != "" {
+		return bot.Actor{Viewer: p.viewer, Source: p.source}
+	}
+	return bot.Actor{Viewer: p.viewer, Source: bot.SourceAPI}
+}
 
 // ---- rendering and parsing ----
 

@@ -23,6 +23,9 @@ type Coordinator interface {
 	SetIfAbsent(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error)
 	MarkAll(ctx context.Context, keys []string, ttl time.Duration) error
 	Notify(ctx context.Context, topic string) error
+	// Count adds one to key's counter, which lives for window from its
+	// first count, and returns the new count (sign-in attempts).
+	Count(ctx context.Context, key string, window time.Duration) (int64, error)
 }
 
 // TopicEvents is the wake-up topic published after events are stored.

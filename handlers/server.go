@@ -64,6 +64,15 @@ type Options struct {
 	Core *bot.Core
 	// Sheets is the spreadsheet door (imports and exports); nil answers 501.
 	Sheets *transfer.Sheets
+	// SessionIdle ends a console session unused this long
+	// (SCRM_SESSION_IDLE); 0 means bot.DefaultSessionIdle.
+	SessionIdle time.Duration
+	// PublicURL is scrm's public base URL (SCRM_PUBLIC_URL), where WeCom
+	// sends a browser back after signing in; empty: the request's own.
+	PublicURL string
+	// WeComLogin enables signing in with WeCom; nil answers /auth/wecom/*
+	// with 404.
+	WeComLogin *WeComLogin
 	// Location is the business time zone (SCRM_TIMEZONE) for dates in filters.
 	Location *time.Location
 	Now      func() time.Time
@@ -161,6 +170,7 @@ func (s *Server) routes() {
 	api := s.app.Group("/api/v1", withDeadline, s.requireAPIToken)
 	api.Get("/stats", s.stats)
 	api.Get("/openapi.json", serveOpenAPI)
+	api.Get("/me", s.me)
 	if s.opts.Core == nil {
 		// An edge without the core (the load generator's receiver) serves
 		// callbacks only; every customer route says so once, here.
@@ -170,6 +180,7 @@ func (s *Server) routes() {
 		})
 		return
 	}
+	s.authRoutes()
 	s.transferRoutes(api)
 	s.crmRoutes(api)
 	s.handoverRoutes(api)
@@ -245,6 +256,8 @@ func errorStatus(err error) int {
 		return fiber.StatusBadRequest
 	case errors.Is(err, bot.ErrForbidden):
 		return fiber.StatusForbidden
+	case errors.Is(err, bot.ErrNotSignedIn):
+		return fiber.StatusUnauthorized
 	case errors.Is(err, store.ErrNotFound):
 		return fiber.StatusNotFound
 	case errors.Is(err, store.ErrConflict):

@@ -328,6 +328,7 @@ type Store interface {
 	JobStore
 	AuditStore
 	GroupStore
+	SessionStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	MarkerStore

@@ -122,6 +122,7 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	if wecomAPI {
 		cmds := bot.NewCommands(a.store, dir, messenger{a.api, pipelineSendWait}, cfg.Location())
 		cmds.SetDormantDays(cfg.DormantDays)
+		cmds.SetPublicURL(cfg.PublicBase())
 		cmds.SetHours(cfg.Hours())
 		if llm != nil {
 			cmds.SetAsker(bot.NewAsker(a.store, llm, bot.AskerOptions{Location: cfg.Location(), Logger: log}))
@@ -156,6 +157,11 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	// Markers and finished work's bookkeeping are deleted after their
 	// retention (bot.MarkerRetention); without it they grow forever.
 	c.beside(bot.NewMarkerSweep(a.store, bot.MarkerSweepOptions{Now: now, Logger: log}).Run)
+
+	// Console sessions: lookups delete the ended ones they meet; this
+	// sweep removes the rest (and expired login links) every hour.
+	sessions := bot.NewCore(a.store, now)
+	c.beside(func(ctx context.Context) { sweepSessions(ctx, sessions, cfg.SessionIdle, log) })
 
 	if cfg.ArchiveEnabled() { // chat archive (会话内容存档), see archive.go
 		archive, err := newArchiveLoop(cfg, a, c.owner, now, log)
@@ -201,4 +207,24 @@ func buildInbox(c *core, cfg config.Config, a *app, dir bot.Directory, model *nl
 	inbox := bot.NewInbox(a.store, messenger{a.api, pipelineSendWait}, send, dir, bot.InboxOptions{Location: cfg.Location(), Logger: log})
 	c.register(inbox)
 	return inbox, nil
+}
+
+// sweepSessions deletes ended console sessions and expired login links
+// once an hour until ctx ends. Every instance sweeps; the deletes are
+// idempotent.
+func sweepSessions(ctx context.Context, core *bot.Core, idle time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := core.SweepSessions(ctx, idle); err != nil {
+			log.Warn("session sweep failed", "err", err)
+		} else if n > 0 {
+			log.Info("ended sessions swept", "sessions", n)
+		}
+	}
 }

@@ -12,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/config"
 	"github.com/scrmhq/scrm/demo"
 	"github.com/scrmhq/scrm/store"
@@ -85,8 +87,15 @@ func startDemo(ctx context.Context, o demoOptions) (*demoRun, error) {
 		return nil, err
 	}
 	sim := wecomtest.NewUnstartedSimulator(wecomtest.SimConfig{})
-	if err := sim.Start("127.0.0.1:0"); err != nil {
+	var err error
+	if err = sim.Start("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("demo: start the simulator: %w", err)
+	}
+	// Login links and WeCom's sign-in redirects need scrm's address
+	// before it listens: pick the port now when the flag leaves it open.
+	if o.Addr, err = fixDemoPort(o.Addr); err != nil {
+		sim.Close()
+		return nil, err
 	}
 	cfg, err := demoConfig(o, sim.URL, getenv)
 	if err != nil {
@@ -196,6 +205,11 @@ func demoConfig(o demoOptions, simURL string, getenv func(string) string) (confi
 	cfg.OAToken = wecomtest.SimOAToken
 	cfg.OAAESKey = wecomtest.SimOAAESKey
 	cfg.OAAPIBase = simURL
+	// The console's 企业微信登录 goes to the simulator's sign-in pages,
+	// which let the visitor pick whom to sign in as; login links (the
+	// banner's, the bot's 后台) are built on the demo's own address.
+	cfg.WeComOAuthBase, cfg.WeComLoginBase = simURL, simURL
+	cfg.PublicURL = demoPublicURL(o.Addr)
 	// The demo's data is thrown away at the next start: trade power-loss
 	// durability for a faster first seeding.
 	cfg.SQLiteSynchronous = "NORMAL"
@@ -266,13 +280,67 @@ func demoHosts(addr net.Addr) (demoHost, string) {
 	return demoHost{dial: host, show: host}, port
 }
 
+// fixDemoPort returns addr with a free port in place of port 0 (or none).
+func fixDemoPort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("demo: --addr %q: %w", addr, err)
+	}
+	if port != "" && port != "0" {
+		return addr, nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("demo: --addr %q: %w", addr, err)
+	}
+	defer ln.Close()
+	_, port, _ = net.SplitHostPort(ln.Addr().String())
+	return net.JoinHostPort(host, port), nil
+}
+
+// demoPublicURL is the demo's address as a person's browser reaches it.
+func demoPublicURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// consoleLinks issues a one-time console link for each demo staff member,
+// the manager first, as the banner lists them.
+func (r *demoRun) consoleLinks(ctx context.Context, base string) []string {
+	core := bot.NewCore(r.app.store, nil)
+	var out []string
+	for _, s := range demo.StaffList {
+		secret, _, err := core.IssueLoginLink(ctx, bot.SystemActor("demo"), s.UserID, "/console/")
+		if err != nil {
+			r.app.log.Warn("demo login link", "staff", s.UserID, "err", err)
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s（%s）：%s", s.Title, s.Name, s.UserID, bot.LoginLinkURL(base, secret)))
+	}
+	return out
+}
+
 func printDemoBanner(w io.Writer, r *demoRun, cfg config.Config) {
 	people := strconv.Itoa(len(demo.People))
+	base := r.URL[:len(r.URL)-len("/demo")]
+	links := r.consoleLinks(context.Background(), base)
 	fmt.Fprintf(w, `
   scrm 演示已启动
 
   打开浏览器访问：%s
 
+  管理后台 %s/console/ ，一次性登录链接（10 分钟内有效、只能用一次）：
+      %s
+    过期后在后台登录页选「企业微信登录」挑选身份，或运行
+      SCRM_DATA_DIR=%s scrm login-link --staff limin --base %s
+`, r.URL, base, strings.Join(links, "\n      "), cfg.DataDir, base)
+	fmt.Fprintf(w, `
   · 模拟企业：%s（1 位经理、%d 位销售、%s 位客户），示例数据正在后台通过真实回调导入
   · 模拟的企业微信 / 公众号接口：%s
   · 数据目录：%s（每次启动都会清空，加 --keep 保留）
@@ -281,7 +349,7 @@ func printDemoBanner(w io.Writer, r *demoRun, cfg config.Config) {
 
   按 Ctrl+C 退出。
 
-`, r.URL, demo.Company, len(demo.StaffList)-1, people, r.sim.URL, cfg.DataDir, cfg.APIToken, cfg.APIToken, r.URL[:len(r.URL)-len("/demo")])
+`, demo.Company, len(demo.StaffList)-1, people, r.sim.URL, cfg.DataDir, cfg.APIToken, cfg.APIToken, r.URL[:len(r.URL)-len("/demo")])
 }
 
 // sendDigests sends every demo staff member today's morning digest.

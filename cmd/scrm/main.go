@@ -38,7 +38,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().String("config", "", "optional YAML configuration file (SCRM_* environment variables win)")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newAnalyzeCmd(), newSimCmd(), newVersionCmd())
-	root.AddCommand(newTokenCmd())
+	root.AddCommand(newTokenCmd(), newLoginLinkCmd())
 	root.AddCommand(newTransferCmds()...)
 	return root
 }

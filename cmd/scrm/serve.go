@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -127,8 +128,10 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),
 		// The one door into the core: the API's changes are its actions.
-		Core:   bot.NewCore(a.store, now),
-		Sheets: transfer.NewSheets(a.store),
+		Core:        bot.NewCore(a.store, now),
+		Sheets:      transfer.NewSheets(a.store),
+		SessionIdle: cfg.SessionIdle,
+		PublicURL:   cfg.PublicBase(),
 	}
 	opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.MongoURI != "" {
@@ -147,8 +150,6 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 			}
 		}
 	}
-	a.server = handlers.New(a.store, a.coord, opts, a.coord)
-
 	if cfg.WeComAPIEnabled() || cfg.OAAppSecret != "" {
 		a.api, err = wecom.NewAPIClient(wecom.APIConfig{
 			CorpID: cfg.WeComCorpID, AgentID: cfg.WeComAgentID, AppSecret: cfg.WeComSecret,
@@ -159,6 +160,11 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 			return nil, a.fail(fmt.Errorf("wecom client: %w", err))
 		}
 	}
+	if cfg.WeComLoginEnabled() {
+		opts.WeComLogin = &handlers.WeComLogin{CorpID: cfg.WeComCorpID, AgentID: cfg.WeComAgentID,
+			OAuthBase: strings.TrimRight(cfg.WeComOAuthBase, "/"), LoginBase: strings.TrimRight(cfg.WeComLoginBase, "/"), Users: a.api}
+	}
+	a.server = handlers.New(a.store, a.coord, opts, a.coord)
 	c, err := buildCore(ctx, a, ext, now, log)
 	if err != nil {
 		return nil, a.fail(err)

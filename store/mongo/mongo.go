@@ -97,6 +97,10 @@ func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) 
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := db.prepareSessions(ctx); err != nil { // sessions.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	return db, nil
 }
 

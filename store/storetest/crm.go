@@ -62,6 +62,7 @@ var crmGroups = []struct {
 	{"Jobs", jobTests},
 	{"Activity", activityTests},
 	{"Groups", groupTests},
+	{"Sessions", sessionTests},
 }
 
 func phone(v string) store.Identity { return store.Identity{Kind: store.IdentityPhone, Value: v} }

@@ -117,6 +117,10 @@ type Simulator struct {
 	oaWindows   map[string][]*simWindow
 	chats       simChats // customer groups (sim_groups.go)
 
+	// sign-in (sim_auth.go)
+	signInAs string
+	codes    map[string]simCode
+
 	handover  simHandovers // customer handovers (sim_handover.go)
 	directory simDirectory // departments, leaders, member statuses (sim_directory.go)
 }
@@ -748,6 +752,9 @@ var concLimits = map[string]int{
 }
 
 func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveSignInPage(w, r) { // the sign-in pages a browser visits (sim_auth.go)
+		return
+	}
 	i := strings.Index(r.URL.Path, "/cgi-bin/")
 	if i < 0 {
 		http.NotFound(w, r)
@@ -887,6 +894,8 @@ func (s *Simulator) dispatch(api string, r *http.Request) (simAnswer, []SentMess
 		return s.departmentList(r), nil
 	case "user/list":
 		return s.userList(r), nil
+	case "auth/getuserinfo":
+		return s.authGetUserInfo(r), nil
 	}
 	return errAnswer(48001, "api unauthorized: not simulated"), nil
 }
@@ -907,6 +916,7 @@ var simAPIKinds = map[string][]string{
 	"kf/send_msg":                       {SecretApp},
 	"message/custom/send":               {SecretOA},
 	"user/info":                         {SecretOA},
+	"auth/getuserinfo":                  {SecretApp},
 }
 
 func simErrMsg(code int) string {
@@ -923,6 +933,8 @@ func simErrMsg(code int) string {
 		return "invalid corpid"
 	case 40014:
 		return "invalid access_token"
+	case 40029:
+		return "invalid code"
 	case 40056:
 		return "invalid agentid"
 	case 40058:
