@@ -122,6 +122,10 @@ func Open(ctx context.Context, dataDir string, opts ...Option) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
+	if err := db.moveCursorMarkers(ctx, time.Now()); err != nil {
+		w.Close()
+		return nil, err
+	}
 
 	rq := url.Values{}
 	rq.Add("_pragma", "busy_timeout("+busy+")")
