@@ -87,9 +87,13 @@ func TestProcessorsShareTheEventsCustomer(t *testing.T) {
 	if n, err := p.RunOnce(ctx); err != nil || n != 3 {
 		t.Fatalf("RunOnce = %d, %v", n, err)
 	}
+	// The batch's write of the customer answers the first event's reads.
+	// The later events of the same customer in the batch read it once from
+	// the store: the first event's processors changed it after the batch
+	// wrote it (bot.Customers.ProcessBatch).
 	for i, n := range readsAfterUpsert {
-		if n != 0 {
-			t.Errorf("event %d: %d customer reads reached the store after the upsert, want 0", i, n)
+		if want := int64(min(i, 1)); n != want {
+			t.Errorf("event %d: %d customer reads reached the store after the upsert, want %d", i, n, want)
 		}
 	}
 	// Per event: r1, r2 read the stage the upsert left (lead on the first

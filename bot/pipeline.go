@@ -25,6 +25,61 @@ type Processor interface {
 	Process(ctx context.Context, ev *store.Event) error
 }
 
+// BatchProcessor is a processor that does its part of a whole claimed batch
+// in one go — one store call instead of one or more per event — before the
+// batch's events run one by one. The pipeline calls ProcessBatch of the
+// leading processors that implement it (those before the first that does
+// not), so no earlier processor has run on the events yet. evs[i] runs with
+// ectxs[i], the event's own context, later handed to Process; an event whose
+// part ProcessBatch did is marked with MarkBatched(ectxs[i], name), and
+// Process, seeing Batched, skips it. An event it could not do is left
+// unmarked, for Process to do as it would without the batch. ProcessBatch
+// must keep Process's guarantees: idempotent writes, per-customer order.
+type BatchProcessor interface {
+	Processor
+	ProcessBatch(ctx context.Context, evs []*store.Event, ectxs []context.Context)
+}
+
+type batchedKey struct{}
+
+// batched is the set of processors whose part of one event its batch did.
+type batched struct {
+	mu    sync.Mutex
+	procs map[string]bool
+}
+
+// withBatched gives an event's context an empty batched set.
+func withBatched(ctx context.Context) context.Context {
+	return context.WithValue(ctx, batchedKey{}, &batched{})
+}
+
+// MarkBatched records in an event's context that processor name's part of
+// the event was done by its ProcessBatch.
+func MarkBatched(ctx context.Context, name string) {
+	b, _ := ctx.Value(batchedKey{}).(*batched)
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.procs == nil {
+		b.procs = map[string]bool{}
+	}
+	b.procs[name] = true
+}
+
+// Batched reports whether processor name's part of the event was done by
+// its ProcessBatch.
+func Batched(ctx context.Context, name string) bool {
+	b, _ := ctx.Value(batchedKey{}).(*batched)
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.procs[name]
+}
+
 // EventQueue is the part of the event log the pipeline consumes.
 type EventQueue interface {
 	ClaimEvents(ctx context.Context, owner string, limit int, now time.Time, lease time.Duration) ([]*store.Event, error)
@@ -154,10 +209,24 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 	})
 	defer stop()
 
-	lanes := make([][]*store.Event, min(p.o.Workers, len(evs)))
-	for _, ev := range evs {
+	// Each event's processors share its context: the customer memo (see
+	// ShareEventCustomers) and what the batch already did for it.
+	ectxs := make([]context.Context, len(evs))
+	for i := range evs {
+		ectxs[i] = withBatched(withCustomerMemo(pctx))
+	}
+	for _, proc := range p.procs {
+		bp, ok := proc.(BatchProcessor)
+		if !ok {
+			break
+		}
+		bp.ProcessBatch(pctx, evs, ectxs)
+	}
+
+	lanes := make([][]int, min(p.o.Workers, len(evs)))
+	for i, ev := range evs {
 		k := laneOf(ev, len(lanes))
-		lanes[k] = append(lanes[k], ev)
+		lanes[k] = append(lanes[k], i)
 	}
 	var (
 		mu        sync.Mutex
@@ -169,16 +238,17 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i, ev := range lane {
+			for i, k := range lane {
+				ev := evs[k]
 				if ctx.Err() != nil {
 					mu.Lock()
-					for _, e := range lane[i:] {
-						unstarted = append(unstarted, e.ID)
+					for _, k := range lane[i:] {
+						unstarted = append(unstarted, evs[k].ID)
 					}
 					mu.Unlock()
 					return
 				}
-				if p.process(pctx, ev) {
+				if p.process(ectxs[k], ev) {
 					mu.Lock()
 					done = append(done, ev.ID)
 					mu.Unlock()
@@ -206,10 +276,9 @@ func laneOf(ev *store.Event, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// process runs every processor on ev, reporting whether all succeeded. A
-// failure releases the event for a retry with backoff.
+// process runs every processor on ev in its context, reporting whether all
+// succeeded. A failure releases the event for a retry with backoff.
 func (p *Pipeline) process(ctx context.Context, ev *store.Event) bool {
-	ctx = withCustomerMemo(ctx) // see ShareEventCustomers
 	for _, proc := range p.procs {
 		if err := proc.Process(ctx, ev); err != nil {
 			retry := p.o.Now().Add(backoff(ev.Attempts))

@@ -260,6 +260,31 @@ type TimelineStore interface {
 	// FindTimeline returns a customer's entries newest first, those with
 	// ID < beforeID when beforeID > 0, at most limit (0 means 50).
 	FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*TimelineEntry, error)
+	// WriteCustomers applies a batch of events' customer writes in order:
+	// each upsert, then its entry (if any) on the customer the upsert found
+	// or made, the entry's CustomerID set to that customer. It is the
+	// batch form of UpsertCustomer and AppendTimeline, with their
+	// semantics, for the pipeline: on SQLite the whole batch is one write
+	// transaction instead of two per event. It returns one result per
+	// write; a write that fails (ErrInvalid, ErrNotFound, …) carries its
+	// error, changed nothing, and leaves the others applied. An error of
+	// the call itself means any write may or may not have been applied
+	// (each is idempotent, so the caller applies them again).
+	WriteCustomers(ctx context.Context, ws []CustomerWrite) ([]CustomerWriteResult, error)
+}
+
+// CustomerWrite is what one event writes about its customer: an upsert and
+// the entry it puts on the customer's timeline.
+type CustomerWrite struct {
+	Upsert CustomerUpsert
+	Entry  *TimelineEntry // nil: none
+}
+
+// CustomerWriteResult is what one CustomerWrite did.
+type CustomerWriteResult struct {
+	Customer *Customer // the customer after the upsert
+	Appended bool      // the entry was new (false also without an entry)
+	Err      error     // this write failed and changed nothing
 }
 
 // MarkerStore keeps markers: records that something was done once (a reply

@@ -141,3 +141,30 @@ func (db *DB) FindTimeline(ctx context.Context, customerID string, beforeID int6
 	}
 	return out, nil
 }
+
+// WriteCustomers applies ws one after another, each an UpsertCustomer and an
+// AppendTimeline with their commands: FerretDB v1 has no transactions, and
+// an upsert that may merge customers is not one bulk write. A write that
+// fails is reported in its result; the others go on.
+func (db *DB) WriteCustomers(ctx context.Context, ws []store.CustomerWrite) ([]store.CustomerWriteResult, error) {
+	out := make([]store.CustomerWriteResult, len(ws))
+	for i, w := range ws {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("mongo: write customers: %w", err)
+		}
+		c, err := db.UpsertCustomer(ctx, w.Upsert)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		out[i].Customer = c
+		if w.Entry == nil {
+			continue
+		}
+		w.Entry.CustomerID = c.ID
+		if out[i].Appended, err = db.AppendTimeline(ctx, w.Entry); err != nil {
+			out[i] = store.CustomerWriteResult{Err: err}
+		}
+	}
+	return out, nil
+}
