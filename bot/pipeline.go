@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,6 +86,9 @@ type EventQueue interface {
 	ClaimEvents(ctx context.Context, owner string, limit int, now time.Time, lease time.Duration) ([]*store.Event, error)
 	CompleteEvents(ctx context.Context, ids []int64, owner string, now time.Time) (lost []int64, err error)
 	FailEvent(ctx context.Context, id int64, owner string, errText string, retryAt time.Time) error
+	// WriteMarkersAndJobs writes what the batch's processors kept back
+	// (see withBatch).
+	WriteMarkersAndJobs(ctx context.Context, ms []store.MarkerWrite, js []store.JobWrite) error
 	OldestUnprocessed(ctx context.Context) (time.Time, error)
 }
 
@@ -125,7 +129,7 @@ type Pipeline struct {
 
 // NewPipeline returns a pipeline that runs procs, in order, on each event.
 func NewPipeline(q EventQueue, o PipelineOptions, procs ...Processor) *Pipeline {
-	o.Workers = positiveOr(o.Workers, 8)
+	o.Workers = positiveOr(o.Workers, 32)
 	o.Batch = positiveOr(o.Batch, 256)
 	o.Lease = positiveOr(o.Lease, time.Minute)
 	o.Poll = positiveOr(o.Poll, time.Second)
@@ -213,7 +217,7 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 	// ShareEventCustomers) and what the batch already did for it.
 	ectxs := make([]context.Context, len(evs))
 	for i := range evs {
-		ectxs[i] = withBatched(withCustomerMemo(pctx))
+		ectxs[i] = withLater(withBatched(withCustomerMemo(pctx)))
 	}
 	for _, proc := range p.procs {
 		bp, ok := proc.(BatchProcessor)
@@ -230,7 +234,7 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 	}
 	var (
 		mu        sync.Mutex
-		done      []int64
+		done      []int // indices into evs
 		unstarted []int64 // not started before shutdown
 		wg        sync.WaitGroup
 	)
@@ -250,14 +254,14 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 				}
 				if p.process(ectxs[k], ev) {
 					mu.Lock()
-					done = append(done, ev.ID)
+					done = append(done, k)
 					mu.Unlock()
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	p.complete(bg, done)
+	p.complete(bg, evs, ectxs, done)
 	p.release(bg, unstarted)
 	return len(evs), nil
 }
@@ -295,15 +299,31 @@ func (p *Pipeline) process(ctx context.Context, ev *store.Event) bool {
 	return true
 }
 
-// complete marks the processed events of a batch done in one store call.
-// Should it fail, their leases expire and they run again: every processor
-// is idempotent.
-func (p *Pipeline) complete(ctx context.Context, ids []int64) {
-	if len(ids) == 0 {
+// complete writes what the processed events of a batch kept back for it
+// (see withBatch) in one store call, then marks them done in one more.
+// Should either fail, their leases expire and they run again: every
+// processor is idempotent, and a rerun makes the kept writes again.
+func (p *Pipeline) complete(ctx context.Context, evs []*store.Event, ectxs []context.Context, done []int) {
+	if len(done) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeWait)
 	defer cancel()
+	var (
+		ms  []store.MarkerWrite
+		js  []store.JobWrite
+		ids = make([]int64, 0, len(done))
+	)
+	slices.Sort(done) // the order claimed: a customer's later writes win
+	for _, k := range done {
+		m, j := keptOf(ectxs[k]).take()
+		ms, js = append(ms, m...), append(js, j...)
+		ids = append(ids, evs[k].ID)
+	}
+	if err := p.q.WriteMarkersAndJobs(ctx, ms, js); err != nil {
+		p.o.Logger.Warn("write the batch's markers and jobs", "events", len(ids), "err", err)
+		return
+	}
 	lost, err := p.q.CompleteEvents(ctx, ids, p.o.Owner, p.o.Now())
 	if err != nil {
 		p.o.Logger.Warn("complete events", "events", len(ids), "err", err)

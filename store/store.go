@@ -358,6 +358,12 @@ type Store interface {
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	MarkerStore
+	// WriteMarkersAndJobs sets every marker of ms (as SetMarker) and then
+	// schedules every job of js (as ScheduleJob), each in order: what the
+	// pipeline's processors leave to be written with their batch. On
+	// SQLite it is one write transaction. An error means any of them may or
+	// may not have been written (each is idempotent: write them again).
+	WriteMarkersAndJobs(ctx context.Context, ms []MarkerWrite, js []JobWrite) error
 	// PruneDone deletes the bookkeeping of work finished before before that
 	// nothing reads any more, and reports how many records it deleted: on
 	// MongoDB the done records and lease generations of processed events,
@@ -405,4 +411,16 @@ func WithDeferredSync(ctx context.Context) context.Context {
 func DeferredSync(ctx context.Context) bool {
 	v, _ := ctx.Value(deferSyncKey{}).(bool)
 	return v
+}
+
+// MarkerWrite is one SetMarker of a WriteMarkersAndJobs.
+type MarkerWrite struct {
+	Kind, Key, Value string
+	At               time.Time
+}
+
+// JobWrite is one ScheduleJob of a WriteMarkersAndJobs.
+type JobWrite struct {
+	Key, Kind, Payload string
+	DueAt              time.Time
 }

@@ -107,3 +107,19 @@ func (db *DB) moveCursorMarkers(ctx context.Context, now time.Time) error {
 	}
 	return nil
 }
+
+// WriteMarkersAndJobs writes ms and js one by one, with SetMarker's and
+// ScheduleJob's commands: FerretDB v1 has no transactions to group them in.
+func (db *DB) WriteMarkersAndJobs(ctx context.Context, ms []store.MarkerWrite, js []store.JobWrite) error {
+	for _, m := range ms {
+		if err := db.SetMarker(ctx, m.Kind, m.Key, m.Value, m.At); err != nil {
+			return err
+		}
+	}
+	for _, j := range js {
+		if err := db.ScheduleJob(ctx, j.Key, j.Kind, j.Payload, j.DueAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}

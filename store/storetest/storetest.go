@@ -1435,6 +1435,42 @@ var timelineTests = []namedTest{
 }
 
 var miscTests = []namedTest{
+	{"WriteMarkersAndJobs", func(t *testing.T, s store.Store) {
+		// A batch's settled markers and re-armed jobs in one call: the
+		// same as SetMarker and ScheduleJob one by one, later writes of a
+		// key winning.
+		ctx := ctxFor(t)
+		mustNil(t, s.SetMarker(ctx, store.MarkInboxAuto, "e0", "old", base))
+		ms := []store.MarkerWrite{
+			{Kind: store.MarkInboxAuto, Key: "e0", Value: "none", At: base.Add(time.Hour)},
+			{Kind: store.MarkInboxForward, Key: "e1", Value: "1", At: base},
+			{Kind: store.MarkInboxForward, Key: "e2", Value: "stale", At: base},
+		}
+		js := []store.JobWrite{
+			{Key: "analysis:1", Kind: "batch-job", Payload: "1", DueAt: base.Add(time.Minute)},
+			{Key: "analysis:2", Kind: "batch-job", Payload: "2", DueAt: base.Add(2 * time.Minute)},
+			{Key: "analysis:1", Kind: "batch-job", Payload: "1", DueAt: base.Add(3 * time.Minute)}, // re-armed
+		}
+		mustNil(t, s.WriteMarkersAndJobs(ctx, ms, js))
+		mustNil(t, s.WriteMarkersAndJobs(ctx, nil, nil))
+		for _, m := range ms {
+			if v, err := s.GetMarker(ctx, m.Kind, m.Key); err != nil || v != m.Value {
+				t.Errorf("marker %s/%s = %q, %v; want %q", m.Kind, m.Key, v, err, m.Value)
+			}
+		}
+		if n := countJobs(t, s, "batch-job"); n != 2 {
+			t.Errorf("%d jobs, want 2 (one re-armed)", n)
+		}
+		if got := jobKeys(claimJobs(t, s, "batch-job", "o", base.Add(150*time.Second))); !reflect.DeepEqual(got, []string{"analysis:2"}) {
+			t.Errorf("due at +2.5m: %v, want [analysis:2] (analysis:1 re-armed to +3m)", got)
+		}
+		if got := jobKeys(claimJobs(t, s, "batch-job", "o", base.Add(3*time.Minute))); !reflect.DeepEqual(got, []string{"analysis:1"}) {
+			t.Errorf("due at +3m: %v, want [analysis:1]", got)
+		}
+		if err := s.WriteMarkersAndJobs(ctx, nil, []store.JobWrite{{Kind: "batch-job"}}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("job without a key: %v, want ErrInvalid", err)
+		}
+	}},
 	{"Stats", func(t *testing.T, s store.Store) {
 		ctx := ctxFor(t)
 		st, err := s.Stats(ctx)
