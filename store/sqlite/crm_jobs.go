@@ -17,13 +17,9 @@ func (db *DB) ScheduleJob(ctx context.Context, key, kind, payload string, dueAt 
 	if key == "" || kind == "" {
 		return fmt.Errorf("sqlite: schedule job %q: key and kind are required: %w", key, store.ErrInvalid)
 	}
-	// Through writeTx, so that a background write joins a group commit.
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (key, kind, payload, due_at, version) VALUES (?, ?, ?, ?, 1)
-			ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, payload = excluded.payload, due_at = excluded.due_at,
-				version = version + 1`, key, kind, payload, nanos(dueAt))
-		return err
-	})
+	_, err := db.w.ExecContext(ctx, `INSERT INTO jobs (key, kind, payload, due_at, version) VALUES (?, ?, ?, ?, 1)
+		ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, payload = excluded.payload, due_at = excluded.due_at,
+			version = version + 1`, key, kind, payload, nanos(dueAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: schedule job %s: %w", key, err)
 	}

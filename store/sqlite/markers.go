@@ -26,12 +26,8 @@ func (db *DB) GetMarker(ctx context.Context, kind, key string) (string, error) {
 // SetMarker records marker (kind, key) with value; a marker set again keeps
 // the time it was first made.
 func (db *DB) SetMarker(ctx context.Context, kind, key, value string, at time.Time) error {
-	// Through writeTx, so that a background write joins a group commit.
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO markers (kind, key, value, created_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value`, kind, key, value, nanos(at))
-		return err
-	})
+	_, err := db.w.ExecContext(ctx, `INSERT INTO markers (kind, key, value, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value`, kind, key, value, nanos(at))
 	if err != nil {
 		return fmt.Errorf("sqlite: set marker %s: %w", kind, err)
 	}

@@ -39,8 +39,6 @@ type DB struct {
 	path string
 	w    *sql.DB // exactly one connection: all writes
 	r    *sql.DB // read pool
-
-	group groupQueue // deferred writes waiting for a shared transaction (group.go)
 }
 
 var _ store.Store = (*DB)(nil)
@@ -275,13 +273,7 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 // writeTx runs fn in a write transaction on the single writer connection.
-// A write marked store.WithDeferredSync shares its transaction with the
-// deferred writes queued beside it (see groupTx); fn may then run inside a
-// savepoint of a larger transaction, and must use only tx.
 func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if store.DeferredSync(ctx) {
-		return db.groupTx(ctx, fn)
-	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -356,12 +348,8 @@ func (db *DB) GetCursor(ctx context.Context, name string) (string, error) {
 
 // SetCursor stores the named cursor.
 func (db *DB) SetCursor(ctx context.Context, name, value string) error {
-	// Through writeTx, so that a background write joins a group commit.
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO cursors (name, value) VALUES (?, ?)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
-		return err
-	})
+	_, err := db.w.ExecContext(ctx, `INSERT INTO cursors (name, value) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
 	if err != nil {
 		return fmt.Errorf("sqlite: set cursor %s: %w", name, err)
 	}
