@@ -150,8 +150,16 @@ func (p *Customers) ProcessBatch(ctx context.Context, evs []*store.Event, ectxs 
 		ws  []store.CustomerWrite
 		idx []int
 	)
+	// A customer's other events (a follow, a subscribe) run one by one in
+	// Process; the customer's messages after one are left to Process too,
+	// so that its timeline keeps the order of the events.
+	blocked := map[store.Identity]bool{}
 	for i, ev := range evs {
-		if !isMessage(ev) {
+		if ev.CustomerID == "" {
+			continue
+		}
+		if !isMessage(ev) || blocked[identityOf(ev)] {
+			blocked[identityOf(ev)] = true
 			continue
 		}
 		u, entry := baseWrite(ev)
@@ -165,23 +173,15 @@ func (p *Customers) ProcessBatch(ctx context.Context, evs []*store.Event, ectxs 
 	if err != nil {
 		return // each event's Process writes its own
 	}
-	// A result is the customer right after its own write: what the first
-	// of a customer's events in the batch would read first. The first
-	// event's processors may change the customer before the next event of
-	// theirs runs (in the same lane, after), so those read it from the
-	// store as before.
-	seen := map[store.Identity]bool{}
+	// The events of one customer share a memo (see Pipeline.RunOnce): put
+	// in order, it ends with the customer after the batch's last write of
+	// them, which is what a read would find when their processors start.
 	for j, r := range res {
-		id := ws[j].Upsert.Identity
-		first := !seen[id]
-		seen[id] = true
 		if r.Err != nil {
 			continue
 		}
 		i := idx[j]
-		if first {
-			memoOf(ectxs[i]).put(r.Customer, ws[j].Upsert.Identities()...)
-		}
+		memoOf(ectxs[i]).put(r.Customer, ws[j].Upsert.Identities()...)
 		if r.Customer.Name == "" && p.profileWanted(evs[i], &ws[j].Upsert) {
 			continue
 		}

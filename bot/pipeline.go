@@ -214,10 +214,21 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 	defer stop()
 
 	// Each event's processors share its context: the customer memo (see
-	// ShareEventCustomers) and what the batch already did for it.
+	// ShareEventCustomers), what the batch already did for it and the
+	// writes it keeps for the batch. The events of one customer share a
+	// memo: they run in order in one lane, each seeing what the last left.
 	ectxs := make([]context.Context, len(evs))
-	for i := range evs {
-		ectxs[i] = withLater(withBatched(withCustomerMemo(pctx)))
+	memos := map[[2]string]*customerMemo{}
+	for i, ev := range evs {
+		m := &customerMemo{}
+		if ev.CustomerID != "" {
+			k := [2]string{ev.Channel, ev.CustomerID}
+			if memos[k] == nil {
+				memos[k] = m
+			}
+			m = memos[k]
+		}
+		ectxs[i] = withLater(withBatched(context.WithValue(pctx, memoKey{}, m)))
 	}
 	for _, proc := range p.procs {
 		bp, ok := proc.(BatchProcessor)
@@ -234,7 +245,7 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 	}
 	var (
 		mu        sync.Mutex
-		done      []int // indices into evs
+		done      []int   // indices into evs
 		unstarted []int64 // not started before shutdown
 		wg        sync.WaitGroup
 	)
@@ -320,7 +331,7 @@ func (p *Pipeline) complete(ctx context.Context, evs []*store.Event, ectxs []con
 		ms, js = append(ms, m...), append(js, j...)
 		ids = append(ids, evs[k].ID)
 	}
-	if err := p.q.WriteMarkersAndJobs(ctx, ms, js); err != nil {
+	if err := p.q.WriteMarkersAndJobs(ctx, ms, lastPerKey(js)); err != nil {
 		p.o.Logger.Warn("write the batch's markers and jobs", "events", len(ids), "err", err)
 		return
 	}
@@ -332,6 +343,23 @@ func (p *Pipeline) complete(ctx context.Context, evs []*store.Event, ectxs []con
 	// A lost event's lease expired and another instance took it over; it
 	// completes it.
 	p.processed.WithLabelValues("ok").Add(float64(len(ids) - len(lost)))
+}
+
+// lastPerKey keeps the last schedule of each job key: a job re-armed by
+// several events of a batch (a customer's analysis after each message) ends
+// as the last one set it, so the earlier ones need not be written.
+func lastPerKey(js []store.JobWrite) []store.JobWrite {
+	last := make(map[string]int, len(js))
+	for i, j := range js {
+		last[j.Key] = i
+	}
+	out := js[:0:0]
+	for i, j := range js {
+		if last[j.Key] == i {
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 // release hands back the events a shutdown kept from starting, so that the
