@@ -318,8 +318,6 @@ func (p *Pipeline) complete(ctx context.Context, evs []*store.Event, ectxs []con
 	if len(done) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, storeWait)
-	defer cancel()
 	var (
 		ms  []store.MarkerWrite
 		js  []store.JobWrite
@@ -331,10 +329,17 @@ func (p *Pipeline) complete(ctx context.Context, evs []*store.Event, ectxs []con
 		ms, js = append(ms, m...), append(js, j...)
 		ids = append(ids, evs[k].ID)
 	}
-	if err := p.q.WriteMarkersAndJobs(ctx, ms, lastPerKey(js)); err != nil {
+	// Each call gets its own bound: on MongoDB the markers and jobs are a
+	// command or more each.
+	wctx, cancel := context.WithTimeout(ctx, storeWait)
+	err := p.q.WriteMarkersAndJobs(wctx, ms, lastPerKey(js))
+	cancel()
+	if err != nil {
 		p.o.Logger.Warn("write the batch's markers and jobs", "events", len(ids), "err", err)
 		return
 	}
+	ctx, cancel = context.WithTimeout(ctx, storeWait)
+	defer cancel()
 	lost, err := p.q.CompleteEvents(ctx, ids, p.o.Owner, p.o.Now())
 	if err != nil {
 		p.o.Logger.Warn("complete events", "events", len(ids), "err", err)
