@@ -124,7 +124,7 @@ func (db *DB) WriteMarkersAndJobs(ctx context.Context, ms []store.MarkerWrite, j
 		}
 		markers[k] = append(markers[k], m)
 	}
-	err := inParallel(ctx, len(mkeys), func(i int) error {
+	err := inParallel(ctx, db.batchParallelism(), len(mkeys), func(i int) error {
 		for _, m := range markers[mkeys[i]] {
 			if err := db.SetMarker(ctx, m.Kind, m.Key, m.Value, m.At); err != nil {
 				return err
@@ -143,7 +143,7 @@ func (db *DB) WriteMarkersAndJobs(ctx context.Context, ms []store.MarkerWrite, j
 		}
 		jobs[j.Key] = append(jobs[j.Key], j)
 	}
-	return inParallel(ctx, len(jkeys), func(i int) error {
+	return inParallel(ctx, db.batchParallelism(), len(jkeys), func(i int) error {
 		for _, j := range jobs[jkeys[i]] {
 			if err := db.ScheduleJob(ctx, j.Key, j.Kind, j.Payload, j.DueAt); err != nil {
 				return err
@@ -156,16 +156,16 @@ func (db *DB) WriteMarkersAndJobs(ctx context.Context, ms []store.MarkerWrite, j
 // writeParallelism bounds the commands WriteMarkersAndJobs has in flight.
 const writeParallelism = 8
 
-// inParallel runs fn(0..n-1) at most writeParallelism at a time and returns
-// the first error.
-func inParallel(ctx context.Context, n int, fn func(i int) error) error {
+// inParallel runs fn(0..n-1) at most par at a time and returns the first
+// error.
+func inParallel(ctx context.Context, par, n int, fn func(i int) error) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 		next  atomic.Int64
 	)
-	for range min(n, writeParallelism) {
+	for range min(n, par) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1
