@@ -121,8 +121,8 @@ type Simulator struct {
 	signInAs string
 	codes    map[string]simCode
 
-	handover  simHandovers // customer handovers (sim_handover.go)
-	directory simDirectory // departments, leaders, member statuses (sim_directory.go)
+	handover  simHandovers   // customer handovers (sim_handover.go)
+	directory simDirectory   // departments, leaders, member statuses (sim_directory.go)
 	acq       simAcquisition // contact ways, welcomes, media, join ways, OA QR codes (sim_channels.go)
 }
 
