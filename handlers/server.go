@@ -78,6 +78,10 @@ type Options struct {
 	// WeComLogin enables signing in with WeCom; nil answers /auth/wecom/*
 	// with 404.
 	WeComLogin *WeComLogin
+	// Welcome, when set, is handed every stored add_external_contact at
+	// once (bot.Welcomer's lane), so its welcome does not wait for the
+	// pipeline.
+	Welcome FastLane
 	// Console answers the web console's reads (workbench, reports); nil
 	// builds one over the store when it can answer them, with the
 	// Location and Now below and no business hours.

@@ -85,6 +85,7 @@ type app struct {
 	server  *handlers.Server
 	core    *core
 	api     *wecom.APIClient // nil when no channel has API credentials
+	welcome *bot.Welcomer    // the welcome fast lane; nil without the WeCom API
 	addr    net.Addr
 	cancel  context.CancelFunc
 	workers chan struct{}
@@ -93,6 +94,8 @@ type app struct {
 
 // extensions are what a caller such as the demo adds to an app.
 type extensions struct {
+	// welcomeDone, when set, is told how each welcome code ended (tests).
+	welcomeDone func(code, outcome string)
 	// mount adds routes before the server starts listening.
 	mount func(app *fiber.App, a *app)
 	// directory resolves staff roles; without it everyone is sales.
@@ -169,6 +172,14 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 	if cfg.WeComLoginEnabled() {
 		opts.WeComLogin = &handlers.WeComLogin{CorpID: cfg.WeComCorpID, AgentID: cfg.WeComAgentID,
 			OAuthBase: strings.TrimRight(cfg.WeComOAuthBase, "/"), LoginBase: strings.TrimRight(cfg.WeComLoginBase, "/"), Users: a.api}
+	}
+	if cfg.WeComAPIEnabled() {
+		// Channels follow into WeCom, and welcomes leave from the edge's
+		// fast lane (bot/welcome.go).
+		opts.Core.SetChannelAPI(a.api)
+		a.welcome = bot.NewWelcomer(a.store, a.api, bot.WelcomeOptions{Default: cfg.WelcomeText, Now: now, Logger: log,
+			OnDone: ext.welcomeDone})
+		opts.Welcome = a.welcome
 	}
 	a.server = handlers.New(a.store, a.coord, opts, a.coord)
 	c, err := buildCore(ctx, a, ext, now, log)
