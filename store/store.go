@@ -283,6 +283,7 @@ type Store interface {
 	AuditStore
 	GroupStore
 	SessionStore
+	QuickReplyStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	// GetCursor returns a named cursor (e.g. a kf sync cursor), "" if unset.

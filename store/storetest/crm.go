@@ -63,6 +63,7 @@ var crmGroups = []struct {
 	{"Activity", activityTests},
 	{"Groups", groupTests},
 	{"Sessions", sessionTests},
+	{"QuickReplies", quickReplyTests},
 }
 
 func phone(v string) store.Identity { return store.Identity{Kind: store.IdentityPhone, Value: v} }
