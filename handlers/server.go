@@ -73,6 +73,9 @@ type Options struct {
 	// WeComLogin enables signing in with WeCom; nil answers /auth/wecom/*
 	// with 404.
 	WeComLogin *WeComLogin
+	// Replies drafts reply suggestions for the sidebar; nil answers
+	// POST /api/v1/customers/{id}/replies with 501.
+	Replies ReplySuggester
 	// JSAPI signs pages for the WeCom JS-SDK (the chat sidebar); nil
 	// answers GET /api/v1/jsapi/signature with 501.
 	JSAPI JSSigner
