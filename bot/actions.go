@@ -138,6 +138,16 @@ type ActionError struct {
 func (e *ActionError) Error() string { return e.Reason }
 func (e *ActionError) Unwrap() error { return e.Err }
 
+// refusal returns the member-facing text of the ActionError in err's chain,
+// and whether there is one: a refusal is a reply, not a failure.
+func refusal(err error) (string, bool) {
+	var ae *ActionError
+	if errors.As(err, &ae) {
+		return ae.Text, true
+	}
+	return "", false
+}
+
 func invalid(reason, text string) error {
 	return &ActionError{Err: store.ErrInvalid, Reason: reason, Text: text}
 }
@@ -182,6 +192,7 @@ type ActionStore interface {
 	UpsertStaff(ctx context.Context, s *store.Staff) error
 	CreateReminder(ctx context.Context, r *store.Reminder) (bool, error)
 	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
+	markers               // the bot's doors record what they did once
 	store.SessionStore    // sign-in (actions_auth.go)
 	store.QuickReplyStore // the quick-reply library (actions_quickreplies.go)
 }

@@ -374,21 +374,10 @@ func validateFields(r FieldsRequest) error {
 }
 
 // EditFields edits the name, tier and custom fields of a customer a may see.
+// It is EditCustomer without a stage or tags.
 func (c *Core) EditFields(ctx context.Context, a Actor, req FieldsRequest) (*store.Customer, error) {
-	if err := validateFields(req); err != nil {
-		return nil, err
-	}
-	if req.empty() {
-		return nil, invalid("nothing to change", "没有要修改的内容。")
-	}
-	cu, err := c.visible(ctx, a, req.CustomerID)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkFields(cu, req.Fields); err != nil {
-		return nil, err
-	}
-	return c.editFields(ctx, a, cu, req)
+	return c.EditCustomer(ctx, a, CustomerEdit{CustomerID: req.CustomerID, Name: req.Name, Tier: req.Tier, Fields: req.Fields,
+		Key: req.Key, At: req.At})
 }
 
 func (c *Core) editFields(ctx context.Context, a Actor, cu *store.Customer, req FieldsRequest) (*store.Customer, error) {

@@ -264,11 +264,7 @@ func (e *anEnv) runDue(t *testing.T, rounds int) {
 
 func (e *anEnv) load(t *testing.T, id string) *store.Customer {
 	t.Helper()
-	c, err := e.st.FindCustomerByID(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return loadCustomer(t, e.st, id)
 }
 
 func (e *anEnv) analyses(t *testing.T, id string) []*store.TimelineEntry {
@@ -558,16 +554,24 @@ var anPIIMessages = []string{
 	"我们内部先商量，明天再联系我",
 }
 
+// piiChat has a customer of zhangwei's send anPIIMessages and runs the
+// analysis that falls due.
+func (e *anEnv) piiChat(t *testing.T, ext, name string) *store.Customer {
+	t.Helper()
+	c := e.customer(t, ext, name, "zhangwei")
+	for _, m := range anPIIMessages {
+		e.say(t, c, store.DirectionIn, m)
+	}
+	e.runDue(t, 3)
+	return c
+}
+
 func TestAnalysisWithLLM(t *testing.T) {
 	t.Run("429 then 200 is retried; the result is stored with its model; no PII leaves", func(t *testing.T) {
 		f := newLLMFake(t)
 		f.tooMany = 1
 		e := newAnEnv(t, anConfig{llmURL: f.URL()})
-		c := e.customer(t, "o-wang", "王五", "zhangwei")
-		for _, m := range anPIIMessages {
-			e.say(t, c, store.DirectionIn, m)
-		}
-		e.runDue(t, 3)
+		c := e.piiChat(t, "o-wang", "王五")
 		reqs := f.all()
 		if len(reqs) < 2 || reqs[0].Status != http.StatusTooManyRequests || reqs[1].Status != http.StatusOK || reqs[1].Task != "summary" {
 			t.Fatalf("requests = %+v, want a 429 then the retried summary", reqs)
@@ -616,11 +620,7 @@ func TestAnalysisWithLLM(t *testing.T) {
 		f := newLLMFake(t)
 		f.set("garbage")
 		e := newAnEnv(t, anConfig{llmURL: f.URL()})
-		c := e.customer(t, "o-zhao", "赵六", "zhangwei")
-		for _, m := range anPIIMessages {
-			e.say(t, c, store.DirectionIn, m)
-		}
-		e.runDue(t, 3)
+		c := e.piiChat(t, "o-zhao", "赵六")
 		reqs := f.all()
 		if len(reqs) != 2 || reqs[0].Task != "summary" || reqs[1].Task != "summary" {
 			t.Fatalf("requests = %d, want the summary and one repair", len(reqs))

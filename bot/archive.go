@@ -26,8 +26,7 @@ const ChannelArchive = "archive"
 type ArchiveStore interface {
 	UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error)
 	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	cursors
 }
 
 // ArchiveOptions tunes the archive worker; zero values take the defaults.

@@ -1,4 +1,4 @@
-package bot
+package bot_test
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/coord"
 	"github.com/scrmhq/scrm/store"
-	"github.com/scrmhq/scrm/store/sqlite"
 	"github.com/scrmhq/scrm/wecom"
 )
 
@@ -49,7 +49,7 @@ func (f *fakeArchive) Close() error { return nil }
 // crashStore wraps the store and cancels the worker's context after a given
 // number of timeline appends, failing every later call like a killed process.
 type crashStore struct {
-	ArchiveStore
+	bot.ArchiveStore
 	mu      sync.Mutex
 	appends int
 	after   int
@@ -175,7 +175,7 @@ func checkArchived(t *testing.T, st store.Store, want map[string]wantEntry) {
 			continue
 		}
 		if owner[key] != w.customer || e.StaffID != w.staff || e.Direction != w.dir || e.Text != w.text ||
-			e.Kind != store.EntryMessage || e.Channel != ChannelArchive || !e.At.Equal(w.at) {
+			e.Kind != store.EntryMessage || e.Channel != bot.ChannelArchive || !e.At.Equal(w.at) {
 			t.Errorf("entry %s = {customer %s staff %q dir %s text %q kind %s channel %s at %v}, want %+v",
 				key, owner[key], e.StaffID, e.Direction, e.Text, e.Kind, e.Channel, e.At, w)
 		}
@@ -192,19 +192,9 @@ func checkArchived(t *testing.T, st store.Store, want map[string]wantEntry) {
 	}
 }
 
-func openArchiveStore(t *testing.T) *sqlite.DB {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 func cursorOf(t *testing.T, st store.Store) string {
 	t.Helper()
-	v, err := st.GetCursor(context.Background(), ArchiveCursor)
+	v, err := st.GetCursor(context.Background(), bot.ArchiveCursor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,15 +202,15 @@ func cursorOf(t *testing.T, st store.Store) string {
 }
 
 func TestArchiveCrashMidBatchAndRestart(t *testing.T) {
-	st := openArchiveStore(t)
+	st := openStore(t)
 	msgs, want, lastSeq := archiveFixture()
 	src := &fakeArchive{msgs: msgs}
-	opts := ArchiveOptions{Batch: 20, Owner: "a"}
+	opts := bot.ArchiveOptions{Batch: 20, Owner: "a"}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	crash := &crashStore{ArchiveStore: st, after: 30, cancel: cancel}
-	w := NewArchive(crash, src, nil, opts)
+	w := bot.NewArchive(crash, src, nil, opts)
 	if n, err := w.RunOnce(ctx); err != nil || n != 20 {
 		t.Fatalf("first batch: n=%d err=%v", n, err)
 	}
@@ -241,7 +231,7 @@ func TestArchiveCrashMidBatchAndRestart(t *testing.T) {
 	}
 
 	// Restart: a fresh worker on the same store and archive.
-	w = NewArchive(st, src, nil, opts)
+	w = bot.NewArchive(st, src, nil, opts)
 	for range 10 {
 		n, err := w.RunOnce(context.Background())
 		if err != nil {
@@ -264,15 +254,15 @@ func TestArchiveCrashMidBatchAndRestart(t *testing.T) {
 }
 
 func TestArchiveRunOutageAndLease(t *testing.T) {
-	st := openArchiveStore(t)
+	st := openStore(t)
 	msgs, want, lastSeq := archiveFixture()
 	src := &fakeArchive{msgs: msgs, fail: 3}
 	lk := coord.NewLocal()
 	ctx := context.Background()
-	if ok, err := lk.Acquire(ctx, ArchiveLease, "other-instance", time.Minute); err != nil || !ok {
+	if ok, err := lk.Acquire(ctx, bot.ArchiveLease, "other-instance", time.Minute); err != nil || !ok {
 		t.Fatalf("acquire: %v %v", ok, err)
 	}
-	w := NewArchive(st, src, lk, ArchiveOptions{
+	w := bot.NewArchive(st, src, lk, bot.ArchiveOptions{
 		Owner: "me", Batch: 7, Poll: 2 * time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond,
 	})
 	rctx, cancel := context.WithCancel(ctx)
@@ -287,7 +277,7 @@ func TestArchiveRunOutageAndLease(t *testing.T) {
 	if calls != 0 || cursorOf(t, st) != "" {
 		t.Fatalf("pulled (%d calls) while another instance held the lease", calls)
 	}
-	if err := lk.Release(ctx, ArchiveLease, "other-instance"); err != nil {
+	if err := lk.Release(ctx, bot.ArchiveLease, "other-instance"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -337,10 +327,7 @@ func TestPlanArchive(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.m.At = at
-			var got []string
-			for _, x := range planArchive(tc.m, 20) {
-				got = append(got, fmt.Sprintf("%s/%s/%s/%s/%s", x.external, x.e.StaffID, x.e.Direction, x.e.SourceKey, x.e.Text))
-			}
+			got := bot.PlanArchive(tc.m, 20)
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
@@ -354,7 +341,7 @@ func TestPlanArchive(t *testing.T) {
 // said in a group chat are left to the analysis.
 func TestArchiveStaffPromiseBecomesReminder(t *testing.T) {
 	ctx := context.Background()
-	st := openArchiveStore(t)
+	st := openStore(t)
 	loc, _ := time.LoadLocation("Asia/Shanghai")
 	now := time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC) // Tuesday 10:00 in Shanghai
 	clock := func() time.Time { return now }
@@ -363,12 +350,12 @@ func TestArchiveStaffPromiseBecomesReminder(t *testing.T) {
 		{Seq: 2, MsgID: "m2", From: "sales1", ToList: []string{"wmMa"}, MsgType: "text", Text: "明天上午安排工程师上门维修", At: now.Add(-time.Minute)},
 		{Seq: 3, MsgID: "m3", From: "sales1", ToList: []string{"wmMa", "wmZhao"}, RoomID: "r1", MsgType: "text", Text: "明天下午三点给大家发新报价", At: now},
 	}}
-	w := NewArchive(st, src, nil, ArchiveOptions{Owner: "a", Core: NewCore(st, clock), Location: loc, Now: clock})
+	w := bot.NewArchive(st, src, nil, bot.ArchiveOptions{Owner: "a", Core: bot.NewCore(st, clock), Location: loc, Now: clock})
 	for range 2 { // the second pull repeats the batch, as after a crash before the cursor moved
 		if _, err := w.RunOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.SetCursor(ctx, ArchiveCursor, ""); err != nil {
+		if err := st.SetCursor(ctx, bot.ArchiveCursor, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -395,8 +382,8 @@ func TestArchiveStaffPromiseBecomesReminder(t *testing.T) {
 		if e.Attrs["MsgID"] == "m2" {
 			want = "true"
 		}
-		if e.Kind == store.EntryMessage && e.Attrs[AttrPromisesRead] != want {
-			t.Fatalf("entry %s: promises_read=%q, want %q", e.Attrs["MsgID"], e.Attrs[AttrPromisesRead], want)
+		if e.Kind == store.EntryMessage && e.Attrs[bot.AttrPromisesRead] != want {
+			t.Fatalf("entry %s: promises_read=%q, want %q", e.Attrs["MsgID"], e.Attrs[bot.AttrPromisesRead], want)
 		}
 	}
 }

@@ -30,6 +30,59 @@ func openStore(t *testing.T) *sqlite.DB {
 
 var t0 = time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
 
+// wantIn checks that reply holds each of want and none of not.
+func wantIn(t *testing.T, what, reply string, want []string, not ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(reply, w) {
+			t.Fatalf("%s: reply lacks %q:\n%s", what, w, reply)
+		}
+	}
+	for _, n := range not {
+		if strings.Contains(reply, n) {
+			t.Fatalf("%s: reply contains %q:\n%s", what, n, reply)
+		}
+	}
+}
+
+// drain calls step until it reports that it did nothing.
+func drain(t testing.TB, step func(context.Context) (int, error)) {
+	t.Helper()
+	for {
+		n, err := step(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// loadCustomer reads customer id from st.
+func loadCustomer(t testing.TB, st interface {
+	FindCustomerByID(context.Context, string) (*store.Customer, error)
+}, id string) *store.Customer {
+	t.Helper()
+	c, err := st.FindCustomerByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// putStaff records staff members in st.
+func putStaff(t testing.TB, st interface {
+	UpsertStaff(context.Context, *store.Staff) error
+}, staff ...*store.Staff) {
+	t.Helper()
+	for _, s := range staff {
+		if err := st.UpsertStaff(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func appendEvents(t *testing.T, st store.Store, evs ...*store.Event) {
 	t.Helper()
 	if _, err := st.AppendEvents(context.Background(), evs); err != nil {

@@ -39,8 +39,7 @@ type CadenceStore interface {
 	FindReminders(ctx context.Context, f store.ReminderFilter) ([]*store.Reminder, error)
 	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
 	FindStaff(ctx context.Context) ([]*store.Staff, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	cursors
 	ActionStore // stage changes go through the actions
 }
 
@@ -322,13 +321,11 @@ func (s *Scheduler) runDailyScan(ctx context.Context, job *store.Job) error {
 	if err != nil {
 		return nil
 	}
-	pos := "daily-scan:" + job.Payload
-	after, err := s.st.GetCursor(ctx, pos)
-	if err != nil {
-		return fmt.Errorf("daily scan: %w", err)
-	}
-	if after == "done" {
-		return nil
+	// The day's marker holds the scan's position, then "done".
+	pos := job.Payload
+	after, done, err := progress(ctx, s.st, store.MarkDailyScan, pos)
+	if err != nil || done {
+		return err
 	}
 	now := s.o.Now()
 	// Reminders from the scan are due an hour into the working day, after
@@ -348,11 +345,11 @@ func (s *Scheduler) runDailyScan(ctx context.Context, job *store.Job) error {
 			break
 		}
 		after = cs[len(cs)-1].ID
-		if err := s.st.SetCursor(ctx, pos, after); err != nil {
+		if err := s.st.SetMarker(ctx, store.MarkDailyScan, pos, after, now); err != nil {
 			return fmt.Errorf("daily scan: %w", err)
 		}
 	}
-	if err := s.st.SetCursor(ctx, pos, "done"); err != nil {
+	if err := s.st.SetMarker(ctx, store.MarkDailyScan, pos, markDone, now); err != nil {
 		return fmt.Errorf("daily scan: %w", err)
 	}
 	return nil

@@ -96,15 +96,11 @@ func TestChurnAlertsOwnerAndManagers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newRmEnv(t, "lisi", "wangwu", "boss", "other")
 			ctx := context.Background()
-			for _, s := range []*store.Staff{
-				{ID: "boss", Name: "赵主管", Role: "manager", Team: []string{"lisi", "wangwu"}, Active: true},
-				{ID: "other", Name: "别组主管", Role: "manager", Team: []string{"wangwu"}, Active: true},
-				{ID: "lisi", Name: "李四", Role: "sales", Active: true},
-			} {
-				if err := e.st.UpsertStaff(ctx, s); err != nil {
-					t.Fatal(err)
-				}
-			}
+			putStaff(t, e.st,
+				&store.Staff{ID: "boss", Name: "赵主管", Role: "manager", Team: []string{"lisi", "wangwu"}, Active: true},
+				&store.Staff{ID: "other", Name: "别组主管", Role: "manager", Team: []string{"wangwu"}, Active: true},
+				&store.Staff{ID: "lisi", Name: "李四", Role: "sales", Active: true},
+			)
 			e.deliver(rmAddContact("lisi", "wmZ", t0))
 			e.run()
 			e.clk.Add(time.Hour)
@@ -220,15 +216,7 @@ func TestDailyScanFindsDormantRenewalAndKeyCustomers(t *testing.T) {
 		if err := e.sched.Plan(ctx); err != nil {
 			t.Fatal(err)
 		}
-		for {
-			n, err := e.sched.RunJobsOnce(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 {
-				break
-			}
-		}
+		drain(t, e.sched.RunJobsOnce)
 	}
 	if rs := byCustomer(sleepy.ID); len(rs) != 1 {
 		t.Fatalf("%d dormant reminders after 70 more days, want 1 (once per dormancy)", len(rs))
@@ -256,15 +244,7 @@ func TestDailyScanFindsDormantRenewalAndKeyCustomers(t *testing.T) {
 func TestChurnOfOneFollowerTellsTheOwner(t *testing.T) {
 	e := newRmEnv(t, "lisi", "wangwu", "boss")
 	ctx := context.Background()
-	for _, s := range []*store.Staff{
-		{ID: "boss", Name: "赵主管", Role: "manager", Team: []string{"lisi", "wangwu"}, Active: true},
-		{ID: "lisi", Name: "李四", Role: "sales", Active: true},
-		{ID: "wangwu", Name: "王五", Role: "sales", Active: true},
-	} {
-		if err := e.st.UpsertStaff(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.team()
 	e.deliver(rmAddContact("lisi", "wmZ", t0))
 	e.deliver(rmAddContact("wangwu", "wmZ", t0.Add(time.Minute)))
 	e.run()

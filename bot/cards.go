@@ -107,13 +107,11 @@ func (p *CardActions) Process(ctx context.Context, ev *store.Event) error {
 	if !strings.HasPrefix(key, "rem:") {
 		return nil // another feature's card
 	}
-	cursor := "card-press:" + ev.DedupKey
-	state, err := p.st.GetCursor(ctx, cursor)
-	if err != nil {
-		return fmt.Errorf("card actions: %w", err)
-	}
-	if state == "done" {
-		return nil
+	// The press's marker records its plan, then that it is done.
+	cursor := ev.DedupKey
+	state, done, err := progress(ctx, p.st, store.MarkCardPress, cursor)
+	if err != nil || done {
+		return err
 	}
 	viewer, err := p.dir.Viewer(ctx, ev.StaffID)
 	if err != nil {
@@ -130,7 +128,7 @@ func (p *CardActions) Process(ctx context.Context, ev *store.Event) error {
 			return fmt.Errorf("card actions: reply: %w", err)
 		}
 	}
-	return p.st.SetCursor(ctx, cursor, "done")
+	return p.st.SetMarker(ctx, store.MarkCardPress, cursor, markDone, p.now())
 }
 
 // press applies one button press and returns the reply. state is the plan
@@ -175,7 +173,7 @@ func (p *CardActions) press(ctx context.Context, v Viewer, key, taskID, cursor, 
 }
 
 // snooze moves r one day later. The new due time is recorded in the press's
-// cursor before it is applied, so a reprocessed press applies the same time.
+// marker before it is applied, so a reprocessed press applies the same time.
 func (p *CardActions) snooze(ctx context.Context, v Viewer, r *store.Reminder, taskID, cursor, state string) (string, error) {
 	var due time.Time
 	if plan, ok := strings.CutPrefix(state, "snooze:"); ok {
@@ -194,14 +192,13 @@ func (p *CardActions) snooze(ctx context.Context, v Viewer, r *store.Reminder, t
 			return "这条提醒已改到 " + fmtDue(r.DueAt, p.loc) + "，无需再推迟。", nil
 		}
 		due = remNextDay(r.DueAt, p.now(), p.loc)
-		if err := p.st.SetCursor(ctx, cursor, "snooze:"+strconv.FormatInt(due.Unix(), 10)); err != nil {
+		if err := p.st.SetMarker(ctx, store.MarkCardPress, cursor, "snooze:"+strconv.FormatInt(due.Unix(), 10), p.now()); err != nil {
 			return "", fmt.Errorf("card actions: plan: %w", err)
 		}
 	}
 	_, err := p.core.PostponeReminder(ctx, Actor{Viewer: v, Source: SourceBot}, PostponeRequest{ID: r.ID, Until: due, At: p.now()})
-	var ae *ActionError
-	if errors.As(err, &ae) {
-		return ae.Text, nil
+	if text, ok := refusal(err); ok {
+		return text, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("card actions: %w", err)
@@ -229,9 +226,8 @@ func reminderTaskID(r *store.Reminder) string {
 // core's CompleteReminder for a, rendered.
 func completeReminder(ctx context.Context, core *Core, a Actor, id int64, now time.Time) (string, error) {
 	r, open, err := core.CompleteReminder(ctx, a, id, now)
-	var ae *ActionError
-	if errors.As(err, &ae) {
-		return ae.Text, nil
+	if text, ok := refusal(err); ok {
+		return text, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("complete reminder %d: %w", id, err)

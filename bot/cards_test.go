@@ -28,6 +28,15 @@ func rmPress(staff string, r *store.Reminder, key string, at time.Time) wecomtes
 	return wecomtest.TemplateCardEvent(staff, rmTaskID(r), "button_interaction", key, "rc-"+fmt.Sprint(at.Unix()), at)
 }
 
+// press has lisi press button (done, snooze) on r's card at at, when the
+// clock also stands, and runs the pipeline.
+func (e *rmEnv) press(r *store.Reminder, button string, at time.Time) {
+	e.t.Helper()
+	e.clk.Set(at)
+	e.deliver(rmPress("lisi", r, fmt.Sprint("rem:", button, ":", r.ID), at))
+	e.run()
+}
+
 func TestDoneButtonClosesTheReminderOnce(t *testing.T) {
 	e := newRmEnv(t, "lisi", "wangwu")
 	_, r := rmPushed(t, e)
@@ -71,9 +80,7 @@ func TestSnoozeButtonPostponesOneDayOnce(t *testing.T) {
 	e := newRmEnv(t, "lisi")
 	_, r := rmPushed(t, e)
 	at := t0.Add(10 * time.Minute)
-	e.clk.Set(at)
-	e.deliver(rmPress("lisi", r, fmt.Sprint("rem:snooze:", r.ID), at))
-	e.run()
+	e.press(r, "snooze", at)
 	want := r.DueAt.Add(24 * time.Hour)
 	got := e.get(r.ID)
 	if !got.DueAt.Equal(want) || got.Status != store.ReminderPending {
@@ -83,7 +90,7 @@ func TestSnoozeButtonPostponesOneDayOnce(t *testing.T) {
 	evs, _ := e.st.FindEvents(ctx, store.EventFilter{Kind: "event.template_card_event"})
 	// A crash after the plan was recorded and applied, before the press was
 	// marked done: the rerun applies the same time, not another day.
-	if err := e.st.SetCursor(ctx, "card-press:"+evs[0].DedupKey, fmt.Sprint("snooze:", want.Unix())); err != nil {
+	if err := e.st.SetMarker(ctx, store.MarkCardPress, evs[0].DedupKey, fmt.Sprint("snooze:", want.Unix()), at); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.cards.Process(ctx, evs[0]); err != nil {
@@ -149,12 +156,8 @@ func TestCardButtonsAreTheCoreActions(t *testing.T) {
 	e := newRmEnv(t, "lisi")
 	c, r := rmPushed(t, e)
 	at := t0.Add(10 * time.Minute)
-	e.clk.Set(at)
-	e.deliver(rmPress("lisi", r, fmt.Sprint("rem:snooze:", r.ID), at))
-	e.run()
-	e.clk.Set(at.Add(time.Minute))
-	e.deliver(rmPress("lisi", r, fmt.Sprint("rem:done:", r.ID), at.Add(time.Minute)))
-	e.run()
+	e.press(r, "snooze", at)
+	e.press(r, "done", at.Add(time.Minute))
 	audits, err := e.st.FindAudit(ctx, c.ID, 0, 100)
 	if err != nil {
 		t.Fatal(err)

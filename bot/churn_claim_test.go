@@ -43,7 +43,7 @@ func TestChurnedCustomerGoesBackToTheFormerOwnersTeam(t *testing.T) {
 	h.deliverWeCom(wecomtest.ContactEvent("del_follow_user", "sales1", "wmZhao", h.clock.Now(), nil))
 	h.drain()
 	c := h.customer(ibOA("oZhao"))
-	if len(ibFollowers(c)) != 0 {
+	if len(bot.ActiveOwners(c)) != 0 {
 		t.Fatalf("follows after del_follow_user: %+v", c.Follows)
 	}
 	before := map[string]int{}
@@ -72,7 +72,7 @@ func TestChurnedCustomerGoesBackToTheFormerOwnersTeam(t *testing.T) {
 	// Nor by pressing a claim button with the customer's key.
 	h.deliverWeCom(wecomtest.TemplateCardEvent("sales4", "t-forged", "button_interaction", "claim:"+c.ID, "rc-forged", h.clock.Now()))
 	h.drain()
-	if len(ibFollowers(h.customer(ibOA("oZhao")))) != 0 {
+	if len(bot.ActiveOwners(h.customer(ibOA("oZhao")))) != 0 {
 		t.Fatalf("another team claimed the churned customer: %+v", h.customer(ibOA("oZhao")).Follows)
 	}
 	if got := h.staffSays("sales4", "查 赵六"); strings.Contains(got, secret) || strings.Contains(got, shared) {
@@ -84,7 +84,7 @@ func TestChurnedCustomerGoesBackToTheFormerOwnersTeam(t *testing.T) {
 		t.Fatalf("teammate's 接: %q", got)
 	}
 	h.drain()
-	if f := ibFollowers(h.customer(ibOA("oZhao"))); len(f) != 1 || f[0] != "sales2" {
+	if f := bot.ActiveOwners(h.customer(ibOA("oZhao"))); len(f) != 1 || f[0] != "sales2" {
 		t.Fatalf("owners after the claim: %v", f)
 	}
 	card := h.staffSays("sales2", "查 赵六")

@@ -1,8 +1,8 @@
 package bot
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -75,24 +75,22 @@ func (p *Commands) Process(ctx context.Context, ev *store.Event) error {
 	if ev.Channel != store.ChannelWeCom || ev.Kind != "text" || ev.StaffID == "" || ev.CustomerID != "" {
 		return nil
 	}
-	doneKey := "bot-reply:" + ev.DedupKey
-	if done, err := p.st.GetCursor(ctx, doneKey); err != nil {
-		return fmt.Errorf("commands: %w", err)
-	} else if done != "" {
+	// The reply's marker is made at the command's arrival: its retention
+	// runs from the event it guards.
+	return once(ctx, p.st, store.MarkBotReply, ev.DedupKey, cmp.Or(ev.ReceivedAt, p.core.Now()), func() error {
+		viewer, err := p.dir.Viewer(ctx, ev.StaffID)
+		if err != nil {
+			return fmt.Errorf("commands: resolve %s: %w", ev.StaffID, err)
+		}
+		reply, err := p.answer(ctx, viewer, strings.TrimSpace(ev.Text), ev.OccurredAt, ev.DedupKey)
+		if err != nil {
+			return err
+		}
+		if err := p.out.SendMarkdown(ctx, ev.StaffID, reply); err != nil {
+			return fmt.Errorf("commands: reply: %w", err)
+		}
 		return nil
-	}
-	viewer, err := p.dir.Viewer(ctx, ev.StaffID)
-	if err != nil {
-		return fmt.Errorf("commands: resolve %s: %w", ev.StaffID, err)
-	}
-	reply, err := p.answer(ctx, viewer, strings.TrimSpace(ev.Text), ev.OccurredAt, ev.DedupKey)
-	if err != nil {
-		return err
-	}
-	if err := p.out.SendMarkdown(ctx, ev.StaffID, reply); err != nil {
-		return fmt.Errorf("commands: reply: %w", err)
-	}
-	return p.st.SetCursor(ctx, doneKey, "1")
+	})
 }
 
 const helpText = `**scrm 助手 · 可用指令**
@@ -279,9 +277,8 @@ func (p *Commands) note(ctx context.Context, v Viewer, rest string, at time.Time
 		key = fmt.Sprintf("%d", at.UnixNano())
 	}
 	_, _, err = p.core.AddNote(ctx, Actor{Viewer: v, Source: SourceBot}, NoteRequest{CustomerID: c.ID, Text: note, Private: private, Key: key, At: at})
-	var ae *ActionError
-	if errors.As(err, &ae) {
-		return ae.Text + "备注未保存。", nil
+	if text, ok := refusal(err); ok {
+		return text + "备注未保存。", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("commands: note: %w", err)
@@ -314,17 +311,16 @@ func (p *Commands) mine(ctx context.Context, v Viewer, rest string) (string, err
 	if len(cs) == 0 {
 		return "你目前没有跟进中的客户。", nil
 	}
-	from := (page - 1) * minePage
-	if from >= len(cs) {
-		return fmt.Sprintf("我的客户只有 %d 页。", (len(cs)+minePage-1)/minePage), nil
+	total := len(cs)
+	cs, more, ok := pageOf(cs, page, minePage)
+	if !ok {
+		return fmt.Sprintf("我的客户只有 %d 页。", (total+minePage-1)/minePage), nil
 	}
-	more := len(cs) > page*minePage
-	cs = cs[from:min(len(cs), page*minePage)]
 	var b strings.Builder
 	if page == 1 {
 		fmt.Fprintf(&b, "**我的客户**（前 %d 位）\n", len(cs))
 	} else {
-		fmt.Fprintf(&b, "**我的客户**（第 %d 页，第 %d–%d 位）\n", page, from+1, from+len(cs))
+		fmt.Fprintf(&b, "**我的客户**（第 %d 页，第 %d–%d 位）\n", page, (page-1)*minePage+1, (page-1)*minePage+len(cs))
 	}
 	for _, c := range cs {
 		last := "暂无来信"
@@ -393,9 +389,8 @@ func (p *Commands) consoleLink(ctx context.Context, v Viewer) (string, error) {
 		return "网页后台的登录链接未启用：请管理员设置 **SCRM_PUBLIC_URL**（scrm 的访问地址，例如 https://scrm.example.com）。", nil
 	}
 	secret, _, err := p.core.IssueLoginLink(ctx, Actor{Viewer: v, Source: SourceBot}, v.StaffID, "/console/")
-	var ae *ActionError
-	if errors.As(err, &ae) {
-		return ae.Text, nil
+	if text, ok := refusal(err); ok {
+		return text, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("commands: login link for %s: %w", v.StaffID, err)

@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,9 +48,8 @@ func (p *Commands) setStage(ctx context.Context, v Viewer, rest string, at time.
 	c := res.C
 	from := stageName(c.Stage)
 	_, changed, err := p.core.ChangeStage(ctx, Actor{Viewer: v, Source: SourceBot}, StageRequest{CustomerID: c.ID, Stage: stage, Key: key, At: at})
-	var ae *ActionError
-	if errors.As(err, &ae) {
-		return ae.Text + "阶段未修改。", nil
+	if text, ok := refusal(err); ok {
+		return text + "阶段未修改。", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("commands: stage: %w", err)
@@ -133,8 +131,20 @@ func (p *Commands) confirm(ctx context.Context, v Viewer, rest string, at time.T
 	// The key names the analysis confirmed, so confirming twice, or a
 	// redelivered command, repeats the same edits.
 	ckey := fmt.Sprintf("confirm:%d", pr.entry.ID)
-	var done []string
-	var refused []string
+	var done, refused []string
+	// settle files one edit's outcome: a refusal under refused, a change
+	// (did is empty when nothing changed) under done; it returns any other
+	// error.
+	settle := func(err error, refusedAs, did string) error {
+		if text, ok := refusal(err); ok {
+			refused = append(refused, refusedAs+text)
+			return nil
+		}
+		if err == nil && did != "" {
+			done = append(done, did)
+		}
+		return err
+	}
 	var add []string
 	for _, t := range pr.tags {
 		if !slices.Contains(c.Tags, t) {
@@ -143,14 +153,8 @@ func (p *Commands) confirm(ctx context.Context, v Viewer, rest string, at time.T
 	}
 	if len(add) > 0 {
 		_, err := p.core.EditTags(ctx, a, TagsRequest{CustomerID: c.ID, Add: add, LocalGroup: "智能标签", Key: ckey, At: at})
-		var ae *ActionError
-		switch {
-		case errors.As(err, &ae):
-			refused = append(refused, "标签未添加："+ae.Text)
-		case err != nil:
+		if err := settle(err, "标签未添加：", "标签「"+md(strings.Join(add, "」「"))+"」"); err != nil {
 			return "", fmt.Errorf("commands: confirm tags: %w", err)
-		default:
-			done = append(done, "标签「"+md(strings.Join(add, "」「"))+"」")
 		}
 	}
 	if pr.stage != "" && c.Stage != pr.stage {
@@ -159,14 +163,12 @@ func (p *Commands) confirm(ctx context.Context, v Viewer, rest string, at time.T
 		} else {
 			_, changed, err := p.core.ChangeStage(ctx, a, StageRequest{CustomerID: c.ID, Stage: pr.stage, Key: ckey,
 				Reason: "确认会话分析建议", At: at})
-			var ae *ActionError
-			switch {
-			case errors.As(err, &ae):
-				refused = append(refused, "阶段未修改："+ae.Text)
-			case err != nil:
+			did := ""
+			if changed {
+				did = "阶段 " + stageName(c.Stage) + " → " + pr.stage
+			}
+			if err := settle(err, "阶段未修改：", did); err != nil {
 				return "", fmt.Errorf("commands: confirm stage: %w", err)
-			case changed:
-				done = append(done, "阶段 "+stageName(c.Stage)+" → "+pr.stage)
 			}
 		}
 	}

@@ -52,13 +52,13 @@ func (s *Scheduler) Plan(ctx context.Context) error {
 	if now.Before(scanAt) {
 		return nil
 	}
-	err := s.planOnce(ctx, "plan-scan:"+date, func() error {
+	err := s.planOnce(ctx, store.MarkPlan, date, func() error {
 		return s.st.ScheduleJob(ctx, "daily:"+date, JobDailyScan, date, scanAt.UTC())
 	})
 	if err != nil || now.Before(digestAt) {
 		return err
 	}
-	return s.planOnce(ctx, "plan-digest:"+date, func() error {
+	return s.planOnce(ctx, store.MarkPlanDigest, date, func() error {
 		if now.Sub(digestAt) > latestDigest {
 			return nil
 		}
@@ -89,22 +89,10 @@ func (s *Scheduler) Plan(ctx context.Context) error {
 	})
 }
 
-// planOnce runs fn unless cursor records that it ran, then records it.
-func (s *Scheduler) planOnce(ctx context.Context, cursor string, fn func() error) error {
-	done, err := s.st.GetCursor(ctx, cursor)
-	if err != nil {
-		return fmt.Errorf("scheduler: %s: %w", cursor, err)
-	}
-	if done != "" {
-		return nil
-	}
-	if err := fn(); err != nil {
-		return err
-	}
-	if err := s.st.SetCursor(ctx, cursor, "1"); err != nil {
-		return fmt.Errorf("scheduler: %s: %w", cursor, err)
-	}
-	return nil
+// planOnce runs fn unless marker (kind, key) records that it ran, then
+// records it.
+func (s *Scheduler) planOnce(ctx context.Context, kind, key string, fn func() error) error {
+	return once(ctx, s.st, kind, key, s.o.Now(), fn)
 }
 
 // digestRecipients are the active staff plus anyone with an open reminder
@@ -162,8 +150,8 @@ func (s *Scheduler) runDigest(ctx context.Context, job *store.Job) error {
 // midnight in SCRM_TIMEZONE) now, unless it was sent already: the job at
 // SCRM_DIGEST_AT calls it, and so does the demo at start.
 func (s *Scheduler) SendDigest(ctx context.Context, staff string, day time.Time) error {
-	sent := "digest-sent:" + staff + ":" + day.Format("2006-01-02")
-	if done, err := s.st.GetCursor(ctx, sent); err != nil || done != "" {
+	sent := staff + ":" + day.Format("2006-01-02")
+	if done, err := s.st.GetMarker(ctx, store.MarkDigestSent, sent); err != nil || done != "" {
 		return err
 	}
 	// The digest is what needs the member this morning: at the digest
@@ -199,7 +187,7 @@ func (s *Scheduler) SendDigest(ctx context.Context, staff string, day time.Time)
 			}
 		}
 	}
-	if err := s.st.SetCursor(ctx, sent, "1"); err != nil {
+	if err := s.st.SetMarker(ctx, store.MarkDigestSent, sent, "1", s.o.Now()); err != nil {
 		return fmt.Errorf("digest %s: %w", staff, err)
 	}
 	return nil
@@ -212,8 +200,8 @@ func (s *Scheduler) runWeekly(ctx context.Context, job *store.Job) error {
 	if err != nil {
 		return nil
 	}
-	sent := "weekly-sent:" + mgr + ":" + day.Format("2006-01-02")
-	if done, err := s.st.GetCursor(ctx, sent); err != nil || done != "" {
+	sent := mgr + ":" + day.Format("2006-01-02")
+	if done, err := s.st.GetMarker(ctx, store.MarkWeeklySent, sent); err != nil || done != "" {
 		return err
 	}
 	v, err := s.dir.Viewer(ctx, mgr)
@@ -233,7 +221,7 @@ func (s *Scheduler) runWeekly(ctx context.Context, job *store.Job) error {
 			}
 		}
 	}
-	if err := s.st.SetCursor(ctx, sent, "1"); err != nil {
+	if err := s.st.SetMarker(ctx, store.MarkWeeklySent, sent, "1", s.o.Now()); err != nil {
 		return fmt.Errorf("weekly %s: %w", mgr, err)
 	}
 	return nil

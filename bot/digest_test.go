@@ -92,15 +92,7 @@ func TestMorningDigestOncePerDayAcrossInstances(t *testing.T) {
 func TestWeeklyManagerDigest(t *testing.T) {
 	e := newRmEnv(t, "lisi", "wangwu", "boss")
 	ctx := context.Background()
-	for _, s := range []*store.Staff{
-		{ID: "boss", Name: "赵主管", Role: "manager", Team: []string{"lisi", "wangwu"}, Active: true},
-		{ID: "lisi", Name: "李四", Role: "sales", Active: true},
-		{ID: "wangwu", Name: "王五", Role: "sales", Active: true},
-	} {
-		if err := e.st.UpsertStaff(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.team()
 	mon := time.Date(2026, 11, 23, 0, 0, 0, 0, rmLoc) // last week's Monday
 	z := e.customer("wmZ", "张三", "lisi", mon.Add(34*time.Hour))
 	e.customer("wmY", "赵六", "lisi", mon.Add(50*time.Hour))

@@ -341,8 +341,7 @@ type FAQModel interface {
 type AnswerStore interface {
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
 	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	markers
 }
 
 // AnswererOptions tunes the answerer; zero values take the defaults.
@@ -370,9 +369,10 @@ type AnswererOptions struct {
 // in the callback, so a slow model never puts the 5-second deadline at
 // risk.
 //
-// An answer is recorded in cursor "inbox:auto:<event>" after it is sent: a
-// redelivered event is not answered twice, except after a crash between
-// the send and the record. The inbox reads the cursor to tell the owner
+// An answer is recorded in marker store.MarkInboxAuto (keyed by the event)
+// after it is sent: a redelivered event is not answered twice, except
+// after a crash between the send and the record. The inbox reads the
+// marker to tell the owner
 // what the bot already said.
 type Answerer struct {
 	st    AnswerStore
@@ -397,7 +397,7 @@ func NewAnswerer(st AnswerStore, kb FAQSource, send CustomerSender, hours Hours,
 // Name implements Processor.
 func (*Answerer) Name() string { return "faq" }
 
-// Outcomes recorded in the "inbox:auto:<event>" cursor.
+// Outcomes recorded in the store.MarkInboxAuto marker.
 const (
 	autoNone     = "none"
 	autoOffHours = "offhours"
@@ -405,7 +405,11 @@ const (
 	autoFAQ      = "faq:" // + entry id
 )
 
-func autoKey(ev *store.Event) string { return "inbox:auto:" + ev.DedupKey }
+// setAuto records what the bot answered ev with (autoNone: nothing), which
+// is also the inbox's mark that the answer is settled.
+func (a *Answerer) setAuto(ctx context.Context, ev *store.Event, outcome string) error {
+	return a.st.SetMarker(ctx, store.MarkInboxAuto, ev.DedupKey, outcome, a.o.Now())
+}
 
 // isCustomerMessage reports whether ev is a message a customer wrote on a
 // channel scrm can answer on.
@@ -423,7 +427,7 @@ func (a *Answerer) Process(ctx context.Context, ev *store.Event) error {
 		return nil
 	}
 	if !firstRun(ev) {
-		if done, err := a.st.GetCursor(ctx, autoKey(ev)); err != nil {
+		if done, err := a.st.GetMarker(ctx, store.MarkInboxAuto, ev.DedupKey); err != nil {
 			return fmt.Errorf("faq: %w", err)
 		} else if done != "" {
 			return nil
@@ -431,7 +435,7 @@ func (a *Answerer) Process(ctx context.Context, ev *store.Event) error {
 	}
 	at := eventTime(ev)
 	if a.o.Now().Sub(at) > a.o.MaxAge {
-		return a.st.SetCursor(ctx, autoKey(ev), autoNone)
+		return a.setAuto(ctx, ev, autoNone)
 	}
 	outcome, text, err := a.decide(ctx, ev, at)
 	if err != nil {
@@ -444,7 +448,7 @@ func (a *Answerer) Process(ctx context.Context, ev *store.Event) error {
 			// The customer just wrote, so a closed window is rare (an
 			// unfollow, a used up window); retrying cannot help either way.
 			a.o.Logger.Warn("faq: answer refused by the platform", "channel", ev.Channel, "event_id", ev.ID, "err", err)
-			return a.st.SetCursor(ctx, autoKey(ev), autoNone)
+			return a.setAuto(ctx, ev, autoNone)
 		case err != nil:
 			return fmt.Errorf("faq: send: %w", err)
 		}
@@ -452,7 +456,7 @@ func (a *Answerer) Process(ctx context.Context, ev *store.Event) error {
 			return err
 		}
 	}
-	return a.st.SetCursor(ctx, autoKey(ev), outcome)
+	return a.setAuto(ctx, ev, outcome)
 }
 
 // decide picks what to say: an FAQ answer, the business-hours message, a
@@ -471,15 +475,15 @@ func (a *Answerer) decide(ctx context.Context, ev *store.Event, at time.Time) (o
 		}
 	}
 	if a.hours != nil && !a.hours.Open(at) {
-		key := fmt.Sprintf("inbox:offhours:%s:%s:%d", ev.Channel, ev.CustomerID, a.hours.NextOpen(at).Unix())
-		sent, err := a.st.GetCursor(ctx, key)
+		key := fmt.Sprintf("%s:%s:%d", ev.Channel, ev.CustomerID, a.hours.NextOpen(at).Unix())
+		sent, err := a.st.GetMarker(ctx, store.MarkInboxOffHours, key)
 		if err != nil {
 			return "", "", fmt.Errorf("faq: %w", err)
 		}
 		if sent == "" {
 			// Claimed before sending: at most once per closed period, even
 			// if the send below fails for good.
-			if err := a.st.SetCursor(ctx, key, ev.DedupKey); err != nil {
+			if err := a.st.SetMarker(ctx, store.MarkInboxOffHours, key, ev.DedupKey, a.o.Now()); err != nil {
 				return "", "", fmt.Errorf("faq: %w", err)
 			}
 			sent = ev.DedupKey

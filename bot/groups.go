@@ -52,8 +52,7 @@ type GroupsStore interface {
 	FindGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
 	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	cursors
 	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
 	FindStaff(ctx context.Context) ([]*store.Staff, error)
 }
@@ -104,10 +103,7 @@ func (*Groups) Name() string { return "groups" }
 
 // Start schedules the full sync scrm runs at start.
 func (g *Groups) Start(ctx context.Context) error {
-	if err := g.st.ScheduleJob(ctx, GroupSyncJobKey, JobGroupSync, "", g.o.Now()); err != nil {
-		return fmt.Errorf("groups: schedule start-up sync: %w", err)
-	}
-	return nil
+	return scheduleSync(ctx, g.st, GroupSyncJobKey, JobGroupSync, "start-up", g.o.Now())
 }
 
 // Runner returns the runner of the full sync job.

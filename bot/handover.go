@@ -116,8 +116,7 @@ type HandoverStarter interface {
 	FindCustomerByID(ctx context.Context, id string) (*store.Customer, error)
 	FindStaffByID(ctx context.Context, id string) (*store.Staff, error)
 	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	cursors
 	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
 }
 
@@ -259,8 +258,7 @@ func staffLabel(s *store.Staff) string {
 }
 
 type cursorStore interface {
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	cursors
 }
 
 // loadHandover reads the state under key; nil when there is none.
@@ -762,17 +760,13 @@ func (p *Commands) handOver(ctx context.Context, v Viewer, rest string, at time.
 // noticeOnce sends text to staffID once for the command key: a redelivered
 // command finds the record and does not send again.
 func (p *Commands) noticeOnce(ctx context.Context, key, staffID, text string) error {
-	k := "bot-notice:" + key + ":" + staffID
 	if key == "" {
 		return p.out.SendMarkdown(ctx, staffID, text)
 	}
-	if done, err := p.st.GetCursor(ctx, k); err != nil {
-		return fmt.Errorf("commands: notice: %w", err)
-	} else if done != "" {
+	return once(ctx, p.st, store.MarkBotNotice, key+":"+staffID, p.core.Now(), func() error {
+		if err := p.out.SendMarkdown(ctx, staffID, text); err != nil {
+			return fmt.Errorf("commands: notice %s: %w", staffID, err)
+		}
 		return nil
-	}
-	if err := p.out.SendMarkdown(ctx, staffID, text); err != nil {
-		return fmt.Errorf("commands: notice %s: %w", staffID, err)
-	}
-	return p.st.SetCursor(ctx, k, "1")
+	})
 }

@@ -158,15 +158,7 @@ func (e *hoEnv) deliver(st wecomtest.HandoverSettlement) {
 
 func (e *hoEnv) runPipeline() {
 	e.t.Helper()
-	for {
-		n, err := e.pipe.RunOnce(context.Background())
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if n == 0 {
-			return
-		}
-	}
+	drain(e.t, e.pipe.RunOnce)
 }
 
 func (e *hoEnv) state(customerID, from string) *bot.HandoverState {
@@ -180,11 +172,7 @@ func (e *hoEnv) state(customerID, from string) *bot.HandoverState {
 
 func (e *hoEnv) customer(id string) *store.Customer {
 	e.t.Helper()
-	c, err := e.st.FindCustomerByID(context.Background(), id)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c
+	return loadCustomer(e.t, e.st, id)
 }
 
 func (e *hoEnv) follow(c *store.Customer, staff string) *store.Follow {

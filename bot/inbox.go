@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,8 +56,8 @@ type InboxOptions struct {
 // staff and carries staff replies back:
 //
 //   - A message from a customer with an owner (an active follow) is
-//     forwarded to the owner as an app message, once per event (cursor
-//     "inbox:fwd:<event>", per recipient).
+//     forwarded to the owner as an app message, once per event (marker
+//     store.MarkInboxForward, per recipient).
 //   - A customer with no owner is offered round-robin among active
 //     salespeople (or the staff Route names) with a claim card; the first
 //     press of 接待 (or the command "接 张三") wins and makes the presser
@@ -141,7 +142,9 @@ func claimedKey(customerID string, round int) string {
 	return "inbox:claimed:" + customerID + ":" + strconv.Itoa(round)
 }
 
-// cursors is where the inbox and the claim action keep offer state.
+// cursors is the store's named values: sync positions and state such as
+// the inbox's offers (markers that something was done have a store of
+// their own: markers).
 type cursors interface {
 	GetCursor(ctx context.Context, name string) (string, error)
 	SetCursor(ctx context.Context, name, value string) error
@@ -177,42 +180,24 @@ func saveOffer(ctx context.Context, cs cursors, customerID string, st offerState
 	return nil
 }
 
-// once runs send unless key records that it ran, then records it.
-func (in *Inbox) once(ctx context.Context, key string, send func() error) error {
-	done, err := in.st.GetCursor(ctx, key)
-	if err != nil {
-		return fmt.Errorf("inbox: %w", err)
-	}
-	if done != "" {
-		return nil
-	}
-	if err := send(); err != nil {
-		return err
-	}
-	if err := in.st.SetCursor(ctx, key, "1"); err != nil {
-		return fmt.Errorf("inbox: %w", err)
-	}
-	return nil
-}
-
 func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
-	doneKey := "inbox:fwd:" + ev.DedupKey
+	now := in.o.Now()
 	if !firstRun(ev) {
-		if done, err := in.st.GetCursor(ctx, doneKey); err != nil {
+		if done, err := in.st.GetMarker(ctx, store.MarkInboxForward, ev.DedupKey); err != nil {
 			return fmt.Errorf("inbox: %w", err)
 		} else if done != "" {
 			return nil
 		}
 	}
-	if in.o.Now().Sub(eventTime(ev)) > in.o.ForwardMaxAge {
-		return in.st.SetCursor(ctx, doneKey, "stale")
+	if now.Sub(eventTime(ev)) > in.o.ForwardMaxAge {
+		return in.st.SetMarker(ctx, store.MarkInboxForward, ev.DedupKey, "stale", now)
 	}
 	c, err := in.st.FindCustomerByIdentity(ctx, identityOf(ev))
 	if err != nil {
 		// The customers processor runs first; a miss is worth a retry.
 		return fmt.Errorf("inbox: find customer: %w", err)
 	}
-	auto, err := in.st.GetCursor(ctx, autoKey(ev))
+	auto, err := in.st.GetMarker(ctx, store.MarkInboxAuto, ev.DedupKey)
 	if err != nil {
 		return fmt.Errorf("inbox: %w", err)
 	}
@@ -223,7 +208,7 @@ func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
 	if len(owners) > 0 {
 		msg := renderForward(ev, c, auto, false)
 		for _, staff := range owners {
-			err := in.once(ctx, doneKey+":"+staff, func() error { return in.out.SendMarkdown(ctx, staff, msg) })
+			err := once(ctx, in.st, store.MarkInboxForward, ev.DedupKey+":"+staff, now, func() error { return in.out.SendMarkdown(ctx, staff, msg) })
 			if err != nil {
 				return fmt.Errorf("inbox: forward to owner: %w", err)
 			}
@@ -231,7 +216,7 @@ func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
 	} else if err := in.offer(ctx, ev, c, auto); err != nil {
 		return err
 	}
-	return in.st.SetCursor(ctx, doneKey, "1")
+	return in.st.SetMarker(ctx, store.MarkInboxForward, ev.DedupKey, "1", now)
 }
 
 // offer brings an unassigned customer's message to staff: a claim card to
@@ -247,13 +232,7 @@ func (in *Inbox) offer(ctx context.Context, ev *store.Event, c *store.Customer, 
 		fresh := len(st.To) > 0 && st.ClaimedBy == "" && now.Sub(st.At) <= in.o.OfferTTL
 		if fresh {
 			msg := renderForward(ev, c, auto, true)
-			for _, staff := range st.To {
-				err := in.once(ctx, "inbox:fwd:"+ev.DedupKey+":"+staff, func() error { return in.out.SendMarkdown(ctx, staff, msg) })
-				if err != nil {
-					return fmt.Errorf("inbox: forward to offered staff: %w", err)
-				}
-			}
-			return nil
+			return in.toEach(ctx, ev, st.To, "forward to offered staff", func(to string) error { return in.out.SendMarkdown(ctx, to, msg) })
 		}
 		var to []string
 		if churned(c) {
@@ -275,10 +254,15 @@ func (in *Inbox) offer(ctx context.Context, ev *store.Event, c *store.Customer, 
 		}
 	}
 	card := claimCard(ev, c, st, auto)
-	for _, staff := range st.To {
-		err := in.once(ctx, "inbox:fwd:"+ev.DedupKey+":"+staff, func() error { return in.out.SendTemplateCard(ctx, staff, card) })
-		if err != nil {
-			return fmt.Errorf("inbox: claim card: %w", err)
+	return in.toEach(ctx, ev, st.To, "claim card", func(to string) error { return in.out.SendTemplateCard(ctx, to, card) })
+}
+
+// toEach sends what ev brings to each of staff once: a redelivered event
+// skips whoever already has it.
+func (in *Inbox) toEach(ctx context.Context, ev *store.Event, staff []string, what string, send func(to string) error) error {
+	for _, to := range staff {
+		if err := once(ctx, in.st, store.MarkInboxForward, ev.DedupKey+":"+to, in.o.Now(), func() error { return send(to) }); err != nil {
+			return fmt.Errorf("inbox: %s: %w", what, err)
 		}
 	}
 	return nil
@@ -436,12 +420,8 @@ func activeOwners(c *store.Customer) []string {
 	return out
 }
 
-func channelLabel(ch string) string {
-	if label, ok := channelLabels[ch]; ok {
-		return label
-	}
-	return "企业微信"
-}
+// channelLabel names a channel for staff; WeCom is the default.
+func channelLabel(ch string) string { return cmp.Or(channelLabels[ch], "企业微信") }
 
 var channelLabels = map[string]string{
 	store.ChannelOA: "公众号",
@@ -513,24 +493,20 @@ func quoteLine(s string) string {
 // ---- claims ----
 
 func (in *Inbox) press(ctx context.Context, ev *store.Event) error {
-	doneKey := "inbox:press:" + ev.DedupKey
-	if done, err := in.st.GetCursor(ctx, doneKey); err != nil {
-		return fmt.Errorf("inbox: %w", err)
-	} else if done != "" {
+	return once(ctx, in.st, store.MarkInboxPress, ev.DedupKey, in.o.Now(), func() error {
+		v, err := in.dir.Viewer(ctx, ev.StaffID)
+		if err != nil {
+			return fmt.Errorf("inbox: resolve %s: %w", ev.StaffID, err)
+		}
+		reply, err := in.claim(ctx, v, strings.TrimPrefix(ev.Attrs["EventKey"], claimKeyPrefix), "card")
+		if err != nil {
+			return err
+		}
+		if err := in.out.SendMarkdown(ctx, ev.StaffID, reply); err != nil {
+			return fmt.Errorf("inbox: reply to claim: %w", err)
+		}
 		return nil
-	}
-	v, err := in.dir.Viewer(ctx, ev.StaffID)
-	if err != nil {
-		return fmt.Errorf("inbox: resolve %s: %w", ev.StaffID, err)
-	}
-	reply, err := in.claim(ctx, v, strings.TrimPrefix(ev.Attrs["EventKey"], claimKeyPrefix), "card")
-	if err != nil {
-		return err
-	}
-	if err := in.out.SendMarkdown(ctx, ev.StaffID, reply); err != nil {
-		return fmt.Errorf("inbox: reply to claim: %w", err)
-	}
-	return in.st.SetCursor(ctx, doneKey, "1")
+	})
 }
 
 // claim is a press or a command: v claims customer id through the core's
@@ -652,8 +628,9 @@ func (in *Inbox) Reply(ctx context.Context, v Viewer, rest, key string, at time.
 	}
 	sum := fnv.New64a()
 	sum.Write([]byte(key + "\x00" + c.ID + "\x00" + text))
-	sentKey := fmt.Sprintf("inbox:reply:%s:%x", v.StaffID, sum.Sum64())
-	sent, err := in.st.GetCursor(ctx, sentKey)
+	sentMark := fmt.Sprintf("%s:%x", v.StaffID, sum.Sum64())
+	sentKey := store.MarkInboxReply + ":" + sentMark // names the reply on the timeline too
+	sent, err := in.st.GetMarker(ctx, store.MarkInboxReply, sentMark)
 	if err != nil {
 		return "", fmt.Errorf("inbox: %w", err)
 	}
@@ -668,7 +645,7 @@ func (in *Inbox) Reply(ctx context.Context, v Viewer, rest, key string, at time.
 		case err != nil:
 			return "", err
 		}
-		if err := in.st.SetCursor(ctx, sentKey, "1"); err != nil {
+		if err := in.st.SetMarker(ctx, store.MarkInboxReply, sentMark, "1", now); err != nil {
 			return "", fmt.Errorf("inbox: %w", err)
 		}
 	} else if ident, err = replyIdentity(c, last.Channel); err != nil {

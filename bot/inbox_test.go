@@ -145,6 +145,22 @@ func (h *ibHarness) customerOA(openID, text string) {
 	h.drain()
 }
 
+// customerGets has the OA follower openID send text and checks what the
+// customer receives back: nothing when want is "", else one message
+// holding want.
+func (h *ibHarness) customerGets(t *testing.T, openID, text, want string) {
+	t.Helper()
+	before := len(h.sim.SentTo(openID))
+	h.customerOA(openID, text)
+	sent := h.sim.SentTo(openID)[before:]
+	switch {
+	case want == "" && len(sent) != 0:
+		t.Fatalf("customer got %+v, want nothing", sent)
+	case want != "" && (len(sent) != 1 || !strings.Contains(sent[0].Content, want)):
+		t.Fatalf("customer got %+v, want %q", sent, want)
+	}
+}
+
 // staffSays sends text from a staff member to the app and returns the bot's
 // reply.
 func (h *ibHarness) staffSays(staff, text string) string {
@@ -287,24 +303,27 @@ func (k ibKF) KFSyncMsg(ctx context.Context, cursor, token string, limit int, op
 
 type ibProfiles struct{ c *wecom.APIClient }
 
-func (p ibProfiles) ExternalContact(ctx context.Context, id string) (bot.Profile, error) {
-	info, err := p.c.GetExternalContact(ctx, id)
+// ibNoProfile maps WeCom's refusal to look someone up to bot.ErrNoProfile;
+// other failures stay errors.
+func ibNoProfile(err error) (bot.Profile, error) {
 	if wecom.APIErrorCode(err) > 0 {
 		return bot.Profile{}, bot.ErrNoProfile
 	}
+	return bot.Profile{}, err
+}
+
+func (p ibProfiles) ExternalContact(ctx context.Context, id string) (bot.Profile, error) {
+	info, err := p.c.GetExternalContact(ctx, id)
 	if err != nil {
-		return bot.Profile{}, err
+		return ibNoProfile(err)
 	}
 	return bot.Profile{Name: info.Contact.Name, UnionID: info.Contact.UnionID}, nil
 }
 
 func (p ibProfiles) OAFollower(ctx context.Context, openID string) (bot.Profile, error) {
 	info, err := p.c.OAGetUserInfo(ctx, openID)
-	if wecom.APIErrorCode(err) > 0 {
-		return bot.Profile{}, bot.ErrNoProfile
-	}
 	if err != nil {
-		return bot.Profile{}, err
+		return ibNoProfile(err)
 	}
 	return bot.Profile{Name: info.Nickname, UnionID: info.UnionID}, nil
 }
@@ -412,7 +431,7 @@ func TestInboxOffersUnassignedCustomersRoundRobinAndTheFirstClaimWins(t *testing
 		t.Fatalf("claim replies: winner %d, loser %d; want 1 and 1\nsales1: %+v\nsales2: %+v", won, lost, h.sim.SentTo("sales1"), h.sim.SentTo("sales2"))
 	}
 	yi = h.customer(ibOA("oYi"))
-	if owners := ibFollowers(yi); len(owners) != 1 || owners[0] != "sales2" {
+	if owners := bot.ActiveOwners(yi); len(owners) != 1 || owners[0] != "sales2" {
 		t.Fatalf("客户乙 owners %v, want [sales2]", owners)
 	}
 
@@ -447,16 +466,6 @@ func TestInboxOffersUnassignedCustomersRoundRobinAndTheFirstClaimWins(t *testing
 	if got := h.staffSays("sales1", "回 客户甲 您好，资料马上发您"); !strings.Contains(got, "已通过公众号回复") {
 		t.Fatalf("reply after claim: %q", got)
 	}
-}
-
-func ibFollowers(c *store.Customer) []string {
-	var out []string
-	for _, f := range c.Follows {
-		if !f.Deleted {
-			out = append(out, f.StaffID)
-		}
-	}
-	return out
 }
 
 func TestInboxOfferMovesOnWhenNobodyClaims(t *testing.T) {

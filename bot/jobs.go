@@ -75,6 +75,21 @@ func NewJobRunner(q JobQueue, kind string, handle JobHandler, o RunnerOptions) *
 // Run runs due jobs until ctx ends, then returns once the running handlers
 // finish or Grace has passed and their context has ended.
 func (r *JobRunner) Run(ctx context.Context) {
+	pollLoop(ctx, r.o.Poll, r.o.Wake, func() {
+		// A short batch means nothing more is due.
+		if err := drainWhile(ctx, r.RunOnce, func(n int) bool { return n >= r.o.Batch }); err != nil {
+			r.o.Logger.Warn("claim jobs", "kind", r.kind, "err", err)
+		}
+	})
+}
+
+// The engine's loops (the pipeline's, the job runners', the scheduler's)
+// share one shape: a round at once, then one whenever woken or Poll has
+// passed; a round claims and works until nothing more is due.
+
+// pollLoop runs round at once, then whenever wake fires or poll has passed
+// since the last round, until ctx ends.
+func pollLoop(ctx context.Context, poll time.Duration, wake <-chan struct{}, round func()) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -82,21 +97,64 @@ func (r *JobRunner) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
-		case <-r.o.Wake:
+		case <-wake:
 		}
-		// Drain: keep claiming while there is work, then sleep until woken.
-		for ctx.Err() == nil {
-			n, err := r.RunOnce(ctx)
-			if err != nil {
-				r.o.Logger.Warn("claim jobs", "kind", r.kind, "err", err)
-				break
-			}
-			if n < r.o.Batch {
-				break
-			}
-		}
-		timer.Reset(r.o.Poll) // since Go 1.23 a reset timer never delivers a stale tick
+		round()
+		timer.Reset(poll) // since Go 1.23 a reset timer never delivers a stale tick
 	}
+}
+
+// drainWhile calls step while ctx lives and more says that what step did
+// leaves more to do. It returns step's error, if any, at once.
+func drainWhile(ctx context.Context, step func(context.Context) (int, error), more func(n int) bool) error {
+	for ctx.Err() == nil {
+		n, err := step(ctx)
+		if err != nil {
+			return err
+		}
+		if !more(n) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// some is drainWhile's more for steps that did nothing only when all is done.
+func some(n int) bool { return n > 0 }
+
+// scheduleSync arms the sync job key of kind (the syncs have no payload)
+// for at; which says which of a component's syncs it is, for the error.
+func scheduleSync(ctx context.Context, q interface {
+	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
+}, key, kind, which string, at time.Time) error {
+	if err := q.ScheduleJob(ctx, key, kind, "", at); err != nil {
+		return fmt.Errorf("%s: schedule %s sync: %w", kind, which, err)
+	}
+	return nil
+}
+
+// eachAtMost runs f on every item, at most n at a time, and returns once
+// all have finished.
+func eachAtMost[T any](n int, items []T, f func(T)) {
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f(it)
+		})
+	}
+	wg.Wait()
+}
+
+// runAll runs each loop in its own goroutine and returns once all have.
+func runAll(ctx context.Context, loops ...func(context.Context)) {
+	var wg sync.WaitGroup
+	for _, loop := range loops {
+		wg.Go(func() { loop(ctx) })
+	}
+	wg.Wait()
 }
 
 // RunOnce claims one batch of due jobs and runs them, reporting how many it
@@ -112,17 +170,7 @@ func (r *JobRunner) RunOnce(ctx context.Context) (int, error) {
 		}
 		return len(jobs), nil
 	}
-	sem := make(chan struct{}, r.o.Workers)
-	var wg sync.WaitGroup
-	for _, j := range jobs {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			r.run(ctx, j)
-		}()
-	}
-	wg.Wait()
+	eachAtMost(r.o.Workers, jobs, func(j *store.Job) { r.run(ctx, j) })
 	return len(jobs), nil
 }
 

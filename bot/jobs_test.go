@@ -10,12 +10,19 @@ import (
 
 	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/store/sqlite"
 )
 
 // jobClock is a manual clock shared by the job and analysis tests.
 type jobClock = testClock
 
 func newJobClock(t time.Time) *jobClock { return newTestClock(t) }
+
+// jobFixture is a fresh store and a job clock at t0.
+func jobFixture(t *testing.T) (*sqlite.DB, *jobClock) {
+	t.Helper()
+	return openStore(t), newJobClock(t0)
+}
 
 // jobCounter counts handler runs per job key.
 type jobCounter struct {
@@ -52,8 +59,7 @@ func TestJobRunner(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("completes jobs and retries failures with backoff", func(t *testing.T) {
-		st := openStore(t)
-		clock := newJobClock(t0)
+		st, clock := jobFixture(t)
 		var runs jobCounter
 		handler := func(_ context.Context, j *store.Job) error {
 			n := runs.inc(j.Key)
@@ -103,8 +109,7 @@ func TestJobRunner(t *testing.T) {
 	})
 
 	t.Run("a job re-armed while it runs runs again", func(t *testing.T) {
-		st := openStore(t)
-		clock := newJobClock(t0)
+		st, clock := jobFixture(t)
 		var runs jobCounter
 		handler := func(ctx context.Context, j *store.Job) error {
 			if runs.inc(j.Key) == 1 {
@@ -136,8 +141,7 @@ func TestJobRunner(t *testing.T) {
 	})
 
 	t.Run("a dead instance's job is taken over after its lease", func(t *testing.T) {
-		st := openStore(t)
-		clock := newJobClock(t0)
+		st, clock := jobFixture(t)
 		if err := st.ScheduleJob(ctx, "t:x", "t", "", t0); err != nil {
 			t.Fatal(err)
 		}
@@ -168,8 +172,7 @@ func TestJobRunner(t *testing.T) {
 	})
 
 	t.Run("two runners run each job exactly once", func(t *testing.T) {
-		st := openStore(t)
-		clock := newJobClock(t0)
+		st, clock := jobFixture(t)
 		var runs jobCounter
 		handler := func(_ context.Context, j *store.Job) error {
 			runs.inc(j.Key)

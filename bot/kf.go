@@ -53,8 +53,7 @@ type KFStore interface {
 	AppendEvents(ctx context.Context, evs []*store.Event) ([]bool, error)
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
 	UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	cursors
 }
 
 // KFOptions tunes the kf processor; zero values take the defaults.

@@ -96,14 +96,7 @@ func NewPipeline(q EventQueue, o PipelineOptions, procs ...Processor) *Pipeline 
 // to finish; what finished is completed, what did not start is released,
 // and what is still running when Grace ends keeps its lease.
 func (p *Pipeline) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); p.work(ctx) }()
-	wg.Add(1)
-	go func() { defer wg.Done(); p.fanWake(ctx) }()
-	wg.Add(1)
-	go func() { defer wg.Done(); p.measureLag(ctx) }()
-	wg.Wait()
+	runAll(ctx, p.work, p.fanWake, p.measureLag)
 }
 
 // fanWake passes external wake-ups to the claim loop.
@@ -125,30 +118,11 @@ func (p *Pipeline) fanWake(ctx context.Context) {
 }
 
 func (p *Pipeline) work(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		case <-p.wake:
+	pollLoop(ctx, p.o.Poll, p.wake, func() {
+		if err := drainWhile(ctx, p.RunOnce, some); err != nil && ctx.Err() == nil {
+			p.o.Logger.Warn("claim events", "err", err)
 		}
-		// Drain: keep claiming while there is work, then sleep until woken.
-		for ctx.Err() == nil {
-			n, err := p.RunOnce(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					p.o.Logger.Warn("claim events", "err", err)
-				}
-				break
-			}
-			if n == 0 {
-				break
-			}
-		}
-		timer.Reset(p.o.Poll) // since Go 1.23 a reset timer never delivers a stale tick
-	}
+	})
 }
 
 // storeWait bounds the store calls that record a batch's outcome, so that

@@ -2,7 +2,6 @@ package bot_test
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -84,16 +83,7 @@ func TestPlanCommands(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.staff+" "+tc.text, func(t *testing.T) {
 			got := e.say(tc.staff, tc.text)
-			for _, w := range tc.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("reply lacks %q:\n%s", w, got)
-				}
-			}
-			for _, n := range tc.not {
-				if strings.Contains(got, n) {
-					t.Errorf("reply contains %q:\n%s", n, got)
-				}
-			}
+			wantIn(t, tc.text, got, tc.want, tc.not...)
 			if tc.check != nil {
 				tc.check(t)
 			}

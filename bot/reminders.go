@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,8 +37,8 @@ type PlanStore interface {
 	CountCustomers(ctx context.Context, f store.CustomerFilter) (int64, error)
 	FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*store.TimelineEntry, error)
 	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	cursors
+	markers
 	FindStaff(ctx context.Context) ([]*store.Staff, error)
 }
 
@@ -181,27 +181,16 @@ func ParseClock(s string) (time.Duration, error) {
 // ends is pushed again by whoever claims it after its lease (and dropped by
 // WeCom's duplicate check if it had gone out).
 func (s *Scheduler) Run(ctx context.Context) {
-	var wg sync.WaitGroup
+	loops := []func(context.Context){s.pushLoop}
 	for _, r := range s.runners {
-		wg.Add(1)
-		go func() { defer wg.Done(); r.Run(ctx) }()
+		loops = append(loops, r.Run)
 	}
-	wg.Add(1)
-	go func() { defer wg.Done(); s.pushLoop(ctx) }()
-	wg.Wait()
+	runAll(ctx, loops...)
 }
 
 func (s *Scheduler) pushLoop(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
 	var planned, escalated time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		case <-s.o.Wake:
-		}
+	pollLoop(ctx, s.o.Poll, s.o.Wake, func() {
 		// By the business clock, so that a test's clock that jumps hours
 		// escalates at once; before the pushes, which then carry it.
 		if now := s.o.Now(); now.Sub(escalated) >= time.Minute {
@@ -210,15 +199,8 @@ func (s *Scheduler) pushLoop(ctx context.Context) {
 				s.o.Logger.Warn("escalate alerts", "err", err)
 			}
 		}
-		for ctx.Err() == nil {
-			n, err := s.PushDue(ctx)
-			if err != nil {
-				s.o.Logger.Warn("push reminders", "err", err)
-				break
-			}
-			if n == 0 {
-				break
-			}
+		if err := drainWhile(ctx, s.PushDue, some); err != nil {
+			s.o.Logger.Warn("push reminders", "err", err)
 		}
 		if time.Since(planned) >= time.Minute {
 			planned = time.Now()
@@ -226,8 +208,7 @@ func (s *Scheduler) pushLoop(ctx context.Context) {
 				s.o.Logger.Warn("plan the day", "err", err)
 			}
 		}
-		timer.Reset(s.o.Poll) // since Go 1.23 a reset timer never delivers a stale tick
-	}
+	})
 }
 
 // RunJobsOnce claims and runs one batch of each kind of daily job that is
@@ -277,38 +258,29 @@ func (s *Scheduler) PushDue(ctx context.Context) (int, error) {
 		}
 		groups[r.StaffID] = append(groups[r.StaffID], r)
 	}
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, staff := range order {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			s.pushMember(ctx, sctx, staff, groups[staff])
-		}()
-	}
-	wg.Wait()
+	eachAtMost(8, order, func(staff string) { s.pushMember(ctx, sctx, staff, groups[staff]) })
 	return len(rs), nil
 }
 
-// listCursor records, per reminder push, the list it went out in (or
+// listCursor keys the store.MarkReminderList marker that records, per
+// reminder push, the list it went out in (or
 // cardRecord when it went out as its own card), so a push interrupted by a
 // crash is repeated exactly (and dropped by WeCom) rather than re-cut into a
 // different message that would show reminders twice.
 func listCursor(r *store.Reminder) string {
-	return "rem-list:" + strconv.FormatInt(r.ID, 10) + ":" + strconv.FormatInt(r.DueAt.Unix(), 10)
+	return strconv.FormatInt(r.ID, 10) + ":" + strconv.FormatInt(r.DueAt.Unix(), 10)
 }
 
 // cardRecord is the listCursor value of a reminder pushed as its own card.
 const cardRecord = "card"
 
-// listReady names the record that list rec was recorded on every reminder of
+// listReady keys the store.MarkListReady marker that list rec was recorded on every reminder of
 // it. It is written after them and before the list is sent, so a list
 // without it never went out (its recording was cut short by a crash or an
 // error) and its reminders are free to go out in a new cut.
 func listReady(rec string) string {
 	sum := sha256.Sum256([]byte(rec))
-	return "rem-list-ready:" + hex.EncodeToString(sum[:12])
+	return hex.EncodeToString(sum[:12])
 }
 
 // pushMember pushes one member's claimed reminders. Sends, and the records
@@ -325,7 +297,7 @@ func (s *Scheduler) pushMember(ctx, sctx context.Context, staff string, rs []*st
 			fresh = append(fresh, r)
 			continue
 		}
-		rec, err := s.st.GetCursor(ctx, listCursor(r))
+		rec, err := s.st.GetMarker(ctx, store.MarkReminderList, listCursor(r))
 		if err != nil {
 			s.release(ctx, r, err)
 			continue
@@ -341,7 +313,7 @@ func (s *Scheduler) pushMember(ctx, sctx context.Context, staff string, rs []*st
 			continue
 		}
 		if _, ok := ready[rec]; !ok {
-			mark, err := s.st.GetCursor(ctx, listReady(rec))
+			mark, err := s.st.GetMarker(ctx, store.MarkListReady, listReady(rec))
 			if err != nil {
 				s.release(ctx, r, err)
 				continue
@@ -375,7 +347,7 @@ func (s *Scheduler) pushMember(ctx, sctx context.Context, staff string, rs []*st
 		if err == nil {
 			// Recorded before the send, so a crash after it cannot
 			// leave the card to be re-cut into a list.
-			err = s.st.SetCursor(sctx, listCursor(r), cardRecord)
+			err = s.st.SetMarker(sctx, store.MarkReminderList, listCursor(r), cardRecord, s.o.Now())
 		}
 		if err == nil {
 			err = s.out.SendTemplateCard(sctx, staff, card)
@@ -396,8 +368,9 @@ func (s *Scheduler) pushList(ctx, sctx context.Context, staff string, rs []*stor
 		ids[i] = strconv.FormatInt(r.ID, 10)
 	}
 	rec := strings.Join(ids, ",")
-	for _, name := range append(listCursors(rs), listReady(rec)) {
-		if err := s.st.SetCursor(sctx, name, rec); err != nil {
+	now := s.o.Now()
+	for _, m := range append(listCursors(rs), marker{store.MarkListReady, listReady(rec)}) {
+		if err := s.st.SetMarker(sctx, m.kind, m.key, rec, now); err != nil {
 			for _, r := range rs {
 				s.release(ctx, r, err)
 			}
@@ -407,12 +380,15 @@ func (s *Scheduler) pushList(ctx, sctx context.Context, staff string, rs []*stor
 	s.sendList(ctx, sctx, staff, rs, rs)
 }
 
-func listCursors(rs []*store.Reminder) []string {
-	names := make([]string, len(rs))
+// marker names a marker: its kind and key.
+type marker struct{ kind, key string }
+
+func listCursors(rs []*store.Reminder) []marker {
+	out := make([]marker, len(rs))
 	for i, r := range rs {
-		names[i] = listCursor(r)
+		out[i] = marker{store.MarkReminderList, listCursor(r)}
 	}
-	return names
+	return out
 }
 
 // repeatList sends the recorded list rec again, exactly as before, and marks
@@ -542,12 +518,7 @@ func (s *Scheduler) reminderCard(ctx context.Context, r *store.Reminder) (Card, 
 }
 
 // ReminderKindLabel names a reminder kind for staff.
-func ReminderKindLabel(kind string) string {
-	if label, ok := reminderKindLabels[kind]; ok {
-		return label
-	}
-	return "跟进提醒"
-}
+func ReminderKindLabel(kind string) string { return cmp.Or(reminderKindLabels[kind], "跟进提醒") }
 
 var reminderKindLabels = map[string]string{
 	store.ReminderPromise:   "客户约定",
@@ -591,6 +562,17 @@ func (s *Scheduler) shortTime(t time.Time) string {
 
 // paginate joins lines under head into pages of at most mdLimit bytes; pages
 // after the first say which page they are, and foot ends the last.
+// pageOf cuts page (counted from 1) of size items out of items, which was
+// read up to that page and one item beyond: more says whether a next page
+// exists, ok is false when items ends before the page begins.
+func pageOf[T any](items []T, page, size int) (shown []T, more, ok bool) {
+	from := (page - 1) * size
+	if from >= len(items) {
+		return nil, false, false
+	}
+	return items[from:min(len(items), page*size)], len(items) > page*size, true
+}
+
 func paginate(head string, lines []string, foot string) []string {
 	var pages []string
 	var b strings.Builder
@@ -645,12 +627,10 @@ func (p *Commands) todo(ctx context.Context, v Viewer, rest string, at time.Time
 	if len(rs) == 0 {
 		return "你目前没有待办提醒 🎉\n发送“提醒 张三 明天下午三点 回访”可以添加。", nil
 	}
-	from := (page - 1) * todoPage
-	if from >= len(rs) {
+	shown, more, ok := pageOf(rs, page, todoPage)
+	if !ok {
 		return fmt.Sprintf("待办只有 %d 页。", (len(rs)+todoPage-1)/todoPage), nil
 	}
-	more := len(rs) > page*todoPage
-	shown := rs[from:min(len(rs), page*todoPage)]
 	var lines []string
 	for _, r := range shown {
 		line, err := p.reminderLine(ctx, r, at)
@@ -696,9 +676,8 @@ func (p *Commands) ownReminder(ctx context.Context, v Viewer, arg string) (*stor
 		return nil, "请写上待办编号，例如：**完成 3**（编号见“待办”）。", nil
 	}
 	r, err := p.core.Reminder(ctx, Actor{Viewer: v, Source: SourceBot}, id)
-	var ae *ActionError
-	if errors.As(err, &ae) {
-		return nil, ae.Text, nil
+	if text, ok := refusal(err); ok {
+		return nil, text, nil
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("commands: %w", err)
@@ -765,9 +744,8 @@ func (p *Commands) postpone(ctx context.Context, v Viewer, rest string, at time.
 		return "这个时间已经过去了，请换一个以后的时间。", nil
 	}
 	_, err = p.core.PostponeReminder(ctx, Actor{Viewer: v, Source: SourceBot}, PostponeRequest{ID: r.ID, Until: due, At: at})
-	var ae *ActionError
-	if errors.As(err, &ae) {
-		return ae.Text, nil
+	if text, ok := refusal(err); ok {
+		return text, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("commands: postpone %d: %w", r.ID, err)
@@ -817,9 +795,8 @@ func (p *Commands) remind(ctx context.Context, v Viewer, rest string, at time.Ti
 		key = strconv.FormatInt(at.UnixNano(), 10)
 	}
 	r, _, err := p.core.CreateReminder(ctx, Actor{Viewer: v, Source: SourceBot}, ReminderRequest{CustomerID: c.ID, Text: text, DueAt: due, Key: key, At: at})
-	var ae *ActionError
-	if errors.As(err, &ae) {
-		return ae.Text + "提醒未创建。", nil
+	if text, ok := refusal(err); ok {
+		return text + "提醒未创建。", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("commands: create reminder: %w", err)

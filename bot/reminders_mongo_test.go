@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,43 +86,12 @@ func TestSchedulersOnMongoOneKilledPushEachOnce(t *testing.T) {
 	b := instance("b", st, nil)
 
 	start := time.Now()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for ctxA.Err() == nil {
-			if n, _ := a.PushDue(ctxA); n == 0 {
-				return
-			}
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for {
-			n, err := b.PushDue(ctx)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if n == 0 {
-				return
-			}
-		}
-	}()
-	wg.Wait()
+	rmRace(t, ctx, ctxA, a, b)
 	if !dead.dead.Load() {
 		t.Fatal("instance a was never killed")
 	}
 	clk.Add(2 * time.Minute) // a's leases run out
-	for {
-		n, err := b.PushDue(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-	}
+	drain(t, b.PushDue)
 	elapsed := time.Since(start)
 
 	seen := map[string]int{}

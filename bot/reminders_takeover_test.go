@@ -22,18 +22,8 @@ import (
 func TestInterruptedCardIsNotRepeatedInAList(t *testing.T) {
 	e := newRmEnv(t, "lisi")
 	c := e.customer("wmZ", "张三", "lisi", t0)
-	var all []*store.Reminder
-	for i := range 3 {
-		all = append(all, e.reminder(fmt.Sprint("early", i), c.ID, "lisi", fmt.Sprint("早的事项", i), t0))
-	}
-	dead := &rmKillable{SchedulerStore: e.st}
-	ctxA, killA := context.WithCancel(context.Background())
-	defer killA()
-	a, err := bot.NewScheduler(dead, e.dir, &rmDying{Pusher: e.out, n: 1, kill: func() { dead.dead.Store(true); killA() }},
-		bot.SchedulerOptions{Owner: "a", Location: rmLoc, Now: e.clk.Now, Lease: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := e.reminders(3, "early", c.ID, "lisi", "早的事项", t0)
+	a, dead, ctxA := e.doomed(1, 0)
 	if _, err := a.PushDue(ctxA); err != nil {
 		t.Fatal(err)
 	}
@@ -41,28 +31,10 @@ func TestInterruptedCardIsNotRepeatedInAList(t *testing.T) {
 		t.Fatalf("instance a should have died after one card; sent %d", len(e.sim.Sent()))
 	}
 	// While a's leases run, six more fall due: with a's three, nine.
-	for i := range 6 {
-		all = append(all, e.reminder(fmt.Sprint("late", i), c.ID, "lisi", fmt.Sprint("新的事项", i), t0.Add(time.Minute)))
-	}
+	all = append(all, e.reminders(6, "late", c.ID, "lisi", "新的事项", t0.Add(time.Minute))...)
 	e.clk.Add(2 * time.Minute)
 	rmPush(t, e.sched)
-
-	shown := map[int64]int{}
-	for _, m := range e.sim.SentTo("lisi") {
-		for _, r := range all {
-			if strings.Contains(string(m.Raw), `"task_id":"`+rmTaskID(r)+`"`) || strings.Contains(m.Content, fmt.Sprintf("**#%d**", r.ID)) {
-				shown[r.ID]++
-			}
-		}
-	}
-	for _, r := range all {
-		if shown[r.ID] != 1 {
-			t.Errorf("reminder #%d (%s) shown to lisi %d times, want once", r.ID, r.Text, shown[r.ID])
-		}
-		if st := e.get(r.ID).Status; st != store.ReminderSent {
-			t.Errorf("reminder #%d is %s, want sent", r.ID, st)
-		}
-	}
+	e.shownOnce("lisi", all)
 	if n := e.sim.DuplicatesSuppressed(); n != 1 {
 		t.Errorf("%d repeats suppressed, want 1 (the card a pushed before it died)", n)
 	}
@@ -120,10 +92,7 @@ func (s *rmSlowClaim) ClaimDueReminders(ctx context.Context, owner string, now t
 func TestSlowClaimPushesNothingAfterItsLease(t *testing.T) {
 	e := newRmEnv(t, "lisi")
 	c := e.customer("wmZ", "张三", "lisi", t0)
-	var all []*store.Reminder
-	for i := range 8 {
-		all = append(all, e.reminder(fmt.Sprint("r", i), c.ID, "lisi", fmt.Sprint("事项", i), t0))
-	}
+	all := e.reminders(8, "r", c.ID, "lisi", "事项", t0)
 	slow := &rmSlowClaim{SchedulerStore: e.st, meanwhile: func() {
 		e.clk.Add(2 * time.Minute)
 		all = append(all, e.reminder("late", c.ID, "lisi", "新事项", t0.Add(time.Minute)))
@@ -151,7 +120,7 @@ func TestSlowClaimPushesNothingAfterItsLease(t *testing.T) {
 	}
 }
 
-// rmDiesRecording is a store whose instance dies during its n-th cursor
+// rmDiesRecording is a store whose instance dies during its n-th marker
 // write: a crash in the middle of recording a list, before it was sent.
 type rmDiesRecording struct {
 	*rmKillable
@@ -159,12 +128,12 @@ type rmDiesRecording struct {
 	kill      func()
 }
 
-func (d *rmDiesRecording) SetCursor(ctx context.Context, name, value string) error {
+func (d *rmDiesRecording) SetMarker(ctx context.Context, kind, key, value string, at time.Time) error {
 	if d.writes++; d.writes == d.n {
 		d.dead.Store(true)
 		d.kill()
 	}
-	return d.rmKillable.SetCursor(ctx, name, value)
+	return d.rmKillable.SetMarker(ctx, kind, key, value, at)
 }
 
 // An instance dies having recorded a list on only some of its reminders,
@@ -174,10 +143,7 @@ func (d *rmDiesRecording) SetCursor(ctx context.Context, name, value string) err
 func TestHalfRecordedListIsCutAnew(t *testing.T) {
 	e := newRmEnv(t, "lisi")
 	c := e.customer("wmZ", "张三", "lisi", t0)
-	var all []*store.Reminder
-	for i := range 8 {
-		all = append(all, e.reminder(fmt.Sprint("r", i), c.ID, "lisi", fmt.Sprint("事项", i), t0))
-	}
+	all := e.reminders(8, "r", c.ID, "lisi", "事项", t0)
 	ctxA, killA := context.WithCancel(context.Background())
 	defer killA()
 	dying := &rmDiesRecording{rmKillable: &rmKillable{SchedulerStore: e.st}, n: 4, kill: killA}
@@ -194,22 +160,10 @@ func TestHalfRecordedListIsCutAnew(t *testing.T) {
 	}
 	e.clk.Add(2 * time.Minute)
 	rmPush(t, e.sched)
-	shown := map[int64]int{}
-	for _, m := range e.sim.Sent() {
-		for _, r := range all {
-			if strings.Contains(string(m.Raw), `"task_id":"`+rmTaskID(r)+`"`) || strings.Contains(m.Content, fmt.Sprintf("**#%d**", r.ID)) {
-				shown[r.ID]++
-			}
-		}
+	if n := len(e.sim.Sent()); n != len(e.sim.SentTo("lisi")) {
+		t.Errorf("%d messages sent, only %d to lisi", n, len(e.sim.SentTo("lisi")))
 	}
-	for _, r := range all {
-		if shown[r.ID] != 1 {
-			t.Errorf("reminder #%d shown to lisi %d times, want once", r.ID, shown[r.ID])
-		}
-		if st := e.get(r.ID).Status; st != store.ReminderSent {
-			t.Errorf("reminder #%d is %s, want sent", r.ID, st)
-		}
-	}
+	e.shownOnce("lisi", all)
 }
 
 // rmTimedClaims is a store whose claims take `took` on the test clock and
@@ -232,9 +186,7 @@ func (s *rmTimedClaims) ClaimDueReminders(ctx context.Context, owner string, now
 func TestSlowClaimsShrinkTheBatch(t *testing.T) {
 	e := newRmEnv(t, "lisi")
 	c := e.customer("wmZ", "张三", "lisi", t0)
-	for i := range 3 {
-		e.reminder(fmt.Sprint("r", i), c.ID, "lisi", fmt.Sprint("事项", i), t0)
-	}
+	e.reminders(3, "r", c.ID, "lisi", "事项", t0)
 	timed := &rmTimedClaims{SchedulerStore: e.st, clk: e.clk, took: 40 * time.Second}
 	s, err := bot.NewScheduler(timed, e.dir, e.out, bot.SchedulerOptions{Owner: "x", Location: rmLoc, Now: e.clk.Now, Lease: time.Minute, Batch: 40})
 	if err != nil {

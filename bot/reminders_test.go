@@ -132,6 +132,17 @@ func (e *rmEnv) reminder(key, customerID, staff, text string, due time.Time) *st
 	return r
 }
 
+// reminders creates n reminders for staff on customerID, keyed key0…, with
+// the texts text0…, all due at due.
+func (e *rmEnv) reminders(n int, key, customerID, staff, text string, due time.Time) []*store.Reminder {
+	e.t.Helper()
+	var out []*store.Reminder
+	for i := range n {
+		out = append(out, e.reminder(fmt.Sprint(key, i), customerID, staff, fmt.Sprint(text, i), due))
+	}
+	return out
+}
+
 func (e *rmEnv) get(id int64) *store.Reminder {
 	e.t.Helper()
 	r, err := e.st.FindReminderByID(context.Background(), id)
@@ -139,6 +150,16 @@ func (e *rmEnv) get(id int64) *store.Reminder {
 		e.t.Fatal(err)
 	}
 	return r
+}
+
+// team records boss (赵主管) managing lisi (李四) and wangwu (王五).
+func (e *rmEnv) team() {
+	e.t.Helper()
+	putStaff(e.t, e.st,
+		&store.Staff{ID: "boss", Name: "赵主管", Role: "manager", Team: []string{"lisi", "wangwu"}, Active: true},
+		&store.Staff{ID: "lisi", Name: "李四", Role: "sales", Active: true},
+		&store.Staff{ID: "wangwu", Name: "王五", Role: "sales", Active: true},
+	)
 }
 
 // deliver stores a WeCom callback built by wecomtest as the edge would, and
@@ -163,15 +184,7 @@ func (e *rmEnv) deliver(m wecomtest.Msg) bool {
 // run drains the event log through the pipeline.
 func (e *rmEnv) run() {
 	e.t.Helper()
-	for {
-		n, err := e.pipe.RunOnce(context.Background())
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if n == 0 {
-			return
-		}
-	}
+	drain(e.t, e.pipe.RunOnce)
 }
 
 // say sends a staff message to the app and returns the bot's reply.
@@ -190,15 +203,7 @@ func (e *rmEnv) say(staff, text string) string {
 // rmPush drains due reminders through sched.
 func rmPush(t *testing.T, s *bot.Scheduler) {
 	t.Helper()
-	for {
-		n, err := s.PushDue(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			return
-		}
-	}
+	drain(t, s.PushDue)
 }
 
 func rmCards(msgs []wecomtest.SentMessage) []wecomtest.SentMessage {
@@ -313,11 +318,11 @@ func (k *rmKillable) ReleaseReminder(ctx context.Context, id int64, owner string
 	return k.SchedulerStore.ReleaseReminder(ctx, id, owner, retryAt)
 }
 
-func (k *rmKillable) SetCursor(ctx context.Context, name, value string) error {
+func (k *rmKillable) SetMarker(ctx context.Context, kind, key, value string, at time.Time) error {
 	if k.dead.Load() {
 		return rmErrKilled
 	}
-	return k.SchedulerStore.SetCursor(ctx, name, value)
+	return k.SchedulerStore.SetMarker(ctx, kind, key, value, at)
 }
 
 // rmDying is a Pusher that kills its instance right after its n-th successful
@@ -344,6 +349,74 @@ func (d *rmDying) SendMarkdownOnce(ctx context.Context, to, content string, w ti
 	return d.after(d.Pusher.SendMarkdownOnce(ctx, to, content, w))
 }
 
+// doomed returns instance "a", whose store and pusher die right after its
+// n-th push (between the push and the mark), and the context its death
+// cancels. batch 0 takes the scheduler's default.
+func (e *rmEnv) doomed(n int32, batch int) (*bot.Scheduler, *rmKillable, context.Context) {
+	e.t.Helper()
+	dead := &rmKillable{SchedulerStore: e.st}
+	ctxA, killA := context.WithCancel(context.Background())
+	e.t.Cleanup(killA)
+	a, err := bot.NewScheduler(dead, e.dir, &rmDying{Pusher: e.out, n: n, kill: func() { dead.dead.Store(true); killA() }},
+		bot.SchedulerOptions{Owner: "a", Location: rmLoc, Now: e.clk.Now, Lease: time.Minute, Batch: batch})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a, dead, ctxA
+}
+
+// rmRace runs a, until it dies (ctxA ends) or has nothing left, beside b,
+// until b has nothing left.
+func rmRace(t *testing.T, ctx, ctxA context.Context, a, b *bot.Scheduler) {
+	t.Helper()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for ctxA.Err() == nil {
+			if n, _ := a.PushDue(ctxA); n == 0 {
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			n, err := b.PushDue(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if n == 0 {
+				return
+			}
+		}
+	}()
+	wg.Wait()
+}
+
+// shownOnce checks that staff saw each reminder of all exactly once, as its
+// card or as a line of a list, and that each is marked sent.
+func (e *rmEnv) shownOnce(staff string, all []*store.Reminder) {
+	e.t.Helper()
+	shown := map[int64]int{}
+	for _, m := range e.sim.SentTo(staff) {
+		for _, r := range all {
+			if strings.Contains(string(m.Raw), `"task_id":"`+rmTaskID(r)+`"`) || strings.Contains(m.Content, fmt.Sprintf("**#%d**", r.ID)) {
+				shown[r.ID]++
+			}
+		}
+	}
+	for _, r := range all {
+		if shown[r.ID] != 1 {
+			e.t.Errorf("reminder #%d (%s) shown to %s %d times, want once", r.ID, r.Text, staff, shown[r.ID])
+		}
+		if st := e.get(r.ID).Status; st != store.ReminderSent {
+			e.t.Errorf("reminder #%d is %s, want sent", r.ID, st)
+		}
+	}
+}
+
 // TestTwoSchedulersOneKilledPushEachReminderOnce runs two schedulers over one
 // store; one dies mid-batch after pushing but before marking. Every reminder
 // must reach its salesperson exactly once: the survivor re-pushes the dead
@@ -363,40 +436,9 @@ func TestTwoSchedulersOneKilledPushEachReminderOnce(t *testing.T) {
 			all = append(all, e.reminder(fmt.Sprint(i, ":", j), c.ID, s, fmt.Sprintf("事项 %d-%d", i, j), t0.Add(-time.Duration(j)*time.Second)))
 		}
 	}
-	dead := &rmKillable{SchedulerStore: e.st}
-	ctxA, killA := context.WithCancel(context.Background())
-	defer killA()
-	pa := &rmDying{Pusher: e.out, n: 37, kill: func() { dead.dead.Store(true); killA() }}
-	a, err := bot.NewScheduler(dead, e.dir, pa, bot.SchedulerOptions{Owner: "a", Location: rmLoc, Now: e.clk.Now, Lease: time.Minute, Batch: 80})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, dead, ctxA := e.doomed(37, 80)
 	b := e.scheduler("b", e.st)
-
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for ctxA.Err() == nil {
-			if n, _ := a.PushDue(ctxA); n == 0 {
-				return
-			}
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for {
-			n, err := b.PushDue(context.Background())
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if n == 0 {
-				return
-			}
-		}
-	}()
-	wg.Wait()
+	rmRace(t, context.Background(), ctxA, a, b)
 	if !dead.dead.Load() {
 		t.Fatal("instance a was never killed: the test did not exercise the crash")
 	}
@@ -434,17 +476,8 @@ func TestTwoSchedulersOneKilledPushEachReminderOnce(t *testing.T) {
 func TestInterruptedListIsRepeatedExactly(t *testing.T) {
 	e := newRmEnv(t, "lisi")
 	c := e.customer("wmZ", "张三", "lisi", t0)
-	for i := range 8 {
-		e.reminder(fmt.Sprint("l", i), c.ID, "lisi", fmt.Sprint("事项", i), t0)
-	}
-	dead := &rmKillable{SchedulerStore: e.st}
-	ctxA, killA := context.WithCancel(context.Background())
-	defer killA()
-	a, err := bot.NewScheduler(dead, e.dir, &rmDying{Pusher: e.out, n: 1, kill: func() { dead.dead.Store(true); killA() }},
-		bot.SchedulerOptions{Owner: "a", Location: rmLoc, Now: e.clk.Now, Lease: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.reminders(8, "l", c.ID, "lisi", "事项", t0)
+	a, _, ctxA := e.doomed(1, 0)
 	if _, err := a.PushDue(ctxA); err != nil {
 		t.Fatal(err)
 	}

@@ -45,8 +45,7 @@ type resolverStore interface {
 	FindCustomers(ctx context.Context, f store.CustomerFilter) ([]*store.Customer, error)
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
 	FindStaffByID(ctx context.Context, id string) (*store.Staff, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	cursors
 }
 
 // resolveOpts says which customers a command may name and how to word the

@@ -18,15 +18,11 @@ import (
 func sameNames(t *testing.T, e *rmEnv) (a, b, c *store.Customer) {
 	t.Helper()
 	ctx := context.Background()
-	for _, s := range []*store.Staff{
-		{ID: "lisi", Name: "李思", Role: bot.RoleSales, Active: true},
-		{ID: "wangwu", Name: "王武", Role: bot.RoleSales, Active: true},
-		{ID: "boss", Name: "老板", Role: bot.RoleManager, Team: []string{"lisi", "wangwu"}, Active: true},
-	} {
-		if err := e.st.UpsertStaff(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	putStaff(t, e.st,
+		&store.Staff{ID: "lisi", Name: "李思", Role: bot.RoleSales, Active: true},
+		&store.Staff{ID: "wangwu", Name: "王武", Role: bot.RoleSales, Active: true},
+		&store.Staff{ID: "boss", Name: "老板", Role: bot.RoleManager, Team: []string{"lisi", "wangwu"}, Active: true},
+	)
 	a = e.customer("wmLiuA", "刘洋", "lisi", t0.Add(-time.Hour))
 	b = e.customer("wmLiuB", "刘洋", "wangwu", t0.Add(-time.Hour))
 	var err error
@@ -42,20 +38,6 @@ func sameNames(t *testing.T, e *rmEnv) (a, b, c *store.Customer) {
 		t.Fatal(err)
 	}
 	return a, b, c
-}
-
-func wantIn(t *testing.T, what, reply string, want []string, not ...string) {
-	t.Helper()
-	for _, w := range want {
-		if !strings.Contains(reply, w) {
-			t.Fatalf("%s: reply lacks %q:\n%s", what, w, reply)
-		}
-	}
-	for _, n := range not {
-		if strings.Contains(reply, n) {
-			t.Fatalf("%s: reply contains %q:\n%s", what, n, reply)
-		}
-	}
 }
 
 // TestResolverNamesSameNamedCustomers: same names get a numbered choice

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/scrmhq/scrm/store"
 )
@@ -27,13 +26,6 @@ const (
 	sidebarGroupShown = 100 // customers of a group resolved and listed
 	sidebarActivity   = 20
 )
-
-// SentimentPoint is one analysis's reading of the customer's mood.
-type SentimentPoint struct {
-	At    time.Time `json:"at"`
-	Score float64   `json:"score"` // 0..1, probability positive
-	Label string    `json:"label"`
-}
 
 // CustomerCard is the sidebar's card of one customer.
 type CustomerCard struct {

@@ -121,13 +121,10 @@ func (*StaffSync) Name() string { return "staff" }
 // keep working until the next sync.
 func (s *StaffSync) Start(ctx context.Context) error {
 	now := s.o.Now()
-	if err := s.st.ScheduleJob(ctx, StaffSyncJobKey, JobStaffSync, "", now); err != nil {
-		return fmt.Errorf("staff sync: schedule start-up sync: %w", err)
+	if err := scheduleSync(ctx, s.st, StaffSyncJobKey, JobStaffSync, "start-up", now); err != nil {
+		return err
 	}
-	if err := s.st.ScheduleJob(ctx, staffSyncDailyKey, JobStaffSync, "", now.Add(s.o.Interval)); err != nil {
-		return fmt.Errorf("staff sync: schedule periodic sync: %w", err)
-	}
-	return nil
+	return scheduleSync(ctx, s.st, staffSyncDailyKey, JobStaffSync, "periodic", now.Add(s.o.Interval))
 }
 
 // Runner returns the runner of JobStaffSync jobs. A large address book takes
@@ -266,32 +263,24 @@ func (s *StaffSync) listMembers(ctx context.Context, depts []wecom.Department) (
 		mu       sync.Mutex
 		out      = map[string]wecom.Member{}
 		firstErr error
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, s.o.Concurrency)
 	)
-	for _, d := range depts {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			list, err := s.api.ListDepartmentMembers(ctx, d.ID)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("staff sync: list members of department %d: %w", d.ID, err)
-					cancel()
-				}
-				return
+	eachAtMost(s.o.Concurrency, depts, func(d wecom.Department) {
+		list, err := s.api.ListDepartmentMembers(ctx, d.ID)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("staff sync: list members of department %d: %w", d.ID, err)
+				cancel()
 			}
-			for _, m := range list {
-				if m.UserID != "" {
-					out[m.UserID] = m
-				}
+			return
+		}
+		for _, m := range list {
+			if m.UserID != "" {
+				out[m.UserID] = m
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	if firstErr != nil {
 		return nil, firstErr
 	}

@@ -61,8 +61,7 @@ type TagSyncStore interface {
 	FindCustomerByID(ctx context.Context, id string) (*store.Customer, error)
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
 	UpdateCustomer(ctx context.Context, id string, upd store.CustomerUpdate) (*store.Customer, error)
-	GetCursor(ctx context.Context, name string) (string, error)
-	SetCursor(ctx context.Context, name, value string) error
+	cursors
 	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
 }
 
@@ -113,10 +112,7 @@ func (*TagSync) Name() string { return "tags" }
 
 // Start schedules the full sync scrm runs at start.
 func (t *TagSync) Start(ctx context.Context) error {
-	if err := t.st.ScheduleJob(ctx, TagSyncJobKey, JobTagSync, "", t.o.Now()); err != nil {
-		return fmt.Errorf("tags: schedule start-up sync: %w", err)
-	}
-	return nil
+	return scheduleSync(ctx, t.st, TagSyncJobKey, JobTagSync, "start-up", t.o.Now())
 }
 
 // Runners returns the runners of the tag sync's two job kinds.

@@ -102,11 +102,7 @@ func (e *tagEnv) editInScrm(t *testing.T, id string, add, remove []string) {
 
 func (e *tagEnv) tags(t *testing.T, id string) []string {
 	t.Helper()
-	c, err := e.st.FindCustomerByID(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := slices.Clone(c.Tags)
+	out := slices.Clone(loadCustomer(t, e.st, id).Tags)
 	slices.Sort(out)
 	return out
 }

@@ -12,17 +12,13 @@ import (
 func TestViewerFromStaffAndDirectory(t *testing.T) {
 	st := openStore(t)
 	ctx := context.Background()
-	for _, s := range []*store.Staff{
-		{ID: "boss", Role: bot.RoleAdmin, Active: true},
-		{ID: "mgr", Role: bot.RoleManager, Team: []string{"a1"}, Active: true},
-		{ID: "a1", Role: bot.RoleSales, Active: true},
-		{ID: "gone", Role: bot.RoleSales},
-		{ID: "odd", Role: "intern", Active: true},
-	} {
-		if err := st.UpsertStaff(ctx, s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	putStaff(t, st,
+		&store.Staff{ID: "boss", Role: bot.RoleAdmin, Active: true},
+		&store.Staff{ID: "mgr", Role: bot.RoleManager, Team: []string{"a1"}, Active: true},
+		&store.Staff{ID: "a1", Role: bot.RoleSales, Active: true},
+		&store.Staff{ID: "gone", Role: bot.RoleSales},
+		&store.Staff{ID: "odd", Role: "intern", Active: true},
+	)
 	followedBy := func(staff ...string) *store.Customer {
 		c := &store.Customer{}
 		for _, s := range staff {

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,15 +59,9 @@ type reminderRequest struct {
 // createReminder creates a manual reminder for the caller. An
 // Idempotency-Key header makes a retried POST create it once.
 func (h *crmAPI) createReminder(c *fiber.Ctx) error {
-	p, id, req, err := callArgs[reminderRequest](c)
-	if err != nil {
-		return err
-	}
-	r, created, err := h.core.CreateReminder(c.UserContext(), p.act(), bot.ReminderRequest{CustomerID: id, Text: req.Text, DueAt: req.DueAt, Key: idempotencyKey(c)})
-	if err != nil {
-		return err
-	}
-	return sendStored(c, r, created)
+	return createCall(c, func(ctx context.Context, a bot.Actor, id string, req reminderRequest, key string) (*store.Reminder, bool, error) {
+		return h.core.CreateReminder(ctx, a, bot.ReminderRequest{CustomerID: id, Text: req.Text, DueAt: req.DueAt, Key: key})
+	})
 }
 
 var reminderStatuses = []string{store.ReminderPending, store.ReminderSent, store.ReminderDone, store.ReminderCancelled}

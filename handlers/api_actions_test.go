@@ -122,7 +122,7 @@ func TestActionsSameRecordThroughEveryDoor(t *testing.T) {
 		}
 		compare(t, store.EntryNote, bot.AuditNote, c1, c4)
 		// The redelivered command stores its note once.
-		if err := a.st.SetCursor(ctx, "bot-reply:"+ev.DedupKey, ""); err != nil {
+		if err := a.st.SetMarker(ctx, store.MarkBotReply, ev.DedupKey, "", apiNow); err != nil {
 			t.Fatal(err)
 		}
 		if err := cmds.Process(ctx, ev); err != nil {

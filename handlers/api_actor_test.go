@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -31,10 +30,7 @@ func TestAdminTokenIsNotStaffAdmin(t *testing.T) {
 			t.Fatalf("timeline: %d %s", status, body)
 		}
 	}
-	audit, err := a.st.FindAudit(context.Background(), id, 0, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	audit := a.audit(t, id, 10)
 	actors := map[string]bool{}
 	for _, e := range audit {
 		if e.Action == handlers.AuditReadTimeline {

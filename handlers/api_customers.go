@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -236,6 +237,40 @@ func callArgs[T any](c *fiber.Ctx) (p principal, id string, req T, err error) {
 	return principalOf(c), id, req, err
 }
 
+// callArgsAs is callArgs for a caller whose role must be one of roles.
+func callArgsAs[T any](c *fiber.Ctx, roles ...string) (p principal, id string, req T, err error) {
+	if p, err = requireRole(c, roles...); err != nil {
+		return p, "", req, err
+	}
+	return callArgs[T](c)
+}
+
+// roleAndID returns the caller, whose role must be one of roles, and the
+// :id path parameter.
+func roleAndID(c *fiber.Ctx, roles ...string) (principal, string, error) {
+	p, err := requireRole(c, roles...)
+	if err != nil {
+		return p, "", err
+	}
+	id, err := param(c, "id")
+	return p, id, err
+}
+
+// createCall serves an action that may create a record: act gets the
+// caller's actor, the :id path parameter, the JSON body and the
+// Idempotency-Key, and its record is answered by sendStored.
+func createCall[T, R any](c *fiber.Ctx, act func(ctx context.Context, a bot.Actor, id string, req T, key string) (R, bool, error)) error {
+	p, id, req, err := callArgs[T](c)
+	if err != nil {
+		return err
+	}
+	r, created, err := act(c.UserContext(), p.act(), id, req, idempotencyKey(c))
+	if err != nil {
+		return err
+	}
+	return sendStored(c, r, created)
+}
+
 // sendStored answers 201 with a record the call created, 200 with the one
 // an earlier call with the same Idempotency-Key stored.
 func sendStored(c *fiber.Ctx, v any, created bool) error {
@@ -324,7 +359,18 @@ func (h *crmAPI) getCustomer(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, fiber.StatusOK, customerDetail{Customer: cu, Groups: groups})
+	open, err := h.core.Reminders(c.UserContext(), p.act(), store.ReminderFilter{CustomerID: cu.ID,
+		Statuses: []string{store.ReminderPending, store.ReminderSent}, Limit: 100})
+	if err != nil {
+		return err
+	}
+	promises := []*store.Reminder{}
+	for _, r := range open {
+		if r.Kind == store.ReminderPromise {
+			promises = append(promises, r)
+		}
+	}
+	return sendJSON(c, fiber.StatusOK, customerDetail{Customer: cu, Groups: groups, Reminders: open, Promises: promises})
 }
 
 // timeline pages a customer's timeline newest first; the core audits every
@@ -374,15 +420,9 @@ func idempotencyKey(c *fiber.Ctx) string {
 // addNote appends a note. An Idempotency-Key header makes a retried POST
 // store the note once.
 func (h *crmAPI) addNote(c *fiber.Ctx) error {
-	p, id, req, err := callArgs[noteRequest](c)
-	if err != nil {
-		return err
-	}
-	e, inserted, err := h.core.AddNote(c.UserContext(), p.act(), bot.NoteRequest{CustomerID: id, Text: req.Text, Private: req.Private, Key: idempotencyKey(c)})
-	if err != nil {
-		return err
-	}
-	return sendStored(c, e, inserted)
+	return createCall(c, func(ctx context.Context, a bot.Actor, id string, req noteRequest, key string) (*store.TimelineEntry, bool, error) {
+		return h.core.AddNote(ctx, a, bot.NoteRequest{CustomerID: id, Text: req.Text, Private: req.Private, Key: key})
+	})
 }
 
 // customerPatch is the body of PATCH /customers/{id}; absent fields are
@@ -420,10 +460,7 @@ type mergeRequest struct {
 // merge folds customer from into customer id. Both must be visible to the
 // manager or admin asking.
 func (h *crmAPI) merge(c *fiber.Ctx) error {
-	if _, err := requireRole(c, bot.RoleAdmin, bot.RoleManager); err != nil {
-		return err
-	}
-	p, id, req, err := callArgs[mergeRequest](c)
+	p, id, req, err := callArgsAs[mergeRequest](c, bot.RoleAdmin, bot.RoleManager)
 	if err != nil {
 		return err
 	}
@@ -454,11 +491,7 @@ func (h *crmAPI) export(c *fiber.Ctx) error {
 // eraseCustomer deletes a customer and everything about them; the core
 // audits it first, and a failed erase too.
 func (h *crmAPI) eraseCustomer(c *fiber.Ctx) error {
-	p, err := requireRole(c, bot.RoleAdmin)
-	if err != nil {
-		return err
-	}
-	id, err := param(c, "id")
+	p, id, err := roleAndID(c, bot.RoleAdmin)
 	if err != nil {
 		return err
 	}
@@ -542,11 +575,7 @@ type staffPut struct {
 }
 
 func (h *crmAPI) putStaff(c *fiber.Ctx) error {
-	p, err := requireRole(c, bot.RoleAdmin)
-	if err != nil {
-		return err
-	}
-	id, err := param(c, "id")
+	p, id, err := roleAndID(c, bot.RoleAdmin)
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,11 @@ func (h *crmAPI) listGroups(c *fiber.Ctx) error {
 type customerDetail struct {
 	*store.Customer
 	Groups []store.CustomerGroup `json:"groups"`
+	// Reminders are the customer's open reminders the caller may act on
+	// (soonest first); Promises those of them that are promises made in
+	// the conversation.
+	Reminders []*store.Reminder `json:"reminders"`
+	Promises  []*store.Reminder `json:"promises"`
 }
 
 // customerGroups lists the groups of a customer the caller may see (the

@@ -67,14 +67,7 @@ func (a *apiEnv) listGroups(t *testing.T, token string, q url.Values) []string {
 	t.Helper()
 	var out []string
 	for range 20 {
-		status, body := a.do(t, "GET", "/api/v1/groups?"+q.Encode(), token, nil)
-		if status != 200 {
-			t.Fatalf("GET /groups?%s: %d %s", q.Encode(), status, body)
-		}
-		var pg groupPage
-		if err := json.Unmarshal(body, &pg); err != nil {
-			t.Fatal(err)
-		}
+		pg := getJSON[groupPage](t, a, "/api/v1/groups?"+q.Encode(), token)
 		for _, g := range pg.Items {
 			out = append(out, g.ChatID)
 		}

@@ -40,10 +40,7 @@ type handoverRequest struct {
 // be visible to the caller (bot.Core.HandOver checks and audits). Asking
 // again while the same handover is pending answers the pending one.
 func (h *handoverAPI) handover(c *fiber.Ctx) error {
-	if _, err := requireRole(c, bot.RoleAdmin, bot.RoleManager); err != nil {
-		return err
-	}
-	p, id, req, err := callArgs[handoverRequest](c)
+	p, id, req, err := callArgsAs[handoverRequest](c, bot.RoleAdmin, bot.RoleManager)
 	if err != nil {
 		return err
 	}

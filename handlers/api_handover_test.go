@@ -99,10 +99,7 @@ func TestAPIHandover(t *testing.T) {
 
 	// Every request that reached a visible customer was audited, the
 	// rejected ones twice (asked, then why it could not start).
-	audit, err := a.st.FindAudit(ctx, a.ids["c1"], 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	audit := a.audit(t, a.ids["c1"], 100)
 	var actions []string
 	for _, e := range audit {
 		if e.Action == handlers.AuditHandover || e.Action == handlers.AuditHandoverRejected {

@@ -189,6 +189,30 @@ func (a *apiEnv) do(t *testing.T, method, path, token string, body any) (int, []
 	return a.doAuth(t, method, path, h, body)
 }
 
+// audit returns the newest limit audit entries about target.
+func (a *apiEnv) audit(t *testing.T, target string, limit int) []*store.AuditEntry {
+	t.Helper()
+	es, err := a.st.FindAudit(context.Background(), target, 0, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// getJSON GETs path as token and decodes the 200 answer into a T.
+func getJSON[T any](t *testing.T, a *apiEnv, path, token string) T {
+	t.Helper()
+	var v T
+	status, body := a.do(t, "GET", path, token, nil)
+	if status != 200 {
+		t.Fatalf("GET %s: %d %s", path, status, body)
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func (a *apiEnv) doAuth(t *testing.T, method, path, authz string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
@@ -236,14 +260,7 @@ func (a *apiEnv) listAll(t *testing.T, token string, q url.Values) []string {
 		if pages > 20 {
 			t.Fatal("pagination does not end")
 		}
-		status, body := a.do(t, "GET", "/api/v1/customers?"+q.Encode(), token, nil)
-		if status != 200 {
-			t.Fatalf("list %s: %d %s", q.Encode(), status, body)
-		}
-		var pg customerPage
-		if err := json.Unmarshal(body, &pg); err != nil {
-			t.Fatal(err)
-		}
+		pg := getJSON[customerPage](t, a, "/api/v1/customers?"+q.Encode(), token)
 		for _, c := range pg.Items {
 			if c.ID <= last {
 				t.Fatalf("list %s: %s after %s: not in ID order or repeated", q.Encode(), c.ID, last)
@@ -512,10 +529,7 @@ func TestAPICustomerMatrix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		audit, err := a.st.FindAudit(ctx, c.ID, 0, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
+		audit := a.audit(t, c.ID, 1000)
 		var tagged, noted, readers []string
 		for _, tag := range c.Tags {
 			if by, ok := strings.CutPrefix(tag, "by "); ok {
@@ -635,10 +649,7 @@ func TestAPIRoleMatrix(t *testing.T) {
 func TestAPIRejectedCallers(t *testing.T) {
 	a := newAPIEnv(t)
 	ctx := context.Background()
-	before, err := a.st.FindAudit(ctx, "", 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := a.audit(t, "", 1000)
 	id := a.ids["c1"]
 	bodies := map[string]any{
 		"POST /api/v1/customers/:id/notes": map[string]string{"text": "入侵"},
@@ -673,10 +684,7 @@ func TestAPIRejectedCallers(t *testing.T) {
 			}
 		})
 	}
-	after, err := a.st.FindAudit(ctx, "", 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := a.audit(t, "", 1000)
 	if len(after) != len(before) {
 		t.Errorf("rejected calls wrote %d audit entries", len(after)-len(before))
 	}
@@ -781,10 +789,7 @@ func TestAPITokenLifecycle(t *testing.T) {
 			t.Errorf("unknown role accepted: %d", status)
 		}
 	})
-	audit, err := a.st.FindAudit(context.Background(), "staff:mgrA", 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	audit := a.audit(t, "staff:mgrA", 100)
 	var actions []string
 	for _, e := range audit {
 		actions = append(actions, e.Action)

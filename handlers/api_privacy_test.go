@@ -168,10 +168,7 @@ func TestAPIExportThenErase(t *testing.T) {
 		t.Errorf("c1 after erase: %+v %v", c, err)
 	}
 
-	audit, err := a.st.FindAudit(context.Background(), id, 0, 50)
-	if err != nil {
-		t.Fatal(err)
-	}
+	audit := a.audit(t, id, 50)
 	got := map[string]string{}
 	for _, e := range audit {
 		if !e.At.Equal(apiNow) {

@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/url"
 	"strings"
@@ -140,40 +142,41 @@ func formBool(c *fiber.Ctx, name string) (bool, error) {
 // see, filtered like GET /customers (tag, stage, owner, last_contact_before,
 // last_contact_after, q). Every export is audited before it is sent.
 func (h *transferAPI) exportCustomers(c *fiber.Ctx) error {
-	sh, err := h.sheets()
-	if err != nil {
-		return err
-	}
-	p := principalOf(c)
-	format, err := exportFormat(c)
-	if err != nil {
-		return err
-	}
-	f, err := customerFilter(c, h.loc)
-	if err != nil {
-		return err
-	}
-	// The export narrows owner to the viewer's scope itself (Scope, then CanSee per row).
-	f.StaffID = query(c, "owner")
-	ctx, cancel := longContext(c, 5*time.Minute)
-	defer cancel()
-	var buf bytes.Buffer
-	n, err := sh.ExportCustomers(ctx, &buf, transfer.ExportOptions{Format: format, Filter: f, Viewer: p.viewer,
-		Location: h.loc, Now: h.s.opts.Now})
-	if err != nil {
-		return fmt.Errorf("api: export customers: %w", err)
-	}
-	detail := fmt.Sprintf("customers format=%s count=%d tag=%q stage=%q owner=%q q=%q before=%q after=%q", format, n,
-		f.Tag, f.Stage, f.StaffID, f.Query, c.Query("last_contact_before"), c.Query("last_contact_after"))
-	if err := h.audit(c, p, detail); err != nil {
-		return err
-	}
-	return h.sendSheet(c, format, "客户", "customers", buf.Bytes())
+	return h.export(c, "客户", "customers", func(ctx context.Context, sh *transfer.Sheets, w io.Writer, o transfer.ExportOptions) (string, error) {
+		f, err := customerFilter(c, h.loc)
+		if err != nil {
+			return "", err
+		}
+		// The export narrows owner to the viewer's scope itself (Scope, then CanSee per row).
+		f.StaffID = query(c, "owner")
+		o.Filter = f
+		n, err := sh.ExportCustomers(ctx, w, o)
+		if err != nil {
+			return "", fmt.Errorf("api: export customers: %w", err)
+		}
+		return fmt.Sprintf("customers format=%s count=%d tag=%q stage=%q owner=%q q=%q before=%q after=%q", o.Format, n,
+			f.Tag, f.Stage, f.StaffID, f.Query, c.Query("last_contact_before"), c.Query("last_contact_after")), nil
+	})
 }
 
 // exportKPIs answers the manager KPIs of the salespeople the caller may
 // see: all for an admin, the team for a manager, their own for sales.
 func (h *transferAPI) exportKPIs(c *fiber.Ctx) error {
+	return h.export(c, "销售KPI", "kpis", func(ctx context.Context, sh *transfer.Sheets, w io.Writer, o transfer.ExportOptions) (string, error) {
+		kpis, err := sh.ExportKPIs(ctx, w, o)
+		if err != nil {
+			return "", fmt.Errorf("api: export kpis: %w", err)
+		}
+		return fmt.Sprintf("kpis format=%s staff=%d", o.Format, len(kpis)), nil
+	})
+}
+
+// export runs one spreadsheet export for the caller: write fills the
+// sheet under o (the format asked for, the caller's viewer, the business
+// clock) and returns what the audit records. Every export is audited before
+// it is sent.
+func (h *transferAPI) export(c *fiber.Ctx, zhName, asciiName string,
+	write func(ctx context.Context, sh *transfer.Sheets, w io.Writer, o transfer.ExportOptions) (string, error)) error {
 	sh, err := h.sheets()
 	if err != nil {
 		return err
@@ -186,15 +189,14 @@ func (h *transferAPI) exportKPIs(c *fiber.Ctx) error {
 	ctx, cancel := longContext(c, 5*time.Minute)
 	defer cancel()
 	var buf bytes.Buffer
-	kpis, err := sh.ExportKPIs(ctx, &buf, transfer.ExportOptions{Format: format, Viewer: p.viewer,
-		Location: h.loc, Now: h.s.opts.Now})
+	detail, err := write(ctx, sh, &buf, transfer.ExportOptions{Format: format, Viewer: p.viewer, Location: h.loc, Now: h.s.opts.Now})
 	if err != nil {
-		return fmt.Errorf("api: export kpis: %w", err)
-	}
-	if err := h.audit(c, p, fmt.Sprintf("kpis format=%s staff=%d", format, len(kpis))); err != nil {
 		return err
 	}
-	return h.sendSheet(c, format, "销售KPI", "kpis", buf.Bytes())
+	if err := h.audit(c, p, detail); err != nil {
+		return err
+	}
+	return h.sendSheet(c, format, zhName, asciiName, buf.Bytes())
 }
 
 func exportFormat(c *fiber.Ctx) (string, error) {

@@ -125,6 +125,27 @@ func TestImportAPI(t *testing.T) {
 	}
 }
 
+// exported exports customers as token with query (format first) and
+// returns the fixture keys of the customers in the file, sorted.
+func (a *apiEnv) exported(t *testing.T, token, query string) []string {
+	t.Helper()
+	status, body := a.do(t, "GET", "/api/v1/exports/customers?"+query, token, nil)
+	if status != 200 {
+		t.Fatalf("export %s: %d %s", query, status, body)
+	}
+	format, _, _ := strings.Cut(strings.TrimPrefix(query, "format="), "&")
+	tb, err := transfer.ReadTable("e."+format, bytes.NewReader(body), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, row := range tb.Rows[1:] {
+		keys = append(keys, a.keys[row[0]])
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // TestExportAPIVisibility exports as every principal of the fixture and
 // checks the file holds exactly the customers they may see, in both
 // formats, and that each export is audited.
@@ -133,20 +154,7 @@ func TestExportAPIVisibility(t *testing.T) {
 	for _, p := range a.principals(t) {
 		for _, format := range []string{"xlsx", "csv"} {
 			t.Run(p.name+"/"+format, func(t *testing.T) {
-				status, body := a.do(t, "GET", "/api/v1/exports/customers?format="+format, p.token, nil)
-				if status != 200 {
-					t.Fatalf("export: %d %s", status, body)
-				}
-				tb, err := transfer.ReadTable("e."+format, bytes.NewReader(body), "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				var keys []string
-				for _, row := range tb.Rows[1:] {
-					keys = append(keys, a.keys[row[0]])
-				}
-				slices.Sort(keys)
-				if !slices.Equal(keys, p.sees) {
+				if keys := a.exported(t, p.token, "format="+format); !slices.Equal(keys, p.sees) {
 					t.Errorf("exported %v, want %v", keys, p.sees)
 				}
 			})
@@ -167,20 +175,7 @@ func TestExportAPIVisibility(t *testing.T) {
 			{"q=张", []string{"c1", "c8"}},
 		}
 		for _, tc := range tests {
-			status, body := a.do(t, "GET", "/api/v1/exports/customers?format=csv&"+tc.query, tok, nil)
-			if status != 200 {
-				t.Fatalf("%s: %d %s", tc.query, status, body)
-			}
-			tb, err := transfer.ReadTable("e.csv", bytes.NewReader(body), "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var keys []string
-			for _, row := range tb.Rows[1:] {
-				keys = append(keys, a.keys[row[0]])
-			}
-			slices.Sort(keys)
-			if !slices.Equal(keys, tc.want) {
+			if keys := a.exported(t, tok, "format=csv&"+tc.query); !slices.Equal(keys, tc.want) {
 				t.Errorf("%s: exported %v, want %v", tc.query, keys, tc.want)
 			}
 		}
@@ -209,10 +204,7 @@ func TestExportAPIVisibility(t *testing.T) {
 		if !slices.Equal(staff, []string{"b1", "mgrB"}) {
 			t.Errorf("manager B's KPIs cover %v, want [b1 mgrB]", staff)
 		}
-		audit, err := a.st.FindAudit(context.Background(), "customers", 0, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
+		audit := a.audit(t, "customers", 100)
 		var exports int
 		for _, e := range audit {
 			if e.Action == "export" {

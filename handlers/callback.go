@@ -58,16 +58,54 @@ func (s *Server) checkTimestamp(ts string) bool {
 	return d <= s.opts.MaxSkew && d >= -s.opts.MaxSkew
 }
 
+// signedQuery reads what every callback carries in its query: the signature
+// (named sigParam), the timestamp, the nonce and, for a URL verification
+// (withEcho), echostr. It refuses a missing one and a timestamp outside
+// MaxSkew.
+func (s *Server) signedQuery(c *fiber.Ctx, channel, sigParam string, withEcho bool) (sig, ts, nonce, echo string, err error) {
+	sig, ts, nonce, echo = c.Query(sigParam), c.Query("timestamp"), c.Query("nonce"), c.Query("echostr")
+	switch {
+	case withEcho && (sig == "" || ts == "" || nonce == "" || echo == ""):
+		err = s.reject(c, channel, "missing "+sigParam+", timestamp, nonce or echostr", fiber.StatusBadRequest, nil)
+	case sig == "" || ts == "" || nonce == "":
+		err = s.reject(c, channel, "missing "+sigParam+", timestamp or nonce", fiber.StatusBadRequest, nil)
+	case !s.checkTimestamp(ts):
+		err = s.reject(c, channel, "timestamp out of range", fiber.StatusForbidden, nil)
+	}
+	return sig, ts, nonce, echo, err
+}
+
+// signedPost is signedQuery for a callback that posts a message, whose body
+// must also stay within MaxBody.
+func (s *Server) signedPost(c *fiber.Ctx, channel, sigParam string) (sig, ts, nonce string, err error) {
+	if len(c.Body()) > s.opts.MaxBody {
+		return "", "", "", s.reject(c, channel, "body too large", fiber.StatusRequestEntityTooLarge, nil)
+	}
+	sig, ts, nonce, _, err = s.signedQuery(c, channel, sigParam, false)
+	return sig, ts, nonce, err
+}
+
+// accept parses a callback's plain message and stores it in the event log,
+// timing the callback from start.
+func (s *Server) accept(c *fiber.Ctx, channel string, plain []byte, parse func([]byte) (*wecom.Event, error), start time.Time) error {
+	ev, err := parse(plain)
+	if err != nil {
+		return s.reject(c, channel, "malformed message", fiber.StatusBadRequest, err)
+	}
+	if err := s.store1(c, ev); err != nil {
+		return err
+	}
+	s.metrics.latency.WithLabelValues(channel).Observe(time.Since(start).Seconds())
+	return nil
+}
+
 func (s *Server) wecomVerifyURL(c *fiber.Ctx) error {
 	if s.opts.WeCom == nil {
 		return errorf(fiber.StatusNotFound, wecomDisabled, nil)
 	}
-	sig, ts, nonce, echo := c.Query("msg_signature"), c.Query("timestamp"), c.Query("nonce"), c.Query("echostr")
-	if sig == "" || ts == "" || nonce == "" || echo == "" {
-		return s.reject(c, store.ChannelWeCom, "missing msg_signature, timestamp, nonce or echostr", fiber.StatusBadRequest, nil)
-	}
-	if !s.checkTimestamp(ts) {
-		return s.reject(c, store.ChannelWeCom, "timestamp out of range", fiber.StatusForbidden, nil)
+	sig, ts, nonce, echo, err := s.signedQuery(c, store.ChannelWeCom, "msg_signature", true)
+	if err != nil {
+		return err
 	}
 	if !s.opts.WeCom.Verify(sig, ts, nonce, echo) {
 		return s.reject(c, store.ChannelWeCom, "bad signature", fiber.StatusUnauthorized, wecom.ErrBadSignature)
@@ -92,15 +130,9 @@ func (s *Server) wecomCallback(c *fiber.Ctx) error {
 	if s.opts.WeCom == nil {
 		return errorf(fiber.StatusNotFound, wecomDisabled, nil)
 	}
-	if len(c.Body()) > s.opts.MaxBody {
-		return s.reject(c, store.ChannelWeCom, "body too large", fiber.StatusRequestEntityTooLarge, nil)
-	}
-	sig, ts, nonce := c.Query("msg_signature"), c.Query("timestamp"), c.Query("nonce")
-	if sig == "" || ts == "" || nonce == "" {
-		return s.reject(c, store.ChannelWeCom, "missing msg_signature, timestamp or nonce", fiber.StatusBadRequest, nil)
-	}
-	if !s.checkTimestamp(ts) {
-		return s.reject(c, store.ChannelWeCom, "timestamp out of range", fiber.StatusForbidden, nil)
+	sig, ts, nonce, err := s.signedPost(c, store.ChannelWeCom, "msg_signature")
+	if err != nil {
+		return err
 	}
 	enc, err := wecom.OpenEnvelope(c.Body())
 	if err != nil {
@@ -113,14 +145,9 @@ func (s *Server) wecomCallback(c *fiber.Ctx) error {
 	if err != nil {
 		return s.decryptError(c, store.ChannelWeCom, err)
 	}
-	ev, err := wecom.ParseWeCom(plain)
-	if err != nil {
-		return s.reject(c, store.ChannelWeCom, "malformed message", fiber.StatusBadRequest, err)
-	}
-	if err := s.store1(c, ev); err != nil {
+	if err := s.accept(c, store.ChannelWeCom, plain, wecom.ParseWeCom, start); err != nil {
 		return err
 	}
-	s.metrics.latency.WithLabelValues(store.ChannelWeCom).Observe(time.Since(start).Seconds())
 	// WeCom apps answer an empty 200 and reply later through message/send.
 	return c.Status(fiber.StatusOK).Send(nil)
 }
@@ -129,12 +156,9 @@ func (s *Server) oaVerifyURL(c *fiber.Ctx) error {
 	if s.opts.OAToken == "" {
 		return errorf(fiber.StatusNotFound, oaDisabled, nil)
 	}
-	sig, ts, nonce, echo := c.Query("signature"), c.Query("timestamp"), c.Query("nonce"), c.Query("echostr")
-	if sig == "" || ts == "" || nonce == "" || echo == "" {
-		return s.reject(c, store.ChannelOA, "missing signature, timestamp, nonce or echostr", fiber.StatusBadRequest, nil)
-	}
-	if !s.checkTimestamp(ts) {
-		return s.reject(c, store.ChannelOA, "timestamp out of range", fiber.StatusForbidden, nil)
+	sig, ts, nonce, echo, err := s.signedQuery(c, store.ChannelOA, "signature", true)
+	if err != nil {
+		return err
 	}
 	if !wecom.VerifyOASignature(s.opts.OAToken, sig, ts, nonce) {
 		return s.reject(c, store.ChannelOA, "bad signature", fiber.StatusUnauthorized, wecom.ErrBadSignature)
@@ -156,15 +180,9 @@ func (s *Server) oaCallback(c *fiber.Ctx) error {
 	if s.opts.OAToken == "" {
 		return errorf(fiber.StatusNotFound, oaDisabled, nil)
 	}
-	if len(c.Body()) > s.opts.MaxBody {
-		return s.reject(c, store.ChannelOA, "body too large", fiber.StatusRequestEntityTooLarge, nil)
-	}
-	sig, ts, nonce := c.Query("signature"), c.Query("timestamp"), c.Query("nonce")
-	if sig == "" || ts == "" || nonce == "" {
-		return s.reject(c, store.ChannelOA, "missing signature, timestamp or nonce", fiber.StatusBadRequest, nil)
-	}
-	if !s.checkTimestamp(ts) {
-		return s.reject(c, store.ChannelOA, "timestamp out of range", fiber.StatusForbidden, nil)
+	sig, ts, nonce, err := s.signedPost(c, store.ChannelOA, "signature")
+	if err != nil {
+		return err
 	}
 	// The plain signature is sent in both modes; check it first, it is cheap.
 	if !wecom.VerifyOASignature(s.opts.OAToken, sig, ts, nonce) {
@@ -199,14 +217,9 @@ func (s *Server) oaCallback(c *fiber.Ctx) error {
 			return s.decryptError(c, store.ChannelOA, err)
 		}
 	}
-	ev, err := wecom.ParseOA(plain)
-	if err != nil {
-		return s.reject(c, store.ChannelOA, "malformed message", fiber.StatusBadRequest, err)
-	}
-	if err := s.store1(c, ev); err != nil {
+	if err := s.accept(c, store.ChannelOA, plain, wecom.ParseOA, start); err != nil {
 		return err
 	}
-	s.metrics.latency.WithLabelValues(store.ChannelOA).Observe(time.Since(start).Seconds())
 	// "success" tells the OA no passive reply follows; replies go out later
 	// through the customer-service API.
 	return c.SendString("success")

@@ -42,6 +42,23 @@ type env struct {
 	plain  *wecomtest.Driver // OA in plaintext mode
 }
 
+// serve runs the edge over st and c on a free local port until the test
+// ends, then closes st; it returns the edge's base URL.
+func serve(t *testing.T, st *sqlite.DB, c handlers.Coordinator, opts handlers.Options) string {
+	t.Helper()
+	srv := handlers.New(st, c, opts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		srv.Shutdown(context.Background())
+		st.Close()
+	})
+	return "http://" + ln.Addr().String()
+}
+
 func newEnv(t *testing.T, mutate ...func(*handlers.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
@@ -67,17 +84,7 @@ func newEnv(t *testing.T, mutate ...func(*handlers.Options)) *env {
 	if opts.Sheets == nil {
 		opts.Sheets = transfer.NewSheets(st)
 	}
-	srv := handlers.New(st, coord.NewLocal(), opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		srv.Shutdown(context.Background())
-		st.Close()
-	})
-	base := "http://" + ln.Addr().String()
+	base := serve(t, st, coord.NewLocal(), opts)
 	dc := wecomtest.DriverConfig{URL: base + "/wecom/callback", OAURL: base + "/oa/callback",
 		Token: token, AESKey: aesKey, CorpID: corpID, AgentID: "1000002",
 		OAAppID: oaAppID, OAToken: oaToken, OAAESKey: oaKey, OASafeMode: true, Retries: -1}
@@ -113,6 +120,21 @@ func post(t *testing.T, u string, body []byte) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// get fetches u and returns the response, its body read and closed.
+func get(t *testing.T, u string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
 func TestWeComURLVerification(t *testing.T) {
 	e := newEnv(t)
 	enc, err := e.wc.Encrypt([]byte("4983741093870193"))
@@ -121,12 +143,7 @@ func TestWeComURLVerification(t *testing.T) {
 	}
 	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), "1372623149"
 	q := url.Values{"msg_signature": {e.wc.Sign(ts, nonce, enc)}, "timestamp": {ts}, "nonce": {nonce}, "echostr": {enc}}
-	resp, err := http.Get(e.base + "/wecom/callback?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, b := get(t, e.base+"/wecom/callback?"+q.Encode())
 	if resp.StatusCode != 200 || string(b) != "4983741093870193" {
 		t.Fatalf("got %d %q, want exactly the decrypted echostr", resp.StatusCode, b)
 	}
@@ -142,12 +159,7 @@ func TestOAURLVerification(t *testing.T) {
 	e := newEnv(t)
 	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), "99"
 	q := url.Values{"signature": {wecom.OASignature(oaToken, ts, nonce)}, "timestamp": {ts}, "nonce": {nonce}, "echostr": {"hello123"}}
-	resp, err := http.Get(e.base + "/oa/callback?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, b := get(t, e.base+"/oa/callback?"+q.Encode())
 	if resp.StatusCode != 200 || string(b) != "hello123" {
 		t.Fatalf("got %d %q", resp.StatusCode, b)
 	}
@@ -360,12 +372,7 @@ func TestRejectedRequestsStoreNothing(t *testing.T) {
 		}
 	})
 	t.Run("rejections are counted", func(t *testing.T) {
-		resp, err := http.Get(e.base + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_, b := get(t, e.base+"/metrics")
 		for _, want := range []string{`scrm_callbacks_rejected_total{channel="wecom",reason="bad signature"} 2`, `reason="wrong receiver id"} 1`, `scrm_callback_duration_seconds_bucket`} {
 			if !strings.Contains(string(b), want) {
 				t.Errorf("metrics lack %s", want)
@@ -381,12 +388,7 @@ func TestDisabledChannelsSayHowToEnable(t *testing.T) {
 		"/oa/callback":    "SCRM_OA_APP_ID",
 		"/api/v1/stats":   "SCRM_API_TOKEN",
 	} {
-		resp, err := http.Get(e.base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, b := get(t, e.base+path)
 		// The API itself is never off: a console session reaches it
 		// without SCRM_API_TOKEN, so a request with neither is 401, and
 		// the answer still says how to enable bearer tokens.

@@ -3,9 +3,7 @@ package handlers_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -35,12 +33,7 @@ func TestUnknownEventsShareOneSeries(t *testing.T) {
 	if n := len(e.events(t)); n != 52 {
 		t.Fatalf("stored %d events, want 52 (unknown events are stored all the same)", n)
 	}
-	resp, err := http.Get(e.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, b := get(t, e.base+"/metrics")
 	var series []string
 	for _, line := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(line, "scrm_callbacks_total{") {

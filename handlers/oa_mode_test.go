@@ -3,8 +3,6 @@ package handlers_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -52,17 +50,7 @@ func startInstance(t *testing.T, c handlers.Coordinator, opts handlers.Options) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := handlers.New(st, c, opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		srv.Shutdown(context.Background())
-		st.Close()
-	})
-	return &instance{base: "http://" + ln.Addr().String(), st: st}
+	return &instance{base: serve(t, st, c, opts), st: st}
 }
 
 func (in *instance) eventCount(t *testing.T) int {
@@ -137,12 +125,7 @@ func TestOAPlaintextRefusedInSafeMode(t *testing.T) {
 	if n := len(e.events(t)); n != 1 {
 		t.Fatalf("stored %d events, want the one safe-mode message", n)
 	}
-	resp, err := http.Get(e.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, b := get(t, e.base+"/metrics")
 	want := fmt.Sprintf(`scrm_callbacks_rejected_total{channel="oa",reason="plaintext post while safe mode is configured"} %d`, len(cases))
 	if !strings.Contains(string(b), want) {
 		t.Errorf("metrics lack %s", want)
@@ -231,12 +214,7 @@ func TestURLVerificationIsPlainText(t *testing.T) {
 	wc := url.Values{"msg_signature": {e.wc.Sign(ts, nonce, enc)}, "timestamp": {ts}, "nonce": {nonce}, "echostr": {enc}}
 	for path, q := range map[string]url.Values{"/oa/callback": oa, "/wecom/callback": wc} {
 		t.Run(path, func(t *testing.T) {
-			resp, err := http.Get(e.base + path + "?" + q.Encode())
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, b := get(t, e.base+path+"?"+q.Encode())
 			if resp.StatusCode != 200 || string(b) != echo {
 				t.Fatalf("got %d %q, want exactly the echo", resp.StatusCode, b)
 			}

@@ -9,10 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -64,6 +66,9 @@ type Options struct {
 	Core *bot.Core
 	// Sheets is the spreadsheet door (imports and exports); nil answers 501.
 	Sheets *transfer.Sheets
+	// ConsoleFiles are the built web console's files (package web),
+	// served under /console/; nil serves no console.
+	ConsoleFiles fs.FS
 	// SessionIdle ends a console session unused this long
 	// (SCRM_SESSION_IDLE); 0 means bot.DefaultSessionIdle.
 	SessionIdle time.Duration
@@ -79,6 +84,10 @@ type Options struct {
 	// JSAPI signs pages for the WeCom JS-SDK (the chat sidebar); nil
 	// answers GET /api/v1/jsapi/signature with 501.
 	JSAPI JSSigner
+	// Console answers the web console's reads (workbench, reports); nil
+	// builds one over the store when it can answer them, with the
+	// Location and Now below and no business hours.
+	Console *bot.Console
 	// Location is the business time zone (SCRM_TIMEZONE) for dates in filters.
 	Location *time.Location
 	Now      func() time.Time
@@ -88,14 +97,17 @@ type Options struct {
 
 // Server is the HTTP edge.
 type Server struct {
-	app     *fiber.App
-	opts    Options
-	store   Store
-	coord   Coordinator
-	ready   []Pinger
-	ingest  *ingester
-	metrics *metrics
-	log     *slog.Logger
+	app          *fiber.App
+	opts         Options
+	store        Store
+	coord        Coordinator
+	ready        []Pinger
+	ingest       *ingester
+	metrics      *metrics
+	consoleFiles *consoleFiles
+	log          *slog.Logger
+	// listener is what Serve listens on (*silentConns), for Shutdown.
+	listener atomic.Value
 }
 
 // New builds the edge over st and coord. ready lists further dependencies
@@ -117,6 +129,18 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 		opts.MaxBody = 1 << 20
 	}
 	s := &Server{opts: opts, store: st, coord: coord, ready: ready, log: opts.Logger}
+	if cs, ok := st.(bot.ConsoleStore); ok && opts.Console == nil && opts.Core != nil {
+		s.opts.Console = bot.NewConsole(cs, bot.ConsoleOptions{Location: s.businessLocation(), Now: opts.Now})
+	}
+	if opts.ConsoleFiles != nil {
+		cf, err := loadConsole(opts.ConsoleFiles)
+		if err != nil {
+			// The embedded files are part of the binary: a build without
+			// them is a broken build, and serving blank pages hides it.
+			s.log.Error("console disabled", "err", err)
+		}
+		s.consoleFiles = cf
+	}
 	s.metrics = newMetrics(opts.Registry)
 	s.ingest = newIngester(st, coord, opts.Writers, opts.Logger, s.metrics)
 	s.app = fiber.New(fiber.Config{
@@ -124,8 +148,9 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 		// fasthttp refuses a larger body with 413 from its headers, before
 		// reading it; bodyLimit raises the limit for imports alone.
 		BodyLimit: opts.MaxBody,
-		// A connection that never sends a request holds up a graceful
-		// shutdown until ReadTimeout; keep it well under the shutdown budget.
+		// A slow or stalled client gives up its connection after
+		// ReadTimeout; one that never sends a byte is closed at shutdown
+		// (conns.go).
 		ReadTimeout:  10 * time.Second,
 		WriteTimeout: 30 * time.Second,
 		IdleTimeout:  time.Minute,
@@ -166,6 +191,7 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) routes() {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	s.app.Get("/readyz", s.readyz)
+	s.consoleFileRoutes()
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})))
 
 	s.app.Get("/wecom/callback", s.wecomVerifyURL)
@@ -189,16 +215,25 @@ func (s *Server) routes() {
 	}
 	s.authRoutes()
 	s.transferRoutes(api)
+	s.consoleRoutes(api)
 	s.crmRoutes(api)
 	s.handoverRoutes(api)
 }
 
 // Serve listens on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	tl := trackSilentConns(ln)
+	s.listener.Store(tl)
+	return s.app.Listener(tl)
+}
 
 // Shutdown stops accepting connections, waits for in-flight requests, then
 // flushes the ingest queue so every acknowledged event is stored.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if ln, ok := s.listener.Load().(*silentConns); ok {
+		// Before the graceful shutdown, which would wait for them.
+		ln.stop()
+	}
 	err := s.app.ShutdownWithContext(ctx)
 	s.ingest.Close()
 	return err

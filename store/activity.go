@@ -50,3 +50,31 @@ func IsFollowUp(e *TimelineEntry) bool {
 func IsCustomerMessage(e *TimelineEntry) bool {
 	return e.Kind == EntryMessage && e.Direction == DirectionIn
 }
+
+// DayActivity is one staff member's conversation work on one day.
+type DayActivity struct {
+	FollowUps   int64 // notes and outgoing messages by them (IsFollowUp)
+	MessagesOut int64 // of those, the messages
+	MessagesIn  int64 // messages from customers on their conversations
+}
+
+// ResponseWait is one follow-up that answered a waiting customer: At is when
+// it was written, Waited how long the customer had waited (wall clock) since
+// their first unanswered message — the stamp AppendTimeline writes.
+type ResponseWait struct {
+	StaffID string
+	At      time.Time
+	Waited  time.Duration
+}
+
+// ReportStore answers the console's reports from indexed, write-time data.
+type ReportStore interface {
+	// ActivityByDay counts, per staff member in staffIDs and per period
+	// [bounds[i], bounds[i+1]), their follow-ups, outgoing messages and the
+	// customer messages carrying their staff ID. Each slice in the map has
+	// len(bounds)-1 elements; members without any activity are absent.
+	ActivityByDay(ctx context.Context, staffIDs []string, bounds []time.Time) (map[string][]DayActivity, error)
+	// ResponseWaits lists the follow-ups of staffIDs in [from, to) stamped
+	// with a wait, ordered by At then staff ID.
+	ResponseWaits(ctx context.Context, staffIDs []string, from, to time.Time) ([]ResponseWait, error)
+}

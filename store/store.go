@@ -262,6 +262,52 @@ type TimelineStore interface {
 	FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*TimelineEntry, error)
 }
 
+// MarkerStore keeps markers: records that something was done once (a reply
+// sent, a card press applied, a reminder list recorded), each named by its
+// kind (its family, one of MarkerKinds) and a key, with a short value and
+// the time it was made. Unlike cursors, which track a position or a state
+// and stay few, markers pile up one per event or push, so each family is
+// kept only for its retention: a periodic sweep deletes the older ones
+// (bot.MarkerSweep).
+type MarkerStore interface {
+	// GetMarker returns the value of marker (kind, key), "" if there is
+	// none.
+	GetMarker(ctx context.Context, kind, key string) (string, error)
+	// SetMarker records marker (kind, key) with value, made at at. Setting
+	// it again replaces its value and keeps the time it was first made.
+	SetMarker(ctx context.Context, kind, key, value string, at time.Time) error
+	// DeleteMarkers deletes the markers of kind made before before and
+	// reports how many it deleted.
+	DeleteMarkers(ctx context.Context, kind string, before time.Time) (int64, error)
+}
+
+// The marker kinds. Before markers had a store of their own they were
+// cursors named "<kind>:<key>"; a backend moves any such cursor into the
+// markers when it opens (MarkerKinds lists what it looks for).
+const (
+	MarkBotReply      = "bot-reply"      // a command's reply went out
+	MarkBotNotice     = "bot-notice"     // a command's notice to a member went out
+	MarkInboxForward  = "inbox:fwd"      // a customer message was forwarded (per member too)
+	MarkInboxPress    = "inbox:press"    // a claim card press was answered
+	MarkInboxReply    = "inbox:reply"    // a member's reply to a customer went out
+	MarkInboxAuto     = "inbox:auto"     // what the bot answered a customer message with
+	MarkInboxOffHours = "inbox:offhours" // the closed-period notice went out (value: the event)
+	MarkCardPress     = "card-press"     // a reminder card press was applied (value: how)
+	MarkDailyScan     = "daily-scan"     // a day's cadence scan: its position, then "done"
+	MarkPlan          = "plan-scan"      // a day's planning scan was scheduled
+	MarkPlanDigest    = "plan-digest"    // a day's digests were scheduled
+	MarkDigestSent    = "digest-sent"    // a member's daily digest went out
+	MarkWeeklySent    = "weekly-sent"    // a manager's weekly digest went out
+	MarkReminderList  = "rem-list"       // the list (or card) a reminder push went out in
+	MarkListReady     = "rem-list-ready" // a list was recorded on all its reminders
+)
+
+// MarkerKinds lists every marker kind.
+var MarkerKinds = []string{
+	MarkBotReply, MarkBotNotice, MarkInboxForward, MarkInboxPress, MarkInboxReply, MarkInboxAuto, MarkInboxOffHours,
+	MarkCardPress, MarkDailyScan, MarkPlan, MarkPlanDigest, MarkDigestSent, MarkWeeklySent, MarkReminderList, MarkListReady,
+}
+
 // Stats are the headline counts of /api/v1/stats.
 type Stats struct {
 	Events    int64 `json:"events"`
@@ -275,6 +321,7 @@ type Store interface {
 	CustomerStore
 	TimelineStore
 	ActivityStore
+	ReportStore
 	CustomerAdmin
 	StaffStore
 	TagStore
@@ -286,6 +333,13 @@ type Store interface {
 	QuickReplyStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
+	MarkerStore
+	// PruneDone deletes the bookkeeping of work finished before before that
+	// nothing reads any more, and reports how many records it deleted: on
+	// MongoDB the done records and lease generations of processed events,
+	// which would otherwise grow by one or more per event forever. A
+	// backend that keeps no such records deletes nothing.
+	PruneDone(ctx context.Context, before time.Time) (int64, error)
 	// GetCursor returns a named cursor (e.g. a kf sync cursor), "" if unset.
 	GetCursor(ctx context.Context, name string) (string, error)
 	// SetCursor stores a named cursor.

@@ -38,8 +38,6 @@ func TestSameNamedCustomersAndOfflineQuestionsEndToEnd(t *testing.T) {
 		}
 	}
 	send := func(m wecomtest.Msg) { t.Helper(); a.sendWeCom(t, m) }
-	send(wecomtest.ContactEvent("add_external_contact", "wangfang", "wmLiuA", time.Now(), nil))
-	send(wecomtest.ContactEvent("add_external_contact", "zhangwei", "wmLiuB", time.Now(), nil))
 	find := func(ext string) *store.Customer {
 		c, err := a.store.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: ext})
 		if err != nil {
@@ -47,6 +45,12 @@ func TestSameNamedCustomersAndOfflineQuestionsEndToEnd(t *testing.T) {
 		}
 		return c
 	}
+	// The numbered list below is in the order the customers were created:
+	// the second add waits for the first customer, or the two events,
+	// processed in different lanes, could create them in either order.
+	send(wecomtest.ContactEvent("add_external_contact", "wangfang", "wmLiuA", time.Now(), nil))
+	waitFor(t, "the first customer", func() bool { return find("wmLiuA") != nil })
+	send(wecomtest.ContactEvent("add_external_contact", "zhangwei", "wmLiuB", time.Now(), nil))
 	waitFor(t, "both customers", func() bool {
 		x, y := find("wmLiuA"), find("wmLiuB")
 		return x != nil && y != nil && x.Name == "刘洋" && y.Name == "刘洋"

@@ -13,7 +13,7 @@ import (
 
 // core is what runs behind the HTTP edge: the processors every stored event
 // visits, in order, and the loops that run beside the pipeline (job runners,
-// the reminder scheduler, the chat archive).
+// the reminder scheduler, the marker sweep, the chat archive).
 type core struct {
 	owner      string // this instance's name in leases
 	processors []bot.Processor
@@ -150,6 +150,10 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	c.register(analysis)
 	c.beside(bot.NewJobRunner(a.store, bot.AnalysisJobKind, analysis.HandleJob,
 		bot.RunnerOptions{Owner: c.owner, Workers: 4, Now: now, Logger: log}).Run)
+
+	// Markers and finished work's bookkeeping are deleted after their
+	// retention (bot.MarkerRetention); without it they grow forever.
+	c.beside(bot.NewMarkerSweep(a.store, bot.MarkerSweepOptions{Now: now, Logger: log}).Run)
 
 	// Console sessions: lookups delete the ended ones they meet; this
 	// sweep removes the rest (and expired login links) every hour.

@@ -384,7 +384,11 @@ func TestDemoInBrowser(t *testing.T) {
 	}
 }
 
-func saveScreenshot(t *testing.T, png []byte) {
+func saveScreenshot(t *testing.T, png []byte) { saveScreenshotAs(t, "scrm-demo.png", png) }
+
+// saveScreenshotAs saves a screenshot as a test artifact: in the test's
+// temporary directory and, when set, in $SCRM_SCREENSHOT_DIR.
+func saveScreenshotAs(t *testing.T, name string, png []byte) {
 	t.Helper()
 	dirs := []string{t.TempDir()}
 	if d := os.Getenv("SCRM_SCREENSHOT_DIR"); d != "" {
@@ -395,7 +399,7 @@ func saveScreenshot(t *testing.T, png []byte) {
 			t.Errorf("screenshot dir: %v", err)
 			continue
 		}
-		p := filepath.Join(d, "scrm-demo.png")
+		p := filepath.Join(d, name)
 		if err := os.WriteFile(p, png, 0o644); err != nil {
 			t.Errorf("save screenshot: %v", err)
 			continue

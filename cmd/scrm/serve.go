@@ -26,6 +26,7 @@ import (
 	"github.com/scrmhq/scrm/store/mongo"
 	"github.com/scrmhq/scrm/store/sqlite"
 	"github.com/scrmhq/scrm/transfer"
+	"github.com/scrmhq/scrm/web"
 	"github.com/scrmhq/scrm/wecom"
 )
 
@@ -144,6 +145,11 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		Sheets:      transfer.NewSheets(a.store),
 		SessionIdle: cfg.SessionIdle,
 		PublicURL:   cfg.PublicBase(),
+		// The console's reads count waits in business hours, as 今天 does.
+		Console: bot.NewConsole(a.store, bot.ConsoleOptions{Hours: cfg.Hours(), Location: cfg.Location(),
+			DormantDays: cfg.DormantDays, Now: now}),
+		// The console is in the binary, so serve and demo both have it.
+		ConsoleFiles: web.Console(),
 	}
 	opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.MongoURI != "" {

@@ -654,9 +654,12 @@ func (db *DB) erase(ctx context.Context, id string) error {
 	byCustomer := bson.D{{Key: "customer_id", Value: id}}
 	// Cursors are named after what they track, e.g. "bot-reply:<dedup key>"
 	// whose dedup key may hold an identity value.
+	// Markers likewise: their keys are made of the same parts.
 	cursors := bson.A{bson.D{{Key: "_id", Value: componentRegex("", id)}}}
+	markers := bson.A{bson.D{{Key: "key", Value: componentRegex("", id)}}}
 	for _, v := range values {
 		cursors = append(cursors, bson.D{{Key: "_id", Value: componentRegex("", v)}})
+		markers = append(markers, bson.D{{Key: "key", Value: componentRegex("", v)}})
 	}
 	deletes := []struct {
 		what   string
@@ -669,6 +672,7 @@ func (db *DB) erase(ctx context.Context, id string) error {
 		{"jobs", db.crm.jobs, bson.D{{Key: "key", Value: componentRegex("", id)}}},
 		{"job leases", db.crm.leases, bson.D{{Key: "subject", Value: componentRegex(jobSubjectPrefix, id)}}},
 		{"cursors", db.cursors, bson.D{{Key: "$or", Value: cursors}}},
+		{"markers", db.markers, bson.D{{Key: "$or", Value: markers}}},
 		{"follows", db.follows, byCustomer},
 		{"merge records", db.merges, bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "into", Value: id}}}}}},
 		{"merge pairs", db.crm.mergePairs, bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "from", Value: id}}, bson.D{{Key: "into", Value: id}}}}}},

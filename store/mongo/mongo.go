@@ -41,6 +41,7 @@ const (
 	collTimeline   = "timeline"
 	collCounters   = "counters"
 	collCursors    = "cursors"
+	collMarkers    = "markers" // store.MarkerStore, swept per kind
 )
 
 // DB is the MongoDB store. It implements store.Store.
@@ -50,7 +51,7 @@ type DB struct {
 
 	events, claims, done                   *mongo.Collection
 	customers, identities, follows, merges *mongo.Collection
-	timeline, counters, cursors            *mongo.Collection
+	timeline, counters, cursors, markers   *mongo.Collection
 	crm                                    crmCollections // crm_*.go
 }
 
@@ -88,6 +89,10 @@ func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) 
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := db.moveCursorMarkers(ctx, time.Now()); err != nil { // markers.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	if err := db.prepareGroups(ctx); err != nil { // groups.go
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -121,6 +126,7 @@ func newDB(client *mongo.Client, dbName string) *DB {
 		timeline:   d.Collection(collTimeline),
 		counters:   d.Collection(collCounters),
 		cursors:    d.Collection(collCursors),
+		markers:    d.Collection(collMarkers),
 		crm:        newCRMCollections(d),
 	}
 }
@@ -141,6 +147,14 @@ func (db *DB) ensureIndexes(ctx context.Context) error {
 			// Claiming reads only the pending prefix of this index, so
 			// millions of processed events cost nothing.
 			plain("pending_id", bson.D{{Key: "pending", Value: 1}, {Key: "_id", Value: 1}}),
+		}},
+		{db.done, []mongo.IndexModel{
+			// PruneDone finds the done records older than its cutoff.
+			plain("at", bson.D{{Key: "at", Value: 1}}),
+		}},
+		{db.markers, []mongo.IndexModel{
+			// The sweep deletes a kind's markers older than its retention.
+			plain("kind_created", bson.D{{Key: "kind", Value: 1}, {Key: "created_at", Value: 1}}),
 		}},
 		{db.claims, []mongo.IndexModel{
 			plain("event_gen", bson.D{{Key: "event_id", Value: 1}, {Key: "gen", Value: -1}}),

@@ -527,10 +527,14 @@ func (db *DB) erase(ctx context.Context, n int64) error {
 		cid := formatID(n)
 		// Cursors are named after what they track, e.g. "bot-reply:<dedup
 		// key>" whose dedup key may hold an identity value.
+		// Markers likewise: their keys are made of the same parts.
 		cursorWhere, cursorArgs := componentMatch("name"), componentArgs(cid)
+		markerWhere, markerArgs := componentMatch("key"), componentArgs(cid)
 		for _, v := range slices.Concat(values, added) {
 			cursorWhere += " OR " + componentMatch("name")
 			cursorArgs = append(cursorArgs, componentArgs(v)...)
+			markerWhere += " OR " + componentMatch("key")
+			markerArgs = append(markerArgs, componentArgs(v)...)
 		}
 		stmts := []struct {
 			what, sql string
@@ -540,6 +544,7 @@ func (db *DB) erase(ctx context.Context, n int64) error {
 			{"reminders", `DELETE FROM reminders WHERE customer_id = ?`, []any{n}},
 			{"jobs", `DELETE FROM jobs WHERE ` + componentMatch("key"), componentArgs(cid)},
 			{"cursors", `DELETE FROM cursors WHERE ` + cursorWhere, cursorArgs},
+			{"markers", `DELETE FROM markers WHERE ` + markerWhere, markerArgs},
 			{"follows", `DELETE FROM customer_follows WHERE customer_id = ?`, []any{n}},
 			{"tags", `DELETE FROM customer_tags WHERE customer_id = ?`, []any{n}},
 			{"identities", `DELETE FROM customer_identities WHERE customer_id = ?`, []any{n}},

@@ -122,6 +122,10 @@ func Open(ctx context.Context, dataDir string, opts ...Option) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
+	if err := db.moveCursorMarkers(ctx, time.Now()); err != nil {
+		w.Close()
+		return nil, err
+	}
 
 	rq := url.Values{}
 	rq.Add("_pragma", "busy_timeout("+busy+")")
@@ -224,6 +228,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return fmt.Errorf("sqlite: read schema_migrations: %w", err)
 	}
+	seen := map[int]string{}
 	for _, name := range names {
 		base := filepath.Base(name)
 		num, _, ok := strings.Cut(base, "_")
@@ -231,6 +236,13 @@ func (db *DB) migrate(ctx context.Context) error {
 		if !ok || err != nil {
 			return fmt.Errorf("sqlite: migration %s: name must start with a number and '_'", base)
 		}
+		// Two branches can each add "the next" migration; were both to
+		// keep one number, the second would be taken as applied and
+		// silently skipped.
+		if other, dup := seen[version]; dup {
+			return fmt.Errorf("sqlite: migrations %s and %s share version %d", other, base, version)
+		}
+		seen[version] = base
 		if applied[version] {
 			continue
 		}

@@ -120,3 +120,10 @@ func TestBackup(t *testing.T) {
 		t.Fatalf("restored Stats = %+v, %v; want 1 customer", st, err)
 	}
 }
+
+// TestMarkersMoveOutOfCursors: a database from before the markers table
+// keeps its markers, moved out of the cursors at Open.
+func TestMarkersMoveOutOfCursors(t *testing.T) {
+	dir := t.TempDir()
+	storetest.MarkersMovedOnOpen(t, openAt(t, dir), func() store.Store { return openAt(t, dir) })
+}

@@ -61,6 +61,7 @@ var crmGroups = []struct {
 	{"Reminders", reminderTests},
 	{"Jobs", jobTests},
 	{"Activity", activityTests},
+	{"Reports", reportTests},
 	{"Groups", groupTests},
 	{"Sessions", sessionTests},
 	{"QuickReplies", quickReplyTests},
@@ -571,6 +572,11 @@ var eraseTests = []crmTest{
 		if err := s.SetCursor(ctx, "kf/wk1", "keep-cursor"); err != nil {
 			t.Fatal(err)
 		}
+		// Markers are named after events and pushes, which may hold an
+		// identity value or the customer's ID.
+		mustNil(t, s.SetMarker(ctx, store.MarkBotReply, "wecom:evt:sys:1:"+secrets[extV]+":y", "1", base))
+		mustNil(t, s.SetMarker(ctx, store.MarkInboxReply, "s1:"+c.ID+":9f", "1", base))
+		mustNil(t, s.SetMarker(ctx, store.MarkBotReply, "msg:wecom:keep-1", "keep-marker", base))
 		evs := []*store.Event{
 			newEvent("wecom:evt:sys:1:change_external_contact:add_external_contact:s1:"+secrets[extV], 1),
 			newEvent("msg:oa:secret-1", 2),
@@ -653,6 +659,12 @@ var eraseTests = []crmTest{
 		}
 		if v, err := s.GetCursor(ctx, "kf/wk1"); err != nil || v != "keep-cursor" {
 			t.Errorf("unrelated cursor = %q, %v", v, err)
+		}
+		if v, err := s.GetMarker(ctx, store.MarkBotReply, "msg:wecom:keep-1"); err != nil || v != "keep-marker" {
+			t.Errorf("unrelated marker = %q, %v", v, err)
+		}
+		if v, err := s.GetMarker(ctx, store.MarkInboxReply, "s1:"+c.ID+":9f"); err != nil || v != "" {
+			t.Errorf("marker naming the erased customer = %q, %v; want it gone", v, err)
 		}
 		all := allEvents(t, s)
 		if len(all) != 4 {

@@ -1409,6 +1409,74 @@ var miscTests = []namedTest{
 			})
 		}
 	}},
+	{"Markers", func(t *testing.T, s store.Store) {
+		ctx := ctxFor(t)
+		get := func(kind, key, want string) {
+			t.Helper()
+			if got, err := s.GetMarker(ctx, kind, key); err != nil || got != want {
+				t.Fatalf("GetMarker(%s, %s) = %q, %v; want %q", kind, key, got, err, want)
+			}
+		}
+		get(store.MarkBotReply, "msg:wecom:1", "")
+		mustNil(t, s.SetMarker(ctx, store.MarkBotReply, "msg:wecom:1", "1", base))
+		get(store.MarkBotReply, "msg:wecom:1", "1")
+		// One key in two kinds is two markers.
+		get(store.MarkInboxPress, "msg:wecom:1", "")
+		mustNil(t, s.SetMarker(ctx, store.MarkInboxPress, "msg:wecom:1", "p", base.Add(time.Hour)))
+		get(store.MarkBotReply, "msg:wecom:1", "1")
+		get(store.MarkInboxPress, "msg:wecom:1", "p")
+		// Set again: the value changes, the time it was made does not (a
+		// non-UTC time is the same instant).
+		mustNil(t, s.SetMarker(ctx, store.MarkBotReply, "msg:wecom:1", "done", base.Add(48*time.Hour).In(cst)))
+		get(store.MarkBotReply, "msg:wecom:1", "done")
+		mustNil(t, s.SetMarker(ctx, store.MarkBotReply, "msg:wecom:2", "1", base.Add(24*time.Hour)))
+
+		// Deleting is per kind, strictly before the cutoff.
+		del := func(kind string, before time.Time, want int64) {
+			t.Helper()
+			if n, err := s.DeleteMarkers(ctx, kind, before); err != nil || n != want {
+				t.Fatalf("DeleteMarkers(%s, %v) = %d, %v; want %d", kind, before, n, err, want)
+			}
+		}
+		del(store.MarkBotReply, base, 0)
+		del(store.MarkBotReply, base.Add(time.Hour), 1) // the first, made at base though set again later
+		get(store.MarkBotReply, "msg:wecom:1", "")
+		get(store.MarkBotReply, "msg:wecom:2", "1")
+		get(store.MarkInboxPress, "msg:wecom:1", "p")
+		del(store.MarkBotReply, base.Add(24*time.Hour), 0)
+		del(store.MarkBotReply, base.Add(25*time.Hour).In(cst), 1)
+		get(store.MarkInboxPress, "msg:wecom:1", "p")
+		// A deleted marker can be made again.
+		mustNil(t, s.SetMarker(ctx, store.MarkBotReply, "msg:wecom:1", "again", base.Add(72*time.Hour)))
+		get(store.MarkBotReply, "msg:wecom:1", "again")
+	}},
+	{"PruneDone", func(t *testing.T, s store.Store) {
+		// Pruning the bookkeeping of finished work changes no outcome: a
+		// completed event stays processed and unclaimable, a pending one
+		// is claimed again after its lease and can be completed.
+		ctx := ctxFor(t)
+		seedEvents(t, s, 3)
+		got := claim(t, s, "p", 3, base, time.Minute)
+		if len(got) != 3 {
+			t.Fatalf("claimed %d, want 3", len(got))
+		}
+		for _, e := range got[:2] {
+			mustNil(t, s.CompleteEvent(ctx, e.ID, "p", base))
+		}
+		if _, err := s.PruneDone(ctx, base.Add(time.Hour)); err != nil {
+			t.Fatalf("PruneDone: %v", err)
+		}
+		again := claim(t, s, "q", 10, base.Add(2*time.Minute), time.Minute)
+		if len(again) != 1 || again[0].ID != got[2].ID {
+			t.Fatalf("claimed %v after the prune, want only event %d", ids(again), got[2].ID)
+		}
+		mustNil(t, s.CompleteEvent(ctx, again[0].ID, "q", base.Add(2*time.Minute)))
+		for _, e := range allEvents(t, s) {
+			if e.ProcessedAt == nil {
+				t.Errorf("event %d not processed after the prune", e.ID)
+			}
+		}
+	}},
 	{"Ping", func(t *testing.T, s store.Store) {
 		if err := s.Ping(ctxFor(t)); err != nil {
 			t.Fatalf("Ping: %v", err)
@@ -1434,5 +1502,71 @@ func completeLargeBatch(n int) func(t *testing.T, s store.Store) {
 		if _, err := s.OldestUnprocessed(ctx); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("OldestUnprocessed after completing all = %v, want ErrNotFound", err)
 		}
+	}
+}
+
+// MarkersMovedOnOpen checks the upgrade of a database made before markers
+// had a store of their own, when they were cursors named "<kind>:<key>":
+// reopen closes nothing and opens the backend again over old's data. The
+// markers move (value kept, kept for their family's full retention from the
+// move), other cursors stay, and opening again changes nothing.
+func MarkersMovedOnOpen(t *testing.T, old store.Store, reopen func() store.Store) {
+	t.Helper()
+	ctx := ctxFor(t)
+	cursors := map[string]string{
+		"bot-reply:msg:wecom:7":     "1",
+		"card-press:wecom:evt:9":    "snooze:1740816000",
+		"rem-list:12:1740816000":    "12,13",
+		"rem-list-ready:0a1b2c":     "12,13",
+		"inbox:fwd:msg:oa:3:lisi":   "1",
+		"kf/wk1":                    "keep-cursor",
+		"inbox:offer:c1":            `{"round":1}`,
+		"bot-reply":                 "not a marker: no key",
+		"bot-replyx:msg:wecom:7":    "not a marker: another name",
+		"inbox:claimed:c1:1":        "lisi",
+		"analysis:c1":               "12",
+		"daily-scan:2025-03-01|all": "done",
+	}
+	for name, v := range cursors {
+		mustNil(t, old.SetCursor(ctx, name, v))
+	}
+	mustNil(t, old.Close())
+	before := time.Now().Add(-time.Second)
+	s := reopen()
+	markers := []struct{ kind, key, value string }{
+		{store.MarkBotReply, "msg:wecom:7", "1"},
+		{store.MarkCardPress, "wecom:evt:9", "snooze:1740816000"},
+		{store.MarkReminderList, "12:1740816000", "12,13"},
+		{store.MarkListReady, "0a1b2c", "12,13"},
+		{store.MarkInboxForward, "msg:oa:3:lisi", "1"},
+		{store.MarkDailyScan, "2025-03-01|all", "done"},
+	}
+	for _, m := range markers {
+		if got, err := s.GetMarker(ctx, m.kind, m.key); err != nil || got != m.value {
+			t.Errorf("marker %s %s = %q, %v; want %q", m.kind, m.key, got, err, m.value)
+		}
+		if got, err := s.GetCursor(ctx, m.kind+":"+m.key); err != nil || got != "" {
+			t.Errorf("cursor %s:%s = %q, %v after the move; want it gone", m.kind, m.key, got, err)
+		}
+		delete(cursors, m.kind+":"+m.key)
+	}
+	for name, want := range cursors {
+		if got, err := s.GetCursor(ctx, name); err != nil || got != want {
+			t.Errorf("cursor %s = %q, %v; want %q kept", name, got, err, want)
+		}
+	}
+	// Moved markers count as made at the move, not at the epoch: a sweep
+	// with a cutoff before the move keeps them, one after it deletes them.
+	if n, err := s.DeleteMarkers(ctx, store.MarkBotReply, before); err != nil || n != 0 {
+		t.Errorf("DeleteMarkers before the move = %d, %v; want 0", n, err)
+	}
+	if n, err := s.DeleteMarkers(ctx, store.MarkBotReply, time.Now().Add(time.Minute)); err != nil || n != 1 {
+		t.Errorf("DeleteMarkers after the move = %d, %v; want 1", n, err)
+	}
+	mustNil(t, s.Close())
+	again := reopen()
+	defer again.Close()
+	if got, err := again.GetMarker(ctx, store.MarkCardPress, "wecom:evt:9"); err != nil || got != "snooze:1740816000" {
+		t.Errorf("after a second open, marker = %q, %v", got, err)
 	}
 }

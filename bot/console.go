@@ -1,0 +1,825 @@
+package bot
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scrmhq/scrm/nlp"
+	"github.com/scrmhq/scrm/store"
+)
+
+// The console's reads: the workbench (what needs me today), the reports and
+// a customer's sentiment over time. They take the viewer and stay inside
+// its scope exactly as the bot's 今天 and 团队 do, from the same code
+// (attentionFor, teamStats' write-time counts). Nothing here writes.
+
+// ConsoleStore is what the console's reads need.
+type ConsoleStore interface {
+	PlanStore
+	store.ReportStore
+}
+
+// ConsoleOptions tune the console's reads; zero values take the defaults.
+type ConsoleOptions struct {
+	Hours       Hours // business hours, for waits counted in them; nil: all hours
+	Location    *time.Location
+	DormantDays int // as the daily scan (default 30)
+	Now         func() time.Time
+}
+
+// Console answers the console's pages.
+type Console struct {
+	st ConsoleStore
+	o  ConsoleOptions
+}
+
+// NewConsole returns the console's reads over st.
+func NewConsole(st ConsoleStore, o ConsoleOptions) *Console {
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	o.DormantDays = positiveOr(o.DormantDays, 30)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Console{st: st, o: o}
+}
+
+// consoleList caps each list of the workbench.
+const consoleList = 100
+
+// WaitingItem is a customer waiting for an answer.
+type WaitingItem struct {
+	CustomerID string    `json:"customer_id"`
+	Name       string    `json:"name"`
+	OwnerID    string    `json:"owner_id"`
+	OwnerName  string    `json:"owner_name"`
+	Since      time.Time `json:"since"`
+	Minutes    int64     `json:"minutes"` // within business hours
+}
+
+// WorkbenchReminders are the reminders due: before today and today.
+type WorkbenchReminders struct {
+	Overdue []*store.Reminder `json:"overdue"`
+	Today   []*store.Reminder `json:"today"`
+}
+
+// AlertItem is an open complaint or sentiment alert.
+type AlertItem struct {
+	CustomerID string    `json:"customer_id"`
+	Name       string    `json:"name"`
+	Kind       string    `json:"kind"` // complaint, negative or escalated
+	Text       string    `json:"text"`
+	At         time.Time `json:"at"`
+	ReminderID int64     `json:"reminder_id,omitempty"`
+}
+
+// PromiseItem is a promise due today.
+type PromiseItem struct {
+	CustomerID string    `json:"customer_id"`
+	Name       string    `json:"name"`
+	Text       string    `json:"text"`
+	Due        time.Time `json:"due"`
+	ReminderID int64     `json:"reminder_id"`
+}
+
+// DormantItem is a dormant customer to wake.
+type DormantItem struct {
+	CustomerID    string     `json:"customer_id"`
+	Name          string     `json:"name"`
+	OwnerName     string     `json:"owner_name"`
+	LastContactAt *time.Time `json:"last_contact_at"`
+	Days          int        `json:"days"`
+}
+
+// TeamRow is one salesperson's line of a manager's workbench.
+type TeamRow struct {
+	StaffID   string `json:"staff_id"`
+	Name      string `json:"name"`
+	Customers int64  `json:"customers"`
+	Waiting   int    `json:"waiting"`
+	Overdue   int    `json:"overdue"`
+	Alerts    int    `json:"alerts"`
+	Dormant   int64  `json:"dormant"`
+}
+
+// Workbench is what needs the viewer (and, for a manager, their team) now.
+type Workbench struct {
+	Waiting   []WaitingItem      `json:"waiting"`
+	Reminders WorkbenchReminders `json:"reminders"`
+	Alerts    []AlertItem        `json:"alerts"`
+	Promises  []PromiseItem      `json:"promises"`
+	Dormant   []DormantItem      `json:"dormant"`
+	Team      []TeamRow          `json:"team"`
+}
+
+// consoleMembers are the staff whose work the viewer sees, in ID order,
+// and everyone's names: sales themselves, a manager their team (and
+// themselves), an admin every active salesperson and manager.
+func (c *Console) consoleMembers(ctx context.Context, v Viewer) ([]string, map[string]string, error) {
+	staff, err := c.st.FindStaff(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("console: staff: %w", err)
+	}
+	names := map[string]string{}
+	for _, s := range staff {
+		names[s.ID] = cmp.Or(s.Name, s.ID)
+	}
+	var ids []string
+	switch scope := v.Scope(); {
+	case scope == nil:
+		for _, s := range staff {
+			if s.Active && (s.Role == RoleSales || s.Role == RoleManager) {
+				ids = append(ids, s.ID)
+			}
+		}
+	default:
+		ids = slices.Clone(scope)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), names, nil
+}
+
+// Workbench gathers what needs v today.
+func (c *Console) Workbench(ctx context.Context, v Viewer) (*Workbench, error) {
+	now := c.o.Now().UTC()
+	wb := &Workbench{Waiting: []WaitingItem{}, Reminders: WorkbenchReminders{Overdue: []*store.Reminder{}, Today: []*store.Reminder{}},
+		Alerts: []AlertItem{}, Promises: []PromiseItem{}, Dormant: []DormantItem{}, Team: []TeamRow{}}
+	members, names, err := c.consoleMembers(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	if len(members) == 0 {
+		return wb, nil
+	}
+	customers := map[string]*store.Customer{}
+	customer := func(id string) (*store.Customer, error) {
+		if cu, ok := customers[id]; ok || id == "" {
+			return cu, nil
+		}
+		cu, err := c.st.FindCustomerByID(ctx, id)
+		if err != nil && !isNotFound(err) {
+			return nil, fmt.Errorf("console: customer %s: %w", id, err)
+		}
+		customers[id] = cu
+		return cu, nil
+	}
+	nameOf := func(cu *store.Customer) string {
+		if cu == nil {
+			return ""
+		}
+		return displayName(cu)
+	}
+	followers, err := c.st.FollowerCounts(ctx, members, "")
+	if err != nil {
+		return nil, fmt.Errorf("console: customers: %w", err)
+	}
+	dormant, err := c.st.FollowerCounts(ctx, members, store.StageDormant)
+	if err != nil {
+		return nil, fmt.Errorf("console: dormant: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, id := range members {
+		a, err := attentionFor(ctx, c.st, c.o.Hours, id, now, c.o.Location)
+		if err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+		for _, w := range a.waiting {
+			customers[w.c.ID] = w.c
+			if seen["w"+w.c.ID] {
+				continue // followed by two members of the team: listed once
+			}
+			seen["w"+w.c.ID] = true
+			wb.Waiting = append(wb.Waiting, WaitingItem{CustomerID: w.c.ID, Name: displayName(w.c), OwnerID: id,
+				OwnerName: names[id], Since: w.since, Minutes: int64(w.business / time.Minute)})
+		}
+		for _, cu := range a.complaints {
+			customers[cu.ID] = cu
+			kind := "negative"
+			if cu.Insight.Intent == nlp.IntentComplaint {
+				kind = "complaint"
+			}
+			if seen["c"+cu.ID] {
+				continue
+			}
+			seen["c"+cu.ID] = true
+			wb.Alerts = append(wb.Alerts, AlertItem{CustomerID: cu.ID, Name: displayName(cu), Kind: kind,
+				Text: cmp.Or(cu.Insight.Summary, nlp.SentimentLabel(cu.Insight.SentimentLabel, cu.Insight.SentimentScore)), At: cu.Insight.AnalyzedAt})
+		}
+		for _, r := range a.alerts {
+			cu, err := customer(r.CustomerID)
+			if err != nil {
+				return nil, err
+			}
+			kind := "negative"
+			switch {
+			case strings.HasPrefix(r.Key, store.ReminderSentiment+":"+escalateKey):
+				kind = "escalated"
+			case cu != nil && cu.Insight != nil && cu.Insight.Intent == nlp.IntentComplaint:
+				kind = "complaint"
+			}
+			wb.Alerts = append(wb.Alerts, AlertItem{CustomerID: r.CustomerID, Name: nameOf(cu), Kind: kind, Text: r.Text, At: r.CreatedAt, ReminderID: r.ID})
+		}
+		for _, r := range a.promises {
+			cu, err := customer(r.CustomerID)
+			if err != nil {
+				return nil, err
+			}
+			wb.Promises = append(wb.Promises, PromiseItem{CustomerID: r.CustomerID, Name: nameOf(cu), Text: r.Text, Due: r.DueAt, ReminderID: r.ID})
+		}
+		wb.Reminders.Overdue = append(wb.Reminders.Overdue, a.overdue...)
+		wb.Reminders.Today = append(wb.Reminders.Today, a.due...)
+		if v.Role == RoleManager || v.Role == RoleAdmin {
+			wb.Team = append(wb.Team, TeamRow{StaffID: id, Name: names[id], Customers: followers[id], Waiting: len(a.waiting),
+				Overdue: len(a.overdue), Alerts: len(a.alerts) + len(a.complaints), Dormant: dormant[id]})
+		}
+	}
+	slices.SortStableFunc(wb.Waiting, func(x, y WaitingItem) int {
+		return cmp.Or(x.Since.Compare(y.Since), cmp.Compare(x.CustomerID, y.CustomerID))
+	})
+	slices.SortStableFunc(wb.Alerts, func(x, y AlertItem) int { return cmp.Or(y.At.Compare(x.At), cmp.Compare(x.CustomerID, y.CustomerID)) })
+	byDue := func(x, y *store.Reminder) int { return cmp.Or(x.DueAt.Compare(y.DueAt), cmp.Compare(x.ID, y.ID)) }
+	slices.SortStableFunc(wb.Reminders.Overdue, byDue)
+	slices.SortStableFunc(wb.Reminders.Today, byDue)
+	slices.SortStableFunc(wb.Promises, func(x, y PromiseItem) int {
+		return cmp.Or(x.Due.Compare(y.Due), cmp.Compare(x.ReminderID, y.ReminderID))
+	})
+	wb.Waiting = wb.Waiting[:min(len(wb.Waiting), consoleList)]
+	wb.Alerts = wb.Alerts[:min(len(wb.Alerts), consoleList)]
+	wb.Promises = wb.Promises[:min(len(wb.Promises), consoleList)]
+	wb.Reminders.Overdue = wb.Reminders.Overdue[:min(len(wb.Reminders.Overdue), consoleList)]
+	wb.Reminders.Today = wb.Reminders.Today[:min(len(wb.Reminders.Today), consoleList)]
+
+	// Dormant customers to wake: the daily scan's 沉睡, longest silent first
+	// among the first page (the stage index gives them in ID order).
+	f, ok := scopeFilter(v, store.CustomerFilter{Stage: store.StageDormant, Limit: 200})
+	if ok {
+		cs, err := c.st.FindCustomers(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("console: dormant customers: %w", err)
+		}
+		for _, cu := range cs {
+			if !v.CanSee(cu) {
+				continue
+			}
+			item := DormantItem{CustomerID: cu.ID, Name: displayName(cu), OwnerName: ownerName(cu, members, names)}
+			if last := lastContact(cu); !last.IsZero() {
+				item.LastContactAt = &last
+				item.Days = int(now.Sub(last) / (24 * time.Hour))
+			}
+			wb.Dormant = append(wb.Dormant, item)
+		}
+		slices.SortStableFunc(wb.Dormant, func(x, y DormantItem) int {
+			return cmp.Or(cmp.Compare(y.Days, x.Days), cmp.Compare(x.CustomerID, y.CustomerID))
+		})
+		wb.Dormant = wb.Dormant[:min(len(wb.Dormant), 20)]
+	}
+	return wb, nil
+}
+
+// ownerName names the first active follower of cu among members (any
+// active follower otherwise).
+func ownerName(cu *store.Customer, members []string, names map[string]string) string {
+	owner := ""
+	for _, f := range cu.Follows {
+		if f.Deleted {
+			continue
+		}
+		if slices.Contains(members, f.StaffID) {
+			return cmp.Or(names[f.StaffID], f.StaffID)
+		}
+		if owner == "" {
+			owner = cmp.Or(names[f.StaffID], f.StaffID)
+		}
+	}
+	return owner
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// ---- reports ----
+
+// ReportQuery is a report's period, business days inclusive, and
+// optionally one salesperson.
+type ReportQuery struct {
+	From, To time.Time // days (any time of day) in the business time zone
+	StaffID  string
+}
+
+// maxReportDays bounds a report's period.
+const maxReportDays = 366
+
+// ReportTotals are the headline figures of a report, for the whole scope
+// or one salesperson.
+type ReportTotals struct {
+	Customers              int64    `json:"customers"`
+	NewCustomers           int64    `json:"new_customers"`
+	FollowUps              int64    `json:"follow_ups"`
+	MessagesIn             int64    `json:"messages_in"`
+	MessagesOut            int64    `json:"messages_out"`
+	FirstResponseMedianMin *float64 `json:"first_response_median_min"`
+	FirstResponseP90Min    *float64 `json:"first_response_p90_min"`
+	ReplyMedianMin         *float64 `json:"reply_median_min"`
+	ReplyP90Min            *float64 `json:"reply_p90_min"`
+	Waiting                int64    `json:"waiting"`
+	Dormant                int64    `json:"dormant"`
+	DormantRate            float64  `json:"dormant_rate"`
+	Reactivated            int64    `json:"reactivated"`
+	Lost                   int64    `json:"lost"`
+	LostRate               float64  `json:"lost_rate"`
+	RenewalsDue            int64    `json:"renewals_due"`
+	Complaints             int64    `json:"complaints"`
+	ComplaintHandleMedianH *float64 `json:"complaint_handle_median_h"`
+}
+
+// StaffReport is one salesperson's figures.
+type StaffReport struct {
+	StaffID string `json:"staff_id"`
+	Name    string `json:"name"`
+	ReportTotals
+}
+
+// StageCount is one stage of the funnel.
+type StageCount struct {
+	Stage string `json:"stage"`
+	Count int64  `json:"count"`
+}
+
+// SentimentDay is one day of the sentiment trend.
+type SentimentDay struct {
+	Date     string `json:"date"`
+	Positive int64  `json:"positive"`
+	Neutral  int64  `json:"neutral"`
+	Negative int64  `json:"negative"`
+}
+
+// SentimentReport is the sentiment distribution and its trend.
+type SentimentReport struct {
+	Positive int64          `json:"positive"`
+	Neutral  int64          `json:"neutral"`
+	Negative int64          `json:"negative"`
+	Trend    []SentimentDay `json:"trend"`
+}
+
+// ComplaintType is one kind of complaint and how fast it was handled.
+type ComplaintType struct {
+	Type          string   `json:"type"`
+	Count         int64    `json:"count"`
+	HandleMedianH *float64 `json:"handle_median_h"`
+}
+
+// DailyActivity is one day of the team's work.
+type DailyActivity struct {
+	Date         string `json:"date"`
+	NewCustomers int64  `json:"new_customers"`
+	FollowUps    int64  `json:"follow_ups"`
+	MessagesIn   int64  `json:"messages_in"`
+	MessagesOut  int64  `json:"messages_out"`
+}
+
+// Report is the console's report for a period.
+type Report struct {
+	From       string          `json:"from"`
+	To         string          `json:"to"`
+	Totals     ReportTotals    `json:"totals"`
+	ByStaff    []StaffReport   `json:"by_staff"`
+	Funnel     []StageCount    `json:"funnel"`
+	Sentiment  SentimentReport `json:"sentiment"`
+	Complaints []ComplaintType `json:"complaints"`
+	Daily      []DailyActivity `json:"daily"`
+}
+
+// reportStages are the funnel's stages in pipeline order.
+var reportStages = []string{store.StageLead, store.StageActive, store.StageWon, store.StageDormant, store.StageLost}
+
+// Report computes the report of q for v. A StaffID outside v's scope is
+// refused as not found, so it reveals nothing.
+func (c *Console) Report(ctx context.Context, v Viewer, q ReportQuery) (*Report, error) {
+	loc := c.o.Location
+	from, to := startOfDay(q.From, loc), startOfDay(q.To, loc)
+	if to.Before(from) {
+		return nil, invalid("to is before from", "结束日期早于开始日期。")
+	}
+	var bounds []time.Time
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		bounds = append(bounds, d.UTC())
+		if len(bounds) > maxReportDays {
+			return nil, invalid(fmt.Sprintf("a report covers at most %d days", maxReportDays), "报表最多覆盖一年。")
+		}
+	}
+	end := to.AddDate(0, 0, 1).UTC()
+	bounds = append(bounds, end)
+	days := len(bounds) - 1
+	rep := &Report{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), ByStaff: []StaffReport{},
+		Funnel: []StageCount{}, Complaints: []ComplaintType{}, Daily: make([]DailyActivity, days)}
+	for i := range days {
+		rep.Daily[i].Date = bounds[i].In(loc).Format(time.DateOnly)
+	}
+	rep.Sentiment.Trend = make([]SentimentDay, days)
+	for i := range days {
+		rep.Sentiment.Trend[i].Date = rep.Daily[i].Date
+	}
+	members, names, err := c.consoleMembers(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	// The customer scope: the viewer's, narrowed to one salesperson.
+	sv := v
+	if q.StaffID != "" {
+		if v.Scope() != nil && !slices.Contains(members, q.StaffID) {
+			return nil, &ActionError{Err: store.ErrNotFound, Reason: "staff not found", Text: "没有找到你可查看的成员。"}
+		}
+		members = []string{q.StaffID}
+		sv = Viewer{StaffID: q.StaffID, Role: RoleSales}
+	}
+	if len(members) == 0 {
+		return rep, nil
+	}
+	now := c.o.Now().UTC()
+
+	// Per-member counts from write-time data.
+	activity, err := c.st.ActivityByDay(ctx, members, bounds)
+	if err != nil {
+		return nil, fmt.Errorf("console: activity: %w", err)
+	}
+	byStaff := map[string]*StaffReport{}
+	for _, id := range members {
+		byStaff[id] = &StaffReport{StaffID: id, Name: cmp.Or(names[id], id)}
+	}
+	for id, ds := range activity {
+		m := byStaff[id]
+		for i, d := range ds {
+			m.FollowUps += d.FollowUps
+			m.MessagesIn += d.MessagesIn
+			m.MessagesOut += d.MessagesOut
+			rep.Daily[i].FollowUps += d.FollowUps
+			rep.Daily[i].MessagesIn += d.MessagesIn
+			rep.Daily[i].MessagesOut += d.MessagesOut
+		}
+	}
+	for i := range days {
+		added, err := c.st.NewFollowCounts(ctx, members, bounds[i], bounds[i+1])
+		if err != nil {
+			return nil, fmt.Errorf("console: new customers: %w", err)
+		}
+		for id, n := range added {
+			byStaff[id].NewCustomers += n
+			rep.Daily[i].NewCustomers += n
+		}
+	}
+	// Waits: first response = the customer's wait from their first
+	// unanswered message to the answer, counted in business hours (what
+	// the customer's experience of "did anyone answer" is measured in);
+	// reply = the same waits on the wall clock.
+	waits, err := c.st.ResponseWaits(ctx, members, bounds[0], end)
+	if err != nil {
+		return nil, fmt.Errorf("console: response waits: %w", err)
+	}
+	business := map[string][]float64{}
+	wall := map[string][]float64{}
+	var allBusiness, allWall []float64
+	for _, w := range waits {
+		b := businessMinutes(c.o.Hours, w.At.Add(-w.Waited), w.At)
+		m := w.Waited.Minutes()
+		business[w.StaffID] = append(business[w.StaffID], b)
+		wall[w.StaffID] = append(wall[w.StaffID], m)
+		allBusiness, allWall = append(allBusiness, b), append(allWall, m)
+	}
+	setWaits := func(t *ReportTotals, b, w []float64) {
+		t.FirstResponseMedianMin, t.FirstResponseP90Min = quantile(b, 0.5), quantile(b, 0.9)
+		t.ReplyMedianMin, t.ReplyP90Min = quantile(w, 0.5), quantile(w, 0.9)
+	}
+	followed, err := c.st.FollowerCounts(ctx, members, "")
+	if err != nil {
+		return nil, fmt.Errorf("console: customers: %w", err)
+	}
+	dormant, err := c.st.FollowerCounts(ctx, members, store.StageDormant)
+	if err != nil {
+		return nil, fmt.Errorf("console: dormant: %w", err)
+	}
+	for _, id := range members {
+		m := byStaff[id]
+		setWaits(&m.ReportTotals, business[id], wall[id])
+		m.Customers, m.Dormant = followed[id], dormant[id]
+	}
+
+	// Customers, funnel, waiting and sentiment over the scope, counted
+	// once per customer (a customer two members follow is one customer).
+	f, ok := scopeFilter(sv, store.CustomerFilter{})
+	if ok {
+		if rep.Totals.Customers, err = c.st.CountCustomers(ctx, f); err != nil {
+			return nil, fmt.Errorf("console: count: %w", err)
+		}
+		for _, stage := range reportStages[:len(reportStages)-1] {
+			sf := f
+			sf.Stage = stage
+			n, err := c.st.CountCustomers(ctx, sf)
+			if err != nil {
+				return nil, fmt.Errorf("console: count %s: %w", stage, err)
+			}
+			rep.Funnel = append(rep.Funnel, StageCount{Stage: stage, Count: n})
+			if stage == store.StageDormant {
+				rep.Totals.Dormant = n
+			}
+		}
+		sf := f
+		sf.LastContactAfter, sf.LastContactBefore = bounds[0], end
+		sent, err := c.st.SentimentCounts(ctx, sf)
+		if err != nil {
+			return nil, fmt.Errorf("console: sentiment: %w", err)
+		}
+		rep.Sentiment.Positive, rep.Sentiment.Neutral, rep.Sentiment.Negative = sent[nlp.Positive], sent[nlp.Neutral], sent[nlp.Negative]
+		// The trend: the customers last in touch on each day, by the label
+		// of their latest analysis — an indexed count per day.
+		for i := range days {
+			df := f
+			df.LastContactAfter, df.LastContactBefore = bounds[i], bounds[i+1]
+			ds, err := c.st.SentimentCounts(ctx, df)
+			if err != nil {
+				return nil, fmt.Errorf("console: sentiment trend: %w", err)
+			}
+			t := &rep.Sentiment.Trend[i]
+			t.Positive, t.Neutral, t.Negative = ds[nlp.Positive], ds[nlp.Neutral], ds[nlp.Negative]
+		}
+	}
+	for _, id := range members {
+		n, err := c.countWaiting(ctx, id, now)
+		if err != nil {
+			return nil, err
+		}
+		byStaff[id].Waiting = n
+	}
+	if rep.Totals.Waiting, err = c.countWaitingScope(ctx, sv, now); err != nil {
+		return nil, err
+	}
+
+	// Lost customers have no active follow: walk the stage (usually few).
+	lost := map[string]int64{}
+	var lostTotal int64
+	lf := store.CustomerFilter{Stage: store.StageLost, Limit: 500}
+	for {
+		cs, err := c.st.FindCustomers(ctx, lf)
+		if err != nil {
+			return nil, fmt.Errorf("console: lost customers: %w", err)
+		}
+		for _, cu := range cs {
+			var counted []string
+			for _, fl := range cu.Follows {
+				if slices.Contains(members, fl.StaffID) && !slices.Contains(counted, fl.StaffID) {
+					counted = append(counted, fl.StaffID)
+					lost[fl.StaffID]++
+				}
+			}
+			if len(counted) > 0 {
+				lostTotal++
+			}
+		}
+		if len(cs) < lf.Limit {
+			break
+		}
+		lf.AfterID = cs[len(cs)-1].ID
+	}
+	rep.Funnel = append(rep.Funnel, StageCount{Stage: store.StageLost, Count: lostTotal})
+	rep.Totals.Lost = lostTotal
+
+	// Reminders: renewals due in the period, complaints (sentiment alerts
+	// raised in the period) and their handling, dormant customers woken.
+	complaintTypes := map[string][]float64{}
+	complaintCount := map[string]int64{}
+	var handled []float64
+	cache := map[string]*store.Customer{}
+	for _, id := range members {
+		rs, err := c.st.FindReminders(ctx, store.ReminderFilter{StaffID: id, DueBefore: end.Add(time.Duration(maxReportDays) * 24 * time.Hour), Limit: 5000})
+		if err != nil {
+			return nil, fmt.Errorf("console: reminders of %s: %w", id, err)
+		}
+		m := byStaff[id]
+		var mineHandled []float64
+		for _, r := range rs {
+			switch r.Kind {
+			case store.ReminderRenewal:
+				if !r.DueAt.Before(bounds[0]) && r.DueAt.Before(end) && r.Status != store.ReminderCancelled {
+					m.RenewalsDue++
+				}
+			case store.ReminderDormant:
+				if r.Status == store.ReminderDone && r.DoneAt != nil && !r.DoneAt.Before(bounds[0]) && r.DoneAt.Before(end) {
+					m.Reactivated++
+				}
+			case store.ReminderSentiment:
+				if strings.HasPrefix(r.Key, store.ReminderSentiment+":"+escalateKey) || r.CreatedAt.Before(bounds[0]) || !r.CreatedAt.Before(end) {
+					continue
+				}
+				m.Complaints++
+				typ := "负面情绪"
+				cu, ok := cache[r.CustomerID]
+				if !ok {
+					cu, err = c.st.FindCustomerByID(ctx, r.CustomerID)
+					if err != nil && !isNotFound(err) {
+						return nil, fmt.Errorf("console: customer %s: %w", r.CustomerID, err)
+					}
+					cache[r.CustomerID] = cu
+				}
+				if cu != nil && cu.Insight != nil && cu.Insight.Intent != "" && cu.Insight.Intent != nlp.IntentChitchat && cu.Insight.Intent != nlp.IntentOther {
+					typ = cu.Insight.Intent
+				}
+				complaintCount[typ]++
+				if r.Status == store.ReminderDone && r.DoneAt != nil {
+					h := r.DoneAt.Sub(r.CreatedAt).Hours()
+					complaintTypes[typ] = append(complaintTypes[typ], h)
+					handled = append(handled, h)
+					mineHandled = append(mineHandled, h)
+				}
+			}
+		}
+		m.ComplaintHandleMedianH = quantile(mineHandled, 0.5)
+	}
+	for _, typ := range slices.Sorted(mapsKeys(complaintCount)) {
+		rep.Complaints = append(rep.Complaints, ComplaintType{Type: typ, Count: complaintCount[typ], HandleMedianH: quantile(complaintTypes[typ], 0.5)})
+	}
+
+	// Totals: sums of the members where a member's work is theirs alone.
+	t := &rep.Totals
+	for _, id := range members {
+		m := byStaff[id]
+		m.Lost = lost[id]
+		m.DormantRate, m.LostRate = rate(m.Dormant, m.Customers), rate(m.Lost, m.Customers+m.Lost)
+		t.NewCustomers += m.NewCustomers
+		t.FollowUps += m.FollowUps
+		t.MessagesIn += m.MessagesIn
+		t.MessagesOut += m.MessagesOut
+		t.Reactivated += m.Reactivated
+		t.RenewalsDue += m.RenewalsDue
+		t.Complaints += m.Complaints
+		rep.ByStaff = append(rep.ByStaff, *m)
+	}
+	setWaits(t, allBusiness, allWall)
+	t.ComplaintHandleMedianH = quantile(handled, 0.5)
+	t.DormantRate, t.LostRate = rate(t.Dormant, t.Customers), rate(t.Lost, t.Customers+t.Lost)
+	return rep, nil
+}
+
+func mapsKeys[M ~map[K]V, K comparable, V any](m M) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// countWaiting counts staffID's customers waiting for an answer now, by
+// the walk 今天 uses.
+func (c *Console) countWaiting(ctx context.Context, staffID string, now time.Time) (int64, error) {
+	var n int64
+	f := store.CustomerFilter{StaffID: staffID, LastContactAfter: now.Add(-waitingHorizon), Limit: 500}
+	for {
+		cs, err := c.st.FindCustomers(ctx, f)
+		if err != nil {
+			return 0, fmt.Errorf("console: customers of %s: %w", staffID, err)
+		}
+		for _, cu := range cs {
+			if isWaiting(cu) {
+				n++
+			}
+		}
+		if len(cs) < f.Limit {
+			return n, nil
+		}
+		f.AfterID = cs[len(cs)-1].ID
+	}
+}
+
+// countWaitingScope counts the customers of v's scope waiting now, each
+// once.
+func (c *Console) countWaitingScope(ctx context.Context, v Viewer, now time.Time) (int64, error) {
+	f, ok := scopeFilter(v, store.CustomerFilter{LastContactAfter: now.Add(-waitingHorizon), Limit: 500})
+	if !ok {
+		return 0, nil
+	}
+	var n int64
+	for {
+		cs, err := c.st.FindCustomers(ctx, f)
+		if err != nil {
+			return 0, fmt.Errorf("console: waiting customers: %w", err)
+		}
+		for _, cu := range cs {
+			if isWaiting(cu) {
+				n++
+			}
+		}
+		if len(cs) < f.Limit {
+			return n, nil
+		}
+		f.AfterID = cs[len(cs)-1].ID
+	}
+}
+
+// rate is n/of rounded to four places, 0 when of is 0.
+func rate(n, of int64) float64 {
+	if of <= 0 {
+		return 0
+	}
+	return math.Round(float64(n)/float64(of)*10000) / 10000
+}
+
+// quantile is the q-quantile (nearest rank) of xs rounded to 0.1, nil for
+// no values. xs is sorted in place.
+func quantile(xs []float64, q float64) *float64 {
+	if len(xs) == 0 {
+		return nil
+	}
+	slices.Sort(xs)
+	i := int(math.Ceil(q*float64(len(xs)))) - 1
+	v := math.Round(xs[max(0, min(i, len(xs)-1))]*10) / 10
+	return &v
+}
+
+// businessMinutes is how much of [from, to) lies within hours, in minutes.
+// It jumps over closed periods with NextOpen and over open stretches an
+// hour at a time, so a month-long wait costs a few hundred checks, not
+// forty thousand.
+func businessMinutes(h Hours, from, to time.Time) float64 {
+	if !to.After(from) {
+		return 0
+	}
+	if h == nil {
+		return to.Sub(from).Minutes()
+	}
+	var d time.Duration
+	for t := from; t.Before(to); {
+		if !h.Open(t) {
+			next := h.NextOpen(t)
+			if !next.After(t) {
+				next = t.Add(time.Minute)
+			}
+			t = next
+			continue
+		}
+		step := time.Minute
+		if t.Add(time.Hour).Before(to) && h.Open(t.Add(time.Hour)) && h.Open(t.Add(30*time.Minute)) {
+			step = time.Hour // open at both ends and the middle of the hour: hours change on the hour or half hour
+		}
+		step = min(step, to.Sub(t))
+		d += step
+		t = t.Add(step)
+	}
+	return d.Minutes()
+}
+
+// ---- a customer's sentiment ----
+
+// SentimentPoint is one analysis of a customer's conversation.
+type SentimentPoint struct {
+	At    time.Time `json:"at"`
+	Label string    `json:"label"`
+	Score float64   `json:"score"`
+}
+
+// maxSentimentScan bounds how many timeline entries a customer's sentiment
+// history reads.
+const maxSentimentScan = 2000
+
+// CustomerSentiment returns the sentiment of each analysis of a customer
+// v may see, oldest first, from the analysis entries on their timeline.
+func (c *Console) CustomerSentiment(ctx context.Context, v Viewer, id string) ([]SentimentPoint, error) {
+	if id == "" || len(id) > 128 {
+		return nil, errCustomerNotFound()
+	}
+	cu, err := c.st.FindCustomerByID(ctx, id)
+	if isNotFound(err) || (err == nil && !v.CanSee(cu)) {
+		return nil, errCustomerNotFound()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("console: customer %s: %w", id, err)
+	}
+	points := []SentimentPoint{}
+	var before int64
+	for read := 0; read < maxSentimentScan; {
+		es, err := c.st.FindTimeline(ctx, cu.ID, before, 200)
+		if err != nil {
+			return nil, fmt.Errorf("console: timeline %s: %w", cu.ID, err)
+		}
+		for _, e := range es {
+			if e.Kind != store.EntryAnalysis || e.Attrs["sentiment_label"] == "" {
+				continue
+			}
+			score, _ := strconv.ParseFloat(e.Attrs["sentiment_score"], 64)
+			points = append(points, SentimentPoint{At: e.At, Label: e.Attrs["sentiment_label"], Score: score})
+		}
+		read += len(es)
+		if len(es) < 200 {
+			break
+		}
+		before = es[len(es)-1].ID
+	}
+	slices.Reverse(points)
+	return points, nil
+}

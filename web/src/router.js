@@ -1,0 +1,45 @@
+import { createRouter, createWebHistory } from 'vue-router'
+import { session, loadMe, setUnauthorizedHandler } from './api.js'
+import Login from './pages/Login.vue'
+import Workbench from './pages/Workbench.vue'
+
+// Login and the workbench (the first screen after sign-in) are in the entry
+// chunk; the other pages load on first visit, so ECharts stays out of the
+// first load.
+const routes = [
+  { path: '/login', component: Login, meta: { public: true, title: '登录' } },
+  { path: '/', component: Workbench, meta: { title: '工作台' } },
+  { path: '/customers', component: () => import('./pages/Customers.vue'), meta: { title: '客户' } },
+  { path: '/customers/:id', component: () => import('./pages/Customer.vue'), meta: { title: '客户详情' } },
+  { path: '/reports', component: () => import('./pages/Reports.vue'), meta: { title: '报表' } },
+  { path: '/reminders', component: () => import('./pages/Reminders.vue'), meta: { title: '提醒' } },
+  { path: '/settings', component: () => import('./pages/Settings.vue'), meta: { title: '设置', admin: true } },
+  { path: '/:rest(.*)*', redirect: '/' },
+]
+
+export const router = createRouter({ history: createWebHistory('/console/'), routes })
+
+function toLogin(next) {
+  return { path: '/login', query: next && next !== '/' && !next.startsWith('/login') ? { next: '/console' + next } : {} }
+}
+
+setUnauthorizedHandler(() => {
+  const cur = router.currentRoute.value
+  if (!cur.meta.public) router.replace(toLogin(cur.fullPath))
+})
+
+router.beforeEach(async (to) => {
+  document.title = (to.meta.title ? to.meta.title + ' · ' : '') + 'scrm 管理后台'
+  if (to.meta.public) return true
+  if (!session.me) {
+    try {
+      await loadMe()
+    } catch (e) {
+      if (e.status === 401) return toLogin(to.fullPath)
+      session.loadError = e.message
+      return true
+    }
+  }
+  if (to.meta.admin && session.me?.role !== 'admin') return '/'
+  return true
+})
