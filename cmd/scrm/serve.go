@@ -122,6 +122,15 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		a.store.Close()
 		return nil, err
 	}
+	if a.llm, err = newLLM(cfg, log); err != nil {
+		return nil, a.fail(err)
+	}
+	if cfg.FAQFile != "" {
+		if a.faq, err = bot.LoadFAQFile(cfg.FAQFile, log); err != nil {
+			return nil, a.fail(fmt.Errorf("SCRM_FAQ_FILE: %w", err))
+		}
+	}
+	core := bot.NewCore(a.store, now)
 	opts := handlers.Options{
 		APIToken: cfg.APIToken,
 		MaxSkew:  cfg.CallbackMaxSkew,
@@ -131,7 +140,8 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),
 		// The one door into the core: the API's changes are its actions.
-		Core:        bot.NewCore(a.store, now),
+		Core:        core,
+		Replies:     newReplySuggester(core, a),
 		Sheets:      transfer.NewSheets(a.store),
 		SessionIdle: cfg.SessionIdle,
 		PublicURL:   cfg.PublicBase(),
@@ -167,6 +177,9 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		if err != nil {
 			return nil, a.fail(fmt.Errorf("wecom client: %w", err))
 		}
+	}
+	if a.api != nil && cfg.WeComLoginEnabled() {
+		opts.JSAPI = a.api
 	}
 	if cfg.WeComLoginEnabled() {
 		opts.WeComLogin = &handlers.WeComLogin{CorpID: cfg.WeComCorpID, AgentID: cfg.WeComAgentID,
@@ -300,6 +313,20 @@ func newSettings(cfg config.Config, a *app, now func() time.Time) *bot.Settings 
 		o.Tokens = a.api
 	}
 	return bot.NewSettings(o)
+}
+
+// newReplySuggester drafts the sidebar's replies with the app's FAQ and LLM
+// (either may be absent: offline, or no FAQ answers).
+func newReplySuggester(core *bot.Core, a *app) *bot.ReplySuggester {
+	var kb bot.FAQSource
+	if a.faq != nil {
+		kb = a.faq
+	}
+	var model bot.FAQModel
+	if a.llm != nil {
+		model = a.llm
+	}
+	return bot.NewReplySuggester(core, kb, model, bot.SuggestOptions{Logger: a.log})
 }
 
 // newLLM builds the one LLM client every feature shares (so they share one
