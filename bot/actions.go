@@ -174,6 +174,8 @@ type ActionReader interface {
 	FindReminderByID(ctx context.Context, id int64) (*store.Reminder, error)
 	FindGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
 	FindCustomerGroups(ctx context.Context, customerID string) ([]store.CustomerGroup, error)
+	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
+	FindGroupByChatID(ctx context.Context, chatID string) (*store.Group, error)
 }
 
 // ActionStore is what the actions read and write. Both backends implement
@@ -190,8 +192,9 @@ type ActionStore interface {
 	UpsertStaff(ctx context.Context, s *store.Staff) error
 	CreateReminder(ctx context.Context, r *store.Reminder) (bool, error)
 	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
-	markers            // the bot's doors record what they did once
-	store.SessionStore // sign-in (actions_auth.go)
+	markers               // the bot's doors record what they did once
+	store.SessionStore    // sign-in (actions_auth.go)
+	store.QuickReplyStore // the quick-reply library (actions_quickreplies.go)
 }
 
 // Core carries out actions over an ActionStore.

@@ -333,6 +333,7 @@ type Store interface {
 	GroupStore
 	SessionStore
 	ChannelStore
+	QuickReplyStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	MarkerStore

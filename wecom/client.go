@@ -99,11 +99,17 @@ type APIClient struct {
 	markCh chan struct{}
 
 	appTokens     *tokenSource
+	corpTickets   *ticketSource // JS-SDK tickets (client_jsapi.go)
+	agentTickets  *ticketSource
 	contactTokens *tokenSource
 	oaTokens      *tokenSource
 
 	gateMu sync.Mutex
 	gates  map[string]time.Time // api → blocked until (after 45009)
+
+	untrustedMu  sync.Mutex
+	untrustedAt  time.Time // last call refused for this server's IP (60020, 40164)
+	untrustedMsg string    // the platform's errmsg then (it names the caller IP)
 }
 
 // logrusOnce silences logrus once per process. The SDK's packages log through
@@ -160,6 +166,7 @@ func NewAPIClient(cfg APIConfig, cache TokenCache, logger *slog.Logger) (*APICli
 	if cfg.CorpID != "" && cfg.AppSecret != "" {
 		c.appTokens = newTokenSource(c, cache, apiTokenApp, cfg.CorpID, cfg.AppSecret, wecomBase)
 		c.contactTokens = c.appTokens
+		c.corpTickets, c.agentTickets = newTicketSources(c, cache)
 	}
 	if cfg.CorpID != "" && cfg.ContactSecret != "" {
 		c.contactTokens = newTokenSource(c, cache, apiTokenContact, cfg.CorpID, cfg.ContactSecret, wecomBase)
@@ -345,6 +352,10 @@ type apiCall struct {
 	// multipart form) instead of body's JSON.
 	raw         []byte
 	contentType string
+	// once makes -1 and 45009/45033 final instead of retried: for calls
+	// WeCom counts against a small hourly budget (the JS-SDK tickets), where
+	// every resend spends one. A rejected token is still replaced once.
+	once bool
 }
 
 // apiStatus is the errcode/errmsg pair every answer carries.
@@ -403,14 +414,14 @@ func (c *APIClient) call(ctx context.Context, ac apiCall, out any) error {
 					}
 					return nil
 				}
-				err = &APIError{Code: st.ErrCode, Msg: st.ErrMsg, API: ac.api}
+				err = c.noteAPIError(&APIError{Code: st.ErrCode, Msg: st.ErrMsg, API: ac.api})
 			}
 		}
 		var te *apiTransportError
 		if errors.As(err, &te) {
 			// Connection failures, timeouts and non-200 answers: resend only
 			// what cannot take effect twice.
-			if !retryable || busy >= c.cfg.MaxBusyRetries || ctx.Err() != nil {
+			if !retryable || ac.once || busy >= c.cfg.MaxBusyRetries || ctx.Err() != nil {
 				return err
 			}
 			busy++
@@ -434,6 +445,8 @@ func (c *APIClient) call(ctx context.Context, ac apiCall, out any) error {
 			if err := ac.tokens.invalidate(ctx, token); err != nil {
 				return err
 			}
+		case ac.once:
+			return err
 		case ae.Code == -1:
 			if busy >= c.cfg.MaxBusyRetries {
 				return err

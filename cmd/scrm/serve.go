@@ -86,6 +86,8 @@ type app struct {
 	core    *core
 	api     *wecom.APIClient // nil when no channel has API credentials
 	welcome *bot.Welcomer    // the welcome fast lane; nil without the WeCom API
+	llm     *nlp.LLM         // the one LLM client (one daily budget); nil without one
+	faq     *bot.FAQFile     // SCRM_FAQ_FILE; nil without one
 	addr    net.Addr
 	cancel  context.CancelFunc
 	workers chan struct{}
@@ -123,6 +125,15 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		a.store.Close()
 		return nil, err
 	}
+	if a.llm, err = newLLM(cfg, log); err != nil {
+		return nil, a.fail(err)
+	}
+	if cfg.FAQFile != "" {
+		if a.faq, err = bot.LoadFAQFile(cfg.FAQFile, log); err != nil {
+			return nil, a.fail(fmt.Errorf("SCRM_FAQ_FILE: %w", err))
+		}
+	}
+	core := bot.NewCore(a.store, now)
 	opts := handlers.Options{
 		APIToken: cfg.APIToken,
 		MaxSkew:  cfg.CallbackMaxSkew,
@@ -132,7 +143,8 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),
 		// The one door into the core: the API's changes are its actions.
-		Core:        bot.NewCore(a.store, now),
+		Core:        core,
+		Replies:     newReplySuggester(core, a),
 		Sheets:      transfer.NewSheets(a.store),
 		SessionIdle: cfg.SessionIdle,
 		PublicURL:   cfg.PublicBase(),
@@ -169,6 +181,9 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 			return nil, a.fail(fmt.Errorf("wecom client: %w", err))
 		}
 	}
+	if a.api != nil && cfg.WeComLoginEnabled() {
+		opts.JSAPI = a.api
+	}
 	if cfg.WeComLoginEnabled() {
 		opts.WeComLogin = &handlers.WeComLogin{CorpID: cfg.WeComCorpID, AgentID: cfg.WeComAgentID,
 			OAuthBase: strings.TrimRight(cfg.WeComOAuthBase, "/"), LoginBase: strings.TrimRight(cfg.WeComLoginBase, "/"), Users: a.api}
@@ -181,6 +196,15 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 			OnDone: ext.welcomeDone})
 		opts.Welcome = a.welcome
 	}
+	if a.llm, err = newLLM(cfg, log); err != nil {
+		return nil, a.fail(err)
+	}
+	if cfg.FAQFile != "" {
+		if a.faq, err = bot.LoadFAQFile(cfg.FAQFile, log); err != nil {
+			return nil, a.fail(fmt.Errorf("SCRM_FAQ_FILE: %w", err))
+		}
+	}
+	opts.Settings = newSettings(cfg, a, now)
 	a.server = handlers.New(a.store, a.coord, opts, a.coord)
 	c, err := buildCore(ctx, a, ext, now, log)
 	if err != nil {
@@ -277,6 +301,43 @@ func within(d time.Duration, fn func(ctx context.Context) error) error {
 	case <-ctx.Done():
 		return fmt.Errorf("gave up after %v: %w", d.Round(time.Millisecond), ctx.Err())
 	}
+}
+
+// newSettings builds the admin's settings reads and set-up checks over
+// what a was started with.
+func newSettings(cfg config.Config, a *app, now func() time.Time) *bot.Settings {
+	o := bot.SettingsOptions{
+		BusinessHours: cfg.BusinessHours, Hours: cfg.Hours(), Location: cfg.Location(),
+		OffHoursMessage: cfg.OffHoursMessage, TokenBudget: int64(cfg.LLMDailyTokens), DormantDays: cfg.DormantDays,
+		WeComCallback: cfg.WeComEnabled(), WeComAPI: cfg.WeComAPIEnabled(),
+		OACallback: cfg.OAEnabled(), OAAPI: cfg.OAAppID != "" && cfg.OAAppSecret != "",
+		Setup: bot.NewSetupLog(a.coord), PublicURL: cfg.PublicBase(), Now: now,
+	}
+	// Typed nils would make non-nil interfaces.
+	if a.faq != nil {
+		o.FAQ = a.faq
+	}
+	if a.llm != nil {
+		o.LLM = a.llm
+	}
+	if a.api != nil {
+		o.Tokens = a.api
+	}
+	return bot.NewSettings(o)
+}
+
+// newReplySuggester drafts the sidebar's replies with the app's FAQ and LLM
+// (either may be absent: offline, or no FAQ answers).
+func newReplySuggester(core *bot.Core, a *app) *bot.ReplySuggester {
+	var kb bot.FAQSource
+	if a.faq != nil {
+		kb = a.faq
+	}
+	var model bot.FAQModel
+	if a.llm != nil {
+		model = a.llm
+	}
+	return bot.NewReplySuggester(core, kb, model, bot.SuggestOptions{Logger: a.log})
 }
 
 // newLLM builds the one LLM client every feature shares (so they share one

@@ -65,6 +65,7 @@ var crmGroups = []struct {
 	{"Groups", groupTests},
 	{"Sessions", sessionTests},
 	{"Channels", channelTests},
+	{"QuickReplies", quickReplyTests},
 }
 
 func phone(v string) store.Identity { return store.Identity{Kind: store.IdentityPhone, Value: v} }
