@@ -195,6 +195,7 @@ type ActionStore interface {
 	markers               // the bot's doors record what they did once
 	store.SessionStore    // sign-in (actions_auth.go)
 	store.QuickReplyStore // the quick-reply library (actions_quickreplies.go)
+	store.ChannelStore    // channels and where customers came from (actions_channels.go)
 }
 
 // Core carries out actions over an ActionStore.

@@ -89,8 +89,7 @@ type Options struct {
 	// answers GET /api/v1/jsapi/signature with 501.
 	JSAPI JSSigner
 	// Console answers the web console's reads (workbench, reports); nil
-	// builds one over the store when it can answer them, with the
-	// Location and Now below and no business hours.
+	// answers them with 501.
 	Console *bot.Console
 	// Settings answers the admin's settings page and set-up checks; nil
 	// builds one that knows only the channels this edge serves.
@@ -137,9 +136,6 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 		opts.MaxBody = 1 << 20
 	}
 	s := &Server{opts: opts, store: st, coord: coord, ready: ready, log: opts.Logger}
-	if cs, ok := st.(bot.ConsoleStore); ok && opts.Console == nil && opts.Core != nil {
-		s.opts.Console = bot.NewConsole(cs, bot.ConsoleOptions{Location: s.businessLocation(), Now: opts.Now})
-	}
 	s.setup = bot.NewSetupLog(coord)
 	if s.opts.Settings == nil {
 		s.opts.Settings = s.defaultSettings()

@@ -573,6 +573,16 @@ var eraseTests = []crmTest{
 		if err := s.SetCursor(ctx, "kf/wk1", "keep-cursor"); err != nil {
 			t.Fatal(err)
 		}
+		// Where the customer came from is about them too (PIPL): the
+		// channel's own events for other customers stay.
+		for _, ce := range []store.ChannelEvent{
+			{Key: "add:" + secrets[extV], ChannelID: "ch1", Kind: "add", CustomerID: c.ID, StaffID: "zhangsan", At: base},
+			{Key: "add:wmKeep", ChannelID: "ch1", Kind: "add", CustomerID: keep.ID, StaffID: "zhangsan", At: base},
+		} {
+			if _, err := s.RecordChannelEvent(ctx, ce); err != nil {
+				t.Fatal(err)
+			}
+		}
 		// Markers are named after events and pushes, which may hold an
 		// identity value or the customer's ID.
 		mustNil(t, s.SetMarker(ctx, store.MarkBotReply, "wecom:evt:sys:1:"+secrets[extV]+":y", "1", base))
