@@ -196,6 +196,8 @@ type ActionStore interface {
 	store.SessionStore    // sign-in (actions_auth.go)
 	store.QuickReplyStore // the quick-reply library (actions_quickreplies.go)
 	store.ChannelStore    // channels and where customers came from (actions_channels.go)
+	store.CampaignStore   // segments and campaigns (actions_campaigns.go)
+	store.JobStore        // a campaign's creation is a job (campaigns.go)
 }
 
 // Core carries out actions over an ActionStore.

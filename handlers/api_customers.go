@@ -60,6 +60,7 @@ func (s *Server) crmRoutes(api fiber.Router) {
 	api.Get("/tags", h.listTags)
 	api.Get("/groups", h.listGroups) // api_groups.go
 	h.channelRoutes(api)             // api_channels.go
+	h.campaignRoutes(api)            // api_campaigns.go
 	api.Post("/tags/sync", h.syncTags)
 	api.Get("/staff", h.listStaff)
 	api.Put("/staff/:id", h.putStaff)

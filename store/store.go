@@ -334,6 +334,7 @@ type Store interface {
 	SessionStore
 	ChannelStore
 	QuickReplyStore
+	CampaignStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	MarkerStore

@@ -65,6 +65,7 @@ var crmGroups = []struct {
 	{"Groups", groupTests},
 	{"Sessions", sessionTests},
 	{"Channels", channelTests},
+	{"Campaigns", campaignTests},
 	{"QuickReplies", quickReplyTests},
 }
 

@@ -124,6 +124,7 @@ type Simulator struct {
 	tickets   simTickets     // JS-SDK tickets (sim_jsapi.go)
 	handover  simHandovers   // customer handovers (sim_handover.go)
 	directory simDirectory   // departments, leaders, member statuses (sim_directory.go)
+	gm        simGroupMsgs   // mass messages (sim_groupmsg.go)
 	acq       simAcquisition // contact ways, welcomes, media, join ways, OA QR codes (sim_channels.go)
 }
 
@@ -811,6 +812,15 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ans, sent = s.dispatch(api, r)
 	}
+	if s.takeDropAfter(api) { // the call took effect; its answer is lost (sim_groupmsg.go)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK) // API errors are always 200 + errcode, as on the platform
 	_ = json.NewEncoder(w).Encode(ans)
@@ -909,6 +919,9 @@ func (s *Simulator) dispatch(api string, r *http.Request) (simAnswer, []SentMess
 	if ans, ok := s.dispatchAcquisition(api, r, body); ok {
 		return ans, nil
 	}
+	if ans, ok := s.dispatchGroupMsg(api, body); ok {
+		return ans, nil
+	}
 	return errAnswer(48001, "api unauthorized: not simulated"), nil
 }
 
@@ -942,6 +955,13 @@ var simAPIKinds = map[string][]string{
 	"externalcontact/groupchat/del_join_way": {SecretContact, SecretApp},
 	"media/upload":                           {SecretContact, SecretApp},
 	"qrcode/create":                          {SecretOA},
+
+	"externalcontact/add_msg_template":         {SecretContact, SecretApp},
+	"externalcontact/get_groupmsg_list_v2":     {SecretContact, SecretApp},
+	"externalcontact/get_groupmsg_task":        {SecretContact, SecretApp},
+	"externalcontact/get_groupmsg_send_result": {SecretContact, SecretApp},
+	"externalcontact/remind_groupmsg_send":     {SecretContact, SecretApp},
+	"externalcontact/cancel_groupmsg_send":     {SecretContact, SecretApp},
 }
 
 func simErrMsg(code int) string {

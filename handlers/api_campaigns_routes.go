@@ -1,0 +1,5 @@
+package handlers
+
+import "github.com/gofiber/fiber/v2"
+
+func (h *crmAPI) campaignAPIRoutes(api fiber.Router) {}
