@@ -202,9 +202,11 @@ type ActionStore interface {
 
 // Core carries out actions over an ActionStore.
 type Core struct {
-	st    ActionStore
-	now   func() time.Time
-	chAPI ChannelAPI // channels follow into WeCom through it (actions_channels.go)
+	st      ActionStore
+	now     func() time.Time
+	chAPI   ChannelAPI      // channels follow into WeCom through it (actions_channels.go)
+	mass    MassAPI         // campaigns reach WeCom through it (campaigns.go)
+	massOpt CampaignOptions // campaigns' policy
 }
 
 // NewCore returns the actions over st; now is the clock (time.Now when nil).

@@ -72,6 +72,9 @@ type Config struct {
 	// without interaction a customer becomes dormant (沉睡).
 	DigestAt    string `yaml:"digest_at" env:"SCRM_DIGEST_AT"`
 	DormantDays int    `yaml:"dormant_days" env:"SCRM_DORMANT_DAYS"`
+	// CampaignMonthlyCap is the company's cap of mass messages (群发) per
+	// customer a month, counted across campaigns; 0 leaves only WeCom's.
+	CampaignMonthlyCap int `yaml:"campaign_monthly_cap" env:"SCRM_CAMPAIGN_MONTHLY_CAP"`
 	// WelcomeText is the welcome sent to customers who add a member through
 	// no channel (#客户昵称# and #员工姓名# are filled in); empty sends none.
 	WelcomeText string `yaml:"welcome_text" env:"SCRM_WELCOME_TEXT"`
@@ -125,6 +128,7 @@ func Default() Config {
 		LogLevel:           "info",
 		DigestAt:           "09:00",
 		DormantDays:        30,
+		CampaignMonthlyCap: 4,
 		ReminderLease:      time.Minute,
 		AlertEscalateHours: 4,
 		AnalysisQuiet:      10 * time.Minute,

@@ -156,6 +156,13 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		}
 		c.beside(scheduler.Run)
 		c.scheduler = scheduler
+
+		// Campaigns (群发): one job per campaign creates its tasks exactly
+		// once (bot/campaigns_job.go); the lease outlasts a call's timeout.
+		campaigns := bot.NewCore(a.store, now)
+		campaigns.SetCampaigns(a.api, campaignOptions(cfg, a, log))
+		c.beside(bot.NewJobRunner(a.store, bot.CampaignJobKind, campaigns.HandleCampaignJob,
+			bot.RunnerOptions{Owner: c.owner, Workers: 2, Lease: 2 * time.Minute, Now: now, Logger: log}).Run)
 	}
 
 	analysis := newAnalysis(cfg, a, llm, now, log)
@@ -232,4 +239,9 @@ func sweepSessions(ctx context.Context, core *bot.Core, idle time.Duration, log 
 			log.Info("ended sessions swept", "sessions", n)
 		}
 	}
+}
+
+// campaignOptions is the campaigns' policy from cfg.
+func campaignOptions(cfg config.Config, a *app, log *slog.Logger) bot.CampaignOptions {
+	return bot.CampaignOptions{MonthlyCap: cfg.CampaignMonthlyCap, Location: cfg.Location(), Messenger: messenger{c: a.api}, Logger: log}
 }

@@ -192,6 +192,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		// Channels follow into WeCom, and welcomes leave from the edge's
 		// fast lane (bot/welcome.go).
 		opts.Core.SetChannelAPI(a.api)
+		opts.Core.SetCampaigns(a.api, campaignOptions(cfg, a, log))
 		a.welcome = bot.NewWelcomer(a.store, a.api, bot.WelcomeOptions{Default: cfg.WelcomeText, Now: now, Logger: log,
 			OnDone: ext.welcomeDone})
 		opts.Welcome = a.welcome
