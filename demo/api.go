@@ -40,6 +40,32 @@ func (d *Demo) Mount(app *fiber.App) {
 	g.Get("/staff/:id/feed", d.getFeed)
 	g.Post("/staff/:id/messages", d.postStaffMessage)
 	g.Post("/staff/:id/card-event", d.postCardEvent)
+	g.Get("/channels", d.getChannels)
+	g.Post("/channels/:id/scan", d.postScan)
+}
+
+func (d *Demo) getChannels(c *fiber.Ctx) error {
+	chs, scans := d.ChannelsView()
+	if chs == nil {
+		chs = []ChannelView{}
+	}
+	if scans == nil {
+		scans = []ScanView{}
+	}
+	return c.JSON(fiber.Map{"channels": chs, "scans": scans})
+}
+
+func (d *Demo) postScan(c *fiber.Ctx) error {
+	ctx, cancel := reqCtx()
+	defer cancel()
+	s, err := d.ScanChannel(ctx, c.Params("id"))
+	if errors.Is(err, ErrNoChannel) {
+		return apiError(c, fiber.StatusNotFound, "没有这个渠道活码")
+	}
+	if err != nil {
+		return d.sendError(c, err)
+	}
+	return c.JSON(s)
 }
 
 func (d *Demo) page(c *fiber.Ctx) error {

@@ -118,7 +118,11 @@ func startDemo(ctx context.Context, o demoOptions) (*demoRun, error) {
 					return
 				}
 			}
-			d, demoErr = demo.New(demo.Options{Store: a.store, Sim: sim, Location: cfg.Location(), Logger: log})
+			// The demo's channels are made through the core's actions,
+			// following into the simulated WeCom as the console's do.
+			channels := bot.NewCore(a.store, nil)
+			channels.SetChannelAPI(a.api)
+			d, demoErr = demo.New(demo.Options{Store: a.store, Sim: sim, Location: cfg.Location(), Logger: log, Channels: channels})
 			if demoErr == nil {
 				d.Mount(fa)
 			}
