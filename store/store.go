@@ -301,13 +301,14 @@ const (
 	MarkReminderList  = "rem-list"       // the list (or card) a reminder push went out in
 	MarkListReady     = "rem-list-ready" // a list was recorded on all its reminders
 	MarkWelcome       = "welcome"        // a welcome code is done (value: sent, used, expired, none, failed)
+	MarkOAWelcome     = "oa-welcome"     // an OA follow's channel welcome is done (value: sent, closed)
 )
 
 // MarkerKinds lists every marker kind.
 var MarkerKinds = []string{
 	MarkBotReply, MarkBotNotice, MarkInboxForward, MarkInboxPress, MarkInboxReply, MarkInboxAuto, MarkInboxOffHours,
 	MarkCardPress, MarkDailyScan, MarkPlan, MarkPlanDigest, MarkDigestSent, MarkWeeklySent, MarkReminderList, MarkListReady,
-	MarkWelcome,
+	MarkWelcome, MarkOAWelcome,
 }
 
 // Stats are the headline counts of /api/v1/stats.

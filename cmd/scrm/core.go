@@ -87,6 +87,11 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	c.register(customers)
 	// channels: attribution of adds, deletions and joins, the channel's tags.
 	c.register(bot.NewChannelAttribution(a.store, log))
+	if a.api != nil && cfg.OAAppID != "" && cfg.OAAppSecret != "" {
+		// oa-welcome: an OA QR channel's welcome to its followers, inside
+		// the window the follow opens.
+		c.register(bot.NewOAWelcome(a.store, customerSender{c: a.api, oa: true}, log))
+	}
 
 	if wecomAPI {
 		tags := bot.NewTagSync(a.store, a.api, bot.TagSyncOptions{Logger: log})
