@@ -190,8 +190,9 @@ type ActionStore interface {
 	UpsertStaff(ctx context.Context, s *store.Staff) error
 	CreateReminder(ctx context.Context, r *store.Reminder) (bool, error)
 	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
-	markers            // the bot's doors record what they did once
-	store.SessionStore // sign-in (actions_auth.go)
+	markers               // the bot's doors record what they did once
+	store.SessionStore    // sign-in (actions_auth.go)
+	store.QuickReplyStore // the quick-reply library (actions_quickreplies.go)
 }
 
 // Core carries out actions over an ActionStore.

@@ -66,6 +66,7 @@ func (s *Server) crmRoutes(api fiber.Router) {
 	api.Get("/audit", h.listAudit)
 	api.Post("/tokens", h.createToken)
 	h.actionRoutes(api)
+	h.quickReplyRoutes(api) // api_quickreplies.go
 }
 
 // businessLocation is the time zone bare dates in filters are read in

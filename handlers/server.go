@@ -82,6 +82,9 @@ type Options struct {
 	// builds one over the store when it can answer them, with the
 	// Location and Now below and no business hours.
 	Console *bot.Console
+	// JSAPI signs pages for the WeCom JS-SDK (the chat sidebar); nil
+	// answers GET /api/v1/jsapi/signature with 501.
+	JSAPI JSSigner
 	// Location is the business time zone (SCRM_TIMEZONE) for dates in filters.
 	Location *time.Location
 	Now      func() time.Time
@@ -197,6 +200,7 @@ func (s *Server) routes() {
 	api.Get("/stats", s.stats)
 	api.Get("/openapi.json", serveOpenAPI)
 	api.Get("/me", s.me)
+	api.Get("/jsapi/signature", s.jsapiSignature)
 	if s.opts.Core == nil {
 		// An edge without the core (the load generator's receiver) serves
 		// callbacks only; every customer route says so once, here.

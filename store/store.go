@@ -330,6 +330,7 @@ type Store interface {
 	AuditStore
 	GroupStore
 	SessionStore
+	QuickReplyStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	MarkerStore

@@ -99,6 +99,8 @@ type APIClient struct {
 	markCh chan struct{}
 
 	appTokens     *tokenSource
+	corpTickets   *ticketSource // JS-SDK tickets (client_jsapi.go)
+	agentTickets  *ticketSource
 	contactTokens *tokenSource
 	oaTokens      *tokenSource
 
@@ -160,6 +162,7 @@ func NewAPIClient(cfg APIConfig, cache TokenCache, logger *slog.Logger) (*APICli
 	if cfg.CorpID != "" && cfg.AppSecret != "" {
 		c.appTokens = newTokenSource(c, cache, apiTokenApp, cfg.CorpID, cfg.AppSecret, wecomBase)
 		c.contactTokens = c.appTokens
+		c.corpTickets, c.agentTickets = newTicketSources(c, cache)
 	}
 	if cfg.CorpID != "" && cfg.ContactSecret != "" {
 		c.contactTokens = newTokenSource(c, cache, apiTokenContact, cfg.CorpID, cfg.ContactSecret, wecomBase)
@@ -341,6 +344,10 @@ type apiCall struct {
 	body       any           // JSON body for POST
 	idempotent bool          // safe to resend after a transport error
 	timeout    time.Duration // per attempt; 0 means cfg.HTTPTimeout
+	// once makes -1 and 45009/45033 final instead of retried: for calls
+	// WeCom counts against a small hourly budget (the JS-SDK tickets), where
+	// every resend spends one. A rejected token is still replaced once.
+	once bool
 }
 
 // apiStatus is the errcode/errmsg pair every answer carries.
@@ -403,7 +410,7 @@ func (c *APIClient) call(ctx context.Context, ac apiCall, out any) error {
 		if errors.As(err, &te) {
 			// Connection failures, timeouts and non-200 answers: resend only
 			// what cannot take effect twice.
-			if !retryable || busy >= c.cfg.MaxBusyRetries || ctx.Err() != nil {
+			if !retryable || ac.once || busy >= c.cfg.MaxBusyRetries || ctx.Err() != nil {
 				return err
 			}
 			busy++
@@ -427,6 +434,8 @@ func (c *APIClient) call(ctx context.Context, ac apiCall, out any) error {
 			if err := ac.tokens.invalidate(ctx, token); err != nil {
 				return err
 			}
+		case ac.once:
+			return err
 		case ae.Code == -1:
 			if busy >= c.cfg.MaxBusyRetries {
 				return err

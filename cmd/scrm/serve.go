@@ -166,6 +166,9 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 			return nil, a.fail(fmt.Errorf("wecom client: %w", err))
 		}
 	}
+	if a.api != nil && cfg.WeComLoginEnabled() {
+		opts.JSAPI = a.api
+	}
 	if cfg.WeComLoginEnabled() {
 		opts.WeComLogin = &handlers.WeComLogin{CorpID: cfg.WeComCorpID, AgentID: cfg.WeComAgentID,
 			OAuthBase: strings.TrimRight(cfg.WeComOAuthBase, "/"), LoginBase: strings.TrimRight(cfg.WeComLoginBase, "/"), Users: a.api}

@@ -64,6 +64,7 @@ var crmGroups = []struct {
 	{"Reports", reportTests},
 	{"Groups", groupTests},
 	{"Sessions", sessionTests},
+	{"QuickReplies", quickReplyTests},
 }
 
 func phone(v string) store.Identity { return store.Identity{Kind: store.IdentityPhone, Value: v} }

@@ -121,6 +121,7 @@ type Simulator struct {
 	signInAs string
 	codes    map[string]simCode
 
+	tickets   simTickets   // JS-SDK tickets (sim_jsapi.go)
 	handover  simHandovers // customer handovers (sim_handover.go)
 	directory simDirectory // departments, leaders, member statuses (sim_directory.go)
 }
@@ -896,6 +897,10 @@ func (s *Simulator) dispatch(api string, r *http.Request) (simAnswer, []SentMess
 		return s.userList(r), nil
 	case "auth/getuserinfo":
 		return s.authGetUserInfo(r), nil
+	case "get_jsapi_ticket":
+		return s.ticketFetch(r, wecom.TicketCorp), nil
+	case "ticket/get":
+		return s.ticketFetch(r, wecom.TicketAgent), nil
 	}
 	return errAnswer(48001, "api unauthorized: not simulated"), nil
 }
@@ -917,6 +922,8 @@ var simAPIKinds = map[string][]string{
 	"message/custom/send":               {SecretOA},
 	"user/info":                         {SecretOA},
 	"auth/getuserinfo":                  {SecretApp},
+	"get_jsapi_ticket":                  {SecretApp},
+	"ticket/get":                        {SecretApp},
 }
 
 func simErrMsg(code int) string {
