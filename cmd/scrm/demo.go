@@ -209,6 +209,8 @@ func demoConfig(o demoOptions, simURL string, getenv func(string) string) (confi
 	// which let the visitor pick whom to sign in as; login links (the
 	// banner's, the bot's 后台) are built on the demo's own address.
 	cfg.WeComOAuthBase, cfg.WeComLoginBase = simURL, simURL
+	// The chat sidebar loads the simulator's stand-in for WeCom's JS-SDK.
+	cfg.WeComJSSDKURL = simURL + wecomtest.JSSDKPath
 	cfg.PublicURL = demoPublicURL(o.Addr)
 	// The demo's data is thrown away at the next start: trade power-loss
 	// durability for a faster first seeding.
