@@ -174,6 +174,8 @@ type ActionReader interface {
 	FindReminderByID(ctx context.Context, id int64) (*store.Reminder, error)
 	FindGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
 	FindCustomerGroups(ctx context.Context, customerID string) ([]store.CustomerGroup, error)
+	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
+	FindGroupByChatID(ctx context.Context, chatID string) (*store.Group, error)
 }
 
 // ActionStore is what the actions read and write. Both backends implement

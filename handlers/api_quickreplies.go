@@ -18,6 +18,8 @@ func (h *crmAPI) quickReplyRoutes(api fiber.Router) {
 	api.Patch("/quick-replies/:id", h.patchQuickReply)
 	api.Delete("/quick-replies/:id", h.deleteQuickReply)
 	api.Post("/quick-replies/:id/used", h.useQuickReply)
+	api.Post("/customers/:id/replies", h.suggestReplies) // api_replies.go
+	api.Get("/sidebar/context", h.sidebarContext)        // api_sidebar.go
 }
 
 // quickReplyJSON is a quick reply as the API answers it.

@@ -82,13 +82,16 @@ type Options struct {
 	// WeComLogin enables signing in with WeCom; nil answers /auth/wecom/*
 	// with 404.
 	WeComLogin *WeComLogin
+	// Replies drafts reply suggestions for the sidebar; nil answers
+	// POST /api/v1/customers/{id}/replies with 501.
+	Replies ReplySuggester
+	// JSAPI signs pages for the WeCom JS-SDK (the chat sidebar); nil
+	// answers GET /api/v1/jsapi/signature with 501.
+	JSAPI JSSigner
 	// Console answers the web console's reads (workbench, reports); nil
 	// builds one over the store when it can answer them, with the
 	// Location and Now below and no business hours.
 	Console *bot.Console
-	// JSAPI signs pages for the WeCom JS-SDK (the chat sidebar); nil
-	// answers GET /api/v1/jsapi/signature with 501.
-	JSAPI JSSigner
 	// Location is the business time zone (SCRM_TIMEZONE) for dates in filters.
 	Location *time.Location
 	Now      func() time.Time

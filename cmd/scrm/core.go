@@ -55,10 +55,7 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	cfg := a.cfg
 	c := &core{owner: newOwnerID()}
 	runner := bot.RunnerOptions{Owner: c.owner, Now: now, Logger: log}
-	llm, err := newLLM(cfg, log)
-	if err != nil {
-		return nil, err
-	}
+	llm := a.llm // built in startApp: the API's reply suggestions share its budget
 	var profiles bot.Profiles
 	if a.api != nil {
 		profiles = wecomProfiles{c: a.api, wecom: cfg.WeComAPIEnabled(), official: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
@@ -191,12 +188,8 @@ func newAnalysis(cfg config.Config, a *app, llm *nlp.LLM, now func() time.Time, 
 func buildInbox(c *core, cfg config.Config, a *app, dir bot.Directory, model *nlp.LLM, log *slog.Logger) (*bot.Inbox, error) {
 	var faq bot.FAQSource
 	var llm bot.FAQModel
-	if cfg.FAQFile != "" {
-		f, err := bot.LoadFAQFile(cfg.FAQFile, log)
-		if err != nil {
-			return nil, fmt.Errorf("SCRM_FAQ_FILE: %w", err)
-		}
-		faq = f
+	if a.faq != nil {
+		faq = a.faq
 		if model != nil {
 			llm = model
 		}

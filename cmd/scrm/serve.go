@@ -85,6 +85,8 @@ type app struct {
 	server  *handlers.Server
 	core    *core
 	api     *wecom.APIClient // nil when no channel has API credentials
+	llm     *nlp.LLM         // nil without SCRM_LLM_*: one client, so one token budget
+	faq     *bot.FAQFile     // nil without SCRM_FAQ_FILE
 	addr    net.Addr
 	cancel  context.CancelFunc
 	workers chan struct{}
@@ -120,6 +122,15 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		a.store.Close()
 		return nil, err
 	}
+	if a.llm, err = newLLM(cfg, log); err != nil {
+		return nil, a.fail(err)
+	}
+	if cfg.FAQFile != "" {
+		if a.faq, err = bot.LoadFAQFile(cfg.FAQFile, log); err != nil {
+			return nil, a.fail(fmt.Errorf("SCRM_FAQ_FILE: %w", err))
+		}
+	}
+	core := bot.NewCore(a.store, now)
 	opts := handlers.Options{
 		APIToken: cfg.APIToken,
 		MaxSkew:  cfg.CallbackMaxSkew,
@@ -129,7 +140,8 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),
 		// The one door into the core: the API's changes are its actions.
-		Core:        bot.NewCore(a.store, now),
+		Core:        core,
+		Replies:     newReplySuggester(core, a),
 		Sheets:      transfer.NewSheets(a.store),
 		SessionIdle: cfg.SessionIdle,
 		PublicURL:   cfg.PublicBase(),
@@ -274,6 +286,20 @@ func within(d time.Duration, fn func(ctx context.Context) error) error {
 
 // newLLM builds the one LLM client every feature shares (so they share one
 // daily token budget), or nil when none is configured.
+// newReplySuggester drafts the sidebar's replies with the app's FAQ and LLM
+// (either may be absent: offline, or no FAQ answers).
+func newReplySuggester(core *bot.Core, a *app) *bot.ReplySuggester {
+	var kb bot.FAQSource
+	if a.faq != nil {
+		kb = a.faq
+	}
+	var model bot.FAQModel
+	if a.llm != nil {
+		model = a.llm
+	}
+	return bot.NewReplySuggester(core, kb, model, bot.SuggestOptions{Logger: a.log})
+}
+
 func newLLM(cfg config.Config, log *slog.Logger) (*nlp.LLM, error) {
 	if !cfg.LLMEnabled() {
 		return nil, nil
