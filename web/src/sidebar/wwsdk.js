@@ -51,8 +51,17 @@ export function connect(sigPromise) {
   return ready
 }
 
-export function fetchSignature() {
-  return get('/api/v1/jsapi/signature?url=' + encodeURIComponent(pageURL()))
+// fetchSignature asks scrm to sign this page; refresh says WeCom refused
+// the last signature, so scrm fetches its tickets again (once).
+export function fetchSignature(refresh) {
+  return get('/api/v1/jsapi/signature?url=' + encodeURIComponent(pageURL()) + (refresh ? '&refresh=1' : ''))
+}
+
+// reconnect registers again with a signature made from fresh tickets: WeCom
+// may drop a ticket before its time.
+export function reconnect() {
+  ready = null
+  return connect(fetchSignature(true))
 }
 
 // errText turns a JS-SDK failure ({errMsg}) into a sentence.
