@@ -41,6 +41,11 @@ func (cf *consoleFiles) sidebarPage(jssdk string) (*consoleFile, string) {
 		origin = u.Scheme + "://" + u.Host
 	}
 	body := bytes.ReplaceAll(src.body, []byte(jssdkMarker), []byte(html.EscapeString(jssdk)))
+	if origin != "" {
+		// The browser fetches the JS-SDK while the page's own scripts load,
+		// not after they run: it is on the way to the card.
+		body = bytes.Replace(body, []byte("</head>"), []byte(`<link rel="preload" as="script" href="`+html.EscapeString(jssdk)+`"></head>`), 1)
+	}
 	f := &consoleFile{body: body, ctype: src.ctype, cache: cacheRevalidate}
 	sum := sha256.Sum256(body)
 	f.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`

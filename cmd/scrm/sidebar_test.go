@@ -71,7 +71,7 @@ type sidebarCustomer struct {
 
 // demoCustomer finds a seeded customer whom owner follows on WeCom (not
 // skip), with their scrm ID.
-func (e *consoleEnv) demoCustomer(t *testing.T, owner string, skip ...string) sidebarCustomer {
+func (e *consoleEnv) demoCustomer(t testing.TB, owner string, skip ...string) sidebarCustomer {
 	t.Helper()
 	for i := range demo.People {
 		p := &demo.People[i]
@@ -411,24 +411,16 @@ func (e *consoleEnv) pageJSON(t *testing.T, ctx context.Context, path string, ou
 	}
 }
 
-// sessionCookie signs staffID in with a login link over HTTP and returns
-// the session cookie, for a browser context that must start signed in.
+// sessionCookie signs staffID in through the core, as WeCom's sign-in
+// does, and returns the session cookie, for a browser context that must
+// start signed in.
 func (e *consoleEnv) sessionCookie(t testing.TB, staffID string) *http.Cookie {
 	t.Helper()
-	b := newBrowser()
-	resp, err := b.Get(e.loginLink(t, staffID, ""))
+	g, err := bot.NewCore(e.r.app.store, time.Now).SignIn(context.Background(), staffID, "oauth")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("sign %s in: %v", staffID, err)
 	}
-	resp.Body.Close()
-	u, _ := url.Parse(e.base)
-	for _, c := range b.Jar.Cookies(u) {
-		if c.Name == "scrm_session" {
-			return c
-		}
-	}
-	t.Fatalf("no session cookie after %s's login link", staffID)
-	return nil
+	return &http.Cookie{Name: "scrm_session", Value: g.Token}
 }
 
 // setCookie puts a cookie for the server into a browser context.
@@ -437,4 +429,109 @@ func (e *consoleEnv) setCookie(c *http.Cookie) chromedp.Action[chromedp.Void] {
 		_, err := cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{Name: c.Name, Value: c.Value, URL: e.base + "/", HTTPOnly: new(true)})
 		return err
 	})
+}
+
+// BenchmarkSidebarCardAt100k measures what a salesperson waits for when
+// the sidebar opens beside a chat: from navigating to /sidebar/ (signed in,
+// nothing cached: a fresh browser context each time) through the page's
+// scripts, its signature, ww.register and the client calls (the
+// simulator's), to the customer's card on screen — on loopback, with the
+// demo's store grown by 100,000 customers. Issue 15's target: under 500 ms.
+//
+//	go test -run '^$' -bench SidebarCardAt100k -benchtime 20x ./cmd/scrm
+func BenchmarkSidebarCardAt100k(b *testing.B) {
+	e := newConsoleEnv(b)
+	batcher, ok := e.r.app.store.(interface {
+		UpsertCustomerBatch(context.Context, []store.CustomerUpsert, []store.CustomerUpdate) ([]string, error)
+	})
+	if !ok {
+		b.Fatalf("the demo's store %T has no batch upsert", e.r.app.store)
+	}
+	ctx := context.Background()
+	now := time.Now().UTC()
+	const extra = 100_000
+	for lo := 0; lo < extra; lo += 1000 {
+		var ups []store.CustomerUpsert
+		var upds []store.CustomerUpdate
+		for i := lo; i < lo+1000; i++ {
+			at := now.Add(-time.Duration(i%90*24) * time.Hour)
+			ups = append(ups, store.CustomerUpsert{
+				Identity: store.Identity{Kind: store.IdentityExternalUserID, Value: fmt.Sprintf("wmbench%06d", i)},
+				Follow:   &store.Follow{StaffID: demo.StaffList[i%len(demo.StaffList)].UserID, AddedAt: at}, CustomerAt: at, Now: at,
+			})
+			name := fmt.Sprintf("客户%06d", i)
+			upds = append(upds, store.CustomerUpdate{Name: &name, AddTags: []string{"重点客户"}, Now: at})
+		}
+		if _, err := batcher.UpsertCustomerBatch(ctx, ups, upds); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const sales = "wangfang"
+	cu := e.demoCustomer(b, sales)
+	cookie := e.sessionCookie(b, sales)
+	chat := wecomtest.ChatTools{UserID: sales, Entry: wecomtest.EntrySingleChat, ExternalUserID: cu.Person.ExternalUserID}
+	var wall, page []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		tab := e.phoneTab(b)
+		if err := chromedp.Do(tab, e.setCookie(cookie)); err != nil {
+			b.Fatal(err)
+		}
+		u := e.sidebarURL(chat)
+		b.StartTimer()
+		start := time.Now()
+		if err := chromedp.Do(tab, chromedp.Navigate(u), cardShown(cu.Person.Name)); err != nil {
+			b.Fatal(err)
+		}
+		wall = append(wall, time.Since(start))
+		b.StopTimer()
+		// The page's own measure: navigation start to the card's mark.
+		ms := js[float64](tab, b, `performance.getEntriesByName('scrm-card')[0]?.startTime ?? -1`)
+		page = append(page, time.Duration(ms*float64(time.Millisecond)))
+		if len(page) == 1 {
+			b.Logf("first open: %s", js[string](tab, b, `performance.getEntriesByType('resource').map(e => new URL(e.name).pathname + ' ' + e.startTime.toFixed(0) + '+' + e.duration.toFixed(0)).join(', ')`))
+		}
+		b.StartTimer()
+	}
+	pct := func(ds []time.Duration, p float64) float64 {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return float64(s[min(len(s)-1, int(float64(len(s))*p))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(wall, 0.5), "ms-p50")
+	b.ReportMetric(pct(wall, 0.95), "ms-p95")
+	b.ReportMetric(pct(page, 0.5), "page-ms-p50")
+	b.ReportMetric(pct(page, 0.95), "page-ms-p95")
+	b.Logf("%d opens: wall p50 %.0f ms p95 %.0f ms; page mark p50 %.0f ms p95 %.0f ms", len(wall), pct(wall, 0.5), pct(wall, 0.95), pct(page, 0.5), pct(page, 0.95))
+	// The median is held to the target: the tail on a shared machine is
+	// other processes' (the log above has both).
+	if p50 := pct(wall, 0.5); p50 >= 500 {
+		b.Errorf("sidebar to card median %.0f ms, want < 500 ms", p50)
+	}
+}
+
+// TestDemoShowsSidebar: the demo page shows the chat sidebar beside the
+// simulated chat, signed in as the customer's owner, with that customer's
+// card, and follows the customer picked.
+func TestDemoShowsSidebar(t *testing.T) {
+	e := newConsoleEnv(t)
+	ctx := e.tab(t, 1720)
+	frameCard := `document.getElementById('sidebar-frame')?.contentDocument?.querySelector('.customer-card .name')?.textContent`
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.r.URL), waitJS("a customer picked", `!!document.getElementById('customer-select')?.value`)); err != nil {
+		t.Fatal(err)
+	}
+	var picked []*demo.Person
+	for i := range demo.People {
+		if p := &demo.People[i]; p.ExternalUserID != "" && len(picked) < 2 {
+			picked = append(picked, p)
+		}
+	}
+	for _, p := range picked {
+		js[bool](ctx, t, fmt.Sprintf(`(() => { const s = document.getElementById('customer-select'); s.value = %q; s.dispatchEvent(new Event('change')); return true })()`, p.Key))
+		if err := chromedp.Do(ctx, waitJS("the sidebar card of "+p.Name, fmt.Sprintf(`%s === %q`, frameCard, p.Name))); err != nil {
+			e.shot(t, ctx, "demo-sidebar-failed.png")
+			t.Fatal(err)
+		}
+	}
+	e.shot(t, ctx, "demo-sidebar.png")
 }
