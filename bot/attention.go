@@ -71,14 +71,24 @@ func unhandledComplaint(c *store.Customer) bool {
 	return c.LastStaffTouchAt == nil || c.LastStaffTouchAt.Before(in.AnalyzedAt)
 }
 
+// openWithin is the closed form of an Hours (config.BusinessHours): how
+// much of [from, to) is open, without stepping through it.
+type openWithin interface {
+	OpenWithin(from, to time.Time) time.Duration
+}
+
 // businessSince is how much of [from, to) lies within hours (all of it
-// without hours), to the minute, counting at most max.
+// without hours), counting at most max: in closed form when hours have
+// one, else stepping a minute at a time.
 func businessSince(h Hours, from, to time.Time, max time.Duration) time.Duration {
 	if !to.After(from) {
 		return 0
 	}
 	if h == nil {
 		return min(to.Sub(from), max)
+	}
+	if span, ok := h.(openWithin); ok {
+		return min(span.OpenWithin(from, to), max)
 	}
 	var d time.Duration
 	for t := from; t.Before(to) && d < max; {

@@ -464,12 +464,12 @@ func (c *Console) Report(ctx context.Context, v Viewer, q ReportQuery) (*Report,
 			rep.Daily[i].MessagesOut += d.MessagesOut
 		}
 	}
-	for i := range days {
-		added, err := c.st.NewFollowCounts(ctx, members, bounds[i], bounds[i+1])
-		if err != nil {
-			return nil, fmt.Errorf("console: new customers: %w", err)
-		}
-		for id, n := range added {
+	added, err := c.st.NewFollowsByDay(ctx, members, bounds)
+	if err != nil {
+		return nil, fmt.Errorf("console: new customers: %w", err)
+	}
+	for id, ds := range added {
+		for i, n := range ds {
 			byStaff[id].NewCustomers += n
 			rep.Daily[i].NewCustomers += n
 		}
@@ -537,54 +537,33 @@ func (c *Console) Report(ctx context.Context, v Viewer, q ReportQuery) (*Report,
 		}
 		rep.Sentiment.Positive, rep.Sentiment.Neutral, rep.Sentiment.Negative = sent[nlp.Positive], sent[nlp.Neutral], sent[nlp.Negative]
 		// The trend: the customers last in touch on each day, by the label
-		// of their latest analysis — an indexed count per day.
-		for i := range days {
-			df := f
-			df.LastContactAfter, df.LastContactBefore = bounds[i], bounds[i+1]
-			ds, err := c.st.SentimentCounts(ctx, df)
-			if err != nil {
-				return nil, fmt.Errorf("console: sentiment trend: %w", err)
-			}
+		// of their latest analysis — one read for the whole period.
+		trend, err := c.st.SentimentByDay(ctx, f, bounds)
+		if err != nil {
+			return nil, fmt.Errorf("console: sentiment trend: %w", err)
+		}
+		for i, ds := range trend {
 			t := &rep.Sentiment.Trend[i]
 			t.Positive, t.Neutral, t.Negative = ds[nlp.Positive], ds[nlp.Neutral], ds[nlp.Negative]
 		}
 	}
-	for _, id := range members {
-		n, err := c.countWaiting(ctx, id, now)
-		if err != nil {
-			return nil, err
-		}
-		byStaff[id].Waiting = n
-	}
-	if rep.Totals.Waiting, err = c.countWaitingScope(ctx, sv, now); err != nil {
+	// Waiting now: one walk over the scope's customers in touch lately,
+	// each counted once in the total and once for each member following
+	// them (every member's customers lie inside the scope).
+	waitingBy, waitingTotal, err := c.countWaiting(ctx, sv, members, now)
+	if err != nil {
 		return nil, err
 	}
+	rep.Totals.Waiting = waitingTotal
+	for id, n := range waitingBy {
+		byStaff[id].Waiting = n
+	}
 
-	// Lost customers have no active follow: walk the stage (usually few).
-	lost := map[string]int64{}
-	var lostTotal int64
-	lf := store.CustomerFilter{Stage: store.StageLost, Limit: 500}
-	for {
-		cs, err := c.st.FindCustomers(ctx, lf)
-		if err != nil {
-			return nil, fmt.Errorf("console: lost customers: %w", err)
-		}
-		for _, cu := range cs {
-			var counted []string
-			for _, fl := range cu.Follows {
-				if slices.Contains(members, fl.StaffID) && !slices.Contains(counted, fl.StaffID) {
-					counted = append(counted, fl.StaffID)
-					lost[fl.StaffID]++
-				}
-			}
-			if len(counted) > 0 {
-				lostTotal++
-			}
-		}
-		if len(cs) < lf.Limit {
-			break
-		}
-		lf.AfterID = cs[len(cs)-1].ID
+	// Lost customers have no active follow: counted over every follow the
+	// members had, ended ones included.
+	lost, lostTotal, err := c.st.LostCounts(ctx, members)
+	if err != nil {
+		return nil, fmt.Errorf("console: lost customers: %w", err)
 	}
 	rep.Funnel = append(rep.Funnel, StageCount{Stage: store.StageLost, Count: lostTotal})
 	rep.Totals.Lost = lostTotal
@@ -675,48 +654,34 @@ func mapsKeys[M ~map[K]V, K comparable, V any](m M) func(func(K) bool) {
 	}
 }
 
-// countWaiting counts staffID's customers waiting for an answer now, by
-// the walk 今天 uses.
-func (c *Console) countWaiting(ctx context.Context, staffID string, now time.Time) (int64, error) {
-	var n int64
-	f := store.CustomerFilter{StaffID: staffID, LastContactAfter: now.Add(-waitingHorizon), Limit: 500}
-	for {
-		cs, err := c.st.FindCustomers(ctx, f)
-		if err != nil {
-			return 0, fmt.Errorf("console: customers of %s: %w", staffID, err)
-		}
-		for _, cu := range cs {
-			if isWaiting(cu) {
-				n++
-			}
-		}
-		if len(cs) < f.Limit {
-			return n, nil
-		}
-		f.AfterID = cs[len(cs)-1].ID
-	}
-}
-
-// countWaitingScope counts the customers of v's scope waiting now, each
-// once.
-func (c *Console) countWaitingScope(ctx context.Context, v Viewer, now time.Time) (int64, error) {
+// countWaiting counts the customers of v's scope waiting for an answer
+// now, by the test 今天 uses: in total, and per member of members who
+// follows them.
+func (c *Console) countWaiting(ctx context.Context, v Viewer, members []string, now time.Time) (map[string]int64, int64, error) {
+	by := map[string]int64{}
 	f, ok := scopeFilter(v, store.CustomerFilter{LastContactAfter: now.Add(-waitingHorizon), Limit: 500})
 	if !ok {
-		return 0, nil
+		return by, 0, nil
 	}
 	var n int64
 	for {
 		cs, err := c.st.FindCustomers(ctx, f)
 		if err != nil {
-			return 0, fmt.Errorf("console: waiting customers: %w", err)
+			return nil, 0, fmt.Errorf("console: waiting customers: %w", err)
 		}
 		for _, cu := range cs {
-			if isWaiting(cu) {
-				n++
+			if !isWaiting(cu) {
+				continue
+			}
+			n++
+			for _, fl := range cu.Follows {
+				if !fl.Deleted && slices.Contains(members, fl.StaffID) {
+					by[fl.StaffID]++
+				}
 			}
 		}
 		if len(cs) < f.Limit {
-			return n, nil
+			return by, n, nil
 		}
 		f.AfterID = cs[len(cs)-1].ID
 	}
@@ -743,35 +708,8 @@ func quantile(xs []float64, q float64) *float64 {
 }
 
 // businessMinutes is how much of [from, to) lies within hours, in minutes.
-// It jumps over closed periods with NextOpen and over open stretches an
-// hour at a time, so a month-long wait costs a few hundred checks, not
-// forty thousand.
 func businessMinutes(h Hours, from, to time.Time) float64 {
-	if !to.After(from) {
-		return 0
-	}
-	if h == nil {
-		return to.Sub(from).Minutes()
-	}
-	var d time.Duration
-	for t := from; t.Before(to); {
-		if !h.Open(t) {
-			next := h.NextOpen(t)
-			if !next.After(t) {
-				next = t.Add(time.Minute)
-			}
-			t = next
-			continue
-		}
-		step := time.Minute
-		if t.Add(time.Hour).Before(to) && h.Open(t.Add(time.Hour)) && h.Open(t.Add(30*time.Minute)) {
-			step = time.Hour // open at both ends and the middle of the hour: hours change on the hour or half hour
-		}
-		step = min(step, to.Sub(t))
-		d += step
-		t = t.Add(step)
-	}
-	return d.Minutes()
+	return float64(businessSince(h, from, to, to.Sub(from))) / float64(time.Minute)
 }
 
 // ---- a customer's sentiment ----

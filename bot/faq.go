@@ -503,7 +503,12 @@ func (a *Answerer) offHoursText() string {
 	if a.o.OffHoursMessage != "" {
 		return a.o.OffHoursMessage
 	}
-	return "您好，现在是非工作时间（" + a.hours.Describe() + "），我们会尽快回复您。"
+	return offHoursText(a.hours)
+}
+
+// offHoursText is the generated business-hours message.
+func offHoursText(h Hours) string {
+	return "您好，现在是非工作时间（" + h.Describe() + "），我们会尽快回复您。"
 }
 
 // answer matches the message against kb. It returns the entry answered and

@@ -79,3 +79,34 @@ func TestInboxSettingsValidate(t *testing.T) {
 		t.Fatalf("default business hours %q", def.BusinessHours)
 	}
 }
+
+// TestOpenWithinMatchesStepping: the closed form agrees, to the minute,
+// with walking the interval a minute at a time through Open, for ranges
+// that start and end inside and outside the hours, span weekends and
+// weeks, and for overlapping segments.
+func TestOpenWithinMatchesStepping(t *testing.T) {
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 11, 27, 7, 13, 0, 0, sh) // a Friday morning
+	for _, spec := range []string{"09:00-18:00 Mon-Fri", "09:00-18:00 Mon-Fri; 10:00-16:00 Sat", "08:30-20:00", "09:00-12:00; 11:00-14:00 Mon-Fri", "always", "00:00-24:00 Sun"} {
+		bh, err := ParseBusinessHours(spec, sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range [][2]time.Duration{{0, time.Hour}, {0, 3 * time.Hour}, {2 * time.Hour, 11 * time.Hour}, {0, 80 * time.Hour},
+			{5 * time.Hour, 9 * 24 * time.Hour}, {13 * time.Hour, 13*time.Hour + 17*time.Minute}, {time.Hour, time.Hour}} {
+			from, to := base.Add(r[0]), base.Add(r[1])
+			var want time.Duration
+			for m := from; m.Before(to); m = m.Add(time.Minute) {
+				if bh.Open(m) {
+					want += time.Minute
+				}
+			}
+			if got := bh.OpenWithin(from.UTC(), to.UTC()); got != want {
+				t.Errorf("%s, range %d (%v–%v): %v, want %v", spec, i, from, to, got, want)
+			}
+		}
+	}
+}

@@ -10,11 +10,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/scrmhq/scrm/bot"
+	"github.com/scrmhq/scrm/config"
 	"github.com/scrmhq/scrm/coord"
 	"github.com/scrmhq/scrm/handlers"
 	"github.com/scrmhq/scrm/store"
@@ -215,7 +218,18 @@ func BenchmarkConsoleAt100k(b *testing.B) {
 	}
 	defer st.Close()
 	now := func() time.Time { return benchNow }
-	opts := handlers.Options{APIToken: apiTok, Now: now, Core: bot.NewCore(st, now), Sheets: transfer.NewSheets(st)}
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Business hours as the default configuration has them: the console
+	// counts waits in them, as scrm serve's does.
+	hours, err := config.ParseBusinessHours(config.Default().BusinessHours, loc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := handlers.Options{APIToken: apiTok, Now: now, Core: bot.NewCore(st, now), Sheets: transfer.NewSheets(st), Location: loc,
+		Console: bot.NewConsole(st, bot.ConsoleOptions{Hours: hours, Location: loc, Now: now})}
 	srv := handlers.New(st, coord.NewLocal(), opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -260,12 +274,22 @@ func BenchmarkConsoleAt100k(b *testing.B) {
 		{"API baseline: customers list, admin, no filter", admin, "/api/v1/customers"},
 		{"API baseline: timeline page, admin", admin, one + "/timeline"},
 	}
+	// SCRM_BENCH_ONLY (a regexp on the call's name) and SCRM_BENCH_SAMPLES
+	// narrow a run, for profiling one call.
+	samples := benchSamples
+	if n, err := strconv.Atoi(os.Getenv("SCRM_BENCH_SAMPLES")); err == nil && n > 0 {
+		samples = n
+	}
+	only := regexp.MustCompile(os.Getenv("SCRM_BENCH_ONLY"))
 	for b.Loop() {
 		fmt.Println("| call | p50 ms | p99 ms |") // stdout: go test truncates long benchmark logs
 		fmt.Println("|---|---|---|")
 		for _, c := range calls {
+			if !only.MatchString(c.name) {
+				continue
+			}
 			var d []time.Duration
-			for range benchSamples {
+			for range samples {
 				req, _ := http.NewRequest("GET", base+c.path, nil)
 				req.Header.Set("Authorization", "Bearer "+c.token)
 				start := time.Now()

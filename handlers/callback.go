@@ -95,6 +95,7 @@ func (s *Server) accept(c *fiber.Ctx, channel string, plain []byte, parse func([
 	if err := s.store1(c, ev); err != nil {
 		return err
 	}
+	s.markReceived(channel)
 	s.metrics.latency.WithLabelValues(channel).Observe(time.Since(start).Seconds())
 	return nil
 }
@@ -114,6 +115,7 @@ func (s *Server) wecomVerifyURL(c *fiber.Ctx) error {
 	if err != nil {
 		return s.decryptError(c, store.ChannelWeCom, err)
 	}
+	s.markVerified(store.ChannelWeCom)
 	// The console accepts the URL only if the answer is exactly the plaintext.
 	return sendEcho(c, plain)
 }
@@ -163,6 +165,7 @@ func (s *Server) oaVerifyURL(c *fiber.Ctx) error {
 	if !wecom.VerifyOASignature(s.opts.OAToken, sig, ts, nonce) {
 		return s.reject(c, store.ChannelOA, "bad signature", fiber.StatusUnauthorized, wecom.ErrBadSignature)
 	}
+	s.markVerified(store.ChannelOA)
 	return sendEcho(c, []byte(echo))
 }
 

@@ -20,6 +20,8 @@ type EventLog interface {
 // path, the plaintext-mode replay guard and the wake-up that tells processors new events are stored.
 type Coordinator interface {
 	Get(ctx context.Context, key string) (string, bool, error)
+	// Set stores key for ttl (0: no expiry): the set-up checks' marks.
+	Set(ctx context.Context, key, value string, ttl time.Duration) error
 	SetIfAbsent(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error)
 	MarkAll(ctx context.Context, keys []string, ttl time.Duration) error
 	Notify(ctx context.Context, topic string) error

@@ -92,6 +92,9 @@ type Options struct {
 	// builds one over the store when it can answer them, with the
 	// Location and Now below and no business hours.
 	Console *bot.Console
+	// Settings answers the admin's settings page and set-up checks; nil
+	// builds one that knows only the channels this edge serves.
+	Settings *bot.Settings
 	// Location is the business time zone (SCRM_TIMEZONE) for dates in filters.
 	Location *time.Location
 	Now      func() time.Time
@@ -107,6 +110,7 @@ type Server struct {
 	coord        Coordinator
 	ready        []Pinger
 	ingest       *ingester
+	setup        *bot.SetupLog // callback marks for the set-up checks
 	metrics      *metrics
 	consoleFiles *consoleFiles
 	log          *slog.Logger
@@ -135,6 +139,10 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 	s := &Server{opts: opts, store: st, coord: coord, ready: ready, log: opts.Logger}
 	if cs, ok := st.(bot.ConsoleStore); ok && opts.Console == nil && opts.Core != nil {
 		s.opts.Console = bot.NewConsole(cs, bot.ConsoleOptions{Location: s.businessLocation(), Now: opts.Now})
+	}
+	s.setup = bot.NewSetupLog(coord)
+	if s.opts.Settings == nil {
+		s.opts.Settings = s.defaultSettings()
 	}
 	if opts.ConsoleFiles != nil {
 		cf, err := loadConsole(opts.ConsoleFiles)
@@ -221,6 +229,7 @@ func (s *Server) routes() {
 	s.authRoutes()
 	s.transferRoutes(api)
 	s.consoleRoutes(api)
+	s.settingsRoutes(api)
 	s.crmRoutes(api)
 	s.handoverRoutes(api)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sort"
 	"time"
 )
 
@@ -77,4 +78,37 @@ type ReportStore interface {
 	// ResponseWaits lists the follow-ups of staffIDs in [from, to) stamped
 	// with a wait, ordered by At then staff ID.
 	ResponseWaits(ctx context.Context, staffIDs []string, from, to time.Time) ([]ResponseWait, error)
+	// NewFollowsByDay counts, per staff member in staffIDs and per period
+	// [bounds[i], bounds[i+1]), the customers who added them (follows that
+	// ended since included). Members without any are absent.
+	NewFollowsByDay(ctx context.Context, staffIDs []string, bounds []time.Time) (map[string][]int64, error)
+	// SentimentByDay counts the customers matching f whose last contact
+	// falls in each period [bounds[i], bounds[i+1]), by the label of their
+	// latest analysis ("" for never analysed): one read for a trend. f's
+	// LastContact bounds, AfterID and Limit are ignored.
+	SentimentByDay(ctx context.Context, f CustomerFilter, bounds []time.Time) ([]map[string]int64, error)
+	// LostCounts counts, per staff member in staffIDs, the customers in
+	// stage 流失 (StageLost) they followed, ended follows included (a lost
+	// customer has usually deleted everyone), and the distinct customers
+	// among them.
+	LostCounts(ctx context.Context, staffIDs []string) (byStaff map[string]int64, total int64, err error)
+}
+
+// PeriodOf returns the i with bounds[i] <= t < bounds[i+1], or -1 when t
+// lies outside every period. bounds are sorted.
+func PeriodOf(bounds []time.Time, t time.Time) int {
+	i := sort.Search(len(bounds), func(k int) bool { return bounds[k].After(t) }) - 1
+	if i < 0 || i >= len(bounds)-1 {
+		return -1
+	}
+	return i
+}
+
+// NewPeriodCounts returns n empty label counts, one per period.
+func NewPeriodCounts(n int) []map[string]int64 {
+	out := make([]map[string]int64, max(n, 0))
+	for i := range out {
+		out[i] = map[string]int64{}
+	}
+	return out
 }

@@ -106,6 +106,10 @@ type APIClient struct {
 
 	gateMu sync.Mutex
 	gates  map[string]time.Time // api → blocked until (after 45009)
+
+	untrustedMu  sync.Mutex
+	untrustedAt  time.Time // last call refused for this server's IP (60020, 40164)
+	untrustedMsg string    // the platform's errmsg then (it names the caller IP)
 }
 
 // logrusOnce silences logrus once per process. The SDK's packages log through
@@ -403,7 +407,7 @@ func (c *APIClient) call(ctx context.Context, ac apiCall, out any) error {
 					}
 					return nil
 				}
-				err = &APIError{Code: st.ErrCode, Msg: st.ErrMsg, API: ac.api}
+				err = c.noteAPIError(&APIError{Code: st.ErrCode, Msg: st.ErrMsg, API: ac.api})
 			}
 		}
 		var te *apiTransportError

@@ -259,7 +259,7 @@ func (s *tokenSource) fetch(ctx context.Context) (string, time.Duration, error) 
 		return "", 0, fmt.Errorf("wecom: %s: decode answer: %w", api, err)
 	}
 	if a.ErrCode != 0 {
-		return "", 0, &APIError{Code: a.ErrCode, Msg: a.ErrMsg, API: api}
+		return "", 0, s.c.noteAPIError(&APIError{Code: a.ErrCode, Msg: a.ErrMsg, API: api})
 	}
 	if a.AccessToken == "" {
 		return "", 0, fmt.Errorf("wecom: %s: answer without access_token", api)
@@ -278,4 +278,49 @@ func apiTokenTTL(expiresIn int) time.Duration {
 		return d - 5*time.Minute
 	}
 	return d / 2
+}
+
+// Apps whose access token CheckToken fetches.
+const (
+	AppWeCom = "wecom" // the self-built app (SCRM_WECOM_SECRET)
+	AppOA    = "oa"    // the Official Account (SCRM_OA_APP_SECRET)
+)
+
+// ErrNotConfigured is returned by CheckToken for an app without a secret.
+var ErrNotConfigured = errors.New("wecom: app not configured")
+
+// CheckToken reports whether app (AppWeCom or AppOA) has a usable access
+// token now: the shared cache's, or one fetched from the platform. It is
+// the set-up check an admin runs; a rejected secret comes back as the
+// *APIError of gettoken, with its configuration hint.
+func (c *APIClient) CheckToken(ctx context.Context, app string) error {
+	src := c.appTokens
+	if app == AppOA {
+		src = c.oaTokens
+	}
+	if src == nil {
+		return ErrNotConfigured
+	}
+	_, err := src.token(ctx)
+	return err
+}
+
+// UntrustedIP returns when the platform last refused a call because this
+// server's IP is not on the app's trusted IP list (WeCom 60020, the Official
+// Account's 40164), and the platform's message then, which names the IP it
+// saw. Zero when it has not happened since this process started.
+func (c *APIClient) UntrustedIP() (time.Time, string) {
+	c.untrustedMu.Lock()
+	defer c.untrustedMu.Unlock()
+	return c.untrustedAt, c.untrustedMsg
+}
+
+// noteAPIError remembers a refusal for the caller's IP and returns e.
+func (c *APIClient) noteAPIError(e *APIError) *APIError {
+	if e.Code == 60020 || e.Code == 40164 {
+		c.untrustedMu.Lock()
+		c.untrustedAt, c.untrustedMsg = time.Now(), e.Msg
+		c.untrustedMu.Unlock()
+	}
+	return e
 }

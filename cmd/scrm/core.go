@@ -55,7 +55,7 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	cfg := a.cfg
 	c := &core{owner: newOwnerID()}
 	runner := bot.RunnerOptions{Owner: c.owner, Now: now, Logger: log}
-	llm := a.llm // built in startApp: the API's reply suggestions share its budget
+	llm := a.llm
 	var profiles bot.Profiles
 	if a.api != nil {
 		profiles = wecomProfiles{c: a.api, wecom: cfg.WeComAPIEnabled(), official: cfg.OAAppID != "" && cfg.OAAppSecret != ""}
@@ -188,7 +188,7 @@ func newAnalysis(cfg config.Config, a *app, llm *nlp.LLM, now func() time.Time, 
 func buildInbox(c *core, cfg config.Config, a *app, dir bot.Directory, model *nlp.LLM, log *slog.Logger) (*bot.Inbox, error) {
 	var faq bot.FAQSource
 	var llm bot.FAQModel
-	if a.faq != nil {
+	if a.faq != nil { // loaded at start (startApp), shared with the settings page
 		faq = a.faq
 		if model != nil {
 			llm = model

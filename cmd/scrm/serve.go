@@ -85,8 +85,8 @@ type app struct {
 	server  *handlers.Server
 	core    *core
 	api     *wecom.APIClient // nil when no channel has API credentials
-	llm     *nlp.LLM         // nil without SCRM_LLM_*: one client, so one token budget
-	faq     *bot.FAQFile     // nil without SCRM_FAQ_FILE
+	llm     *nlp.LLM         // the one LLM client (one daily budget); nil without one
+	faq     *bot.FAQFile     // SCRM_FAQ_FILE; nil without one
 	addr    net.Addr
 	cancel  context.CancelFunc
 	workers chan struct{}
@@ -186,6 +186,15 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		opts.WeComLogin = &handlers.WeComLogin{CorpID: cfg.WeComCorpID, AgentID: cfg.WeComAgentID,
 			OAuthBase: strings.TrimRight(cfg.WeComOAuthBase, "/"), LoginBase: strings.TrimRight(cfg.WeComLoginBase, "/"), Users: a.api}
 	}
+	if a.llm, err = newLLM(cfg, log); err != nil {
+		return nil, a.fail(err)
+	}
+	if cfg.FAQFile != "" {
+		if a.faq, err = bot.LoadFAQFile(cfg.FAQFile, log); err != nil {
+			return nil, a.fail(fmt.Errorf("SCRM_FAQ_FILE: %w", err))
+		}
+	}
+	opts.Settings = newSettings(cfg, a, now)
 	a.server = handlers.New(a.store, a.coord, opts, a.coord)
 	c, err := buildCore(ctx, a, ext, now, log)
 	if err != nil {
@@ -284,8 +293,29 @@ func within(d time.Duration, fn func(ctx context.Context) error) error {
 	}
 }
 
-// newLLM builds the one LLM client every feature shares (so they share one
-// daily token budget), or nil when none is configured.
+// newSettings builds the admin's settings reads and set-up checks over
+// what a was started with.
+func newSettings(cfg config.Config, a *app, now func() time.Time) *bot.Settings {
+	o := bot.SettingsOptions{
+		BusinessHours: cfg.BusinessHours, Hours: cfg.Hours(), Location: cfg.Location(),
+		OffHoursMessage: cfg.OffHoursMessage, TokenBudget: int64(cfg.LLMDailyTokens), DormantDays: cfg.DormantDays,
+		WeComCallback: cfg.WeComEnabled(), WeComAPI: cfg.WeComAPIEnabled(),
+		OACallback: cfg.OAEnabled(), OAAPI: cfg.OAAppID != "" && cfg.OAAppSecret != "",
+		Setup: bot.NewSetupLog(a.coord), PublicURL: cfg.PublicBase(), Now: now,
+	}
+	// Typed nils would make non-nil interfaces.
+	if a.faq != nil {
+		o.FAQ = a.faq
+	}
+	if a.llm != nil {
+		o.LLM = a.llm
+	}
+	if a.api != nil {
+		o.Tokens = a.api
+	}
+	return bot.NewSettings(o)
+}
+
 // newReplySuggester drafts the sidebar's replies with the app's FAQ and LLM
 // (either may be absent: offline, or no FAQ answers).
 func newReplySuggester(core *bot.Core, a *app) *bot.ReplySuggester {
@@ -300,6 +330,8 @@ func newReplySuggester(core *bot.Core, a *app) *bot.ReplySuggester {
 	return bot.NewReplySuggester(core, kb, model, bot.SuggestOptions{Logger: a.log})
 }
 
+// newLLM builds the one LLM client every feature shares (so they share one
+// daily token budget), or nil when none is configured.
 func newLLM(cfg config.Config, log *slog.Logger) (*nlp.LLM, error) {
 	if !cfg.LLMEnabled() {
 		return nil, nil

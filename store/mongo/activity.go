@@ -200,13 +200,23 @@ func (db *DB) FollowerCounts(ctx context.Context, staffIDs []string, stage strin
 // over nested fields we can rely on, and only labels are loaded).
 func (db *DB) SentimentCounts(ctx context.Context, f store.CustomerFilter) (map[string]int64, error) {
 	out := map[string]int64{}
+	if err := db.eachLabel(ctx, f, func(_ *customerDoc, label string) { out[label]++ }); err != nil {
+		return nil, fmt.Errorf("mongo: sentiment counts: %w", err)
+	}
+	return out, nil
+}
+
+// eachLabel calls fn with each customer matching f (AfterID and Limit
+// ignored), loaded with its last contact and sentiment label only.
+func (db *DB) eachLabel(ctx context.Context, f store.CustomerFilter, fn func(d *customerDoc, label string)) error {
 	drive, check, none := staffScope(f)
 	if none {
-		return out, nil
+		return nil
 	}
+	f.AfterID, f.Limit = "", 0
 	filter := customerFilter(f)
-	proj := options.Find().SetProjection(bson.D{{Key: "insight.sentiment_label", Value: 1}})
-	count := func(filter bson.D) error {
+	proj := options.Find().SetProjection(bson.D{{Key: "insight.sentiment_label", Value: 1}, {Key: "last_contact_at", Value: 1}})
+	each := func(filter bson.D) error {
 		cur, err := db.customers.Find(ctx, filter, proj)
 		if err != nil {
 			return err
@@ -215,26 +225,23 @@ func (db *DB) SentimentCounts(ctx context.Context, f store.CustomerFilter) (map[
 		if err := cur.All(ctx, &docs); err != nil {
 			return err
 		}
-		for _, d := range docs {
+		for i := range docs {
 			label := ""
-			if d.Insight != nil {
-				label = d.Insight.SentimentLabel
+			if docs[i].Insight != nil {
+				label = docs[i].Insight.SentimentLabel
 			}
-			out[label]++
+			fn(&docs[i], label)
 		}
 		return nil
 	}
 	if len(drive) == 0 {
-		if err := count(filter); err != nil {
-			return nil, fmt.Errorf("mongo: sentiment counts: %w", err)
-		}
-		return out, nil
+		return each(filter)
 	}
 	err := db.walkFollowed(ctx, drive, check, "", 1000, func(ids []string) (bool, error) {
-		return true, count(append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, filter...))
+		return true, each(append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, filter...))
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mongo: sentiment counts of %v: %w", drive, err)
+		return fmt.Errorf("of %v: %w", drive, err)
 	}
-	return out, nil
+	return nil
 }

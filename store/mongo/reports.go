@@ -104,3 +104,97 @@ func (db *DB) ResponseWaits(ctx context.Context, staffIDs []string, from, to tim
 	})
 	return out, nil
 }
+
+// NewFollowsByDay reads the follows added in the whole period (staff_id
+// and added_at only) and buckets them here: one find, not one per day.
+func (db *DB) NewFollowsByDay(ctx context.Context, staffIDs []string, bounds []time.Time) (map[string][]int64, error) {
+	out := map[string][]int64{}
+	if len(staffIDs) == 0 || len(bounds) < 2 {
+		return out, nil
+	}
+	filter := bson.D{
+		{Key: "staff_id", Value: bson.D{{Key: "$in", Value: staffIDs}}},
+		{Key: "added_at", Value: bson.D{{Key: "$gte", Value: bounds[0]}, {Key: "$lt", Value: bounds[len(bounds)-1]}}},
+	}
+	cur, err := db.follows.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "staff_id", Value: 1}, {Key: "added_at", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: new follows by day: %w", err)
+	}
+	var fs []followDoc
+	if err := cur.All(ctx, &fs); err != nil {
+		return nil, fmt.Errorf("mongo: new follows by day: %w", err)
+	}
+	for _, f := range fs {
+		i := store.PeriodOf(bounds, f.AddedAt)
+		if i < 0 {
+			continue
+		}
+		if out[f.StaffID] == nil {
+			out[f.StaffID] = make([]int64, len(bounds)-1)
+		}
+		out[f.StaffID][i]++
+	}
+	return out, nil
+}
+
+// SentimentByDay walks the customers in touch in the period like
+// SentimentCounts, loading only their last contact and label.
+func (db *DB) SentimentByDay(ctx context.Context, f store.CustomerFilter, bounds []time.Time) ([]map[string]int64, error) {
+	out := store.NewPeriodCounts(len(bounds) - 1)
+	if len(bounds) < 2 {
+		return out, nil
+	}
+	f.LastContactAfter, f.LastContactBefore = bounds[0], bounds[len(bounds)-1]
+	err := db.eachLabel(ctx, f, func(d *customerDoc, label string) {
+		if i := store.PeriodOf(bounds, d.LastContactAt); i >= 0 {
+			out[i][label]++
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: sentiment by day: %w", err)
+	}
+	return out, nil
+}
+
+// LostCounts reads the staff members' follows, ended ones included, and
+// checks their customers' stage chunk by chunk (no $lookup on FerretDB).
+func (db *DB) LostCounts(ctx context.Context, staffIDs []string) (map[string]int64, int64, error) {
+	out := map[string]int64{}
+	if len(staffIDs) == 0 {
+		return out, 0, nil
+	}
+	cur, err := db.follows.Find(ctx, bson.D{{Key: "staff_id", Value: bson.D{{Key: "$in", Value: staffIDs}}}},
+		options.Find().SetProjection(bson.D{{Key: "staff_id", Value: 1}, {Key: "customer_id", Value: 1}}))
+	if err != nil {
+		return nil, 0, fmt.Errorf("mongo: lost counts: %w", err)
+	}
+	var fs []followDoc
+	if err := cur.All(ctx, &fs); err != nil {
+		return nil, 0, fmt.Errorf("mongo: lost counts: %w", err)
+	}
+	lost := map[string]bool{}
+	for chunk := range slices.Chunk(fs, 1000) {
+		ids := make([]string, len(chunk))
+		for i, f := range chunk {
+			ids[i] = f.CustomerID
+		}
+		cur, err := db.customers.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "stage", Value: store.StageLost}},
+			options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+		if err != nil {
+			return nil, 0, fmt.Errorf("mongo: lost counts: %w", err)
+		}
+		var cs []customerDoc
+		if err := cur.All(ctx, &cs); err != nil {
+			return nil, 0, fmt.Errorf("mongo: lost counts: %w", err)
+		}
+		for _, c := range cs {
+			lost[c.ID] = true
+		}
+	}
+	for _, f := range fs {
+		if lost[f.CustomerID] {
+			out[f.StaffID]++
+		}
+	}
+	return out, int64(len(lost)), nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/scrmhq/scrm/store"
@@ -96,4 +97,104 @@ func (db *DB) ResponseWaits(ctx context.Context, staffIDs []string, from, to tim
 		return nil, fmt.Errorf("sqlite: response waits: %w", err)
 	}
 	return out, nil
+}
+
+// NewFollowsByDay reads the follows added in the whole period through the
+// staff/added_at index and buckets them here: one query, not one per day.
+func (db *DB) NewFollowsByDay(ctx context.Context, staffIDs []string, bounds []time.Time) (map[string][]int64, error) {
+	out := map[string][]int64{}
+	if len(staffIDs) == 0 || len(bounds) < 2 {
+		return out, nil
+	}
+	args := append(staffArgs(staffIDs), nanos(bounds[0]), nanos(bounds[len(bounds)-1]))
+	err := eachRow(ctx, db.r, `SELECT staff_id, added_at FROM customer_follows
+		WHERE staff_id IN (`+placeholders(len(staffIDs))+`) AND added_at >= ? AND added_at < ?`, args, func(r *sql.Rows) error {
+		var (
+			staff string
+			at    int64
+		)
+		if err := r.Scan(&staff, &at); err != nil {
+			return err
+		}
+		i := store.PeriodOf(bounds, time.Unix(0, at))
+		if i < 0 {
+			return nil
+		}
+		if out[staff] == nil {
+			out[staff] = make([]int64, len(bounds)-1)
+		}
+		out[staff][i]++
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: new follows by day: %w", err)
+	}
+	return out, nil
+}
+
+// SentimentByDay reads the last contact and label of the customers in touch
+// in the period, planned like CountCustomers, and buckets them by day.
+func (db *DB) SentimentByDay(ctx context.Context, f store.CustomerFilter, bounds []time.Time) ([]map[string]int64, error) {
+	out := store.NewPeriodCounts(len(bounds) - 1)
+	if len(bounds) < 2 {
+		return out, nil
+	}
+	f.AfterID, f.Limit = "", 0
+	f.LastContactAfter, f.LastContactBefore = bounds[0], bounds[len(bounds)-1]
+	q, err := db.planCustomers(ctx, f, true)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: sentiment by day: %w", err)
+	}
+	if q.none {
+		return out, nil
+	}
+	err = eachRow(ctx, db.r, `SELECT c.last_contact_at, COALESCE(json_extract(c.insight, '$.sentiment_label'), '') FROM `+q.from+
+		` WHERE `+strings.Join(q.where, " AND "), q.args, func(r *sql.Rows) error {
+		var (
+			at    int64
+			label string
+		)
+		if err := r.Scan(&at, &label); err != nil {
+			return err
+		}
+		if i := store.PeriodOf(bounds, time.Unix(0, at)); i >= 0 {
+			out[i][label]++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: sentiment by day: %w", err)
+	}
+	return out, nil
+}
+
+// LostCounts walks the stage's customers (customers_stage) and their
+// follows, ended ones included: index reads, no customer decoded.
+func (db *DB) LostCounts(ctx context.Context, staffIDs []string) (map[string]int64, int64, error) {
+	out := map[string]int64{}
+	if len(staffIDs) == 0 {
+		return out, 0, nil
+	}
+	args := append([]any{store.StageLost}, staffArgs(staffIDs)...)
+	var total int64
+	last := int64(-1)
+	err := eachRow(ctx, db.r, `SELECT f.customer_id, f.staff_id FROM customers AS c CROSS JOIN customer_follows AS f ON f.customer_id = c.id
+		WHERE c.stage = ? AND f.staff_id IN (`+placeholders(len(staffIDs))+`) ORDER BY f.customer_id`, args, func(r *sql.Rows) error {
+		var (
+			cid   int64
+			staff string
+		)
+		if err := r.Scan(&cid, &staff); err != nil {
+			return err
+		}
+		out[staff]++
+		if cid != last {
+			total, last = total+1, cid
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: lost counts: %w", err)
+	}
+	return out, total, nil
 }

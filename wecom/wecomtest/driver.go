@@ -314,3 +314,46 @@ func (d *Driver) openReply(req *CallbackRequest, body []byte) []byte {
 	}
 	return plain
 }
+
+// VerifyURL sends the GET the platform sends when an admin saves a callback
+// URL — WeCom's with an encrypted echostr, or (oa) the Official Account's
+// with a plain one — and returns the answer's status and body, which must
+// be the echostr's plaintext for the platform to accept the URL.
+func (d *Driver) VerifyURL(ctx context.Context, oa bool) (int, string, error) {
+	ts, n := strconv.FormatInt(d.cfg.Now().Unix(), 10), nonce()
+	echo := strconv.FormatUint(rand.Uint64(), 10)
+	var u string
+	if oa {
+		if d.cfg.OAToken == "" {
+			return 0, "", errors.New("wecomtest: driver has no OAToken")
+		}
+		u = withQuery(d.cfg.OAURL, url.Values{"signature": {wecom.OASignature(d.cfg.OAToken, ts, n)},
+			"timestamp": {ts}, "nonce": {n}, "echostr": {echo}})
+	} else {
+		if d.wc == nil {
+			return 0, "", errors.New("wecomtest: driver has no WeCom Token/AESKey")
+		}
+		enc, err := d.wc.Encrypt([]byte(echo))
+		if err != nil {
+			return 0, "", fmt.Errorf("wecomtest: encrypt echostr: %w", err)
+		}
+		u = withQuery(d.cfg.URL, url.Values{"msg_signature": {d.wc.Sign(ts, n, enc)}, "timestamp": {ts}, "nonce": {n}, "echostr": {enc}})
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := d.http.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("wecomtest: verify url: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err != nil {
+		return resp.StatusCode, "", err
+	}
+	if resp.StatusCode == http.StatusOK && string(b) != echo {
+		return resp.StatusCode, string(b), fmt.Errorf("wecomtest: verify url: answer is not the echostr")
+	}
+	return resp.StatusCode, string(b), nil
+}
