@@ -25,7 +25,7 @@ export default defineConfig({
     // sidebar imports neither Element Plus nor ECharts, so its first load
     // stays small on a phone.
     rollupOptions: {
-      input: { console: 'index.html', sidebar: 'sidebar/index.html' },
+      input: { index: 'index.html', sidebar: 'sidebar/index.html' },
       // Vue itself is what both pages share; name its chunk for what it is.
       output: { manualChunks: (id) => (/node_modules\/(@vue|vue)\//.test(id) ? 'vue' : undefined) },
     },
