@@ -199,8 +199,9 @@ type ActionStore interface {
 
 // Core carries out actions over an ActionStore.
 type Core struct {
-	st  ActionStore
-	now func() time.Time
+	st    ActionStore
+	now   func() time.Time
+	chAPI ChannelAPI // channels follow into WeCom through it (actions_channels.go)
 }
 
 // NewCore returns the actions over st; now is the clock (time.Now when nil).
@@ -276,6 +277,12 @@ func entryKey(kind string, a Actor, customerID, key string) string {
 
 // orRandomKey returns key, or a fresh random one for a caller that cannot
 // retry (no idempotency key given).
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
+
 func orRandomKey(key string) string {
 	if key != "" && len(key) <= 256 {
 		return key

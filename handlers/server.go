@@ -82,6 +82,10 @@ type Options struct {
 	// WeComLogin enables signing in with WeCom; nil answers /auth/wecom/*
 	// with 404.
 	WeComLogin *WeComLogin
+	// Welcome, when set, is handed every stored add_external_contact at
+	// once (bot.Welcomer's lane), so its welcome does not wait for the
+	// pipeline.
+	Welcome FastLane
 	// Replies drafts reply suggestions for the sidebar; nil answers
 	// POST /api/v1/customers/{id}/replies with 501.
 	Replies ReplySuggester

@@ -348,6 +348,10 @@ type apiCall struct {
 	body       any           // JSON body for POST
 	idempotent bool          // safe to resend after a transport error
 	timeout    time.Duration // per attempt; 0 means cfg.HTTPTimeout
+	// raw is a body sent as is with contentType (media/upload's
+	// multipart form) instead of body's JSON.
+	raw         []byte
+	contentType string
 	// once makes -1 and 45009/45033 final instead of retried: for calls
 	// WeCom counts against a small hourly budget (the JS-SDK tickets), where
 	// every resend spends one. A rejected token is still replaced once.
@@ -377,6 +381,9 @@ func (c *APIClient) call(ctx context.Context, ac apiCall, out any) error {
 			return fmt.Errorf("wecom: %s: encode request: %w", ac.api, err)
 		}
 		body = buf.Bytes()
+	}
+	if ac.raw != nil {
+		body = ac.raw
 	}
 	var (
 		refreshed  bool
@@ -491,10 +498,14 @@ func (c *APIClient) roundTrip(ctx context.Context, ac apiCall, token string, bod
 		q[k] = v
 	}
 	q.Set("access_token", token)
-	return c.doHTTP(ctx, ac.api, ac.method, base+"/cgi-bin/"+ac.api+"?"+q.Encode(), body, ac.timeout)
+	return c.doHTTPAs(ctx, ac.api, ac.method, base+"/cgi-bin/"+ac.api+"?"+q.Encode(), body, ac.timeout, ac.contentType)
 }
 
 func (c *APIClient) doHTTP(ctx context.Context, api, method, u string, body []byte, timeout time.Duration) ([]byte, error) {
+	return c.doHTTPAs(ctx, api, method, u, body, timeout, "")
+}
+
+func (c *APIClient) doHTTPAs(ctx context.Context, api, method, u string, body []byte, timeout time.Duration, contentType string) ([]byte, error) {
 	if timeout <= 0 {
 		timeout = c.cfg.HTTPTimeout
 	}
@@ -509,7 +520,10 @@ func (c *APIClient) doHTTP(ctx context.Context, api, method, u string, body []by
 		return nil, fmt.Errorf("wecom: %s: build request: %w", api, apiScrubURL(err))
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		if contentType == "" {
+			contentType = "application/json; charset=utf-8"
+		}
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

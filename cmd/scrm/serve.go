@@ -85,6 +85,7 @@ type app struct {
 	server  *handlers.Server
 	core    *core
 	api     *wecom.APIClient // nil when no channel has API credentials
+	welcome *bot.Welcomer    // the welcome fast lane; nil without the WeCom API
 	llm     *nlp.LLM         // the one LLM client (one daily budget); nil without one
 	faq     *bot.FAQFile     // SCRM_FAQ_FILE; nil without one
 	addr    net.Addr
@@ -95,6 +96,8 @@ type app struct {
 
 // extensions are what a caller such as the demo adds to an app.
 type extensions struct {
+	// welcomeDone, when set, is told how each welcome code ended (tests).
+	welcomeDone func(code, outcome string)
 	// mount adds routes before the server starts listening.
 	mount func(app *fiber.App, a *app)
 	// directory resolves staff roles; without it everyone is sales.
@@ -185,6 +188,14 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 	if cfg.WeComLoginEnabled() {
 		opts.WeComLogin = &handlers.WeComLogin{CorpID: cfg.WeComCorpID, AgentID: cfg.WeComAgentID,
 			OAuthBase: strings.TrimRight(cfg.WeComOAuthBase, "/"), LoginBase: strings.TrimRight(cfg.WeComLoginBase, "/"), Users: a.api}
+	}
+	if cfg.WeComAPIEnabled() {
+		// Channels follow into WeCom, and welcomes leave from the edge's
+		// fast lane (bot/welcome.go).
+		opts.Core.SetChannelAPI(a.api)
+		a.welcome = bot.NewWelcomer(a.store, a.api, bot.WelcomeOptions{Default: cfg.WelcomeText, Now: now, Logger: log,
+			OnDone: ext.welcomeDone})
+		opts.Welcome = a.welcome
 	}
 	if a.llm, err = newLLM(cfg, log); err != nil {
 		return nil, a.fail(err)

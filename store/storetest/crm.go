@@ -64,6 +64,7 @@ var crmGroups = []struct {
 	{"Reports", reportTests},
 	{"Groups", groupTests},
 	{"Sessions", sessionTests},
+	{"Channels", channelTests},
 	{"QuickReplies", quickReplyTests},
 }
 
