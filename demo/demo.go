@@ -40,6 +40,10 @@ type Options struct {
 	Location *time.Location // business time zone (default Asia/Shanghai)
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// LoginLink returns a one-time login link (a path on scrm) that signs
+	// staffID in and goes to next: the demo's chat sidebar opens through
+	// one, as the salesperson whose chat it sits beside. nil: no sidebar.
+	LoginLink func(ctx context.Context, staffID, next string) (string, error)
 }
 
 // KFAccountID is the demo company's 微信客服 account.
