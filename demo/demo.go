@@ -43,6 +43,10 @@ type Options struct {
 	// Channels makes the company's channel QR codes (SeedChannels) through
 	// scrm's core; nil: the demo has none and no 扫码添加.
 	Channels Channels
+	// LoginLink returns a one-time login link (a path on scrm) that signs
+	// staffID in and goes to next: the demo's chat sidebar opens through
+	// one, as the salesperson whose chat it sits beside. nil: no sidebar.
+	LoginLink func(ctx context.Context, staffID, next string) (string, error)
 }
 
 // KFAccountID is the demo company's 微信客服 account.

@@ -188,7 +188,21 @@
     S.seenEntries = {};
     S.freshReady = false;
     renderStaffChips();
+    loadSidebar(key);
     refresh();
+  }
+
+  // The chat sidebar beside the owner's WeCom chat with this customer.
+  function loadSidebar(key) {
+    getJSON("/customers/" + encodeURIComponent(key) + "/sidebar").then(function (r) {
+      if (S.customer !== key) { return; }
+      var none = !r.url;
+      $("sidebar-empty").hidden = !none;
+      $("sidebar-frame").hidden = none;
+      var owner = staffMember(r.staff);
+      $("sidebar-who").textContent = owner ? owner.name : "—";
+      if (!none) { $("sidebar-frame").src = r.url; }
+    }).catch(function (e) { console.warn(e); });
   }
 
   function setChannel(ch) {
