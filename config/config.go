@@ -45,8 +45,12 @@ type Config struct {
 	// WeComOAuthBase and WeComLoginBase are the hosts of WeCom's OAuth2
 	// authorize page and web login (扫码登录) page the console's sign-in
 	// sends browsers to (the simulator stands in for them in the demo).
-	WeComOAuthBase    string        `yaml:"wecom_oauth_base" env:"SCRM_WECOM_OAUTH_BASE"`
-	WeComLoginBase    string        `yaml:"wecom_login_base" env:"SCRM_WECOM_LOGIN_BASE"`
+	WeComOAuthBase string `yaml:"wecom_oauth_base" env:"SCRM_WECOM_OAUTH_BASE"`
+	WeComLoginBase string `yaml:"wecom_login_base" env:"SCRM_WECOM_LOGIN_BASE"`
+	// WeComJSSDKURL is the WeCom JS-SDK script the chat sidebar (/sidebar/)
+	// loads: WeCom's own in production, the simulator's stand-in in the
+	// demo and the tests.
+	WeComJSSDKURL     string        `yaml:"wecom_jssdk_url" env:"SCRM_WECOM_JSSDK_URL"`
 	OAAppID           string        `yaml:"oa_app_id" env:"SCRM_OA_APP_ID"`
 	OAAppSecret       string        `yaml:"oa_app_secret" env:"SCRM_OA_APP_SECRET" secret:"true"`
 	OAToken           string        `yaml:"oa_token" env:"SCRM_OA_TOKEN" secret:"true"`
@@ -109,6 +113,10 @@ type Config struct {
 	ArchivePrivateKeyFile string `yaml:"archive_private_key_file" env:"SCRM_ARCHIVE_PRIVATE_KEY_FILE"`
 }
 
+// DefaultJSSDKURL is WeCom's JS-SDK (ww.register and the client APIs) as
+// WeCom's documentation tells pages to load it.
+const DefaultJSSDKURL = "https://wwcdn.weixin.qq.com/node/open/js/wecom-jssdk-2.0.2.js"
+
 // Default returns the configuration scrm runs with when nothing is set.
 func Default() Config {
 	return Config{
@@ -121,6 +129,7 @@ func Default() Config {
 		OAAPIBase:          "https://api.weixin.qq.com",
 		WeComOAuthBase:     "https://open.weixin.qq.com",
 		WeComLoginBase:     "https://login.work.weixin.qq.com",
+		WeComJSSDKURL:      DefaultJSSDKURL,
 		SessionIdle:        12 * time.Hour,
 		CallbackMaxSkew:    5 * time.Minute,
 		CallbackMaxBody:    1 << 20,
@@ -269,7 +278,7 @@ func (c Config) Validate() error {
 		bad("SCRM_TIMEZONE", "%q is not an IANA time zone such as Asia/Shanghai", c.Timezone)
 	}
 	for env, base := range map[string]string{"SCRM_WECOM_API_BASE": c.WeComAPIBase, "SCRM_OA_API_BASE": c.OAAPIBase,
-		"SCRM_WECOM_OAUTH_BASE": c.WeComOAuthBase, "SCRM_WECOM_LOGIN_BASE": c.WeComLoginBase} {
+		"SCRM_WECOM_OAUTH_BASE": c.WeComOAuthBase, "SCRM_WECOM_LOGIN_BASE": c.WeComLoginBase, "SCRM_WECOM_JSSDK_URL": c.WeComJSSDKURL} {
 		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad(env, "%q is not an http(s) URL", base)
 		}

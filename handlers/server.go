@@ -69,6 +69,10 @@ type Options struct {
 	// ConsoleFiles are the built web console's files (package web),
 	// served under /console/; nil serves no console.
 	ConsoleFiles fs.FS
+	// JSSDKURL is the WeCom JS-SDK script the chat sidebar loads
+	// (SCRM_WECOM_JSSDK_URL); "" leaves the page without one, and it says
+	// it must be opened inside WeCom.
+	JSSDKURL string
 	// SessionIdle ends a console session unused this long
 	// (SCRM_SESSION_IDLE); 0 means bot.DefaultSessionIdle.
 	SessionIdle time.Duration
@@ -200,6 +204,7 @@ func (s *Server) routes() {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	s.app.Get("/readyz", s.readyz)
 	s.consoleFileRoutes()
+	s.sidebarRoutes() // sidebar.go
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})))
 
 	s.app.Get("/wecom/callback", s.wecomVerifyURL)

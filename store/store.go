@@ -301,6 +301,7 @@ const (
 	MarkReminderList  = "rem-list"       // the list (or card) a reminder push went out in
 	MarkListReady     = "rem-list-ready" // a list was recorded on all its reminders
 	MarkWelcome       = "welcome"        // a welcome code is done (value: sent, used, expired, none, failed)
+	MarkOAWelcome     = "oa-welcome"     // an OA follow's channel welcome is done (value: sent, closed)
 	MarkCampaignPlan  = "campaign-plan"  // a campaign's audience is frozen into its tasks and sends
 )
 
@@ -308,7 +309,7 @@ const (
 var MarkerKinds = []string{
 	MarkBotReply, MarkBotNotice, MarkInboxForward, MarkInboxPress, MarkInboxReply, MarkInboxAuto, MarkInboxOffHours,
 	MarkCardPress, MarkDailyScan, MarkPlan, MarkPlanDigest, MarkDigestSent, MarkWeeklySent, MarkReminderList, MarkListReady,
-	MarkWelcome, MarkCampaignPlan,
+	MarkWelcome, MarkOAWelcome, MarkCampaignPlan,
 }
 
 // Stats are the headline counts of /api/v1/stats.

@@ -114,7 +114,7 @@ func (e *consoleEnv) signIn(t *testing.T, ctx context.Context, staffID, next str
 }
 
 // apiJSON calls the API with the admin token and decodes the answer.
-func (e *consoleEnv) apiJSON(t *testing.T, method, path, body string, out any) int {
+func (e *consoleEnv) apiJSON(t testing.TB, method, path, body string, out any) int {
 	t.Helper()
 	req, err := http.NewRequest(method, e.base+path, strings.NewReader(body))
 	if err != nil {

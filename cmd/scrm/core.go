@@ -90,6 +90,11 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	c.register(bot.NewChannelAttribution(a.store, log))
 	// opt-out: a customer's "别再发了" sets 不打扰 before anything could message them.
 	c.register(bot.NewOptOutDetector(a.store, bot.NewCore(a.store, now)))
+	if a.api != nil && cfg.OAAppID != "" && cfg.OAAppSecret != "" {
+		// oa-welcome: an OA QR channel's welcome to its followers, inside
+		// the window the follow opens.
+		c.register(bot.NewOAWelcome(a.store, customerSender{c: a.api, oa: true}, log))
+	}
 
 	if wecomAPI {
 		tags := bot.NewTagSync(a.store, a.api, bot.TagSyncOptions{Logger: log})

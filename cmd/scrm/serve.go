@@ -153,6 +153,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 			DormantDays: cfg.DormantDays, Now: now}),
 		// The console is in the binary, so serve and demo both have it.
 		ConsoleFiles: web.Console(),
+		JSSDKURL:     cfg.WeComJSSDKURL,
 	}
 	opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.MongoURI != "" {

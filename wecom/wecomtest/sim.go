@@ -122,6 +122,7 @@ type Simulator struct {
 	codes    map[string]simCode
 
 	tickets   simTickets     // JS-SDK tickets (sim_jsapi.go)
+	jssdk     simJSSDK       // the JS-SDK stand-in (sim_jssdk.go)
 	handover  simHandovers   // customer handovers (sim_handover.go)
 	directory simDirectory   // departments, leaders, member statuses (sim_directory.go)
 	gm        simGroupMsgs   // mass messages (sim_groupmsg.go)
@@ -756,6 +757,9 @@ var concLimits = map[string]int{
 
 func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 	if s.serveSignInPage(w, r) { // the sign-in pages a browser visits (sim_auth.go)
+		return
+	}
+	if s.serveJSSDK(w, r) { // the JS-SDK stand-in the sidebar page loads (sim_jssdk.go)
 		return
 	}
 	if s.serveQRImage(w, r) { // the QR code images of contact and join ways (sim_channels.go)
