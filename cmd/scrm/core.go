@@ -33,7 +33,7 @@ func (c *core) beside(run func(context.Context)) { c.background = append(c.backg
 //
 //  1. customers  every event: identities, follows and the message on the timeline;
 //     later processors find the customer this one made.
-//  1b. optout    customer text asking to stop messages ("别再发了"): 不打扰, with the words as the reason.
+//     1b. optout    customer text asking to stop messages ("别再发了"): 不打扰, with the words as the reason.
 //  2. tags       change_external_tag.*, add/edit_external_contact: the tag catalogue, write-back jobs.
 //  3. staff      change_contact: roles and teams from the address book.
 //  4. groups     change_external_chat.*: customer groups and their members.

@@ -265,5 +265,3 @@ func (db *DB) CountCampaignSends(ctx context.Context, from, to time.Time) (map[s
 	}
 	return out, nil
 }
-
-
