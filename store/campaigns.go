@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -164,4 +165,17 @@ type CampaignStore interface {
 	// CountCampaignSends counts, per customer, the sends made in [from, to)
 	// that count against the caps (CampaignSend.Counts).
 	CountCampaignSends(ctx context.Context, from, to time.Time) (map[string]int, error)
+}
+
+// ScrubCampaignTask removes the identity values of an erased customer from
+// t's recipient and failure lists and reports whether it changed t. A task
+// keeps the other recipients: the campaign's record of who it was sent to
+// stays true for everyone else.
+func ScrubCampaignTask(t *CampaignTask, values []string) bool {
+	drop := func(list []string) []string {
+		return slices.DeleteFunc(list, func(v string) bool { return slices.Contains(values, v) })
+	}
+	before := len(t.ExternalUserIDs) + len(t.FailList)
+	t.ExternalUserIDs, t.FailList = drop(t.ExternalUserIDs), drop(t.FailList)
+	return len(t.ExternalUserIDs)+len(t.FailList) != before
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 
 	"time"
 
@@ -264,4 +265,41 @@ func (db *DB) CountCampaignSends(ctx context.Context, from, to time.Time) (map[s
 		out[s.CustomerID]++
 	}
 	return out, nil
+}
+
+// scrubCampaignTasks takes an erased customer's identity values out of the
+// campaign tasks that list them (EraseCustomer).
+func (db *DB) scrubCampaignTasks(ctx context.Context, values []string) error {
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		filter := bson.D{{Key: "doc", Value: bson.Regex{Pattern: regexp.QuoteMeta(`"` + v + `"`)}}}
+		var docs []jsonDoc
+		cur, err := db.coll(collCampaignTasks).Find(ctx, filter)
+		if err == nil {
+			err = cur.All(ctx, &docs)
+		}
+		if err != nil {
+			return fmt.Errorf("find campaign tasks: %w", err)
+		}
+		for _, d := range docs {
+			var t store.CampaignTask
+			if err := json.Unmarshal([]byte(d.Doc), &t); err != nil {
+				return fmt.Errorf("decode campaign task %s: %w", d.ID, err)
+			}
+			if !store.ScrubCampaignTask(&t, values) {
+				continue
+			}
+			raw, err := json.Marshal(&t)
+			if err != nil {
+				return err
+			}
+			if _, err := db.coll(collCampaignTasks).UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "doc", Value: string(raw)}}}}); err != nil {
+				return fmt.Errorf("scrub campaign task %s: %w", d.ID, err)
+			}
+		}
+	}
+	return nil
 }

@@ -229,3 +229,32 @@ func (db *DB) CountCampaignSends(ctx context.Context, from, to time.Time) (map[s
 	}
 	return out, rows.Err()
 }
+
+// scrubCampaignTasks takes an erased customer's identity values out of the
+// campaign tasks that list them (EraseCustomer, inside its transaction).
+func scrubCampaignTasks(ctx context.Context, tx *sql.Tx, values []string) error {
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT doc FROM campaign_tasks WHERE instr(doc, ?) > 0`, `"`+v+`"`)
+		tasks, err := scanDocs[store.CampaignTask](rows, err, "campaign tasks")
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			if !store.ScrubCampaignTask(t, values) {
+				continue
+			}
+			doc, err := docOf(t)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE campaign_tasks SET doc = ? WHERE campaign_id = ? AND sender = ? AND chunk = ?`,
+				doc, t.CampaignID, t.Sender, t.Chunk); err != nil {
+				return fmt.Errorf("scrub campaign task: %w", err)
+			}
+		}
+	}
+	return nil
+}
