@@ -92,11 +92,11 @@ func (e *consoleEnv) demoCustomer(t testing.TB, owner string, skip ...string) si
 	return sidebarCustomer{}
 }
 
-// chatMessages waits up to 5 s for a message with text in the simulated
+// chatMessages waits up to 30 s for a message with text in the simulated
 // chats and returns it.
 func (e *consoleEnv) chatMessage(t *testing.T, text string) wecomtest.ChatToolMessage {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		for _, m := range e.r.sim.ChatToolMessages() {
 			if m.Text == text {
@@ -203,7 +203,7 @@ func TestSidebarInBrowser(t *testing.T) {
 				Uses int64  `json:"uses"`
 			} `json:"items"`
 		}
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for {
 			e.apiJSON(t, "GET", "/api/v1/quick-replies", "", &list)
 			i := slices.IndexFunc(list.Items, func(it struct {
