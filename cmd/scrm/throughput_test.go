@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/config"
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/wecom/wecomtest"
@@ -98,4 +99,30 @@ func benchN(n int) int {
 		return v
 	}
 	return n
+}
+
+// TestServeWritesCustomerBatches: the pipeline hands a batch to the leading
+// processors that take batches, so every processor serve registers before
+// the customers processor must take them (WelcomeFirst does nothing with
+// one); otherwise the customers' batch write — a few write transactions per
+// batch instead of several per message — silently stops happening.
+func TestServeWritesCustomerBatches(t *testing.T) {
+	sim := wecomtest.NewSimulator(wecomtest.SimConfig{})
+	t.Cleanup(func() { sim.Close() })
+	a := startSimApp(t, sim, extensions{}, func(cfg *config.Config) {
+		cfg.OAAppID, cfg.OAAppSecret = wecomtest.SimOAAppID, wecomtest.SimOAAppSecret
+		cfg.OAToken, cfg.OAAESKey, cfg.OAAPIBase = wecomtest.SimOAToken, wecomtest.SimOAAESKey, sim.URL
+	})
+	for _, p := range a.core.processors {
+		if p.Name() == "customers" {
+			if _, ok := p.(bot.BatchProcessor); !ok {
+				t.Fatal("the customers processor takes no batches")
+			}
+			return
+		}
+		if _, ok := p.(bot.BatchProcessor); !ok {
+			t.Fatalf("processor %q, registered before customers, takes no batches: the customers' batch write never runs", p.Name())
+		}
+	}
+	t.Fatal("no customers processor registered")
 }
