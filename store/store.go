@@ -267,7 +267,8 @@ type TimelineStore interface {
 	// semantics, for the pipeline: on SQLite the whole batch is one write
 	// transaction instead of two per event. It returns one result per
 	// write; a write that fails (ErrInvalid, ErrNotFound, …) carries its
-	// error, changed nothing, and leaves the others applied. An error of
+	// error and leaves the others applied (on SQLite it changed nothing; on
+	// MongoDB its upsert may stand without its entry). An error of
 	// the call itself means any write may or may not have been applied
 	// (each is idempotent, so the caller applies them again).
 	WriteCustomers(ctx context.Context, ws []CustomerWrite) ([]CustomerWriteResult, error)
@@ -284,7 +285,7 @@ type CustomerWrite struct {
 type CustomerWriteResult struct {
 	Customer *Customer // the customer after the upsert
 	Appended bool      // the entry was new (false also without an entry)
-	Err      error     // this write failed and changed nothing
+	Err      error     // this write failed (see WriteCustomers)
 }
 
 // MarkerStore keeps markers: records that something was done once (a reply
