@@ -185,33 +185,54 @@ func (c *Console) Workbench(ctx context.Context, v Viewer) (*Workbench, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: dormant: %w", err)
 	}
+	// The waiting customers and the unhandled complaints of every member
+	// from the state kept on the follows: one read each, and only the
+	// customers listed are read in full (what 今天 finds by walking each
+	// member's customers in touch lately).
+	horizon := now.Add(-waitingHorizon)
+	waits, err := c.st.WaitingFollows(ctx, members, horizon)
+	if err != nil {
+		return nil, fmt.Errorf("console: waiting: %w", err)
+	}
+	concerns, err := c.st.OpenConcerns(ctx, members, horizon, nlp.Negative, nlp.IntentComplaint)
+	if err != nil {
+		return nil, fmt.Errorf("console: complaints: %w", err)
+	}
+	waitingBy := map[string]int{}
 	seen := map[string]bool{}
+	for _, w := range waits { // by member in ID order: the first follower owns the line
+		waitingBy[w.StaffID]++
+		if seen["w"+w.CustomerID] {
+			continue // followed by two members of the team: listed once
+		}
+		seen["w"+w.CustomerID] = true
+		wb.Waiting = append(wb.Waiting, WaitingItem{CustomerID: w.CustomerID, OwnerID: w.StaffID, OwnerName: names[w.StaffID], Since: w.Since})
+	}
+	concernsBy := map[string][]store.FollowedCustomer{}
+	for _, w := range concerns {
+		concernsBy[w.StaffID] = append(concernsBy[w.StaffID], w)
+	}
+	day := startOfDay(now, c.o.Location)
 	for _, id := range members {
-		a, err := attentionFor(ctx, c.st, c.o.Hours, id, now, c.o.Location)
-		if err != nil {
+		a := &attention{staffID: id}
+		if err := attentionReminders(ctx, c.st, a, day); err != nil {
 			return nil, fmt.Errorf("console: %w", err)
 		}
-		for _, w := range a.waiting {
-			customers[w.c.ID] = w.c
-			if seen["w"+w.c.ID] {
-				continue // followed by two members of the team: listed once
-			}
-			seen["w"+w.c.ID] = true
-			wb.Waiting = append(wb.Waiting, WaitingItem{CustomerID: w.c.ID, Name: displayName(w.c), OwnerID: id,
-				OwnerName: names[id], Since: w.since, Minutes: int64(w.business / time.Minute)})
+		alerted := map[string]bool{}
+		for _, r := range a.alerts {
+			alerted[r.CustomerID] = true
 		}
-		for _, cu := range a.complaints {
-			customers[cu.ID] = cu
-			kind := "negative"
-			if cu.Insight.Intent == nlp.IntentComplaint {
-				kind = "complaint"
+		complaints := 0
+		for _, w := range concernsBy[id] {
+			if alerted[w.CustomerID] {
+				continue // a complaint with an open alert is listed once, as the alert
 			}
-			if seen["c"+cu.ID] {
+			complaints++
+			if seen["c"+w.CustomerID] {
 				continue
 			}
-			seen["c"+cu.ID] = true
-			wb.Alerts = append(wb.Alerts, AlertItem{CustomerID: cu.ID, Name: displayName(cu), Kind: kind,
-				Text: cmp.Or(cu.Insight.Summary, nlp.SentimentLabel(cu.Insight.SentimentLabel, cu.Insight.SentimentScore)), At: cu.Insight.AnalyzedAt})
+			seen["c"+w.CustomerID] = true
+			wb.Alerts = append(wb.Alerts, AlertItem{CustomerID: w.CustomerID, At: w.Since}) // named below, once listed
 		}
 		for _, r := range a.alerts {
 			cu, err := customer(r.CustomerID)
@@ -237,8 +258,8 @@ func (c *Console) Workbench(ctx context.Context, v Viewer) (*Workbench, error) {
 		wb.Reminders.Overdue = append(wb.Reminders.Overdue, a.overdue...)
 		wb.Reminders.Today = append(wb.Reminders.Today, a.due...)
 		if v.Role == RoleManager || v.Role == RoleAdmin {
-			wb.Team = append(wb.Team, TeamRow{StaffID: id, Name: names[id], Customers: followers[id], Waiting: len(a.waiting),
-				Overdue: len(a.overdue), Alerts: len(a.alerts) + len(a.complaints), Dormant: dormant[id]})
+			wb.Team = append(wb.Team, TeamRow{StaffID: id, Name: names[id], Customers: followers[id], Waiting: waitingBy[id],
+				Overdue: len(a.overdue), Alerts: len(a.alerts) + complaints, Dormant: dormant[id]})
 		}
 	}
 	slices.SortStableFunc(wb.Waiting, func(x, y WaitingItem) int {
@@ -253,6 +274,33 @@ func (c *Console) Workbench(ctx context.Context, v Viewer) (*Workbench, error) {
 	})
 	wb.Waiting = wb.Waiting[:min(len(wb.Waiting), consoleList)]
 	wb.Alerts = wb.Alerts[:min(len(wb.Alerts), consoleList)]
+	// Only the customers listed are read.
+	for i := range wb.Waiting {
+		w := &wb.Waiting[i]
+		cu, err := customer(w.CustomerID)
+		if err != nil {
+			return nil, err
+		}
+		w.Name = nameOf(cu)
+		w.Minutes = int64(businessSince(c.o.Hours, w.Since, now, waitingHorizon) / time.Minute)
+	}
+	for i := range wb.Alerts {
+		al := &wb.Alerts[i]
+		if al.ReminderID != 0 {
+			continue
+		}
+		cu, err := customer(al.CustomerID)
+		if err != nil {
+			return nil, err
+		}
+		al.Name, al.Kind = nameOf(cu), "negative"
+		if cu != nil && cu.Insight != nil {
+			if cu.Insight.Intent == nlp.IntentComplaint {
+				al.Kind = "complaint"
+			}
+			al.Text = cmp.Or(cu.Insight.Summary, nlp.SentimentLabel(cu.Insight.SentimentLabel, cu.Insight.SentimentScore))
+		}
+	}
 	wb.Promises = wb.Promises[:min(len(wb.Promises), consoleList)]
 	wb.Reminders.Overdue = wb.Reminders.Overdue[:min(len(wb.Reminders.Overdue), consoleList)]
 	wb.Reminders.Today = wb.Reminders.Today[:min(len(wb.Reminders.Today), consoleList)]
@@ -655,36 +703,27 @@ func mapsKeys[M ~map[K]V, K comparable, V any](m M) func(func(K) bool) {
 }
 
 // countWaiting counts the customers of v's scope waiting for an answer
-// now, by the test 今天 uses: in total, and per member of members who
-// follows them.
+// now, by the test 今天 uses: in total (a count over the scope) and per
+// member of members who follows them (from the state on the follows).
 func (c *Console) countWaiting(ctx context.Context, v Viewer, members []string, now time.Time) (map[string]int64, int64, error) {
 	by := map[string]int64{}
-	f, ok := scopeFilter(v, store.CustomerFilter{LastContactAfter: now.Add(-waitingHorizon), Limit: 500})
+	horizon := now.Add(-waitingHorizon)
+	f, ok := scopeFilter(v, store.CustomerFilter{LastContactAfter: horizon, Waiting: true})
 	if !ok {
 		return by, 0, nil
 	}
-	var n int64
-	for {
-		cs, err := c.st.FindCustomers(ctx, f)
-		if err != nil {
-			return nil, 0, fmt.Errorf("console: waiting customers: %w", err)
-		}
-		for _, cu := range cs {
-			if !isWaiting(cu) {
-				continue
-			}
-			n++
-			for _, fl := range cu.Follows {
-				if !fl.Deleted && slices.Contains(members, fl.StaffID) {
-					by[fl.StaffID]++
-				}
-			}
-		}
-		if len(cs) < f.Limit {
-			return by, n, nil
-		}
-		f.AfterID = cs[len(cs)-1].ID
+	n, err := c.st.CountCustomers(ctx, f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("console: waiting customers: %w", err)
 	}
+	waits, err := c.st.WaitingFollows(ctx, members, horizon)
+	if err != nil {
+		return nil, 0, fmt.Errorf("console: waiting customers: %w", err)
+	}
+	for _, w := range waits {
+		by[w.StaffID]++
+	}
+	return by, n, nil
 }
 
 // rate is n/of rounded to four places, 0 when of is 0.

@@ -172,6 +172,11 @@ type CustomerFilter struct {
 	Tag               string
 	Stage             string
 	Query             string // substring of name
+	// Sentiment: only customers whose latest analysis has this label
+	// (positive, neutral, negative).
+	Sentiment string
+	// Waiting: only customers waiting for an answer (IsWaiting).
+	Waiting bool
 	AfterID           string // cursor: customers with ID > AfterID
 	Limit             int    // 0 means 50
 }

@@ -1,6 +1,7 @@
 package mongo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -197,4 +198,100 @@ func (db *DB) LostCounts(ctx context.Context, staffIDs []string) (map[string]int
 		}
 	}
 	return out, int64(len(lost)), nil
+}
+
+// followedCustomers reads the active follows of staffIDs and, a chunk at a
+// time, the customers among them matching filter, projected to what keep
+// needs; keep decides each (follow, customer) pair. A join in Go: $lookup
+// is beyond the portable subset.
+func (db *DB) followedCustomers(ctx context.Context, staffIDs []string, filter bson.D,
+	keep func(f followDoc, c *customerDoc) (time.Time, bool)) ([]store.FollowedCustomer, error) {
+	if len(staffIDs) == 0 {
+		return nil, nil
+	}
+	cur, err := db.follows.Find(ctx, bson.D{{Key: "staff_id", Value: bson.D{{Key: "$in", Value: staffIDs}}}, {Key: "deleted", Value: false}},
+		options.Find().SetProjection(bson.D{{Key: "staff_id", Value: 1}, {Key: "customer_id", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var fs []followDoc
+	if err := cur.All(ctx, &fs); err != nil {
+		return nil, err
+	}
+	var out []store.FollowedCustomer
+	for chunk := range slices.Chunk(fs, 1000) {
+		ids := make([]string, len(chunk))
+		for i, f := range chunk {
+			ids[i] = f.CustomerID
+		}
+		q := append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, filter...)
+		cur, err := db.customers.Find(ctx, q, options.Find().SetProjection(bson.D{{Key: "last_customer_msg_at", Value: 1},
+			{Key: "last_staff_touch_at", Value: 1}, {Key: "insight", Value: 1}}))
+		if err != nil {
+			return nil, err
+		}
+		var cs []customerDoc
+		if err := cur.All(ctx, &cs); err != nil {
+			return nil, err
+		}
+		byID := map[string]*customerDoc{}
+		for i := range cs {
+			byID[cs[i].ID] = &cs[i]
+		}
+		for _, f := range chunk {
+			if c := byID[f.CustomerID]; c != nil {
+				if at, ok := keep(f, c); ok {
+					out = append(out, store.FollowedCustomer{StaffID: f.StaffID, CustomerID: f.CustomerID, Since: at})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// WaitingFollows joins the follows with the customers in touch since after.
+func (db *DB) WaitingFollows(ctx context.Context, staffIDs []string, after time.Time) ([]store.FollowedCustomer, error) {
+	out, err := db.followedCustomers(ctx, staffIDs, bson.D{{Key: "last_customer_msg_at", Value: bson.D{{Key: "$gte", Value: after}}}},
+		func(_ followDoc, c *customerDoc) (time.Time, bool) {
+			if c.LastCustomerMsgAt == nil || (c.LastStaffTouchAt != nil && !c.LastStaffTouchAt.Before(*c.LastCustomerMsgAt)) {
+				return time.Time{}, false
+			}
+			return utc(*c.LastCustomerMsgAt), true
+		})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: waiting follows: %w", err)
+	}
+	slices.SortFunc(out, func(x, y store.FollowedCustomer) int {
+		return cmp.Or(strings.Compare(x.StaffID, y.StaffID), x.Since.Compare(y.Since), strings.Compare(x.CustomerID, y.CustomerID))
+	})
+	return out, nil
+}
+
+// OpenConcerns joins the follows with the customers in touch since after
+// whose analysis matches.
+func (db *DB) OpenConcerns(ctx context.Context, staffIDs []string, after time.Time, label, intent string) ([]store.FollowedCustomer, error) {
+	if label == "" && intent == "" {
+		return nil, nil
+	}
+	var or bson.A
+	if label != "" {
+		or = append(or, bson.D{{Key: "insight.sentiment_label", Value: label}})
+	}
+	if intent != "" {
+		or = append(or, bson.D{{Key: "insight.intent", Value: intent}})
+	}
+	out, err := db.followedCustomers(ctx, staffIDs, bson.D{{Key: "last_contact_at", Value: bson.D{{Key: "$gte", Value: after}}}, {Key: "$or", Value: or}},
+		func(_ followDoc, c *customerDoc) (time.Time, bool) {
+			if c.Insight == nil || (c.LastStaffTouchAt != nil && !c.LastStaffTouchAt.Before(c.Insight.AnalyzedAt)) {
+				return time.Time{}, false
+			}
+			return utc(c.Insight.AnalyzedAt), true
+		})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: open concerns: %w", err)
+	}
+	slices.SortFunc(out, func(x, y store.FollowedCustomer) int {
+		return cmp.Or(strings.Compare(x.StaffID, y.StaffID), strings.Compare(x.CustomerID, y.CustomerID))
+	})
+	return out, nil
 }

@@ -125,6 +125,14 @@ func (db *DB) planCustomers(ctx context.Context, f store.CustomerFilter, count b
 			p.where = append(p.where, "c.stage = ?")
 			p.args = append(p.args, f.Stage)
 		}
+		if f.Sentiment != "" {
+			p.where = append(p.where, "json_extract(c.insight, '$.sentiment_label') = ?")
+			p.args = append(p.args, f.Sentiment)
+		}
+		if f.Waiting {
+			// store.IsWaiting; the fromNullNanos reading of 0 as never.
+			p.where = append(p.where, "c.last_customer_msg_at > 0 AND (c.last_staff_touch_at IS NULL OR c.last_staff_touch_at < c.last_customer_msg_at)")
+		}
 		if f.Query != "" {
 			p.where = append(p.where, `c.name LIKE ? ESCAPE '\'`)
 			p.args = append(p.args, "%"+escapeLike(f.Query)+"%")
