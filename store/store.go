@@ -177,8 +177,8 @@ type CustomerFilter struct {
 	Sentiment string
 	// Waiting: only customers waiting for an answer (IsWaiting).
 	Waiting bool
-	AfterID           string // cursor: customers with ID > AfterID
-	Limit             int    // 0 means 50
+	AfterID string // cursor: customers with ID > AfterID
+	Limit   int    // 0 means 50
 }
 
 // CustomerStore keeps customers and their identities.

@@ -279,4 +279,3 @@ func (db *DB) OpenConcerns(ctx context.Context, staffIDs []string, after time.Ti
 	}
 	return out, nil
 }
-
