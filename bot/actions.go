@@ -174,6 +174,8 @@ type ActionReader interface {
 	FindReminderByID(ctx context.Context, id int64) (*store.Reminder, error)
 	FindGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
 	FindCustomerGroups(ctx context.Context, customerID string) ([]store.CustomerGroup, error)
+	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
+	FindGroupByChatID(ctx context.Context, chatID string) (*store.Group, error)
 }
 
 // ActionStore is what the actions read and write. Both backends implement
@@ -190,14 +192,16 @@ type ActionStore interface {
 	UpsertStaff(ctx context.Context, s *store.Staff) error
 	CreateReminder(ctx context.Context, r *store.Reminder) (bool, error)
 	UpdateReminder(ctx context.Context, id int64, upd store.ReminderUpdate) (*store.Reminder, error)
-	markers            // the bot's doors record what they did once
-	store.SessionStore // sign-in (actions_auth.go)
+	markers               // the bot's doors record what they did once
+	store.SessionStore    // sign-in (actions_auth.go)
+	store.QuickReplyStore // the quick-reply library (actions_quickreplies.go)
 }
 
 // Core carries out actions over an ActionStore.
 type Core struct {
-	st  ActionStore
-	now func() time.Time
+	st    ActionStore
+	now   func() time.Time
+	chAPI ChannelAPI // channels follow into WeCom through it (actions_channels.go)
 }
 
 // NewCore returns the actions over st; now is the clock (time.Now when nil).
@@ -273,6 +277,12 @@ func entryKey(kind string, a Actor, customerID, key string) string {
 
 // orRandomKey returns key, or a fresh random one for a caller that cannot
 // retry (no idempotency key given).
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
+
 func orRandomKey(key string) string {
 	if key != "" && len(key) <= 256 {
 		return key

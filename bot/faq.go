@@ -39,6 +39,12 @@ type FAQMatch struct {
 type KnowledgeBase struct {
 	entries []*FAQEntry
 	feats   []faqFeatures
+
+	// Related's term vectors (faq_related.go), built on first use.
+	relOnce sync.Once
+	idf     map[string]float64
+	docs    []map[string]float64
+	norms   []float64
 }
 
 type faqFeatures struct {

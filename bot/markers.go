@@ -74,6 +74,8 @@ var MarkerRetention = map[string]time.Duration{
 	store.MarkWeeklySent:    60 * 24 * time.Hour,
 	store.MarkReminderList:  30 * 24 * time.Hour,
 	store.MarkListReady:     30 * 24 * time.Hour,
+	// A welcome code lives 20 s; a day outlives every redelivery.
+	store.MarkWelcome: 24 * time.Hour,
 }
 
 // SweepStore is what the marker sweep deletes from.

@@ -72,6 +72,9 @@ type Config struct {
 	// without interaction a customer becomes dormant (沉睡).
 	DigestAt    string `yaml:"digest_at" env:"SCRM_DIGEST_AT"`
 	DormantDays int    `yaml:"dormant_days" env:"SCRM_DORMANT_DAYS"`
+	// WelcomeText is the welcome sent to customers who add a member through
+	// no channel (#客户昵称# and #员工姓名# are filled in); empty sends none.
+	WelcomeText string `yaml:"welcome_text" env:"SCRM_WELCOME_TEXT"`
 	// ReminderLease is how long an instance holds the due reminders it
 	// claimed: the longest a crashed instance's reminders wait before
 	// another instance pushes them, and, three quarters of it, how long a

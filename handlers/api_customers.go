@@ -60,6 +60,7 @@ func (s *Server) crmRoutes(api fiber.Router) {
 	api.Get("/customers/:id/export", h.export)
 	api.Get("/tags", h.listTags)
 	api.Get("/groups", h.listGroups) // api_groups.go
+	h.channelRoutes(api)             // api_channels.go
 	api.Post("/tags/sync", h.syncTags)
 	api.Get("/staff", h.listStaff)
 	api.Put("/staff/:id", h.putStaff)
@@ -67,6 +68,7 @@ func (s *Server) crmRoutes(api fiber.Router) {
 	api.Get("/audit", h.listAudit)
 	api.Post("/tokens", h.createToken)
 	h.actionRoutes(api)
+	h.quickReplyRoutes(api) // api_quickreplies.go
 }
 
 // businessLocation is the time zone bare dates in filters are read in
@@ -330,6 +332,9 @@ func (h *crmAPI) listCustomers(c *fiber.Ctx) error {
 	}
 	f.AfterID, f.Limit = cursor, limit+1
 	f.StaffIDs = ownerScope(p.viewer, query(c, "owner"))
+	if ch := query(c, "channel"); ch != "" {
+		return h.listChannelCustomers(c, p, ch, f, limit) // api_channels.go
+	}
 	list, err := h.rd.FindCustomers(c.UserContext(), f)
 	if err != nil {
 		if f.AfterID != "" {
@@ -383,7 +388,15 @@ func (h *crmAPI) getCustomer(c *fiber.Ctx) error {
 			promises = append(promises, r)
 		}
 	}
-	return sendJSON(c, fiber.StatusOK, customerDetail{Customer: cu, Groups: groups, Reminders: open, Promises: promises})
+	chans, err := h.core.CustomerChannels(c.UserContext(), cu.ID) // api_channels.go
+	if err != nil {
+		return err
+	}
+	d := customerDetail{Customer: cu, Groups: groups, Reminders: open, Promises: promises, Channels: []bot.CustomerChannel{}}
+	if len(chans) > 0 {
+		d.Channel, d.Channels = &chans[0], chans
+	}
+	return sendJSON(c, fiber.StatusOK, d)
 }
 
 // timeline pages a customer's timeline newest first; the core audits every

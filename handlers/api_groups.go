@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/store"
 )
 
@@ -75,6 +76,10 @@ type customerDetail struct {
 	// the conversation.
 	Reminders []*store.Reminder `json:"reminders"`
 	Promises  []*store.Reminder `json:"promises"`
+	// Channel is the channel the customer first came through (null for
+	// none); Channels every channel of their follows, the first first.
+	Channel  *bot.CustomerChannel  `json:"channel"`
+	Channels []bot.CustomerChannel `json:"channels"`
 }
 
 // customerGroups lists the groups of a customer the caller may see (the

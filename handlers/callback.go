@@ -273,6 +273,10 @@ func (s *Server) store1(c *fiber.Ctx, wev *wecom.Event) error {
 	result := "stored"
 	if !inserted {
 		result = "duplicate"
+	} else if s.opts.Welcome != nil {
+		// Durable now, so a crash from here on leaves the event for the
+		// welcome's recovery and the pipeline.
+		s.opts.Welcome.Offer(ev)
 	}
 	s.metrics.callbacks.WithLabelValues(ev.Channel, metricKind(ev.Kind), result).Inc()
 	return nil

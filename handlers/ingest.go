@@ -30,6 +30,12 @@ type Coordinator interface {
 	Count(ctx context.Context, key string, window time.Duration) (int64, error)
 }
 
+// FastLane takes stored events that must not wait for the pipeline (the
+// welcome of an add); Offer never blocks.
+type FastLane interface {
+	Offer(ev *store.Event)
+}
+
 // TopicEvents is the wake-up topic published after events are stored.
 const TopicEvents = "events"
 

@@ -78,6 +78,16 @@ type Options struct {
 	// WeComLogin enables signing in with WeCom; nil answers /auth/wecom/*
 	// with 404.
 	WeComLogin *WeComLogin
+	// Welcome, when set, is handed every stored add_external_contact at
+	// once (bot.Welcomer's lane), so its welcome does not wait for the
+	// pipeline.
+	Welcome FastLane
+	// Replies drafts reply suggestions for the sidebar; nil answers
+	// POST /api/v1/customers/{id}/replies with 501.
+	Replies ReplySuggester
+	// JSAPI signs pages for the WeCom JS-SDK (the chat sidebar); nil
+	// answers GET /api/v1/jsapi/signature with 501.
+	JSAPI JSSigner
 	// Console answers the web console's reads (workbench, reports); nil
 	// builds one over the store when it can answer them, with the
 	// Location and Now below and no business hours.
@@ -205,6 +215,7 @@ func (s *Server) routes() {
 	api.Get("/stats", s.stats)
 	api.Get("/openapi.json", serveOpenAPI)
 	api.Get("/me", s.me)
+	api.Get("/jsapi/signature", s.jsapiSignature)
 	if s.opts.Core == nil {
 		// An edge without the core (the load generator's receiver) serves
 		// callbacks only; every customer route says so once, here.

@@ -142,6 +142,19 @@ func (a *MemoryAccountant) CustomerTotal(day, customer string) int64 {
 
 type customerKey struct{}
 
+type oneRequestKey struct{}
+
+// WithOneRequest returns a context whose CompleteJSON calls send exactly
+// one request: no retry after a failure, no repair request after an
+// invalid answer (ErrUnavailable or ErrInvalidOutput instead). For
+// interactive uses (reply suggestions in the chat sidebar) that fall back
+// to offline answers rather than keep a person waiting or pay twice.
+func WithOneRequest(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oneRequestKey{}, true)
+}
+
+func oneRequest(ctx context.Context) bool { v, _ := ctx.Value(oneRequestKey{}).(bool); return v }
+
 // WithCustomer returns a context whose LLM calls are accounted to the
 // customer key (e.g. a customer ID).
 func WithCustomer(ctx context.Context, customer string) context.Context {
@@ -261,6 +274,9 @@ func (l *LLM) CompleteJSON(ctx context.Context, system, user string, schema *Sch
 	if verr == nil {
 		return total, nil
 	}
+	if oneRequest(ctx) {
+		return total, fmt.Errorf("%w: %w", ErrInvalidOutput, verr)
+	}
 	// The validation error may quote the answer, so only its kind is logged.
 	l.cfg.Logger.Warn("llm output invalid, asking for a repair", "model", l.cfg.Model, "reason", invalidKind(verr))
 	// The error quotes the masked answer; masking it again is cheap insurance.
@@ -368,7 +384,11 @@ func (l *LLM) chat(ctx context.Context, msgs []openai.ChatCompletionMessage) (st
 	}
 	var u Usage
 	var lastErr error
-	for attempt := 1; attempt <= l.cfg.MaxAttempts; attempt++ {
+	attempts := l.cfg.MaxAttempts
+	if oneRequest(ctx) {
+		attempts = 1
+	}
+	for attempt := 1; attempt <= attempts; attempt++ {
 		resp, retryAfter, err := l.once(ctx, req)
 		u.Requests++
 		if err == nil {
@@ -390,7 +410,7 @@ func (l *LLM) chat(ctx context.Context, msgs []openai.ChatCompletionMessage) (st
 		if ctx.Err() != nil {
 			return "", u, fmt.Errorf("nlp: llm request: %w", ctx.Err())
 		}
-		if !retryable(err) || attempt == l.cfg.MaxAttempts {
+		if !retryable(err) || attempt == attempts {
 			break
 		}
 		delay := l.backoff(attempt)

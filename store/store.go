@@ -305,12 +305,14 @@ const (
 	MarkWeeklySent    = "weekly-sent"    // a manager's weekly digest went out
 	MarkReminderList  = "rem-list"       // the list (or card) a reminder push went out in
 	MarkListReady     = "rem-list-ready" // a list was recorded on all its reminders
+	MarkWelcome       = "welcome"        // a welcome code is done (value: sent, used, expired, none, failed)
 )
 
 // MarkerKinds lists every marker kind.
 var MarkerKinds = []string{
 	MarkBotReply, MarkBotNotice, MarkInboxForward, MarkInboxPress, MarkInboxReply, MarkInboxAuto, MarkInboxOffHours,
 	MarkCardPress, MarkDailyScan, MarkPlan, MarkPlanDigest, MarkDigestSent, MarkWeeklySent, MarkReminderList, MarkListReady,
+	MarkWelcome,
 }
 
 // Stats are the headline counts of /api/v1/stats.
@@ -335,6 +337,8 @@ type Store interface {
 	AuditStore
 	GroupStore
 	SessionStore
+	ChannelStore
+	QuickReplyStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	MarkerStore

@@ -99,6 +99,8 @@ type APIClient struct {
 	markCh chan struct{}
 
 	appTokens     *tokenSource
+	corpTickets   *ticketSource // JS-SDK tickets (client_jsapi.go)
+	agentTickets  *ticketSource
 	contactTokens *tokenSource
 	oaTokens      *tokenSource
 
@@ -164,6 +166,7 @@ func NewAPIClient(cfg APIConfig, cache TokenCache, logger *slog.Logger) (*APICli
 	if cfg.CorpID != "" && cfg.AppSecret != "" {
 		c.appTokens = newTokenSource(c, cache, apiTokenApp, cfg.CorpID, cfg.AppSecret, wecomBase)
 		c.contactTokens = c.appTokens
+		c.corpTickets, c.agentTickets = newTicketSources(c, cache)
 	}
 	if cfg.CorpID != "" && cfg.ContactSecret != "" {
 		c.contactTokens = newTokenSource(c, cache, apiTokenContact, cfg.CorpID, cfg.ContactSecret, wecomBase)
@@ -345,6 +348,14 @@ type apiCall struct {
 	body       any           // JSON body for POST
 	idempotent bool          // safe to resend after a transport error
 	timeout    time.Duration // per attempt; 0 means cfg.HTTPTimeout
+	// raw is a body sent as is with contentType (media/upload's
+	// multipart form) instead of body's JSON.
+	raw         []byte
+	contentType string
+	// once makes -1 and 45009/45033 final instead of retried: for calls
+	// WeCom counts against a small hourly budget (the JS-SDK tickets), where
+	// every resend spends one. A rejected token is still replaced once.
+	once bool
 }
 
 // apiStatus is the errcode/errmsg pair every answer carries.
@@ -370,6 +381,9 @@ func (c *APIClient) call(ctx context.Context, ac apiCall, out any) error {
 			return fmt.Errorf("wecom: %s: encode request: %w", ac.api, err)
 		}
 		body = buf.Bytes()
+	}
+	if ac.raw != nil {
+		body = ac.raw
 	}
 	var (
 		refreshed  bool
@@ -407,7 +421,7 @@ func (c *APIClient) call(ctx context.Context, ac apiCall, out any) error {
 		if errors.As(err, &te) {
 			// Connection failures, timeouts and non-200 answers: resend only
 			// what cannot take effect twice.
-			if !retryable || busy >= c.cfg.MaxBusyRetries || ctx.Err() != nil {
+			if !retryable || ac.once || busy >= c.cfg.MaxBusyRetries || ctx.Err() != nil {
 				return err
 			}
 			busy++
@@ -431,6 +445,8 @@ func (c *APIClient) call(ctx context.Context, ac apiCall, out any) error {
 			if err := ac.tokens.invalidate(ctx, token); err != nil {
 				return err
 			}
+		case ac.once:
+			return err
 		case ae.Code == -1:
 			if busy >= c.cfg.MaxBusyRetries {
 				return err
@@ -482,10 +498,14 @@ func (c *APIClient) roundTrip(ctx context.Context, ac apiCall, token string, bod
 		q[k] = v
 	}
 	q.Set("access_token", token)
-	return c.doHTTP(ctx, ac.api, ac.method, base+"/cgi-bin/"+ac.api+"?"+q.Encode(), body, ac.timeout)
+	return c.doHTTPAs(ctx, ac.api, ac.method, base+"/cgi-bin/"+ac.api+"?"+q.Encode(), body, ac.timeout, ac.contentType)
 }
 
 func (c *APIClient) doHTTP(ctx context.Context, api, method, u string, body []byte, timeout time.Duration) ([]byte, error) {
+	return c.doHTTPAs(ctx, api, method, u, body, timeout, "")
+}
+
+func (c *APIClient) doHTTPAs(ctx context.Context, api, method, u string, body []byte, timeout time.Duration, contentType string) ([]byte, error) {
 	if timeout <= 0 {
 		timeout = c.cfg.HTTPTimeout
 	}
@@ -500,7 +520,10 @@ func (c *APIClient) doHTTP(ctx context.Context, api, method, u string, body []by
 		return nil, fmt.Errorf("wecom: %s: build request: %w", api, apiScrubURL(err))
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		if contentType == "" {
+			contentType = "application/json; charset=utf-8"
+		}
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -69,6 +69,13 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	dir := bot.StaffDirectory{Staff: a.store, Fallback: fallback}
 	wecomAPI := cfg.WeComAPIEnabled()
 
+	// 0. welcome    add_external_contact: the welcome of an add the edge's
+	//    fast lane did not send (a crash, a full lane) goes first.
+	if a.welcome != nil {
+		c.register(bot.WelcomeFirst{W: a.welcome})
+		c.beside(a.welcome.Run)
+	}
+
 	customers := bot.NewCustomers(a.store, profiles)
 	if profiles != nil {
 		// An outage of WeChat or WeCom must not hold timelines up: the
@@ -78,6 +85,8 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		c.beside(customers.ProfileRunner(a.store, bot.RunnerOptions{Owner: c.owner, Workers: 2, Now: now, Logger: log}).Run)
 	}
 	c.register(customers)
+	// channels: attribution of adds, deletions and joins, the channel's tags.
+	c.register(bot.NewChannelAttribution(a.store, log))
 
 	if wecomAPI {
 		tags := bot.NewTagSync(a.store, a.api, bot.TagSyncOptions{Logger: log})

@@ -85,6 +85,7 @@ type app struct {
 	server  *handlers.Server
 	core    *core
 	api     *wecom.APIClient // nil when no channel has API credentials
+	welcome *bot.Welcomer    // the welcome fast lane; nil without the WeCom API
 	llm     *nlp.LLM         // the one LLM client (one daily budget); nil without one
 	faq     *bot.FAQFile     // SCRM_FAQ_FILE; nil without one
 	addr    net.Addr
@@ -95,6 +96,8 @@ type app struct {
 
 // extensions are what a caller such as the demo adds to an app.
 type extensions struct {
+	// welcomeDone, when set, is told how each welcome code ended (tests).
+	welcomeDone func(code, outcome string)
 	// mount adds routes before the server starts listening.
 	mount func(app *fiber.App, a *app)
 	// directory resolves staff roles; without it everyone is sales.
@@ -122,6 +125,15 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		a.store.Close()
 		return nil, err
 	}
+	if a.llm, err = newLLM(cfg, log); err != nil {
+		return nil, a.fail(err)
+	}
+	if cfg.FAQFile != "" {
+		if a.faq, err = bot.LoadFAQFile(cfg.FAQFile, log); err != nil {
+			return nil, a.fail(fmt.Errorf("SCRM_FAQ_FILE: %w", err))
+		}
+	}
+	core := bot.NewCore(a.store, now)
 	opts := handlers.Options{
 		APIToken: cfg.APIToken,
 		MaxSkew:  cfg.CallbackMaxSkew,
@@ -131,7 +143,8 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),
 		// The one door into the core: the API's changes are its actions.
-		Core:        bot.NewCore(a.store, now),
+		Core:        core,
+		Replies:     newReplySuggester(core, a),
 		Sheets:      transfer.NewSheets(a.store),
 		SessionIdle: cfg.SessionIdle,
 		PublicURL:   cfg.PublicBase(),
@@ -168,9 +181,20 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 			return nil, a.fail(fmt.Errorf("wecom client: %w", err))
 		}
 	}
+	if a.api != nil && cfg.WeComLoginEnabled() {
+		opts.JSAPI = a.api
+	}
 	if cfg.WeComLoginEnabled() {
 		opts.WeComLogin = &handlers.WeComLogin{CorpID: cfg.WeComCorpID, AgentID: cfg.WeComAgentID,
 			OAuthBase: strings.TrimRight(cfg.WeComOAuthBase, "/"), LoginBase: strings.TrimRight(cfg.WeComLoginBase, "/"), Users: a.api}
+	}
+	if cfg.WeComAPIEnabled() {
+		// Channels follow into WeCom, and welcomes leave from the edge's
+		// fast lane (bot/welcome.go).
+		opts.Core.SetChannelAPI(a.api)
+		a.welcome = bot.NewWelcomer(a.store, a.api, bot.WelcomeOptions{Default: cfg.WelcomeText, Now: now, Logger: log,
+			OnDone: ext.welcomeDone})
+		opts.Welcome = a.welcome
 	}
 	if a.llm, err = newLLM(cfg, log); err != nil {
 		return nil, a.fail(err)
@@ -300,6 +324,20 @@ func newSettings(cfg config.Config, a *app, now func() time.Time) *bot.Settings 
 		o.Tokens = a.api
 	}
 	return bot.NewSettings(o)
+}
+
+// newReplySuggester drafts the sidebar's replies with the app's FAQ and LLM
+// (either may be absent: offline, or no FAQ answers).
+func newReplySuggester(core *bot.Core, a *app) *bot.ReplySuggester {
+	var kb bot.FAQSource
+	if a.faq != nil {
+		kb = a.faq
+	}
+	var model bot.FAQModel
+	if a.llm != nil {
+		model = a.llm
+	}
+	return bot.NewReplySuggester(core, kb, model, bot.SuggestOptions{Logger: a.log})
 }
 
 // newLLM builds the one LLM client every feature shares (so they share one

@@ -101,6 +101,14 @@ func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) 
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := db.prepareChannels(ctx); err != nil { // channels.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if err := db.prepareQuickReplies(ctx); err != nil { // quickreplies.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	return db, nil
 }
 

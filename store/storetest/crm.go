@@ -64,6 +64,8 @@ var crmGroups = []struct {
 	{"Reports", reportTests},
 	{"Groups", groupTests},
 	{"Sessions", sessionTests},
+	{"Channels", channelTests},
+	{"QuickReplies", quickReplyTests},
 }
 
 func phone(v string) store.Identity { return store.Identity{Kind: store.IdentityPhone, Value: v} }

@@ -121,8 +121,10 @@ type Simulator struct {
 	signInAs string
 	codes    map[string]simCode
 
-	handover  simHandovers // customer handovers (sim_handover.go)
-	directory simDirectory // departments, leaders, member statuses (sim_directory.go)
+	tickets   simTickets     // JS-SDK tickets (sim_jsapi.go)
+	handover  simHandovers   // customer handovers (sim_handover.go)
+	directory simDirectory   // departments, leaders, member statuses (sim_directory.go)
+	acq       simAcquisition // contact ways, welcomes, media, join ways, OA QR codes (sim_channels.go)
 }
 
 type simToken struct {
@@ -755,6 +757,9 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 	if s.serveSignInPage(w, r) { // the sign-in pages a browser visits (sim_auth.go)
 		return
 	}
+	if s.serveQRImage(w, r) { // the QR code images of contact and join ways (sim_channels.go)
+		return
+	}
 	i := strings.Index(r.URL.Path, "/cgi-bin/")
 	if i < 0 {
 		http.NotFound(w, r)
@@ -896,6 +901,13 @@ func (s *Simulator) dispatch(api string, r *http.Request) (simAnswer, []SentMess
 		return s.userList(r), nil
 	case "auth/getuserinfo":
 		return s.authGetUserInfo(r), nil
+	case "get_jsapi_ticket":
+		return s.ticketFetch(r, wecom.TicketCorp), nil
+	case "ticket/get":
+		return s.ticketFetch(r, wecom.TicketAgent), nil
+	}
+	if ans, ok := s.dispatchAcquisition(api, r, body); ok {
+		return ans, nil
 	}
 	return errAnswer(48001, "api unauthorized: not simulated"), nil
 }
@@ -917,6 +929,19 @@ var simAPIKinds = map[string][]string{
 	"message/custom/send":               {SecretOA},
 	"user/info":                         {SecretOA},
 	"auth/getuserinfo":                  {SecretApp},
+	"get_jsapi_ticket":                  {SecretApp},
+	"ticket/get":                        {SecretApp},
+
+	"externalcontact/add_contact_way":        {SecretContact, SecretApp},
+	"externalcontact/get_contact_way":        {SecretContact, SecretApp},
+	"externalcontact/update_contact_way":     {SecretContact, SecretApp},
+	"externalcontact/del_contact_way":        {SecretContact, SecretApp},
+	"externalcontact/send_welcome_msg":       {SecretContact, SecretApp},
+	"externalcontact/groupchat/add_join_way": {SecretContact, SecretApp},
+	"externalcontact/groupchat/get_join_way": {SecretContact, SecretApp},
+	"externalcontact/groupchat/del_join_way": {SecretContact, SecretApp},
+	"media/upload":                           {SecretContact, SecretApp},
+	"qrcode/create":                          {SecretOA},
 }
 
 func simErrMsg(code int) string {
@@ -929,6 +954,12 @@ func simErrMsg(code int) string {
 		return "invalid credential"
 	case 40003:
 		return "invalid openid"
+	case 40004:
+		return "invalid media type"
+	case 40006:
+		return "invalid file size"
+	case 40007:
+		return "invalid media_id"
 	case 40013:
 		return "invalid corpid"
 	case 40014:
@@ -945,6 +976,14 @@ func simErrMsg(code int) string {
 		return "UserTag Name Already Exist"
 	case 41001:
 		return "access_token missing"
+	case 41051:
+		return "welcome_code used or expired"
+	case 41096:
+		return "another app is sending a welcome with this code"
+	case 44001:
+		return "empty media data"
+	case 40050:
+		return "chatid not found"
 	case 42001:
 		return "access_token expired"
 	case 45009:
@@ -1064,7 +1103,8 @@ func (s *Simulator) checkToken(tok string, kinds []string) simAnswer {
 
 func readBody(r *http.Request) ([]byte, error) {
 	defer r.Body.Close()
-	return io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	// media/upload takes files up to 20 MB (plus the form around them).
+	return io.ReadAll(io.LimitReader(r.Body, 21<<20))
 }
 
 func sortedKeys[V any](m map[string]V) []string {
