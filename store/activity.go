@@ -100,12 +100,22 @@ type ReportStore interface {
 	WaitingFollows(ctx context.Context, staffIDs []string, after time.Time) ([]FollowedCustomer, error)
 	// OpenConcerns lists the active follows of staffIDs whose customer was
 	// last in touch at or after after and whose latest analysis has the
-	// sentiment label label or the intent intent (an empty one matches
-	// nothing) with no staff touch since that analysis (a complaint nobody
-	// has handled), ordered by staff ID then customer ID. Since is the
-	// analysis time.
-	OpenConcerns(ctx context.Context, staffIDs []string, after time.Time, label, intent string) ([]FollowedCustomer, error)
+	// label ConcernLabel or the intent ConcernIntent with no staff touch
+	// since that analysis (a complaint nobody has handled), ordered by
+	// staff ID then customer ID. Since is the analysis time.
+	OpenConcerns(ctx context.Context, staffIDs []string, after time.Time) ([]FollowedCustomer, error)
+	// StageCounts counts the customers any of staffIDs actively follows
+	// by stage, each customer once however many of them follow it.
+	StageCounts(ctx context.Context, staffIDs []string) (map[string]int64, error)
 }
+
+// The analysis results OpenConcerns looks for: nlp.Negative and
+// nlp.IntentComplaint (a test in bot keeps them equal), spelled here because
+// the SQLite backend indexes them.
+const (
+	ConcernLabel  = "negative"
+	ConcernIntent = "投诉"
+)
 
 // FollowedCustomer is a customer on the follow of one staff member, with
 // the time the list that returns it is about.

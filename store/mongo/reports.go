@@ -226,7 +226,7 @@ func (db *DB) followedCustomers(ctx context.Context, staffIDs []string, filter b
 		}
 		q := append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, filter...)
 		cur, err := db.customers.Find(ctx, q, options.Find().SetProjection(bson.D{{Key: "last_customer_msg_at", Value: 1},
-			{Key: "last_staff_touch_at", Value: 1}, {Key: "insight", Value: 1}}))
+			{Key: "last_staff_touch_at", Value: 1}, {Key: "insight", Value: 1}, {Key: "stage", Value: 1}}))
 		if err != nil {
 			return nil, err
 		}
@@ -269,17 +269,8 @@ func (db *DB) WaitingFollows(ctx context.Context, staffIDs []string, after time.
 
 // OpenConcerns joins the follows with the customers in touch since after
 // whose analysis matches.
-func (db *DB) OpenConcerns(ctx context.Context, staffIDs []string, after time.Time, label, intent string) ([]store.FollowedCustomer, error) {
-	if label == "" && intent == "" {
-		return nil, nil
-	}
-	var or bson.A
-	if label != "" {
-		or = append(or, bson.D{{Key: "insight.sentiment_label", Value: label}})
-	}
-	if intent != "" {
-		or = append(or, bson.D{{Key: "insight.intent", Value: intent}})
-	}
+func (db *DB) OpenConcerns(ctx context.Context, staffIDs []string, after time.Time) ([]store.FollowedCustomer, error) {
+	or := bson.A{bson.D{{Key: "insight.sentiment_label", Value: store.ConcernLabel}}, bson.D{{Key: "insight.intent", Value: store.ConcernIntent}}}
 	out, err := db.followedCustomers(ctx, staffIDs, bson.D{{Key: "last_contact_at", Value: bson.D{{Key: "$gte", Value: after}}}, {Key: "$or", Value: or}},
 		func(_ followDoc, c *customerDoc) (time.Time, bool) {
 			if c.Insight == nil || (c.LastStaffTouchAt != nil && !c.LastStaffTouchAt.Before(c.Insight.AnalyzedAt)) {
@@ -293,5 +284,22 @@ func (db *DB) OpenConcerns(ctx context.Context, staffIDs []string, after time.Ti
 	slices.SortFunc(out, func(x, y store.FollowedCustomer) int {
 		return cmp.Or(strings.Compare(x.StaffID, y.StaffID), strings.Compare(x.CustomerID, y.CustomerID))
 	})
+	return out, nil
+}
+
+// StageCounts joins the follows with their customers' stages in Go.
+func (db *DB) StageCounts(ctx context.Context, staffIDs []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	stages := map[string]string{}
+	_, err := db.followedCustomers(ctx, staffIDs, bson.D{}, func(f followDoc, c *customerDoc) (time.Time, bool) {
+		stages[f.CustomerID] = c.Stage
+		return time.Time{}, false
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: stage counts: %w", err)
+	}
+	for _, st := range stages {
+		out[st]++
+	}
 	return out, nil
 }

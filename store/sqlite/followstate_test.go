@@ -39,7 +39,7 @@ func TestFollowStateBackfill(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{`DROP TRIGGER customer_follows_state`, `DROP TRIGGER customers_follow_state`,
-		`DROP INDEX customer_follows_stage`, `DROP INDEX customer_follows_waiting`,
+		`DROP INDEX customer_follows_stage`, `DROP INDEX customer_follows_waiting`, `DROP INDEX customers_concern`,
 		`ALTER TABLE customer_follows DROP COLUMN stage`, `ALTER TABLE customer_follows DROP COLUMN waiting_since`,
 		`DELETE FROM schema_migrations WHERE name = '0015_follow_state.sql'`} {
 		if _, err := raw.Exec(q); err != nil {

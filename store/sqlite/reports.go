@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -183,6 +182,25 @@ func waitingQuery(n int) string {
 		ORDER BY staff_id, waiting_since, customer_id`
 }
 
+// stageCountQuery counts n staff members' customers by stage from the
+// stage kept on their follows, each customer once.
+func stageCountQuery(n int) string {
+	return `SELECT stage, COUNT(*) FROM (SELECT DISTINCT customer_id, stage FROM customer_follows INDEXED BY customer_follows_stage
+		WHERE staff_id IN (` + placeholders(n) + `) AND deleted = 0) GROUP BY stage`
+}
+
+// StageCounts reads the follows' stage index alone.
+func (db *DB) StageCounts(ctx context.Context, staffIDs []string) (map[string]int64, error) {
+	if len(staffIDs) == 0 {
+		return map[string]int64{}, nil
+	}
+	out, err := db.countBy(ctx, stageCountQuery(len(staffIDs)), staffArgs(staffIDs))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stage counts: %w", err)
+	}
+	return out, nil
+}
+
 // LostCounts reads the stage kept on the follows (customer_follows_stage),
 // ended follows included: one index range per member, no customer read.
 func (db *DB) LostCounts(ctx context.Context, staffIDs []string) (map[string]int64, int64, error) {
@@ -237,23 +255,33 @@ func (db *DB) WaitingFollows(ctx context.Context, staffIDs []string, after time.
 	return out, nil
 }
 
-// OpenConcerns lets SQLite choose between the members' follows and the
-// last-contact index, tests the analysis in SQL (to the millisecond, a
-// millisecond loose) and decodes only the candidates, which the exact test
-// then settles.
-func (db *DB) OpenConcerns(ctx context.Context, staffIDs []string, after time.Time, label, intent string) ([]store.FollowedCustomer, error) {
-	if len(staffIDs) == 0 || (label == "" && intent == "") {
-		return nil, nil
-	}
-	args := append(staffArgs(staffIDs), nanos(after), cmp.Or(label, "\x00"), cmp.Or(intent, "\x00"))
-	var out []store.FollowedCustomer
-	err := eachRow(ctx, db.r, `SELECT f.staff_id, c.id, c.last_staff_touch_at, json_extract(c.insight, '$.analyzed_at')
-		FROM customers AS c JOIN customer_follows AS f ON f.customer_id = c.id
-		WHERE f.staff_id IN (`+placeholders(len(staffIDs))+`) AND f.deleted = 0 AND c.last_contact_at >= ?
-			AND (json_extract(c.insight, '$.sentiment_label') = ? OR json_extract(c.insight, '$.intent') = ?)
+// concernTerms select the customers whose analysis is a concern; they
+// repeat the WHERE of the partial index customers_concern word for word.
+const concernTerms = `(json_extract(insight, '$.sentiment_label') = '` + store.ConcernLabel +
+	`' OR json_extract(insight, '$.intent') = '` + store.ConcernIntent + `')`
+
+// concernQuery walks the concerned customers in touch since a time
+// (customers_concern) and their follows by n staff members, testing the
+// touch against the analysis in SQL to the millisecond, a millisecond loose.
+func concernQuery(n int) string {
+	return `SELECT f.staff_id, c.id, c.last_staff_touch_at, json_extract(c.insight, '$.analyzed_at')
+		FROM customers AS c INDEXED BY customers_concern CROSS JOIN customer_follows AS f ON f.customer_id = c.id
+		WHERE ` + concernTerms + ` AND c.last_contact_at >= ?
+			AND f.staff_id IN (` + placeholders(n) + `) AND f.deleted = 0
 			AND (c.last_staff_touch_at IS NULL OR c.last_staff_touch_at <
 				CAST(unixepoch(json_extract(c.insight, '$.analyzed_at'), 'subsec') * 1000 AS INTEGER) * 1000000 + 1000000)
-		ORDER BY f.staff_id, c.id`, args, func(r *sql.Rows) error {
+		ORDER BY f.staff_id, c.id`
+}
+
+// OpenConcerns reads the candidates from customers_concern and settles each
+// with the exact test.
+func (db *DB) OpenConcerns(ctx context.Context, staffIDs []string, after time.Time) ([]store.FollowedCustomer, error) {
+	if len(staffIDs) == 0 {
+		return nil, nil
+	}
+	args := append([]any{nanos(after)}, staffArgs(staffIDs)...)
+	var out []store.FollowedCustomer
+	err := eachRow(ctx, db.r, concernQuery(len(staffIDs)), args, func(r *sql.Rows) error {
 		var (
 			w     store.FollowedCustomer
 			cid   int64

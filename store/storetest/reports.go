@@ -183,6 +183,14 @@ var reportTests = []crmTest{
 		if byStaff, total, err := s.LostCounts(ctx, []string{"sales1", "sales2"}); err != nil || len(byStaff) != 0 || total != 0 {
 			t.Errorf("LostCounts after merge = %v, %d, %v; want none", byStaff, total, err)
 		}
+		// By stage, each customer once (b is followed by both).
+		if got, err := s.StageCounts(ctx, []string{"sales1", "sales2"}); err != nil ||
+			!reflect.DeepEqual(got, map[string]int64{store.StageActive: 1, store.StageDormant: 1}) {
+			t.Errorf("StageCounts = %v, %v; want one active, one dormant", got, err)
+		}
+		if got, err := s.StageCounts(ctx, nil); err != nil || len(got) != 0 {
+			t.Errorf("StageCounts(nobody) = %v, %v", got, err)
+		}
 
 		// Waiting: a customer message starts it, a staff touch ends it, a
 		// follow added later sees it, an ended follow drops it.
@@ -258,16 +266,16 @@ var reportTests = []crmTest{
 			msg(cu, fmt.Sprintf("fc%d", i), base.Add(hour))
 		}
 		analyse(n1, "negative", "", base.Add(2*hour))
-		analyse(n2, "positive", "投诉", base.Add(2*hour))
+		analyse(n2, "positive", store.ConcernIntent, base.Add(2*hour))
 		analyse(n3, "negative", "", base.Add(2*hour))
 		reply(n3, "fc9", base.Add(3*hour)) // handled after the analysis
 		analyse(n4, "positive", "", base.Add(2*hour))
-		got, err := s.OpenConcerns(ctx, []string{"sales5"}, base, "negative", "投诉")
+		got, err := s.OpenConcerns(ctx, []string{"sales5"}, base)
 		mustNil(t, err)
 		if want := []store.FollowedCustomer{{StaffID: "sales5", CustomerID: n1.ID, Since: base.Add(2 * hour)}, {StaffID: "sales5", CustomerID: n2.ID, Since: base.Add(2 * hour)}}; !reflect.DeepEqual(got, want) {
 			t.Errorf("OpenConcerns = %v, want %v", got, want)
 		}
-		if got, err := s.OpenConcerns(ctx, []string{"sales5"}, base.Add(4*hour), "negative", "投诉"); err != nil || len(got) != 0 {
+		if got, err := s.OpenConcerns(ctx, []string{"sales5"}, base.Add(4*hour)); err != nil || len(got) != 0 {
 			t.Errorf("OpenConcerns(in touch later) = %v, %v; want none", got, err)
 		}
 		if got := find(store.CustomerFilter{StaffID: "sales5", Sentiment: "negative"}); !reflect.DeepEqual(got, []string{n1.ID, n3.ID}) {

@@ -56,3 +56,10 @@ CREATE INDEX customer_follows_stage ON customer_follows (staff_id, stage, delete
 -- The customers waiting for an answer, per member, by how long.
 CREATE INDEX customer_follows_waiting ON customer_follows (staff_id, waiting_since, customer_id)
     WHERE deleted = 0 AND waiting_since IS NOT NULL;
+
+-- The customers whose latest analysis is negative or a complaint, by last
+-- contact: the workbench's open complaints (store.OpenConcerns) are a short
+-- range of it. The WHERE must match concernTerms in reports.go word for word;
+-- the label and intent are store.ConcernLabel and store.ConcernIntent.
+CREATE INDEX customers_concern ON customers (last_contact_at)
+    WHERE json_extract(insight, '$.sentiment_label') = 'negative' OR json_extract(insight, '$.intent') = '投诉';
