@@ -590,15 +590,9 @@ func (c *Console) Report(ctx context.Context, v Viewer, q ReportQuery) (*Report,
 			rep.Funnel = append(rep.Funnel, StageCount{Stage: stage, Count: stages[stage]})
 		}
 		rep.Totals.Dormant = stages[store.StageDormant]
-		sf := f
-		sf.LastContactAfter, sf.LastContactBefore = bounds[0], end
-		sent, err := c.st.SentimentCounts(ctx, sf)
-		if err != nil {
-			return nil, fmt.Errorf("console: sentiment: %w", err)
-		}
-		rep.Sentiment.Positive, rep.Sentiment.Neutral, rep.Sentiment.Negative = sent[nlp.Positive], sent[nlp.Neutral], sent[nlp.Negative]
-		// The trend: the customers last in touch on each day, by the label
-		// of their latest analysis — one read for the whole period.
+		// The distribution and its trend: the customers last in touch in
+		// the period, by the label of their latest analysis, per day — one
+		// read for both (the distribution is the trend's sum).
 		trend, err := c.st.SentimentByDay(ctx, f, bounds)
 		if err != nil {
 			return nil, fmt.Errorf("console: sentiment trend: %w", err)
@@ -606,6 +600,9 @@ func (c *Console) Report(ctx context.Context, v Viewer, q ReportQuery) (*Report,
 		for i, ds := range trend {
 			t := &rep.Sentiment.Trend[i]
 			t.Positive, t.Neutral, t.Negative = ds[nlp.Positive], ds[nlp.Neutral], ds[nlp.Negative]
+			rep.Sentiment.Positive += t.Positive
+			rep.Sentiment.Neutral += t.Neutral
+			rep.Sentiment.Negative += t.Negative
 		}
 	}
 	// Waiting now: one walk over the scope's customers in touch lately,
