@@ -169,12 +169,17 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	sessions := bot.NewCore(a.store, now)
 	c.beside(func(ctx context.Context) { sweepSessions(ctx, sessions, cfg.SessionIdle, log) })
 
-	if cfg.ArchiveEnabled() { // chat archive (会话内容存档), see archive.go
+	switch {
+	case cfg.ArchiveEnabled(): // chat archive (会话内容存档), see archive.go
 		archive, err := newArchiveLoop(cfg, a, c.owner, now, log)
 		if err != nil {
 			return nil, err
 		}
 		c.beside(archive)
+	case ext.archive != nil: // the demo's simulated archive, through the same worker
+		w := bot.NewArchive(a.store, ext.archive, a.coord, bot.ArchiveOptions{Owner: c.owner, Poll: ext.archivePoll,
+			Core: bot.NewCore(a.store, now), Location: cfg.Location(), Now: now, Logger: log})
+		c.beside(w.Run)
 	}
 	return c, nil
 }

@@ -118,12 +118,17 @@ func startDemo(ctx context.Context, o demoOptions) (*demoRun, error) {
 					return
 				}
 			}
-			d, demoErr = demo.New(demo.Options{Store: a.store, Sim: sim, Location: cfg.Location(), Logger: log})
+			d, demoErr = demo.New(demo.Options{Store: a.store, Sim: sim, Location: cfg.Location(), Logger: log,
+				Archive: sim.ChatArchive(), Core: bot.NewCore(a.store, time.Now)})
 			if demoErr == nil {
 				d.Mount(fa)
 			}
 		},
 		directory: demo.Directory(),
+		// The company's WeCom chats reach scrm as a deployment's chat
+		// archive would bring them; polled often, so the history is in
+		// moments after start.
+		archive: sim.ChatArchive(), archivePoll: 200 * time.Millisecond,
 	})
 	if err != nil {
 		sim.Close()
