@@ -195,13 +195,18 @@ type ActionStore interface {
 	markers               // the bot's doors record what they did once
 	store.SessionStore    // sign-in (actions_auth.go)
 	store.QuickReplyStore // the quick-reply library (actions_quickreplies.go)
+	store.ChannelStore    // channels and where customers came from (actions_channels.go)
+	store.CampaignStore   // segments and campaigns (actions_campaigns.go)
+	store.JobStore        // a campaign's creation is a job (campaigns.go)
 }
 
 // Core carries out actions over an ActionStore.
 type Core struct {
-	st    ActionStore
-	now   func() time.Time
-	chAPI ChannelAPI // channels follow into WeCom through it (actions_channels.go)
+	st      ActionStore
+	now     func() time.Time
+	chAPI   ChannelAPI      // channels follow into WeCom through it (actions_channels.go)
+	mass    MassAPI         // campaigns reach WeCom through it (campaigns.go)
+	massOpt CampaignOptions // campaigns' policy
 }
 
 // NewCore returns the actions over st; now is the clock (time.Now when nil).

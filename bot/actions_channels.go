@@ -58,15 +58,6 @@ type ChannelAPI interface {
 // without it creating a channel is refused.
 func (c *Core) SetChannelAPI(api ChannelAPI) { c.chAPI = api }
 
-// channelStore is the store's channel part; both backends have it.
-func (c *Core) channelStore() (store.ChannelStore, error) {
-	cs, ok := c.st.(store.ChannelStore)
-	if !ok {
-		return nil, errors.New("actions: the store keeps no channels")
-	}
-	return cs, nil
-}
-
 // ChannelRequest creates a channel or (with nil fields left alone) edits one.
 type ChannelRequest struct {
 	Name           *string               `json:"name"`
@@ -241,10 +232,6 @@ func (c *Core) CreateChannel(ctx context.Context, a Actor, req ChannelRequest) (
 	if err := mayManageChannels(a); err != nil {
 		return nil, err
 	}
-	cs, err := c.channelStore()
-	if err != nil {
-		return nil, err
-	}
 	if c.chAPI == nil {
 		return nil, &ActionError{Err: store.ErrInvalid, Reason: "the WeCom API is not configured", Text: "未配置企业微信接口，无法创建渠道活码。"}
 	}
@@ -260,6 +247,7 @@ func (c *Core) CreateChannel(ctx context.Context, a Actor, req ChannelRequest) (
 	if err := c.audit(ctx, a, AuditChannelCreate, id, "name="+ch.Name+" kind="+ch.Kind, now); err != nil {
 		return nil, err
 	}
+	var err error
 	switch ch.Kind {
 	case store.ChannelKindContactWay:
 		w := contactWayOf(ch, now)
@@ -280,7 +268,7 @@ func (c *Core) CreateChannel(ctx context.Context, a Actor, req ChannelRequest) (
 	if err != nil {
 		return nil, channelAPIError(err)
 	}
-	if err := cs.CreateChannel(ctx, ch); err != nil {
+	if err := c.st.CreateChannel(ctx, ch); err != nil {
 		return nil, fmt.Errorf("actions: create channel: %w", err)
 	}
 	return ch, nil
@@ -371,11 +359,7 @@ func (c *Core) UpdateChannel(ctx context.Context, a Actor, id string, req Channe
 	if err := mayManageChannels(a); err != nil {
 		return nil, err
 	}
-	cs, err := c.channelStore()
-	if err != nil {
-		return nil, err
-	}
-	ch, err := c.liveChannel(ctx, cs, id)
+	ch, err := c.liveChannel(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -396,14 +380,14 @@ func (c *Core) UpdateChannel(ctx context.Context, a Actor, id string, req Channe
 			return nil, channelAPIError(err)
 		}
 	}
-	if err := cs.UpdateChannel(ctx, ch); err != nil {
+	if err := c.st.UpdateChannel(ctx, ch); err != nil {
 		return nil, fmt.Errorf("actions: update channel: %w", err)
 	}
 	return ch, nil
 }
 
-func (c *Core) liveChannel(ctx context.Context, cs store.ChannelStore, id string) (*store.Channel, error) {
-	ch, err := cs.FindChannelByID(ctx, id)
+func (c *Core) liveChannel(ctx context.Context, id string) (*store.Channel, error) {
+	ch, err := c.st.FindChannelByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && ch.DeletedAt != nil) {
 		return nil, &ActionError{Err: store.ErrNotFound, Reason: "channel not found", Text: "没有找到这个渠道。"}
 	}
@@ -419,11 +403,7 @@ func (c *Core) DeleteChannel(ctx context.Context, a Actor, id string) error {
 	if err := mayManageChannels(a); err != nil {
 		return err
 	}
-	cs, err := c.channelStore()
-	if err != nil {
-		return err
-	}
-	ch, err := c.liveChannel(ctx, cs, id)
+	ch, err := c.liveChannel(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -444,7 +424,7 @@ func (c *Core) DeleteChannel(ctx context.Context, a Actor, id string) error {
 			return channelAPIError(err)
 		}
 	}
-	if err := cs.DeleteChannel(ctx, id, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := c.st.DeleteChannel(ctx, id, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("actions: delete channel: %w", err)
 	}
 	return nil
@@ -455,11 +435,7 @@ func (c *Core) Channels(ctx context.Context, a Actor) ([]*store.Channel, error) 
 	if err := mayManageChannels(a); err != nil {
 		return nil, err
 	}
-	cs, err := c.channelStore()
-	if err != nil {
-		return nil, err
-	}
-	return cs.FindChannels(ctx, store.ChannelFilter{})
+	return c.st.FindChannels(ctx, store.ChannelFilter{})
 }
 
 // Channel returns one channel (admins and managers).
@@ -467,11 +443,7 @@ func (c *Core) Channel(ctx context.Context, a Actor, id string) (*store.Channel,
 	if err := mayManageChannels(a); err != nil {
 		return nil, err
 	}
-	cs, err := c.channelStore()
-	if err != nil {
-		return nil, err
-	}
-	return c.liveChannel(ctx, cs, id)
+	return c.liveChannel(ctx, id)
 }
 
 // CustomerChannel is a customer's first channel, as the API shows it.
@@ -483,11 +455,7 @@ type CustomerChannel struct {
 // CustomerChannels returns the channels a customer came through, the
 // first first (nil when none).
 func (c *Core) CustomerChannels(ctx context.Context, customerID string) ([]CustomerChannel, error) {
-	cs, err := c.channelStore()
-	if err != nil {
-		return nil, nil //nolint:nilerr // a store without channels attributes nobody
-	}
-	evs, err := cs.FindChannelEvents(ctx, store.ChannelEventFilter{CustomerID: customerID, Kind: store.ChannelEventAdd})
+	evs, err := c.st.FindChannelEvents(ctx, store.ChannelEventFilter{CustomerID: customerID, Kind: store.ChannelEventAdd})
 	if err != nil {
 		return nil, fmt.Errorf("actions: channels of %s: %w", customerID, err)
 	}
@@ -497,7 +465,7 @@ func (c *Core) CustomerChannels(ctx context.Context, customerID string) ([]Custo
 			continue
 		}
 		name := e.ChannelID
-		if ch, err := cs.FindChannelByID(ctx, e.ChannelID); err == nil {
+		if ch, err := c.st.FindChannelByID(ctx, e.ChannelID); err == nil {
 			name = ch.Name
 		}
 		out = append(out, CustomerChannel{ID: e.ChannelID, Name: name})
@@ -508,11 +476,7 @@ func (c *Core) CustomerChannels(ctx context.Context, customerID string) ([]Custo
 // ChannelCustomerIDs returns the IDs of the customers attributed to a
 // channel, sorted.
 func (c *Core) ChannelCustomerIDs(ctx context.Context, channelID string) ([]string, error) {
-	cs, err := c.channelStore()
-	if err != nil {
-		return nil, err
-	}
-	evs, err := cs.FindChannelEvents(ctx, store.ChannelEventFilter{ChannelID: channelID, Kind: store.ChannelEventAdd})
+	evs, err := c.st.FindChannelEvents(ctx, store.ChannelEventFilter{ChannelID: channelID, Kind: store.ChannelEventAdd})
 	if err != nil {
 		return nil, fmt.Errorf("actions: customers of channel %s: %w", channelID, err)
 	}
@@ -540,10 +504,6 @@ type AttributeRequest struct {
 // channel's tags through EditTags (written back to WeCom by its jobs). A
 // retry with the same Key repeats nothing that was done.
 func (c *Core) Attribute(ctx context.Context, a Actor, req AttributeRequest) error {
-	cs, err := c.channelStore()
-	if err != nil {
-		return err
-	}
 	ch := req.Channel
 	at := c.at(req.At)
 	if err := c.audit(ctx, a, AuditChannelAdd, req.CustomerID, "channel="+ch.ID+" kind="+req.Kind+" key="+req.Key, at); err != nil {
@@ -560,7 +520,7 @@ func (c *Core) Attribute(ctx context.Context, a Actor, req AttributeRequest) err
 	}); err != nil {
 		return fmt.Errorf("actions: channel entry of %s: %w", req.CustomerID, err)
 	}
-	if _, err := cs.RecordChannelEvent(ctx, store.ChannelEvent{Key: req.Kind + ":" + req.Key, ChannelID: ch.ID, Kind: req.Kind,
+	if _, err := c.st.RecordChannelEvent(ctx, store.ChannelEvent{Key: req.Kind + ":" + req.Key, ChannelID: ch.ID, Kind: req.Kind,
 		CustomerID: req.CustomerID, StaffID: req.StaffID, At: at}); err != nil {
 		return fmt.Errorf("actions: channel event of %s: %w", req.CustomerID, err)
 	}

@@ -469,8 +469,10 @@ type CustomerEdit struct {
 	Fields     map[string]string
 	AddTags    []string
 	RemoveTags []string
-	Key        string
-	At         time.Time
+	// OptOut sets or clears 不打扰 (SetOptOut), before the other parts.
+	OptOut *bool
+	Key    string
+	At     time.Time
 }
 
 // EditCustomer applies e for a and returns the customer after it.
@@ -487,7 +489,10 @@ func (c *Core) EditCustomer(ctx context.Context, a Actor, e CustomerEdit) (*stor
 	if err := validateTags(e.AddTags, e.RemoveTags); err != nil {
 		return nil, err
 	}
-	if fr.empty() && e.Stage == nil && len(e.AddTags) == 0 && len(e.RemoveTags) == 0 {
+	if _, ok := e.Fields[store.FieldOptOut]; ok {
+		return nil, invalid("opt_out is set with the opt_out key, not as a custom field", "「不打扰」请用 opt_out 设置，不能作为自定义字段修改。")
+	}
+	if fr.empty() && e.Stage == nil && len(e.AddTags) == 0 && len(e.RemoveTags) == 0 && e.OptOut == nil {
 		return nil, invalid("nothing to change", "没有要修改的内容。")
 	}
 	cu, err := c.visible(ctx, a, e.CustomerID)
@@ -506,6 +511,11 @@ func (c *Core) EditCustomer(ctx context.Context, a Actor, e CustomerEdit) (*stor
 	// One key for the parts: each part's entry key names its kind.
 	e.Key = orRandomKey(e.Key)
 	fr.Key = e.Key
+	if e.OptOut != nil {
+		if cu, err = c.setOptOut(ctx, a, cu, OptOutRequest{CustomerID: cu.ID, OptOut: *e.OptOut, Reason: "由" + a.ID() + "修改", Key: e.Key}); err != nil {
+			return nil, err
+		}
+	}
 	if !fr.empty() {
 		if cu, err = c.editFields(ctx, a, cu, fr); err != nil {
 			return nil, err

@@ -53,11 +53,7 @@ func (c *Core) ChannelStats(ctx context.Context, a Actor, id string, from, to ti
 	if err := mayManageChannels(a); err != nil {
 		return nil, err
 	}
-	cs, err := c.channelStore()
-	if err != nil {
-		return nil, err
-	}
-	ch, err := cs.FindChannelByID(ctx, id)
+	ch, err := c.st.FindChannelByID(ctx, id)
 	if err != nil {
 		return nil, &ActionError{Err: store.ErrNotFound, Reason: "channel not found", Text: "没有找到这个渠道。"}
 	}
@@ -68,7 +64,7 @@ func (c *Core) ChannelStats(ctx context.Context, a Actor, id string, from, to ti
 		loc = time.UTC
 	}
 	// Deletions up to 30 days after the period decide its retention.
-	evs, err := cs.FindChannelEvents(ctx, store.ChannelEventFilter{ChannelID: id, From: from, To: to.Add(31 * 24 * time.Hour)})
+	evs, err := c.st.FindChannelEvents(ctx, store.ChannelEventFilter{ChannelID: id, From: from, To: to.Add(31 * 24 * time.Hour)})
 	if err != nil {
 		return nil, fmt.Errorf("actions: channel events: %w", err)
 	}

@@ -108,6 +108,7 @@ const helpText = `**scrm 助手 · 可用指令**
 > **沉睡客户** — 很久没联系的客户
 > **漏斗** — 我的客户按阶段分布
 > **团队** — 团队概览（主管）
+> **渠道** / **渠道 展会海报** — 各渠道活码今天和近 7 天的新增、删除、净增（主管）
 > **转交 张三 给 王五** — 把客户转交给团队成员（主管；企业微信客户经在职继承，其他客户在 scrm 内转交）
 > **本周谁的客户最不满意？** / **哪些客户今天需要跟进？** / **张伟最近怎么样？** — 常见问题直接回答
 > **回 张三 您好…** — 通过公众号/微信客服回复客户
@@ -174,6 +175,8 @@ func (p *Commands) answer(ctx context.Context, v Viewer, text string, at time.Ti
 		return p.funnel(ctx, v)
 	case "团队", "团队概览", "团队数据", "team":
 		return p.team(ctx, v, at)
+	case "渠道", "渠道活码", "渠道数据":
+		return p.channels(ctx, v, rest, at) // commands_channels.go
 	case "转交", "交接":
 		return p.handOver(ctx, v, rest, at, key) // handover.go
 	case "后台", "登录", "登陆", "控制台", "console", "login":

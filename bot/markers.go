@@ -76,6 +76,8 @@ var MarkerRetention = map[string]time.Duration{
 	store.MarkListReady:     30 * 24 * time.Hour,
 	// A welcome code lives 20 s; a day outlives every redelivery.
 	store.MarkWelcome: 24 * time.Hour,
+	// An OA follow is redelivered for minutes at most; a month is ample.
+	store.MarkOAWelcome: 30 * 24 * time.Hour,
 }
 
 // SweepStore is what the marker sweep deletes from.

@@ -45,8 +45,12 @@ type Config struct {
 	// WeComOAuthBase and WeComLoginBase are the hosts of WeCom's OAuth2
 	// authorize page and web login (扫码登录) page the console's sign-in
 	// sends browsers to (the simulator stands in for them in the demo).
-	WeComOAuthBase    string        `yaml:"wecom_oauth_base" env:"SCRM_WECOM_OAUTH_BASE"`
-	WeComLoginBase    string        `yaml:"wecom_login_base" env:"SCRM_WECOM_LOGIN_BASE"`
+	WeComOAuthBase string `yaml:"wecom_oauth_base" env:"SCRM_WECOM_OAUTH_BASE"`
+	WeComLoginBase string `yaml:"wecom_login_base" env:"SCRM_WECOM_LOGIN_BASE"`
+	// WeComJSSDKURL is the WeCom JS-SDK script the chat sidebar (/sidebar/)
+	// loads: WeCom's own in production, the simulator's stand-in in the
+	// demo and the tests.
+	WeComJSSDKURL     string        `yaml:"wecom_jssdk_url" env:"SCRM_WECOM_JSSDK_URL"`
 	OAAppID           string        `yaml:"oa_app_id" env:"SCRM_OA_APP_ID"`
 	OAAppSecret       string        `yaml:"oa_app_secret" env:"SCRM_OA_APP_SECRET" secret:"true"`
 	OAToken           string        `yaml:"oa_token" env:"SCRM_OA_TOKEN" secret:"true"`
@@ -72,6 +76,9 @@ type Config struct {
 	// without interaction a customer becomes dormant (沉睡).
 	DigestAt    string `yaml:"digest_at" env:"SCRM_DIGEST_AT"`
 	DormantDays int    `yaml:"dormant_days" env:"SCRM_DORMANT_DAYS"`
+	// CampaignMonthlyCap is the company's cap of mass messages (群发) per
+	// customer a month, counted across campaigns; 0 leaves only WeCom's.
+	CampaignMonthlyCap int `yaml:"campaign_monthly_cap" env:"SCRM_CAMPAIGN_MONTHLY_CAP"`
 	// WelcomeText is the welcome sent to customers who add a member through
 	// no channel (#客户昵称# and #员工姓名# are filled in); empty sends none.
 	WelcomeText string `yaml:"welcome_text" env:"SCRM_WELCOME_TEXT"`
@@ -106,6 +113,10 @@ type Config struct {
 	ArchivePrivateKeyFile string `yaml:"archive_private_key_file" env:"SCRM_ARCHIVE_PRIVATE_KEY_FILE"`
 }
 
+// DefaultJSSDKURL is WeCom's JS-SDK (ww.register and the client APIs) as
+// WeCom's documentation tells pages to load it.
+const DefaultJSSDKURL = "https://wwcdn.weixin.qq.com/node/open/js/wecom-jssdk-2.0.2.js"
+
 // Default returns the configuration scrm runs with when nothing is set.
 func Default() Config {
 	return Config{
@@ -118,6 +129,7 @@ func Default() Config {
 		OAAPIBase:          "https://api.weixin.qq.com",
 		WeComOAuthBase:     "https://open.weixin.qq.com",
 		WeComLoginBase:     "https://login.work.weixin.qq.com",
+		WeComJSSDKURL:      DefaultJSSDKURL,
 		SessionIdle:        12 * time.Hour,
 		CallbackMaxSkew:    5 * time.Minute,
 		CallbackMaxBody:    1 << 20,
@@ -125,6 +137,7 @@ func Default() Config {
 		LogLevel:           "info",
 		DigestAt:           "09:00",
 		DormantDays:        30,
+		CampaignMonthlyCap: 4,
 		ReminderLease:      time.Minute,
 		AlertEscalateHours: 4,
 		AnalysisQuiet:      10 * time.Minute,
@@ -265,7 +278,7 @@ func (c Config) Validate() error {
 		bad("SCRM_TIMEZONE", "%q is not an IANA time zone such as Asia/Shanghai", c.Timezone)
 	}
 	for env, base := range map[string]string{"SCRM_WECOM_API_BASE": c.WeComAPIBase, "SCRM_OA_API_BASE": c.OAAPIBase,
-		"SCRM_WECOM_OAUTH_BASE": c.WeComOAuthBase, "SCRM_WECOM_LOGIN_BASE": c.WeComLoginBase} {
+		"SCRM_WECOM_OAUTH_BASE": c.WeComOAuthBase, "SCRM_WECOM_LOGIN_BASE": c.WeComLoginBase, "SCRM_WECOM_JSSDK_URL": c.WeComJSSDKURL} {
 		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad(env, "%q is not an http(s) URL", base)
 		}

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"io/fs"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
 
 //go:embed web
@@ -35,11 +38,38 @@ func (d *Demo) Mount(app *fiber.App) {
 	g.Get("/activity", d.getActivity)
 	g.Get("/customers/:key", d.getCustomer)
 	g.Get("/customers/:key/phone", d.getPhone)
+	g.Get("/customers/:key/sidebar", d.getSidebar)
 	g.Post("/customers/:key/messages", d.postCustomerMessage)
 	g.Get("/staff/:id/chat", d.getChat)
 	g.Get("/staff/:id/feed", d.getFeed)
 	g.Post("/staff/:id/messages", d.postStaffMessage)
 	g.Post("/staff/:id/card-event", d.postCardEvent)
+	g.Get("/channels", d.getChannels)
+	g.Post("/channels/:id/scan", d.postScan)
+}
+
+func (d *Demo) getChannels(c *fiber.Ctx) error {
+	chs, scans := d.ChannelsView()
+	if chs == nil {
+		chs = []ChannelView{}
+	}
+	if scans == nil {
+		scans = []ScanView{}
+	}
+	return c.JSON(fiber.Map{"channels": chs, "scans": scans})
+}
+
+func (d *Demo) postScan(c *fiber.Ctx) error {
+	ctx, cancel := reqCtx()
+	defer cancel()
+	s, err := d.ScanChannel(ctx, c.Params("id"))
+	if errors.Is(err, ErrNoChannel) {
+		return apiError(c, fiber.StatusNotFound, "没有这个渠道活码")
+	}
+	if err != nil {
+		return d.sendError(c, err)
+	}
+	return c.JSON(s)
 }
 
 func (d *Demo) page(c *fiber.Ctx) error {
@@ -217,6 +247,26 @@ func (d *Demo) sendError(c *fiber.Ctx, err error) error {
 		return apiError(c, fiber.StatusServiceUnavailable, "scrm 还在启动，请稍候再试")
 	}
 	return err
+}
+
+// getSidebar opens the chat sidebar (聊天工具栏) beside the owner's WeCom
+// chat with the customer: the simulator's JS-SDK is told which chat it is
+// in, and the page opens through a login link as the owner, as WeCom opens
+// it signed in. url is "" for a customer without a WeCom contact.
+func (d *Demo) getSidebar(c *fiber.Ctx) error {
+	p := d.person(c)
+	if p == nil {
+		return apiError(c, fiber.StatusNotFound, "没有这位客户")
+	}
+	if p.ExternalUserID == "" || d.o.LoginLink == nil || d.o.Sim == nil {
+		return c.JSON(fiber.Map{"url": ""})
+	}
+	tok := d.o.Sim.OpenChatTools(wecomtest.ChatTools{UserID: p.Owner, Entry: wecomtest.EntrySingleChat, ExternalUserID: p.ExternalUserID})
+	link, err := d.o.LoginLink(c.UserContext(), p.Owner, "/sidebar/?wwsim="+url.QueryEscape(tok))
+	if err != nil {
+		return d.sendError(c, err)
+	}
+	return c.JSON(fiber.Map{"url": link, "staff": p.Owner})
 }
 
 func (d *Demo) getChat(c *fiber.Ctx) error {

@@ -64,13 +64,17 @@ func (d *Demo) Start(ctx context.Context, baseURL string, skipHistory bool) (<-c
 	}
 	d.drv.Store(drv)
 	done := make(chan struct{})
-	if skipHistory {
-		d.setSeed(seedState{State: "ready", Message: "沿用已有数据"})
-		close(done)
-		return done, nil
-	}
 	go func() {
 		defer close(done)
+		// The channels come first: the history's adds carry their States.
+		if err := d.seedChannels(ctx); err != nil && ctx.Err() == nil {
+			d.o.Logger.Error("demo channels", "err", err)
+			d.addActivity("out", "创建渠道活码失败", "failed")
+		}
+		if skipHistory {
+			d.setSeed(seedState{State: "ready", Message: "沿用已有数据"})
+			return
+		}
 		d.playHistory(ctx)
 	}()
 	return done, nil
@@ -260,7 +264,7 @@ func (d *Demo) playHistory(ctx context.Context) {
 		added := now.AddDate(0, 0, -p.AddedDaysAgo)
 		plan := []step{{whatContact, func(ctx context.Context) error {
 			m := wecomtest.ContactEvent("add_external_contact", p.Owner, p.ExternalUserID, added,
-				map[string]string{"State": p.State, "WelcomeCode": "demo" + fakeID("welcome:"+p.Key, 20)})
+				map[string]string{"State": d.stateOf(p), "WelcomeCode": "demo" + fakeID("welcome:"+p.Key, 20)})
 			return d.send(ctx, whatContact, p.Name+" ↔ "+staffName(p.Owner), false, m)
 		}}}
 		if p.Channel == ChannelOA {

@@ -49,6 +49,13 @@ type Options struct {
 	// Core, when set, makes the salespeople's stage changes, notes and
 	// reminders of the history, back-dated, through the core actions.
 	Core *bot.Core
+	// Channels makes the company's channel QR codes (SeedChannels) through
+	// scrm's core; nil: the demo has none and no 扫码添加.
+	Channels Channels
+	// LoginLink returns a one-time login link (a path on scrm) that signs
+	// staffID in and goes to next: the demo's chat sidebar opens through
+	// one, as the salesperson whose chat it sits beside. nil: no sidebar.
+	LoginLink func(ctx context.Context, staffID, next string) (string, error)
 }
 
 // KFAccountID is the demo company's 微信客服 account.
@@ -67,6 +74,10 @@ type Demo struct {
 	actSeq   int64
 	followed map[string]bool // openids that have followed the OA in this run
 	seed     seedState
+	states   map[string]string // a seeded source (Person.State) → its channel's State
+	channels []*store.Channel  // the seeded channels, as SeedChannels orders them
+	scans    []scan            // 扫码添加 of this run, oldest first
+	scanSeq  int
 }
 
 // phoneMsg is a message a customer sent from their phone.

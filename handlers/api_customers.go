@@ -61,6 +61,7 @@ func (s *Server) crmRoutes(api fiber.Router) {
 	api.Get("/tags", h.listTags)
 	api.Get("/groups", h.listGroups) // api_groups.go
 	h.channelRoutes(api)             // api_channels.go
+	h.campaignRoutes(api)            // api_campaigns.go
 	api.Post("/tags/sync", h.syncTags)
 	api.Get("/staff", h.listStaff)
 	api.Put("/staff/:id", h.putStaff)
@@ -460,6 +461,8 @@ type customerPatch struct {
 	Fields     map[string]string `json:"fields"`
 	AddTags    []string          `json:"add_tags"`
 	RemoveTags []string          `json:"remove_tags"`
+	// OptOut sets or clears 不打扰 (stored as the field "opt_out").
+	OptOut *bool `json:"opt_out"`
 }
 
 // patchCustomer edits a customer: the core validates every part before it
@@ -471,7 +474,7 @@ func (h *crmAPI) patchCustomer(c *fiber.Ctx) error {
 	}
 	after, err := h.core.EditCustomer(c.UserContext(), p.act(), bot.CustomerEdit{
 		CustomerID: id, Name: req.Name, Stage: req.Stage, Tier: req.Tier, Fields: req.Fields,
-		AddTags: req.AddTags, RemoveTags: req.RemoveTags, Key: idempotencyKey(c),
+		AddTags: req.AddTags, RemoveTags: req.RemoveTags, OptOut: req.OptOut, Key: idempotencyKey(c),
 	})
 	if err != nil {
 		return err

@@ -33,6 +33,9 @@ const (
 	sessionCookie = "scrm_session"
 	stateCookie   = "scrm_oauth_state"
 	csrfHeader    = "X-CSRF-Token"
+	// clientHeader names the page a session request comes from: "sidebar"
+	// for the chat sidebar, absent for the console.
+	clientHeader = "X-Scrm-Client"
 	// stateTTL bounds a WeCom sign-in round trip (WeCom's code lives 5
 	// minutes once issued; the person may take a while to scan).
 	stateTTL = 10 * time.Minute
@@ -77,7 +80,13 @@ func (s *Server) sessionAuth(c *fiber.Ctx, secret string) error {
 	if !safeMethod(c.Method()) && !hmac.Equal([]byte(c.Get(csrfHeader)), []byte(sess.CSRF)) {
 		return errorf(fiber.StatusForbidden, csrfRefused, nil)
 	}
-	c.Locals(principalKey{}, principal{viewer: v, actor: v.StaffID, csrf: sess.CSRF, source: bot.SourceConsole})
+	// The sidebar shares the console's sessions; its requests say so, and
+	// what it does is recorded as the sidebar's.
+	source := bot.SourceConsole
+	if c.Get(clientHeader) == bot.SourceSidebar {
+		source = bot.SourceSidebar
+	}
+	c.Locals(principalKey{}, principal{viewer: v, actor: v.StaffID, csrf: sess.CSRF, source: source})
 	return c.Next()
 }
 

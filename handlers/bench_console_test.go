@@ -36,7 +36,7 @@ import (
 // store writes them, waits stamped) and cached in the temp directory.
 
 const (
-	benchGenerator = "console-bench-v2" // v2: migration 0015 (follow state; the rows are v1's)
+	benchGenerator = "console-bench-v2" // v2: migration 0016 (follow state; the rows are v1's)
 	benchCustomers = 100_000
 	benchMessages  = 2_000_000
 	benchSales     = 40 // four teams of ten

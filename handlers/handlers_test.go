@@ -46,6 +46,15 @@ type env struct {
 // ends, then closes st; it returns the edge's base URL.
 func serve(t *testing.T, st *sqlite.DB, c handlers.Coordinator, opts handlers.Options) string {
 	t.Helper()
+	if opts.Console == nil && opts.Core != nil {
+		// As cmd/scrm builds it, in the server's business time zone
+		// (Asia/Shanghai when none is given), without business hours.
+		loc := opts.Location
+		if loc == nil {
+			loc = time.FixedZone("CST", 8*3600)
+		}
+		opts.Console = bot.NewConsole(st, bot.ConsoleOptions{Location: loc, Now: opts.Now})
+	}
 	srv := handlers.New(st, c, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

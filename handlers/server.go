@@ -69,6 +69,10 @@ type Options struct {
 	// ConsoleFiles are the built web console's files (package web),
 	// served under /console/; nil serves no console.
 	ConsoleFiles fs.FS
+	// JSSDKURL is the WeCom JS-SDK script the chat sidebar loads
+	// (SCRM_WECOM_JSSDK_URL); "" leaves the page without one, and it says
+	// it must be opened inside WeCom.
+	JSSDKURL string
 	// SessionIdle ends a console session unused this long
 	// (SCRM_SESSION_IDLE); 0 means bot.DefaultSessionIdle.
 	SessionIdle time.Duration
@@ -89,8 +93,7 @@ type Options struct {
 	// answers GET /api/v1/jsapi/signature with 501.
 	JSAPI JSSigner
 	// Console answers the web console's reads (workbench, reports); nil
-	// builds one over the store when it can answer them, with the
-	// Location and Now below and no business hours.
+	// answers them with 501.
 	Console *bot.Console
 	// Settings answers the admin's settings page and set-up checks; nil
 	// builds one that knows only the channels this edge serves.
@@ -137,9 +140,6 @@ func New(st Store, coord Coordinator, opts Options, ready ...Pinger) *Server {
 		opts.MaxBody = 1 << 20
 	}
 	s := &Server{opts: opts, store: st, coord: coord, ready: ready, log: opts.Logger}
-	if cs, ok := st.(bot.ConsoleStore); ok && opts.Console == nil && opts.Core != nil {
-		s.opts.Console = bot.NewConsole(cs, bot.ConsoleOptions{Location: s.businessLocation(), Now: opts.Now})
-	}
 	s.setup = bot.NewSetupLog(coord)
 	if s.opts.Settings == nil {
 		s.opts.Settings = s.defaultSettings()
@@ -204,6 +204,7 @@ func (s *Server) routes() {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	s.app.Get("/readyz", s.readyz)
 	s.consoleFileRoutes()
+	s.sidebarRoutes() // sidebar.go
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})))
 
 	s.app.Get("/wecom/callback", s.wecomVerifyURL)

@@ -306,13 +306,15 @@ const (
 	MarkReminderList  = "rem-list"       // the list (or card) a reminder push went out in
 	MarkListReady     = "rem-list-ready" // a list was recorded on all its reminders
 	MarkWelcome       = "welcome"        // a welcome code is done (value: sent, used, expired, none, failed)
+	MarkOAWelcome     = "oa-welcome"     // an OA follow's channel welcome is done (value: sent, closed)
+	MarkCampaignPlan  = "campaign-plan"  // a campaign's audience is frozen into its tasks and sends
 )
 
 // MarkerKinds lists every marker kind.
 var MarkerKinds = []string{
 	MarkBotReply, MarkBotNotice, MarkInboxForward, MarkInboxPress, MarkInboxReply, MarkInboxAuto, MarkInboxOffHours,
 	MarkCardPress, MarkDailyScan, MarkPlan, MarkPlanDigest, MarkDigestSent, MarkWeeklySent, MarkReminderList, MarkListReady,
-	MarkWelcome,
+	MarkWelcome, MarkOAWelcome, MarkCampaignPlan,
 }
 
 // Stats are the headline counts of /api/v1/stats.
@@ -339,6 +341,7 @@ type Store interface {
 	SessionStore
 	ChannelStore
 	QuickReplyStore
+	CampaignStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	MarkerStore

@@ -114,7 +114,7 @@ func (e *consoleEnv) signIn(t *testing.T, ctx context.Context, staffID, next str
 }
 
 // apiJSON calls the API with the admin token and decodes the answer.
-func (e *consoleEnv) apiJSON(t *testing.T, method, path, body string, out any) int {
+func (e *consoleEnv) apiJSON(t testing.TB, method, path, body string, out any) int {
 	t.Helper()
 	req, err := http.NewRequest(method, e.base+path, strings.NewReader(body))
 	if err != nil {
@@ -135,11 +135,12 @@ func (e *consoleEnv) apiJSON(t *testing.T, method, path, body string, out any) i
 	return resp.StatusCode
 }
 
-// waitJS polls a JavaScript condition for up to 10 s. Errors while the page
+// waitJS polls a JavaScript condition for up to 30 s (a loaded CI machine
+// running the race detector can take seconds per step). Errors while the page
 // navigates (its context goes away) are retried, not fatal.
 func waitJS(what, expr string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		var last error
 		for time.Now().Before(deadline) {
 			ok, err := chromedp.Evaluate[bool]("!!("+expr+")")(ctx, tg)

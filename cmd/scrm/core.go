@@ -31,21 +31,30 @@ func (c *core) beside(run func(context.Context)) { c.background = append(c.backg
 // Every processor looks at every event and ignores the kinds it does not
 // handle (wecom.Kind*), so the order is the whole contract:
 //
-//  1. customers  every event: identities, follows and the message on the timeline;
+//  1. welcome     add_external_contact with a WelcomeCode: the welcome the edge's fast
+//     lane did not send (a crash, a full lane) goes before anything that can wait.
+//  2. customers   every event: identities, follows and the message on the timeline;
 //     later processors find the customer this one made.
-//  2. tags       change_external_tag.*, add/edit_external_contact: the tag catalogue, write-back jobs.
-//  3. staff      change_contact: roles and teams from the address book.
-//  4. groups     change_external_chat.*: customer groups and their members.
-//  5. handover   del/add_external_contact, transfer_fail: wakes a handover job.
-//  6. cadence    add_external_contact, del_follow_user, messages: follow-up reminders, churn, wake-ups.
-//  7. commands   text from staff to the app: 查 / 记 / 提醒 / 转交 / … and questions.
-//  8. kf         kf_msg_or_event: pulls 微信客服 messages into the log.
-//  9. answers    customer messages: FAQ and business-hours answers, recorded first …
-//  10. inbox     … so the owner's forward can say what was already answered; 接 claims.
-//  11. cards     template_card_event: 完成 / 推迟 / 查看 buttons on reminder cards.
-//  12. analysis  customer messages: schedules the quiet-period analysis job.
+//  3. channels    adds, deletions and joins with a channel's State: attribution, its tags.
+//  4. optout      customer text asking to stop messages ("别再发了"): 不打扰, with the words.
+//  5. oa-welcome  subscribe/SCAN through an Official Account QR channel: its welcome.
+//  6. tags        change_external_tag.*, add/edit_external_contact: the tag catalogue, write-back jobs.
+//  7. staff       change_contact: roles and teams from the address book.
+//  8. groups      change_external_chat.*: customer groups and their members.
+//  9. handover    del/add_external_contact, transfer_fail: wakes a handover job.
+//  10. cadence    add_external_contact, del_follow_user, messages: follow-up reminders, churn, wake-ups.
+//  11. commands   text from staff to the app: 查 / 记 / 提醒 / 转交 / 渠道 / 后台 / … and questions.
+//  12. kf         kf_msg_or_event: pulls 微信客服 messages into the log.
+//  13. answers    customer messages: FAQ and business-hours answers, recorded first …
+//  14. inbox      … so the owner's forward can say what was already answered; 接 claims.
+//  15. cards      template_card_event: 完成 / 推迟 / 查看 buttons on reminder cards.
+//  16. analysis   customer messages: schedules the quiet-period analysis job.
 //
-// Steps 2–5 and 7–11 need the WeCom API; without it they are left out.
+// Step 1 needs a welcome lane, step 5 the Official Account's API, steps 6–9
+// and 11–15 the WeCom API; without them they are left out. Beside the
+// pipeline run the loops: job runners (tags, staff, groups, handovers,
+// analyses, campaigns), the reminder scheduler, the marker and session
+// sweeps and the chat archive.
 func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time, log *slog.Logger) (*core, error) {
 	// The processors of one event share the reads of its customer (see
 	// bot.ShareEventCustomers); outside the pipeline the store is as is.
@@ -87,6 +96,13 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	c.register(customers)
 	// channels: attribution of adds, deletions and joins, the channel's tags.
 	c.register(bot.NewChannelAttribution(a.store, log))
+	// opt-out: a customer's "别再发了" sets 不打扰 before anything could message them.
+	c.register(bot.NewOptOutDetector(a.store, bot.NewCore(a.store, now)))
+	if a.api != nil && cfg.OAAppID != "" && cfg.OAAppSecret != "" {
+		// oa-welcome: an OA QR channel's welcome to its followers, inside
+		// the window the follow opens.
+		c.register(bot.NewOAWelcome(a.store, customerSender{c: a.api, oa: true}, log))
+	}
 
 	if wecomAPI {
 		tags := bot.NewTagSync(a.store, a.api, bot.TagSyncOptions{Logger: log})
@@ -153,6 +169,13 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		}
 		c.beside(scheduler.Run)
 		c.scheduler = scheduler
+
+		// Campaigns (群发): one job per campaign creates its tasks exactly
+		// once (bot/campaigns_job.go); the lease outlasts a call's timeout.
+		campaigns := bot.NewCore(a.store, now)
+		campaigns.SetCampaigns(a.api, campaignOptions(cfg, a, log))
+		c.beside(bot.NewJobRunner(a.store, bot.CampaignJobKind, campaigns.HandleCampaignJob,
+			bot.RunnerOptions{Owner: c.owner, Workers: 2, Lease: 2 * time.Minute, Now: now, Logger: log}).Run)
 	}
 
 	analysis := newAnalysis(cfg, a, llm, now, log)
@@ -234,4 +257,9 @@ func sweepSessions(ctx context.Context, core *bot.Core, idle time.Duration, log 
 			log.Info("ended sessions swept", "sessions", n)
 		}
 	}
+}
+
+// campaignOptions is the campaigns' policy from cfg.
+func campaignOptions(cfg config.Config, a *app, log *slog.Logger) bot.CampaignOptions {
+	return bot.CampaignOptions{MonthlyCap: cfg.CampaignMonthlyCap, Location: cfg.Location(), Messenger: messenger{c: a.api}, Logger: log}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -118,8 +119,17 @@ func startDemo(ctx context.Context, o demoOptions) (*demoRun, error) {
 					return
 				}
 			}
-			d, demoErr = demo.New(demo.Options{Store: a.store, Sim: sim, Location: cfg.Location(), Logger: log,
-				Archive: sim.ChatArchive(), Core: bot.NewCore(a.store, time.Now)})
+			core := bot.NewCore(a.store, time.Now)
+			// The demo's channels are made through the core's actions,
+			// following into the simulated WeCom as the console's do.
+			core.SetChannelAPI(a.api)
+			admin := bot.Actor{Viewer: bot.Viewer{StaffID: bot.AdminActorID, Role: bot.RoleAdmin}, Source: bot.SourceAPI}
+			d, demoErr = demo.New(demo.Options{Store: a.store, Sim: sim, Location: cfg.Location(), Logger: log, Channels: core,
+				LoginLink: func(ctx context.Context, staffID, next string) (string, error) {
+					secret, _, err := core.IssueLoginLink(ctx, admin, staffID, next)
+					return "/auth/link?t=" + url.QueryEscape(secret), err
+				},
+				Archive: sim.ChatArchive(), Core: core})
 			if demoErr == nil {
 				d.Mount(fa)
 			}
@@ -214,6 +224,8 @@ func demoConfig(o demoOptions, simURL string, getenv func(string) string) (confi
 	// which let the visitor pick whom to sign in as; login links (the
 	// banner's, the bot's 后台) are built on the demo's own address.
 	cfg.WeComOAuthBase, cfg.WeComLoginBase = simURL, simURL
+	// The chat sidebar loads the simulator's stand-in for WeCom's JS-SDK.
+	cfg.WeComJSSDKURL = simURL + wecomtest.JSSDKPath
 	cfg.PublicURL = demoPublicURL(o.Addr)
 	// The demo's data is thrown away at the next start: trade power-loss
 	// durability for a faster first seeding.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/scrmhq/scrm/demo"
 	"github.com/scrmhq/scrm/store"
 )
 
@@ -405,5 +408,103 @@ func saveScreenshotAs(t *testing.T, name string, png []byte) {
 			continue
 		}
 		t.Logf("screenshot: %s", p)
+	}
+}
+
+// TestDemoChannels checks the demo's channels: the two seeded channels are
+// contact ways in the simulated WeCom made through the core, the seeded
+// history attributes customers to them, and the page's 扫码添加 adds a new
+// customer through a channel with a signed callback, so the channel's
+// welcome, nickname filled in, reaches the visitor's chat and the customer
+// is attributed.
+func TestDemoChannels(t *testing.T) {
+	r, err := startDemo(context.Background(), demoOptions{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "demo"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.stop() })
+	select {
+	case <-r.Seeded:
+	case <-time.After(30 * time.Second):
+		t.Fatal("seeding did not finish")
+	}
+	waitProcessed(t, r.app.store)
+	ctx := context.Background()
+	ways := r.sim.ContactWays()
+	if len(ways) != 2 {
+		t.Fatalf("%d contact ways in WeCom, want 2: %+v", len(ways), ways)
+	}
+	chs, err := r.app.store.FindChannels(ctx, store.ChannelFilter{})
+	if err != nil || len(chs) != 2 {
+		t.Fatalf("channels %v %v", chs, err)
+	}
+	byName := map[string]*store.Channel{}
+	for _, ch := range chs {
+		byName[ch.Name] = ch
+		evs, err := r.app.store.FindChannelEvents(ctx, store.ChannelEventFilter{ChannelID: ch.ID, Kind: store.ChannelEventAdd})
+		if err != nil || len(evs) < 3 {
+			t.Errorf("channel %s: %d seeded adds (%v), want several", ch.Name, len(evs), err)
+		}
+	}
+	expo := byName["展会海报"]
+	if expo == nil || byName["官网客服"] == nil {
+		t.Fatalf("channels %v", byName)
+	}
+	get := func(path string, out any) int {
+		t.Helper()
+		resp, err := http.Get(r.Base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	resp, err := http.Post(r.Base+"/demo/api/channels/"+expo.ID+"/scan", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc struct {
+		ExternalUserID string `json:"external_userid"`
+		Name           string `json:"name"`
+		StaffName      string `json:"staff_name"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&sc)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || sc.ExternalUserID == "" {
+		t.Fatalf("scan: %d %+v", resp.StatusCode, sc)
+	}
+	var view struct {
+		Channels []demo.ChannelView `json:"channels"`
+		Scans    []struct {
+			Name    string `json:"name"`
+			Welcome string `json:"welcome"`
+		} `json:"scans"`
+	}
+	waitFor(t, "the welcome on the page", func() bool {
+		get("/demo/api/channels", &view)
+		return len(view.Scans) == 1 && view.Scans[0].Welcome != ""
+	})
+	if w := view.Scans[0].Welcome; !strings.HasPrefix(w, sc.Name+"您好！我是蓝鲸智能办公的"+sc.StaffName) {
+		t.Errorf("welcome %q for %+v", w, sc)
+	}
+	if len(view.Channels) != 2 || view.Channels[0].QRCode == "" {
+		t.Errorf("channels on the page: %+v", view.Channels)
+	}
+	waitFor(t, "the attribution", func() bool {
+		cu, err := r.app.store.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: sc.ExternalUserID})
+		if err != nil {
+			return false
+		}
+		evs, _ := r.app.store.FindChannelEvents(ctx, store.ChannelEventFilter{CustomerID: cu.ID, ChannelID: expo.ID})
+		return len(evs) == 1 && slices.Contains(cu.Tags, "展会")
+	})
+	if n := len(r.sim.Welcomes()); n != 1 {
+		t.Errorf("%d welcomes, want 1 (the seeded history's codes are long spent)", n)
+	}
+	if resp, err := http.Post(r.Base+"/demo/api/channels/nope/scan", "application/json", nil); err != nil || resp.StatusCode != 404 {
+		t.Errorf("unknown channel: %v %v", resp.StatusCode, err)
 	}
 }

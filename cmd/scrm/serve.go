@@ -158,6 +158,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 			DormantDays: cfg.DormantDays, Now: now}),
 		// The console is in the binary, so serve and demo both have it.
 		ConsoleFiles: web.Console(),
+		JSSDKURL:     cfg.WeComJSSDKURL,
 	}
 	opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.MongoURI != "" {
@@ -197,6 +198,7 @@ func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext exte
 		// Channels follow into WeCom, and welcomes leave from the edge's
 		// fast lane (bot/welcome.go).
 		opts.Core.SetChannelAPI(a.api)
+		opts.Core.SetCampaigns(a.api, campaignOptions(cfg, a, log))
 		a.welcome = bot.NewWelcomer(a.store, a.api, bot.WelcomeOptions{Default: cfg.WelcomeText, Now: now, Logger: log,
 			OnDone: ext.welcomeDone})
 		opts.Welcome = a.welcome

@@ -188,7 +188,21 @@
     S.seenEntries = {};
     S.freshReady = false;
     renderStaffChips();
+    loadSidebar(key);
     refresh();
+  }
+
+  // The chat sidebar beside the owner's WeCom chat with this customer.
+  function loadSidebar(key) {
+    getJSON("/customers/" + encodeURIComponent(key) + "/sidebar").then(function (r) {
+      if (S.customer !== key) { return; }
+      var none = !r.url;
+      $("sidebar-empty").hidden = !none;
+      $("sidebar-frame").hidden = none;
+      var owner = staffMember(r.staff);
+      $("sidebar-who").textContent = owner ? owner.name : "—";
+      if (!none) { $("sidebar-frame").src = r.url; }
+    }).catch(function (e) { console.warn(e); });
   }
 
   function setChannel(ch) {
@@ -386,6 +400,37 @@
     });
   }
 
+  // ---- (d) channels: 扫码添加 ----
+  function renderChannels(data) {
+    if (!changed("channels", data)) { return; }
+    var chs = data.channels || [];
+    $("channel-list").innerHTML = chs.length ? chs.map(function (c) {
+      return '<div class="channel-card" data-testid="channel-card">' +
+        (c.qr_code ? '<img alt="' + esc(c.name) + ' 二维码" src="' + esc(c.qr_code) + '">' : "") +
+        '<div class="info"><b>' + esc(c.name) + "</b>" +
+        "<span>接待：" + esc((c.staff || []).join("、")) + "</span>" +
+        "<span>标签：" + esc((c.tags || []).join("、") || "—") + "</span>" +
+        '<span class="welcome">欢迎语：' + esc(c.welcome || "—") + "</span>" +
+        '<button type="button" class="btn-green" data-testid="scan-button" data-scan="' + esc(c.id) + '">扫码添加</button></div></div>';
+    }).join("") : '<p class="empty">暂无渠道活码</p>';
+    var scans = (data.scans || []).slice().reverse();
+    var box = $("scan-msgs");
+    box.innerHTML = scans.length ? scans.map(function (s) {
+      var out = '<p class="sys">' + esc(s.name) + " 通过「" + esc(s.channel) + "」添加了 " + esc(s.staff_name) + " · " + when(s.at) + "</p>";
+      if (s.status === "failed") {
+        return out + '<p class="sys status-fail">回调失败：' + esc(s.detail || "") + "</p>";
+      }
+      if (s.welcome) {
+        out += '<div class="msg company" data-testid="scan-welcome"><span class="av">' + esc((s.staff_name || "企").slice(0, 1)) + "</span>" +
+          '<div><div class="bubble">' + esc(s.welcome) + '</div><span class="meta">' + when(s.welcome_at) + " 欢迎语</span></div></div>";
+      } else {
+        out += '<p class="sys">等待欢迎语…</p>';
+      }
+      return out;
+    }).join("") : '<p class="empty">点“扫码添加”，模拟一位新客户扫码</p>';
+    box.scrollTop = box.scrollHeight;
+  }
+
   // ---- polling ----
   function refresh() {
     if (S.busy || !S.state || !S.customer || !S.staff) { return Promise.resolve(); }
@@ -398,6 +443,7 @@
       getJSON("/staff/" + sk + "/chat").then(renderChat),
       getJSON("/staff/" + sk + "/feed").then(renderFeed),
       getJSON("/activity").then(renderActivity),
+      getJSON("/channels").then(renderChannels),
     ];
     if (S.state.seed.state !== "ready") { jobs.push(loadState()); }
     return Promise.all(jobs.map(function (p) {
@@ -453,6 +499,14 @@
     $("staff-feed").addEventListener("click", function (ev) {
       var li = ev.target.closest("li[data-customer]");
       if (li) { selectCustomer(li.getAttribute("data-customer")); }
+    });
+    $("channel-list").addEventListener("click", function (ev) {
+      var b = ev.target.closest("button[data-scan]");
+      if (!b) { return; }
+      b.disabled = true;
+      postJSON("/channels/" + encodeURIComponent(b.getAttribute("data-scan")) + "/scan", {})
+        .catch(function (e) { alert("扫码失败：" + e.message); })
+        .then(function () { b.disabled = false; delete S.last.channels; refresh(); });
     });
     $("bot-chat").addEventListener("click", function (ev) {
       var b = ev.target.closest("button[data-card-key]");

@@ -729,6 +729,9 @@ func (db *DB) erase(ctx context.Context, id string) error {
 		cursors = append(cursors, bson.D{{Key: "_id", Value: componentRegex("", v)}})
 		markers = append(markers, bson.D{{Key: "key", Value: componentRegex("", v)}})
 	}
+	if err := db.scrubCampaignTasks(ctx, values); err != nil {
+		return err
+	}
 	deletes := []struct {
 		what   string
 		coll   *mongo.Collection
@@ -742,6 +745,8 @@ func (db *DB) erase(ctx context.Context, id string) error {
 		{"cursors", db.cursors, bson.D{{Key: "$or", Value: cursors}}},
 		{"markers", db.markers, bson.D{{Key: "$or", Value: markers}}},
 		{"follows", db.follows, byCustomer},
+		{"channel events", db.channelEvents(), byCustomer},
+		{"campaign sends", db.coll(collCampaignSends), byCustomer},
 		{"merge records", db.merges, bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "into", Value: id}}}}}},
 		{"merge pairs", db.crm.mergePairs, bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "from", Value: id}}, bson.D{{Key: "into", Value: id}}}}}},
 		{"identities", db.identities, byCustomer},
@@ -749,6 +754,7 @@ func (db *DB) erase(ctx context.Context, id string) error {
 		// A callback racing the erase may have added to what was deleted.
 		{"late timeline", db.timeline, byCustomer},
 		{"late follows", db.follows, byCustomer},
+		{"late channel events", db.channelEvents(), byCustomer},
 		{"late identities", db.identities, byCustomer},
 	}
 	for _, d := range deletes {

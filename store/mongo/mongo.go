@@ -105,6 +105,10 @@ func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) 
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := db.prepareCampaigns(ctx); err != nil { // campaigns.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	if err := db.prepareQuickReplies(ctx); err != nil { // quickreplies.go
 		_ = client.Disconnect(context.Background())
 		return nil, err

@@ -98,7 +98,7 @@ func (db *DB) NewFollowCounts(ctx context.Context, staffIDs []string, from, to t
 }
 
 // followerQuery counts the customers n staff members follow, in a stage
-// when staged: the stage is kept on each follow (migration 0015), so both
+// when staged: the stage is kept on each follow (migration 0016), so both
 // are index-only grouped counts (customer_follows_staff, _stage).
 func followerQuery(n int, staged bool) string {
 	if !staged {

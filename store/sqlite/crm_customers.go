@@ -581,6 +581,8 @@ func (db *DB) erase(ctx context.Context, n int64) error {
 			{"cursors", `DELETE FROM cursors WHERE ` + cursorWhere, cursorArgs},
 			{"markers", `DELETE FROM markers WHERE ` + markerWhere, markerArgs},
 			{"follows", `DELETE FROM customer_follows WHERE customer_id = ?`, []any{n}},
+			{"channel events", `DELETE FROM channel_events WHERE customer_id = ?`, []any{cid}},
+			{"campaign sends", `DELETE FROM campaign_sends WHERE customer_id = ?`, []any{cid}},
 			{"tags", `DELETE FROM customer_tags WHERE customer_id = ?`, []any{n}},
 			{"identities", `DELETE FROM customer_identities WHERE customer_id = ?`, []any{n}},
 			{"merge records", `DELETE FROM customer_merges WHERE id = ? OR into_id = ?`, []any{n, n}},
@@ -590,6 +592,9 @@ func (db *DB) erase(ctx context.Context, n int64) error {
 			if _, err := tx.ExecContext(ctx, s.sql, s.args...); err != nil {
 				return fmt.Errorf("delete %s: %w", s.what, err)
 			}
+		}
+		if err := scrubCampaignTasks(ctx, tx, slices.Concat(values, added)); err != nil { // campaigns.go
+			return err
 		}
 		if err := eraseGroupMembers(ctx, tx, slices.Concat(values, added)); err != nil { // groups.go
 			return err

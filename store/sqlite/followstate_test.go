@@ -12,7 +12,7 @@ import (
 	"github.com/scrmhq/scrm/store/sqlite"
 )
 
-// TestFollowStateBackfill: a database from before migration 0015 gets the
+// TestFollowStateBackfill: a database from before migration 0016 gets the
 // stage and waiting state of its customers copied onto their follows when
 // it is opened, so the console's counts are right from the first read.
 func TestFollowStateBackfill(t *testing.T) {
@@ -33,7 +33,7 @@ func TestFollowStateBackfill(t *testing.T) {
 	add("wmB3", "s2", store.StageDormant, time.Time{}, time.Time{})
 	db.Close()
 
-	// Undo 0015 as a database from before it would be.
+	// Undo 0016 as a database from before it would be.
 	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName))
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func TestFollowStateBackfill(t *testing.T) {
 	for _, q := range []string{`DROP TRIGGER customer_follows_state`, `DROP TRIGGER customers_follow_state`,
 		`DROP INDEX customer_follows_stage`, `DROP INDEX customer_follows_waiting`, `DROP INDEX customers_concern`,
 		`ALTER TABLE customer_follows DROP COLUMN stage`, `ALTER TABLE customer_follows DROP COLUMN waiting_since`,
-		`DELETE FROM schema_migrations WHERE name = '0015_follow_state.sql'`} {
+		`DELETE FROM schema_migrations WHERE name = '0016_follow_state.sql'`} {
 		if _, err := raw.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -65,6 +65,7 @@ var crmGroups = []struct {
 	{"Groups", groupTests},
 	{"Sessions", sessionTests},
 	{"Channels", channelTests},
+	{"Campaigns", campaignTests},
 	{"QuickReplies", quickReplyTests},
 }
 
@@ -573,6 +574,28 @@ var eraseTests = []crmTest{
 		if err := s.SetCursor(ctx, "kf/wk1", "keep-cursor"); err != nil {
 			t.Fatal(err)
 		}
+		// Where the customer came from is about them too (PIPL): the
+		// channel's own events for other customers stay.
+		for _, ce := range []store.ChannelEvent{
+			{Key: "add:" + secrets[extV], ChannelID: "ch1", Kind: "add", CustomerID: c.ID, StaffID: "zhangsan", At: base},
+			{Key: "add:wmKeep", ChannelID: "ch1", Kind: "add", CustomerID: keep.ID, StaffID: "zhangsan", At: base},
+		} {
+			if _, err := s.RecordChannelEvent(ctx, ce); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// So is a mass message sent to them: the task's recipient list
+		// loses them, the neighbour stays on it.
+		if err := s.PutCampaignSends(ctx, []store.CampaignSend{
+			{CampaignID: "cp1", CustomerID: c.ID, ExternalUserID: secrets[extV], Sender: "s1", Status: store.SendPending, At: base},
+			{CampaignID: "cp1", CustomerID: keep.ID, ExternalUserID: "wmKeep", Sender: "s1", Status: store.SendPending, At: base},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutCampaignTask(ctx, &store.CampaignTask{CampaignID: "cp1", Sender: "s1",
+			ExternalUserIDs: []string{secrets[extV], "wmKeep"}, FailList: []string{secrets[extV]}, State: "created"}); err != nil {
+			t.Fatal(err)
+		}
 		// Markers are named after events and pushes, which may hold an
 		// identity value or the customer's ID.
 		mustNil(t, s.SetMarker(ctx, store.MarkBotReply, "wecom:evt:sys:1:"+secrets[extV]+":y", "1", base))
@@ -630,6 +653,9 @@ var eraseTests = []crmTest{
 			}
 		}
 
+		if tasks, err := s.FindCampaignTasks(ctx, "cp1"); err != nil || len(tasks) != 1 || !slices.Equal(tasks[0].ExternalUserIDs, []string{"wmKeep"}) || len(tasks[0].FailList) != 0 {
+			t.Errorf("campaign task after the erase = %+v, %v; want only wmKeep left", tasks, err)
+		}
 		// The API agrees, and the neighbour is intact.
 		if _, err := s.FindCustomerByID(ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("FindCustomerByID after erase = %v", err)

@@ -26,15 +26,21 @@ function friendly(status, text) {
   return '请求失败（' + status + '）' + (text ? '：' + text : '')
 }
 
+// client names the page making the calls: the sidebar says so in a header,
+// and the server records its changes as the sidebar's.
+let client = ''
+export function setClient(name) { client = name }
+
 let keySeq = 0
 function idempotencyKey() {
   keySeq++
   const r = crypto.getRandomValues(new Uint32Array(2))
-  return 'console-' + Date.now().toString(36) + '-' + r[0].toString(36) + r[1].toString(36) + '-' + keySeq
+  return (client || 'console') + '-' + Date.now().toString(36) + '-' + r[0].toString(36) + r[1].toString(36) + '-' + keySeq
 }
 
 export async function api(method, path, body) {
   const headers = { Accept: 'application/json' }
+  if (client) headers['X-Scrm-Client'] = client
   const write = !['GET', 'HEAD', 'OPTIONS'].includes(method)
   if (write) {
     headers['X-CSRF-Token'] = session.me?.csrf_token || ''

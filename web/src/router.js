@@ -12,6 +12,7 @@ const routes = [
   { path: '/customers', component: () => import('./pages/Customers.vue'), meta: { title: '客户' } },
   { path: '/customers/:id', component: () => import('./pages/Customer.vue'), meta: { title: '客户详情' } },
   { path: '/reports', component: () => import('./pages/Reports.vue'), meta: { title: '报表' } },
+  { path: '/channels', component: () => import('./pages/Channels.vue'), meta: { title: '渠道活码', lead: true } },
   { path: '/reminders', component: () => import('./pages/Reminders.vue'), meta: { title: '提醒' } },
   { path: '/settings', component: () => import('./pages/Settings.vue'), meta: { title: '设置', admin: true } },
   { path: '/:rest(.*)*', redirect: '/' },
@@ -41,5 +42,6 @@ router.beforeEach(async (to) => {
     }
   }
   if (to.meta.admin && session.me?.role !== 'admin') return '/'
+  if (to.meta.lead && !['admin', 'manager'].includes(session.me?.role)) return '/'
   return true
 })

@@ -125,8 +125,10 @@ type Simulator struct {
 	codes    map[string]simCode
 
 	tickets   simTickets     // JS-SDK tickets (sim_jsapi.go)
+	jssdk     simJSSDK       // the JS-SDK stand-in (sim_jssdk.go)
 	handover  simHandovers   // customer handovers (sim_handover.go)
 	directory simDirectory   // departments, leaders, member statuses (sim_directory.go)
+	gm        simGroupMsgs   // mass messages (sim_groupmsg.go)
 	acq       simAcquisition // contact ways, welcomes, media, join ways, OA QR codes (sim_channels.go)
 }
 
@@ -760,6 +762,9 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 	if s.serveSignInPage(w, r) { // the sign-in pages a browser visits (sim_auth.go)
 		return
 	}
+	if s.serveJSSDK(w, r) { // the JS-SDK stand-in the sidebar page loads (sim_jssdk.go)
+		return
+	}
 	if s.serveQRImage(w, r) { // the QR code images of contact and join ways (sim_channels.go)
 		return
 	}
@@ -813,6 +818,15 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 		ans = errAnswer(45033, "api concurrent out of limit")
 	} else {
 		ans, sent = s.dispatch(api, r)
+	}
+	if s.takeDropAfter(api) { // the call took effect; its answer is lost (sim_groupmsg.go)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK) // API errors are always 200 + errcode, as on the platform
@@ -912,6 +926,9 @@ func (s *Simulator) dispatch(api string, r *http.Request) (simAnswer, []SentMess
 	if ans, ok := s.dispatchAcquisition(api, r, body); ok {
 		return ans, nil
 	}
+	if ans, ok := s.dispatchGroupMsg(api, body); ok {
+		return ans, nil
+	}
 	return errAnswer(48001, "api unauthorized: not simulated"), nil
 }
 
@@ -945,6 +962,13 @@ var simAPIKinds = map[string][]string{
 	"externalcontact/groupchat/del_join_way": {SecretContact, SecretApp},
 	"media/upload":                           {SecretContact, SecretApp},
 	"qrcode/create":                          {SecretOA},
+
+	"externalcontact/add_msg_template":         {SecretContact, SecretApp},
+	"externalcontact/get_groupmsg_list_v2":     {SecretContact, SecretApp},
+	"externalcontact/get_groupmsg_task":        {SecretContact, SecretApp},
+	"externalcontact/get_groupmsg_send_result": {SecretContact, SecretApp},
+	"externalcontact/remind_groupmsg_send":     {SecretContact, SecretApp},
+	"externalcontact/cancel_groupmsg_send":     {SecretContact, SecretApp},
 }
 
 func simErrMsg(code int) string {

@@ -1,0 +1,105 @@
+package handlers
+
+import (
+	"context"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/scrmhq/scrm/bot"
+	"github.com/scrmhq/scrm/store"
+)
+
+func (h *crmAPI) campaignAPIRoutes(api fiber.Router) {
+	api.Post("/campaigns/preview", h.previewCampaign)
+	api.Post("/campaigns", h.createCampaign)
+	api.Get("/campaigns", h.listCampaigns)
+	api.Get("/campaigns/:id", h.getCampaign)
+	api.Post("/campaigns/:id/cancel", h.cancelCampaign)
+	api.Post("/campaigns/:id/sync", h.syncCampaign)
+}
+
+type campaignBody struct {
+	Name        string                    `json:"name"`
+	Filter      *store.SegmentFilter      `json:"filter"`
+	SegmentID   string                    `json:"segment_id"`
+	Text        string                    `json:"text"`
+	Attachments []store.WelcomeAttachment `json:"attachments"`
+	SendAt      *time.Time                `json:"send_at"`
+}
+
+func (b campaignBody) request(key string) bot.CampaignRequest {
+	return bot.CampaignRequest{Name: b.Name, Filter: b.Filter, SegmentID: b.SegmentID, Text: b.Text, Attachments: b.Attachments,
+		SendAt: b.SendAt, Key: key}
+}
+
+func (h *crmAPI) createCampaign(c *fiber.Ctx) error {
+	return createCall(c, func(ctx context.Context, a bot.Actor, _ string, b campaignBody, key string) (*store.Campaign, bool, error) {
+		return h.core.CreateCampaign(ctx, a, b.request(key))
+	})
+}
+
+func (h *crmAPI) previewCampaign(c *fiber.Ctx) error {
+	var b campaignBody
+	if err := decodeBody(c, &b); err != nil {
+		return err
+	}
+	ctx, cancel := longContext(c, 30*time.Second)
+	defer cancel()
+	p, err := h.core.PreviewCampaign(ctx, principalOf(c).act(), b.request(""))
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, p)
+}
+
+func (h *crmAPI) listCampaigns(c *fiber.Ctx) error {
+	list, err := h.core.Campaigns(c.UserContext(), principalOf(c).act())
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, page[*store.Campaign]{Items: list})
+}
+
+func (h *crmAPI) getCampaign(c *fiber.Ctx) error {
+	p, id, err := h.pathID(c)
+	if err != nil {
+		return err
+	}
+	d, err := h.core.Campaign(c.UserContext(), p.act(), id)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, d)
+}
+
+func (h *crmAPI) cancelCampaign(c *fiber.Ctx) error {
+	p, id, err := h.pathID(c)
+	if err != nil {
+		return err
+	}
+	cp, err := h.core.CancelCampaign(c.UserContext(), p.act(), id)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, cp)
+}
+
+// syncCampaign pulls the campaign's results from WeCom now (they are also
+// pulled by the campaign runner).
+func (h *crmAPI) syncCampaign(c *fiber.Ctx) error {
+	p, id, err := h.pathID(c)
+	if err != nil {
+		return err
+	}
+	if _, err := h.core.Campaign(c.UserContext(), p.act(), id); err != nil {
+		return err
+	}
+	ctx, cancel := longContext(c, time.Minute)
+	defer cancel()
+	cp, err := h.core.SyncCampaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, cp)
+}
