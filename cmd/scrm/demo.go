@@ -138,7 +138,7 @@ func startDemo(ctx context.Context, o demoOptions) (*demoRun, error) {
 		// The company's WeCom chats reach scrm as a deployment's chat
 		// archive would bring them; polled often, so the history is in
 		// moments after start.
-		archive: sim.ChatArchive(), archivePoll: 200 * time.Millisecond,
+		archive: sim.ChatArchive(), archivePoll: 50 * time.Millisecond,
 	})
 	if err != nil {
 		sim.Close()
