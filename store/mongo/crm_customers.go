@@ -494,6 +494,11 @@ func (db *DB) UpdateCustomer(ctx context.Context, id string, upd store.CustomerU
 	if err != nil {
 		return nil, fmt.Errorf("mongo: update customer %s: %w", id, err)
 	}
+	if upd.Stage != nil {
+		if err := db.syncFollows(ctx, c.ID); err != nil {
+			return nil, fmt.Errorf("mongo: update customer %s: %w", id, err)
+		}
+	}
 	return c, nil
 }
 
