@@ -70,9 +70,16 @@ func (db *DB) syncFollows(ctx context.Context, cid string) error {
 		if st.waiting != nil {
 			waiting = *st.waiting
 		}
-		if _, err := db.follows.UpdateMany(ctx, bson.D{{Key: "customer_id", Value: cid}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "stage", Value: st.stage}, {Key: "waiting_since", Value: waiting}}}}); err != nil {
+		// Only follows that differ are written: most writes change neither.
+		res, err := db.follows.UpdateMany(ctx, bson.D{{Key: "customer_id", Value: cid}, {Key: "$or", Value: bson.A{
+			bson.D{{Key: "stage", Value: bson.D{{Key: "$ne", Value: st.stage}}}},
+			bson.D{{Key: "waiting_since", Value: bson.D{{Key: "$ne", Value: waiting}}}},
+		}}}, bson.D{{Key: "$set", Value: bson.D{{Key: "stage", Value: st.stage}, {Key: "waiting_since", Value: waiting}}}})
+		if err != nil {
 			return fmt.Errorf("follow state of %s: %w", cid, err)
+		}
+		if res.ModifiedCount == 0 {
+			return nil // nothing was behind, so nothing this writer did can be stale
 		}
 		again, err2 := db.followStateOf(ctx, cid)
 		if err2 == nil && again.equal(st) {
