@@ -91,6 +91,10 @@ func (c *Core) campaignFilter(ctx context.Context, a Actor, f *store.SegmentFilt
 		return store.SegmentFilter{}, invalid("give filter or segment_id, not both", "请只给出筛选条件或分群中的一个。")
 	case segID != "":
 		sg, err := c.Segment(ctx, a, segID)
+		if errors.Is(err, store.ErrNotFound) {
+			// The request is wrong, not its URL: a 400, like any bad field.
+			return store.SegmentFilter{}, invalid("segment_id names no segment", "没有找到这个分群，请重新选择。")
+		}
 		if err != nil {
 			return store.SegmentFilter{}, err
 		}
