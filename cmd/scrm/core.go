@@ -31,22 +31,30 @@ func (c *core) beside(run func(context.Context)) { c.background = append(c.backg
 // Every processor looks at every event and ignores the kinds it does not
 // handle (wecom.Kind*), so the order is the whole contract:
 //
-//  1. customers  every event: identities, follows and the message on the timeline;
+//  1. welcome     add_external_contact with a WelcomeCode: the welcome the edge's fast
+//     lane did not send (a crash, a full lane) goes before anything that can wait.
+//  2. customers   every event: identities, follows and the message on the timeline;
 //     later processors find the customer this one made.
-//     1b. optout    customer text asking to stop messages ("别再发了"): 不打扰, with the words as the reason.
-//  2. tags       change_external_tag.*, add/edit_external_contact: the tag catalogue, write-back jobs.
-//  3. staff      change_contact: roles and teams from the address book.
-//  4. groups     change_external_chat.*: customer groups and their members.
-//  5. handover   del/add_external_contact, transfer_fail: wakes a handover job.
-//  6. cadence    add_external_contact, del_follow_user, messages: follow-up reminders, churn, wake-ups.
-//  7. commands   text from staff to the app: 查 / 记 / 提醒 / 转交 / … and questions.
-//  8. kf         kf_msg_or_event: pulls 微信客服 messages into the log.
-//  9. answers    customer messages: FAQ and business-hours answers, recorded first …
-//  10. inbox     … so the owner's forward can say what was already answered; 接 claims.
-//  11. cards     template_card_event: 完成 / 推迟 / 查看 buttons on reminder cards.
-//  12. analysis  customer messages: schedules the quiet-period analysis job.
+//  3. channels    adds, deletions and joins with a channel's State: attribution, its tags.
+//  4. optout      customer text asking to stop messages ("别再发了"): 不打扰, with the words.
+//  5. oa-welcome  subscribe/SCAN through an Official Account QR channel: its welcome.
+//  6. tags        change_external_tag.*, add/edit_external_contact: the tag catalogue, write-back jobs.
+//  7. staff       change_contact: roles and teams from the address book.
+//  8. groups      change_external_chat.*: customer groups and their members.
+//  9. handover    del/add_external_contact, transfer_fail: wakes a handover job.
+//  10. cadence    add_external_contact, del_follow_user, messages: follow-up reminders, churn, wake-ups.
+//  11. commands   text from staff to the app: 查 / 记 / 提醒 / 转交 / 渠道 / 后台 / … and questions.
+//  12. kf         kf_msg_or_event: pulls 微信客服 messages into the log.
+//  13. answers    customer messages: FAQ and business-hours answers, recorded first …
+//  14. inbox      … so the owner's forward can say what was already answered; 接 claims.
+//  15. cards      template_card_event: 完成 / 推迟 / 查看 buttons on reminder cards.
+//  16. analysis   customer messages: schedules the quiet-period analysis job.
 //
-// Steps 2–5 and 7–11 need the WeCom API; without it they are left out.
+// Step 1 needs a welcome lane, step 5 the Official Account's API, steps 6–9
+// and 11–15 the WeCom API; without them they are left out. Beside the
+// pipeline run the loops: job runners (tags, staff, groups, handovers,
+// analyses, campaigns), the reminder scheduler, the marker and session
+// sweeps and the chat archive.
 func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time, log *slog.Logger) (*core, error) {
 	// The processors of one event share the reads of its customer (see
 	// bot.ShareEventCustomers); outside the pipeline the store is as is.
