@@ -259,6 +259,21 @@ func roleAndID(c *fiber.Ctx, roles ...string) (principal, string, error) {
 	return p, id, err
 }
 
+// createTopCall is createCall for a collection's POST (no :id in the
+// path): act gets the caller's actor, the JSON body and the
+// Idempotency-Key.
+func createTopCall[T, R any](c *fiber.Ctx, act func(ctx context.Context, a bot.Actor, req T, key string) (R, bool, error)) error {
+	var req T
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	r, created, err := act(c.UserContext(), principalOf(c).act(), req, idempotencyKey(c))
+	if err != nil {
+		return err
+	}
+	return sendStored(c, r, created)
+}
+
 // createCall serves an action that may create a record: act gets the
 // caller's actor, the :id path parameter, the JSON body and the
 // Idempotency-Key, and its record is answered by sendStored.
