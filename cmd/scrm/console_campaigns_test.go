@@ -18,7 +18,9 @@ import (
 // opted-out customer is named as 不打扰), creates
 // the campaign, and the simulated WeCom then holds exactly one
 // add_msg_template task per salesperson the preview named, carrying the
-// text (#客户昵称# as 您); the list shows the campaign with its report. A salesperson has no
+// text (#客户昵称# as 您); the list shows the campaign with its report;
+// the filter saved as a segment shows its live count; a confirmed cancel
+// withdraws the tasks in WeCom. A salesperson has no
 // menu entry and is sent back from the page. Screenshots at 1280 px.
 func TestConsoleCampaigns(t *testing.T) {
 	e := newConsoleEnv(t)
@@ -50,6 +52,9 @@ func TestConsoleCampaigns(t *testing.T) {
 			click(".new-campaign"), waitJS("the dialog", `!!document.querySelector('.campaign-dialog .f-name input')`),
 			chromedp.SendKeys(chromedp.CSS(".campaign-dialog .f-name input"), "五一活动"),
 			chromedp.SendKeys(chromedp.CSS(".campaign-dialog .f-text textarea"), text),
+			chromedp.SendKeys(chromedp.CSS(".campaign-dialog .f-seg-name input"), "全部客户"),
+			click(".campaign-dialog .save-segment"),
+			waitJS("the segment's live count", `(() => { const s = document.querySelector('.segments .seg .seg-count'); return !!s && /^\d+ 人/.test(s.innerText) })()`),
 			click(".campaign-dialog .preview-campaign"),
 			waitJS("the preview", `document.querySelectorAll('.campaign-dialog .pv-senders tbody tr').length > 0`),
 			waitJS("the left-out names", `[...document.querySelectorAll('.campaign-dialog .left-reason a')].every(a => a.innerText !== '客户')`),
@@ -118,6 +123,24 @@ func TestConsoleCampaigns(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.shot(t, tab, "console-campaigns-1280.png")
+		// The segment's live count is every customer the manager sees, the
+		// opted-out one included (and said so).
+		if got, want := js[string](tab, t, `document.querySelector('.segments .seg-count').innerText`), fmt.Sprintf("%d 人（其中 1 人不打扰）", cp.Report.Targeted+1); got != want {
+			t.Errorf("segment count %q, want %q", got, want)
+		}
+		// Cancel, confirmed: the tasks are withdrawn in WeCom.
+		if err := chromedp.Do(tab, click(".campaign-table .cancel-campaign"),
+			waitJS("the confirmation", `!!document.querySelector('.el-message-box .el-button--primary')`),
+			click(".el-message-box .el-button--primary"),
+			waitJS("the cancelled state", `document.querySelector('.campaign-table .cp-status').innerText === '已取消'`)); err != nil {
+			e.shot(t, tab, "console-campaigns-cancel-failed.png")
+			t.Fatal(err)
+		}
+		for _, m := range e.r.sim.GroupMsgs() {
+			if !m.Cancelled {
+				t.Errorf("task %s of %s not withdrawn in WeCom", m.MsgID, m.Creator)
+			}
+		}
 	})
 	t.Run("sales", func(t *testing.T) {
 		tab := e.tab(t, 1280)
