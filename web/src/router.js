@@ -15,6 +15,7 @@ const routes = [
   { path: '/channels', component: () => import('./pages/Channels.vue'), meta: { title: '渠道活码', lead: true } },
   { path: '/campaigns', component: () => import('./pages/Campaigns.vue'), meta: { title: '群发', lead: true } },
   { path: '/reminders', component: () => import('./pages/Reminders.vue'), meta: { title: '提醒' } },
+  { path: '/quick-replies', component: () => import('./pages/QuickReplies.vue'), meta: { title: '话术库' } },
   { path: '/settings', component: () => import('./pages/Settings.vue'), meta: { title: '设置', admin: true } },
   { path: '/:rest(.*)*', redirect: '/' },
 ]
