@@ -202,8 +202,13 @@ type archiveEntry struct {
 	e        store.TimelineEntry
 }
 
-// store upserts each customer once per batch (raising the last-contact
-// times to the batch's latest) and appends the entries in seq order.
+// store resolves each customer of the batch, appends the entries in seq
+// order and only then raises the customers' last-contact times to the
+// batch's latest. The order matters: AppendTimeline starts a customer's wait
+// only for a message later than the last staff touch and stamps the answer
+// with it, so times raised before the appends would make every message of
+// the batch look older than its answer, and the waits (the reports' first
+// response) would be lost.
 func (a *Archive) store(ctx context.Context, entries []archiveEntry) error {
 	type touch struct{ customer, staff time.Time }
 	touches := map[string]*touch{}
@@ -224,10 +229,8 @@ func (a *Archive) store(ctx context.Context, entries []archiveEntry) error {
 	now := a.o.Now().UTC()
 	ids := make(map[string]*store.Customer, len(order))
 	for _, ext := range order {
-		t := touches[ext]
 		c, err := a.st.UpsertCustomer(ctx, store.CustomerUpsert{
-			Identity:   store.Identity{Kind: store.IdentityExternalUserID, Value: ext},
-			CustomerAt: t.customer, StaffAt: t.staff, Now: now,
+			Identity: store.Identity{Kind: store.IdentityExternalUserID, Value: ext}, Now: now,
 		})
 		if err != nil {
 			return fmt.Errorf("archive: upsert customer: %w", err)
@@ -253,6 +256,15 @@ func (a *Archive) store(ctx context.Context, entries []archiveEntry) error {
 			if _, err := a.o.Core.remindPromises(ctx, sys, c, &e, a.o.Location); err != nil {
 				return fmt.Errorf("archive: %w", err)
 			}
+		}
+	}
+	for _, ext := range order {
+		t := touches[ext]
+		if _, err := a.st.UpsertCustomer(ctx, store.CustomerUpsert{
+			Identity:   store.Identity{Kind: store.IdentityExternalUserID, Value: ext},
+			CustomerAt: t.customer, StaffAt: t.staff, Now: now,
+		}); err != nil {
+			return fmt.Errorf("archive: contact times: %w", err)
 		}
 	}
 	return nil

@@ -387,3 +387,37 @@ func TestArchiveStaffPromiseBecomesReminder(t *testing.T) {
 		}
 	}
 }
+
+// TestArchiveBatchKeepsResponseWaits: a customer's message and the staff
+// member's answer pulled in one batch are stored as if they had arrived one
+// after the other: the customer waited for the answer (the reports' first
+// response), and an unanswered later message leaves them waiting.
+func TestArchiveBatchKeepsResponseWaits(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	src := &fakeArchive{msgs: []wecom.ArchiveMessage{
+		{Seq: 1, MsgID: "w1", From: "wmWa", ToList: []string{"sales1"}, MsgType: "text", Text: "报价单发我一下", At: now.Add(-3 * time.Hour)},
+		{Seq: 2, MsgID: "w2", From: "sales1", ToList: []string{"wmWa"}, MsgType: "text", Text: "好的，已发您邮箱", At: now.Add(-3*time.Hour + 25*time.Minute)},
+		{Seq: 3, MsgID: "w3", From: "wmWa", ToList: []string{"sales1"}, MsgType: "text", Text: "收到，价格还能再谈吗？", At: now.Add(-time.Hour)},
+	}}
+	w := bot.NewArchive(st, src, nil, bot.ArchiveOptions{Owner: "a", Now: clock})
+	if _, err := w.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waits, err := st.ResponseWaits(ctx, []string{"sales1"}, now.Add(-24*time.Hour), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(waits) != 1 || waits[0].Waited != 25*time.Minute {
+		t.Errorf("response waits %+v, want one of 25 min", waits)
+	}
+	c, err := st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: "wmWa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !store.IsWaiting(c) || !c.LastCustomerMsgAt.Equal(now.Add(-time.Hour)) || !c.LastStaffTouchAt.Equal(now.Add(-3*time.Hour+25*time.Minute)) {
+		t.Errorf("customer after the batch: waiting %v, last message %v, last touch %v", store.IsWaiting(c), c.LastCustomerMsgAt, c.LastStaffTouchAt)
+	}
+}

@@ -57,9 +57,7 @@ func (a *attention) reminders() []*store.Reminder {
 // isWaiting reports whether c's last message is theirs and nobody has
 // answered it since: an automatic answer is no touch (it never raises
 // LastStaffTouchAt), a reply or a note by staff is.
-func isWaiting(c *store.Customer) bool {
-	return c.LastCustomerMsgAt != nil && (c.LastStaffTouchAt == nil || c.LastStaffTouchAt.Before(*c.LastCustomerMsgAt))
-}
+func isWaiting(c *store.Customer) bool { return store.IsWaiting(c) }
 
 // unhandledComplaint reports whether c's latest analysis found them
 // negative or complaining and no staff touch came after it.
@@ -137,10 +135,20 @@ func attentionFor(ctx context.Context, st PlanStore, hours Hours, staffID string
 	slices.SortStableFunc(a.waiting, func(x, y waitingCustomer) int {
 		return cmp.Or(x.since.Compare(y.since), cmp.Compare(x.c.ID, y.c.ID))
 	})
-	rs, err := st.FindReminders(ctx, store.ReminderFilter{StaffID: staffID, Statuses: openReminderStatuses,
+	if err := attentionReminders(ctx, st, a, day); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// attentionReminders adds a.staffID's open reminders due before tomorrow
+// (day is today's start) to a, and drops the complaints an open alert
+// already lists.
+func attentionReminders(ctx context.Context, st PlanStore, a *attention, day time.Time) error {
+	rs, err := st.FindReminders(ctx, store.ReminderFilter{StaffID: a.staffID, Statuses: openReminderStatuses,
 		DueBefore: day.AddDate(0, 0, 1).UTC(), Limit: 200})
 	if err != nil {
-		return nil, fmt.Errorf("reminders of %s: %w", staffID, err)
+		return fmt.Errorf("reminders of %s: %w", a.staffID, err)
 	}
 	alerted := map[string]bool{}
 	for _, r := range rs {
@@ -158,7 +166,7 @@ func attentionFor(ctx context.Context, st PlanStore, hours Hours, staffID string
 	}
 	// A complaint with an open alert is listed once, as the alert.
 	a.complaints = slices.DeleteFunc(a.complaints, func(c *store.Customer) bool { return alerted[c.ID] })
-	return a, nil
+	return nil
 }
 
 // attentionLines renders one salesperson's attention as digest lines: the

@@ -49,6 +49,8 @@ type MassAPI interface {
 	GroupMsgList(ctx context.Context, chatType, creator string, from, to time.Time) ([]wecom.GroupMsg, error)
 	GroupMsgTasks(ctx context.Context, msgID string) ([]wecom.GroupMsgTask, error)
 	GroupMsgSendResults(ctx context.Context, msgID, sender string) ([]wecom.GroupMsgResult, error)
+	RemindGroupMsg(ctx context.Context, msgID string) error
+	CancelGroupMsg(ctx context.Context, msgID string) error
 }
 
 // CampaignOptions configures campaigns: the company's cap per customer a
@@ -59,6 +61,17 @@ type CampaignOptions struct {
 	Location   *time.Location
 	Messenger  Messenger // tells each sender a task awaits them; nil: nobody
 	Logger     *slog.Logger
+	// SyncEvery is how often a sent campaign's results are pulled from
+	// WeCom (default 30 min), for SyncFor after it was sent (default 7
+	// days) or until every sender has sent it.
+	SyncEvery, SyncFor time.Duration
+	// NudgeAfter is how long a sender may leave a task unsent before
+	// remind_groupmsg_send nudges them (default 4 h); nudge k is due
+	// k×NudgeAfter after the task was created. MaxNudges (default and at
+	// most 3) caps them: WeCom allows 3 reminders per message per 24 h,
+	// so scrm alone can never go past the limit.
+	NudgeAfter time.Duration
+	MaxNudges  int
 }
 
 // SetCampaigns gives the core WeCom's mass-message API and the policy.
@@ -67,6 +80,12 @@ func (c *Core) SetCampaigns(api MassAPI, o CampaignOptions) {
 		o.Location = time.UTC
 	}
 	o.Logger = loggerOr(o.Logger)
+	o.SyncEvery = positiveOr(o.SyncEvery, 30*time.Minute)
+	o.SyncFor = positiveOr(o.SyncFor, 7*24*time.Hour)
+	o.NudgeAfter = positiveOr(o.NudgeAfter, 4*time.Hour)
+	if o.MaxNudges <= 0 || o.MaxNudges > maxNudges {
+		o.MaxNudges = maxNudges
+	}
 	c.mass, c.massOpt = api, o
 }
 
@@ -91,6 +110,10 @@ func (c *Core) campaignFilter(ctx context.Context, a Actor, f *store.SegmentFilt
 		return store.SegmentFilter{}, invalid("give filter or segment_id, not both", "请只给出筛选条件或分群中的一个。")
 	case segID != "":
 		sg, err := c.Segment(ctx, a, segID)
+		if errors.Is(err, store.ErrNotFound) {
+			// The request is wrong, not its URL: a 400, like any bad field.
+			return store.SegmentFilter{}, invalid("segment_id names no segment", "没有找到这个分群，请重新选择。")
+		}
 		if err != nil {
 			return store.SegmentFilter{}, err
 		}
@@ -192,9 +215,13 @@ func (c *Core) Campaign(ctx context.Context, a Actor, id string) (*CampaignDetai
 	return &CampaignDetail{Campaign: cp, Tasks: tasks}, nil
 }
 
-// CancelCampaign stops a campaign that has not started creating tasks;
-// tasks already in WeCom are left to their senders (cancel_groupmsg_send
-// is not called: unconfirmed on WeCom).
+// CancelCampaign stops a campaign: one not yet begun never reaches WeCom,
+// and the tasks already created there are withdrawn (cancel_groupmsg_send)
+// so senders who have not sent them no longer can. The cancel is recorded
+// as a marker first — a record the campaign job's own writes cannot
+// overwrite — so a job planning or creating at that moment stops before
+// its next task and withdraws what it made. Calling it again retries the
+// withdrawals that failed.
 func (c *Core) CancelCampaign(ctx context.Context, a Actor, id string) (*store.Campaign, error) {
 	if err := mayTarget(a); err != nil {
 		return nil, err
@@ -206,20 +233,31 @@ func (c *Core) CancelCampaign(ctx context.Context, a Actor, id string) (*store.C
 	if err != nil {
 		return nil, err
 	}
-	if cp.Status == store.CampaignCancelled {
+	if cp.Status != store.CampaignCancelled {
+		now := c.Now()
+		if err := c.audit(ctx, a, AuditCancel, id, "from="+cp.Status, now); err != nil {
+			return nil, err
+		}
+		if err := c.st.SetMarker(ctx, store.MarkCampaignCancel, id, "cancelled", now); err != nil {
+			return nil, err
+		}
+		cp.Status, cp.UpdatedAt = store.CampaignCancelled, now
+		if err := c.st.UpdateCampaign(ctx, cp); err != nil {
+			return nil, err
+		}
+		// The job withdraws what a call in flight creates; waking it now
+		// also repairs a job that died mid-call.
+		if err := c.st.ScheduleJob(ctx, "campaign:"+id, CampaignJobKind, id, now); err != nil {
+			return nil, fmt.Errorf("actions: schedule campaign: %w", err)
+		}
+	}
+	if c.mass == nil {
 		return cp, nil
 	}
-	if cp.Status != store.CampaignScheduled {
-		return nil, &ActionError{Err: store.ErrConflict, Reason: "campaign already started", Text: "群发已开始创建，无法取消。"}
-	}
-	if err := c.audit(ctx, a, AuditCancel, id, "", c.Now()); err != nil {
+	if err := c.withdrawTasks(ctx, cp); err != nil {
 		return nil, err
 	}
-	cp.Status, cp.UpdatedAt = store.CampaignCancelled, c.Now()
-	if err := c.st.UpdateCampaign(ctx, cp); err != nil {
-		return nil, err
-	}
-	return cp, nil
+	return c.st.FindCampaignByID(ctx, id)
 }
 
 // ---- planning ----

@@ -11,6 +11,9 @@ import (
 	"github.com/scrmhq/scrm/wecom"
 )
 
+// errCampaignCancelled stops planning a campaign cancelled meanwhile.
+var errCampaignCancelled = errors.New("campaigns: cancelled")
+
 // HandleCampaignJob carries out one campaign (the job's payload is its
 // ID): plans it once, then creates each task exactly once. A failure
 // returns an error and the runner retries later; what is done stays done.
@@ -25,7 +28,14 @@ func (c *Core) HandleCampaignJob(ctx context.Context, job *store.Job) error {
 	if err != nil {
 		return err
 	}
-	if cp.Status == store.CampaignCancelled || cp.Status == store.CampaignSent || cp.Status == store.CampaignFailed {
+	cancelled, err := c.campaignCancelled(ctx, cp)
+	if err != nil {
+		return err
+	}
+	if cancelled {
+		return c.withdrawTasks(ctx, cp)
+	}
+	if cp.Status == store.CampaignSent || cp.Status == store.CampaignFailed {
 		return nil
 	}
 	tasks, err := c.st.FindCampaignTasks(ctx, cp.ID)
@@ -37,19 +47,115 @@ func (c *Core) HandleCampaignJob(ctx context.Context, job *store.Job) error {
 		return err
 	}
 	if planned == "" {
-		if tasks, err = c.planTasks(ctx, cp); err != nil {
+		tasks, err = c.planTasks(ctx, cp)
+		if errors.Is(err, errCampaignCancelled) {
+			return c.withdrawTasks(ctx, cp)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	for _, t := range tasks {
-		if t.State == store.TaskCreated || t.State == store.TaskFailed {
+		if t.State == store.TaskCreated || t.State == store.TaskFailed || t.State == store.TaskCancelled {
 			continue
+		}
+		// A cancel between two tasks stops the rest and withdraws those
+		// made (the marker: the planning write above may have hidden the
+		// status).
+		if cancelled, err := c.campaignCancelled(ctx, cp); err != nil || cancelled {
+			if err != nil {
+				return err
+			}
+			return c.withdrawTasks(ctx, cp)
 		}
 		if err := c.createTask(ctx, cp, t); err != nil {
 			return err
 		}
 	}
 	return c.finishCampaign(ctx, cp.ID)
+}
+
+// campaignCancelled reports whether cp was cancelled: its status, or the
+// cancel marker, which no job write can overwrite.
+func (c *Core) campaignCancelled(ctx context.Context, cp *store.Campaign) (bool, error) {
+	if cp.Status == store.CampaignCancelled {
+		return true, nil
+	}
+	v, err := c.st.GetMarker(ctx, store.MarkCampaignCancel, cp.ID)
+	return v != "", err
+}
+
+// withdrawTasks carries out a cancel: a task whose add_msg_template may
+// have gone through (TaskCalling) is looked up first, every task in WeCom
+// is withdrawn with cancel_groupmsg_send, and the customers who did not
+// receive it are released from the frequency caps. Idempotent: withdrawn
+// tasks are skipped, cancelling twice in WeCom is harmless.
+func (c *Core) withdrawTasks(ctx context.Context, cp *store.Campaign) error {
+	tasks, err := c.st.FindCampaignTasks(ctx, cp.ID)
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		switch t.State {
+		case store.TaskPending:
+			t.State = store.TaskCancelled
+			if err := c.st.PutCampaignTask(ctx, t); err != nil {
+				return err
+			}
+			continue
+		case store.TaskCalling:
+			msgID, err := c.findExistingTask(ctx, cp, t)
+			if err != nil {
+				return err
+			}
+			if msgID == "" {
+				t.State = store.TaskCancelled
+				if err := c.st.PutCampaignTask(ctx, t); err != nil {
+					return err
+				}
+				continue
+			}
+			t.State, t.MsgID = store.TaskCreated, msgID
+		case store.TaskCreated:
+		default:
+			continue
+		}
+		if err := c.mass.CancelGroupMsg(ctx, t.MsgID); err != nil {
+			return fmt.Errorf("campaigns: cancel_groupmsg_send %s: %w", t.MsgID, err)
+		}
+		t.State = store.TaskCancelled
+		if err := c.st.PutCampaignTask(ctx, t); err != nil {
+			return err
+		}
+	}
+	// Who received it before the cancel stays delivered; the rest no
+	// longer count against the caps.
+	if _, err := c.SyncCampaign(ctx, cp.ID); err != nil {
+		return err
+	}
+	sends, err := c.st.FindCampaignSends(ctx, cp.ID)
+	if err != nil {
+		return err
+	}
+	var released []store.CampaignSend
+	for _, s := range sends {
+		if s.Status == store.SendPending {
+			s.Status = store.SendCancelled
+			released = append(released, s)
+		}
+	}
+	if err := c.st.PutCampaignSends(ctx, released); err != nil {
+		return err
+	}
+	fresh, err := c.st.FindCampaignByID(ctx, cp.ID)
+	if err != nil {
+		return err
+	}
+	if fresh.Status != store.CampaignCancelled {
+		fresh.Status, fresh.UpdatedAt = store.CampaignCancelled, c.Now()
+		return c.st.UpdateCampaign(ctx, fresh)
+	}
+	return nil
 }
 
 // planTasks freezes the campaign's audience into tasks and sends, then
@@ -86,6 +192,12 @@ func (c *Core) planTasks(ctx context.Context, cp *store.Campaign) ([]*store.Camp
 		if err := c.st.PutCampaignTask(ctx, t); err != nil {
 			return nil, err
 		}
+	}
+	if cancelled, err := c.campaignCancelled(ctx, cp); err != nil || cancelled {
+		if err == nil {
+			err = errCampaignCancelled
+		}
+		return nil, err
 	}
 	cp.Status, cp.UpdatedAt = store.CampaignCreating, c.Now()
 	cp.Report.Targeted, cp.Report.LeftOut, cp.Report.Senders = p.Targeted, p.LeftOut, len(p.targets)
@@ -208,8 +320,15 @@ func (c *Core) finishCampaign(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if cancelled, err := c.campaignCancelled(ctx, cp); err != nil || cancelled {
+		return err
+	}
 	cp.Status, cp.UpdatedAt = store.CampaignSent, c.Now()
-	return c.st.UpdateCampaign(ctx, cp)
+	if err := c.st.UpdateCampaign(ctx, cp); err != nil {
+		return err
+	}
+	// Its results are pulled, and slow senders nudged, from now on.
+	return c.st.ScheduleJob(ctx, "campaign-sync:"+id, CampaignSyncJobKind, id, c.Now().Add(c.massOpt.SyncEvery))
 }
 
 func massAttachments(in []store.WelcomeAttachment) []wecom.WelcomeAttachment {

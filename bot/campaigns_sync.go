@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom"
 )
 
 // SyncCampaign pulls a campaign's results from WeCom (get_groupmsg_task,
@@ -37,7 +38,7 @@ func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, er
 	sentBy := map[string]bool{}
 	var changed []store.CampaignSend
 	for _, t := range tasks {
-		if t.State != store.TaskCreated {
+		if t.MsgID == "" || t.State != store.TaskCreated && t.State != store.TaskCancelled {
 			continue
 		}
 		st, err := c.mass.GroupMsgTasks(ctx, t.MsgID)
@@ -47,6 +48,12 @@ func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, er
 		for _, x := range st {
 			if x.Status == 2 {
 				sentBy[x.UserID] = true
+			}
+			if x.UserID == t.Sender && x.Status != t.SendStatus {
+				t.SendStatus = x.Status
+				if err := c.st.PutCampaignTask(ctx, t); err != nil {
+					return nil, err
+				}
 			}
 		}
 		res, err := c.mass.GroupMsgSendResults(ctx, t.MsgID, t.Sender)
@@ -95,4 +102,93 @@ func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, er
 	r.SyncedAt = &now
 	cp.Report, cp.UpdatedAt = r, now
 	return cp, c.st.UpdateCampaign(ctx, cp)
+}
+
+// CampaignSyncJobKind is the job kind that keeps a sent campaign's results
+// current and nudges its slow senders: one job per campaign
+// ("campaign-sync:<id>"), re-armed every SyncEvery, so the runner's lease
+// lets one instance at a time run it.
+const CampaignSyncJobKind = "campaign_sync"
+
+// maxNudges is WeCom's limit of remind_groupmsg_send per message per 24 h.
+const maxNudges = 3
+
+// HandleCampaignSyncJob pulls a campaign's results, nudges the senders who
+// have not sent it, and re-arms itself until every sender has sent it or
+// SyncFor has passed since it was sent.
+func (c *Core) HandleCampaignSyncJob(ctx context.Context, job *store.Job) error {
+	if c.mass == nil {
+		return errors.New("campaigns: no WeCom API")
+	}
+	cp, err := c.st.FindCampaignByID(ctx, job.Payload)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cancelled, err := c.campaignCancelled(ctx, cp); err != nil || cancelled {
+		return err
+	}
+	if cp, err = c.SyncCampaign(ctx, cp.ID); err != nil {
+		return err
+	}
+	tasks, err := c.st.FindCampaignTasks(ctx, cp.ID)
+	if err != nil {
+		return err
+	}
+	now := c.Now()
+	waiting := false
+	for _, t := range tasks {
+		if t.State != store.TaskCreated || t.SendStatus == 2 {
+			continue
+		}
+		waiting = true
+		if err := c.nudge(ctx, cp, t, now); err != nil {
+			return err
+		}
+	}
+	if !waiting || now.After(cp.SendAt.Add(c.massOpt.SyncFor)) {
+		return nil
+	}
+	return c.st.ScheduleJob(ctx, job.Key, CampaignSyncJobKind, cp.ID, now.Add(c.massOpt.SyncEvery))
+}
+
+// nudge sends t's next reminder if it is due: reminder k (1..MaxNudges) is
+// due k×NudgeAfter after the task was created, at most one per round (a
+// late round does not fire a backlog at once). Each reminder is marked
+// before the call, so it goes out at most once whichever instance runs and
+// however often: a lost answer loses that reminder rather than spending
+// one of WeCom's three a day twice. 45009 (the day's reminders are used up,
+// e.g. by an admin in WeCom) counts the reminder as done.
+func (c *Core) nudge(ctx context.Context, cp *store.Campaign, t *store.CampaignTask, now time.Time) error {
+	for k := 1; k <= c.massOpt.MaxNudges; k++ {
+		if now.Before(t.CallAt.Add(time.Duration(k) * c.massOpt.NudgeAfter)) {
+			return nil
+		}
+		key := fmt.Sprintf("%s:%s:%d:%d", cp.ID, t.Sender, t.Chunk, k)
+		v, err := c.st.GetMarker(ctx, store.MarkCampaignNudge, key)
+		if err != nil {
+			return err
+		}
+		if v != "" {
+			continue
+		}
+		if err := c.st.SetMarker(ctx, store.MarkCampaignNudge, key, "calling", now); err != nil {
+			return err
+		}
+		result := "sent"
+		err = c.mass.RemindGroupMsg(ctx, t.MsgID)
+		var apiErr *wecom.APIError
+		switch {
+		case errors.As(err, &apiErr):
+			result = fmt.Sprintf("refused:%d", apiErr.Code)
+			c.massOpt.Logger.Warn("campaigns: reminder refused", "campaign", cp.ID, "sender", t.Sender, "errcode", apiErr.Code)
+		case err != nil:
+			c.massOpt.Logger.Warn("campaigns: reminder lost", "campaign", cp.ID, "sender", t.Sender, "err", err)
+			return nil
+		}
+		return c.st.SetMarker(ctx, store.MarkCampaignNudge, key, result, now)
+	}
+	return nil
 }

@@ -78,6 +78,8 @@ var MarkerRetention = map[string]time.Duration{
 	store.MarkWelcome: 24 * time.Hour,
 	// An OA follow is redelivered for minutes at most; a month is ample.
 	store.MarkOAWelcome: 30 * 24 * time.Hour,
+	// A campaign is synced and nudged for a week after it is sent.
+	store.MarkCampaignNudge: 30 * 24 * time.Hour,
 }
 
 // SweepStore is what the marker sweep deletes from.

@@ -79,6 +79,10 @@ type Config struct {
 	// CampaignMonthlyCap is the company's cap of mass messages (群发) per
 	// customer a month, counted across campaigns; 0 leaves only WeCom's.
 	CampaignMonthlyCap int `yaml:"campaign_monthly_cap" env:"SCRM_CAMPAIGN_MONTHLY_CAP"`
+	// CampaignNudgeHours is how long a salesperson may leave a mass
+	// message unsent before WeCom reminds them (remind_groupmsg_send, at
+	// most 3 times, the k-th after k×hours); 0 means 4.
+	CampaignNudgeHours int `yaml:"campaign_nudge_hours" env:"SCRM_CAMPAIGN_NUDGE_HOURS"`
 	// WelcomeText is the welcome sent to customers who add a member through
 	// no channel (#客户昵称# and #员工姓名# are filled in); empty sends none.
 	WelcomeText string `yaml:"welcome_text" env:"SCRM_WELCOME_TEXT"`

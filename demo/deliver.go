@@ -245,17 +245,19 @@ func (d *Demo) PressCardButton(ctx context.Context, staffID, taskID, cardType, k
 // commits, few enough that the page stays responsive.
 const historyWorkers = 6
 
-// playHistory sends each person's recent history through scrm's callbacks:
-// the contact being added by their salesperson, following the Official
-// Account, and their messages of the last few days, each with its original
-// CreateTime. One person's callbacks go in order; people go concurrently.
+// playHistory plays the company's past through scrm's real paths: each
+// person's contact being added by their salesperson and their following the
+// Official Account (callbacks); with an archive, their WeCom chats of the
+// last weeks (the chat archive worker); their messages of the last few days,
+// each with its original CreateTime (callbacks); with an archive, the
+// salespeople's answers to them; with a core, what the salespeople did in
+// scrm (stages, notes, reminders). One person's callbacks go in order;
+// people go concurrently. Progress counts the callbacks.
 func (d *Demo) playHistory(ctx context.Context) {
 	now := d.o.Now()
-	type step struct {
-		what string
-		run  func(context.Context) error
-	}
-	plans := make([][]step, len(People))
+	setup := make([][]step, len(People))
+	lines := make([][]step, len(People))
+	times := make([][]time.Time, len(People))
 	total := 0
 	for i := range People {
 		p := &People[i]
@@ -270,18 +272,75 @@ func (d *Demo) playHistory(ctx context.Context) {
 				return d.ensureFollows(ctx, p, added.Add(-time.Hour))
 			}})
 		}
-		times := lineTimes(p.Lines, now, d.o.Location)
+		setup[i] = plan
+		times[i] = lineTimes(p.Lines, now, d.o.Location)
 		for j, l := range p.Lines {
-			at := times[j]
-			plan = append(plan, step{"message", func(ctx context.Context) error {
+			at := times[i][j]
+			lines[i] = append(lines[i], step{"message", func(ctx context.Context) error {
 				return d.customerSays(ctx, p, p.Channel, l.Text, at)
 			}})
 		}
-		plans[i] = plan
-		total += len(plan)
+		total += len(setup[i]) + len(lines[i])
 	}
 	d.setSeed(seedState{State: "seeding", Total: total})
 
+	err := d.runPlans(ctx, setup)
+	if err == nil && d.o.Archive != nil {
+		var chats []chatLine
+		for i := range People {
+			chats = append(chats, olderChats(&People[i], now, d.o.Location)...)
+		}
+		err = d.archive(ctx, chats)
+	}
+	if err == nil {
+		err = d.runPlans(ctx, lines)
+	}
+	if err == nil && (d.o.Archive != nil || d.o.Core != nil) {
+		// The answers and the actions come after the messages they follow,
+		// as they did: scrm must have stored those first.
+		err = d.waitProcessed(ctx)
+	}
+	if err == nil && d.o.Archive != nil {
+		var replies []chatLine
+		for i := range People {
+			replies = append(replies, recentReplies(&People[i], times[i], now)...)
+		}
+		err = d.archive(ctx, replies)
+	}
+	if err == nil && d.o.Core != nil {
+		err = d.salesWork(ctx, now)
+	}
+
+	st := seedState{State: "ready", Done: total, Total: total}
+	if ctx.Err() != nil {
+		// Stopped (the demo is shutting down): not a failure worth an error.
+		d.setSeed(seedState{State: "error", Total: total, Message: "已停止"})
+		return
+	}
+	if err != nil {
+		st.State = "error"
+		st.Message = err.Error()
+		var de *DeliveryError
+		if errors.As(err, &de) {
+			st.Message = de.Public()
+		}
+		d.o.Logger.Error("demo seeding failed", "err", err)
+	} else {
+		d.o.Logger.Info("demo data seeded", "callbacks", total, "took", time.Since(now).Round(time.Millisecond).String())
+	}
+	d.setSeed(st)
+}
+
+// step is one callback of a person's history.
+type step struct {
+	what string
+	run  func(context.Context) error
+}
+
+// runPlans runs each person's steps in order, people concurrently, and
+// returns the first error; a person's steps stop at their first error (the
+// rest would be out of order).
+func (d *Demo) runPlans(ctx context.Context, plans [][]step) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -304,7 +363,7 @@ func (d *Demo) playHistory(ctx context.Context) {
 							first = err
 						}
 						mu.Unlock()
-						break // the rest of this person's history would be out of order
+						break
 					}
 				}
 			}
@@ -318,24 +377,10 @@ func (d *Demo) playHistory(ctx context.Context) {
 	}
 	close(work)
 	wg.Wait()
-	st := seedState{State: "ready", Done: total, Total: total}
-	if ctx.Err() != nil {
-		// Stopped (the demo is shutting down): not a failure worth an error.
-		d.setSeed(seedState{State: "error", Total: total, Message: "已停止"})
-		return
+	if first == nil {
+		first = ctx.Err()
 	}
-	if first != nil {
-		st.State = "error"
-		st.Message = first.Error()
-		var de *DeliveryError
-		if errors.As(first, &de) {
-			st.Message = de.Public()
-		}
-		d.o.Logger.Error("demo seeding failed", "err", first)
-	} else {
-		d.o.Logger.Info("demo data seeded", "callbacks", total, "took", time.Since(now).Round(time.Millisecond).String())
-	}
-	d.setSeed(st)
+	return first
 }
 
 // clip shortens s to n runes.

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
@@ -31,6 +32,8 @@ type Store interface {
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
 	FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*store.TimelineEntry, error)
 	Stats(ctx context.Context) (store.Stats, error)
+	GetCursor(ctx context.Context, name string) (string, error)
+	OldestUnprocessed(ctx context.Context) (time.Time, error)
 }
 
 // Options configures a Demo.
@@ -40,6 +43,12 @@ type Options struct {
 	Location *time.Location // business time zone (default Asia/Shanghai)
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Archive, when set, is the chat archive scrm's archive worker reads:
+	// the demo plays weeks of chats and the staff's answers through it.
+	Archive *wecomtest.ChatArchive
+	// Core, when set, makes the salespeople's stage changes, notes and
+	// reminders of the history, back-dated, through the core actions.
+	Core *bot.Core
 	// Channels makes the company's channel QR codes (SeedChannels) through
 	// scrm's core; nil: the demo has none and no 扫码添加.
 	Channels Channels

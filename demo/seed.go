@@ -49,6 +49,9 @@ type Person struct {
 	State          string   `json:"-"`       // add-way State: the acquisition channel
 	AddedDaysAgo   int      `json:"-"`
 	Lines          []Line   `json:"-"`
+	// Complains: they only ever wrote to complain, so their history has
+	// no earlier chats and the analysis reads the complaint alone.
+	Complains bool `json:"-"`
 }
 
 // Line is one seeded customer message, placed DaysAgo days before today at
@@ -107,7 +110,7 @@ var People = buildPeople([]Person{
 			{1, "20:05", "明天上午十点方便打个电话吗？"},
 		}},
 	{Key: "zhoujie", Name: "周杰", Company: "苏州恒瑞医疗器械有限公司", Position: "IT主管", Gender: 1, Owner: "wangfang",
-		Tags: []string{"中价值", "成熟期", "医疗", "一般"}, Stage: "已成交", Channel: ChannelOA, State: "website", AddedDaysAgo: 130,
+		Tags: []string{"中价值", "成熟期", "医疗", "一般"}, Stage: "已成交", Channel: ChannelOA, State: "website", AddedDaysAgo: 130, Complains: true,
 		Lines: []Line{
 			{3, "13:45", "上次装的那台屏幕有点闪，能派人来看看吗？"},
 			{0, "08:50", "都三天了还没人联系我，售后太慢了吧，很失望"},

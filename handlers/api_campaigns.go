@@ -27,7 +27,7 @@ type segmentBody struct {
 }
 
 func (h *crmAPI) createSegment(c *fiber.Ctx) error {
-	return createCall(c, func(ctx context.Context, a bot.Actor, _ string, b segmentBody, key string) (*store.Segment, bool, error) {
+	return createTopCall(c, func(ctx context.Context, a bot.Actor, b segmentBody, key string) (*store.Segment, bool, error) {
 		return h.core.CreateSegment(ctx, a, bot.SegmentRequest{Name: b.Name, Filter: b.Filter, Key: key})
 	})
 }

@@ -34,7 +34,7 @@ func (b campaignBody) request(key string) bot.CampaignRequest {
 }
 
 func (h *crmAPI) createCampaign(c *fiber.Ctx) error {
-	return createCall(c, func(ctx context.Context, a bot.Actor, _ string, b campaignBody, key string) (*store.Campaign, bool, error) {
+	return createTopCall(c, func(ctx context.Context, a bot.Actor, b campaignBody, key string) (*store.Campaign, bool, error) {
 		return h.core.CreateCampaign(ctx, a, b.request(key))
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/scrmhq/scrm/bot"
+	"github.com/scrmhq/scrm/nlp"
 	"github.com/scrmhq/scrm/store"
 )
 
@@ -258,6 +259,21 @@ func roleAndID(c *fiber.Ctx, roles ...string) (principal, string, error) {
 	return p, id, err
 }
 
+// createTopCall is createCall for a collection's POST (no :id in the
+// path): act gets the caller's actor, the JSON body and the
+// Idempotency-Key.
+func createTopCall[T, R any](c *fiber.Ctx, act func(ctx context.Context, a bot.Actor, req T, key string) (R, bool, error)) error {
+	var req T
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	r, created, err := act(c.UserContext(), principalOf(c).act(), req, idempotencyKey(c))
+	if err != nil {
+		return err
+	}
+	return sendStored(c, r, created)
+}
+
 // createCall serves an action that may create a record: act gets the
 // caller's actor, the :id path parameter, the JSON body and the
 // Idempotency-Key, and its record is answered by sendStored.
@@ -285,8 +301,9 @@ func sendStored(c *fiber.Ctx, v any, created bool) error {
 // ---- customers ----
 
 // customerFilter reads the filters GET /customers and the spreadsheet export
-// share: tag, stage, q, and last_contact_before/after (RFC 3339, or a bare
-// date read in the business time zone). owner is left to the caller, which
+// share: tag, stage, q, last_contact_before/after (RFC 3339, or a bare
+// date read in the business time zone), sentiment (the latest analysis's
+// label) and waiting (true: waiting for an answer). owner is left to the caller, which
 // must narrow it to the viewer's scope.
 func customerFilter(c *fiber.Ctx, loc *time.Location) (store.CustomerFilter, error) {
 	f := store.CustomerFilter{Tag: query(c, "tag"), Stage: query(c, "stage"), Query: query(c, "q")}
@@ -300,6 +317,18 @@ func customerFilter(c *fiber.Ctx, loc *time.Location) (store.CustomerFilter, err
 		if f.LastContactAfter, err = parseInstant("last_contact_after", v, loc); err != nil {
 			return f, err
 		}
+	}
+	switch f.Sentiment = query(c, "sentiment"); f.Sentiment {
+	case "", nlp.Positive, nlp.Neutral, nlp.Negative:
+	default:
+		return f, errorf(fiber.StatusBadRequest, "sentiment must be positive, neutral or negative", nil)
+	}
+	switch query(c, "waiting") {
+	case "", "false":
+	case "true":
+		f.Waiting = true
+	default:
+		return f, errorf(fiber.StatusBadRequest, "waiting must be true or false", nil)
 	}
 	return f, nil
 }

@@ -36,7 +36,7 @@ import (
 // store writes them, waits stamped) and cached in the temp directory.
 
 const (
-	benchGenerator = "console-bench-v1"
+	benchGenerator = "console-bench-v2" // v2: migration 0016 (follow state; the rows are v1's)
 	benchCustomers = 100_000
 	benchMessages  = 2_000_000
 	benchSales     = 40 // four teams of ten
@@ -266,6 +266,9 @@ func BenchmarkConsoleAt100k(b *testing.B) {
 		{"customers list, sales, stage filter", sales, "/api/v1/customers?stage=" + store.StageActive},
 		{"customers list, manager, tag + last contact", manager, "/api/v1/customers?tag=vip&last_contact_after=2026-10-01"},
 		{"customers list, admin, owner filter", admin, "/api/v1/customers?owner=s07"},
+		{"customers list, manager, waiting", manager, "/api/v1/customers?waiting=true"},
+		{"customers list, sales, negative sentiment", sales, "/api/v1/customers?sentiment=negative"},
+		{"customers list, admin, waiting + negative", admin, "/api/v1/customers?waiting=true&sentiment=negative"},
 		{"customer detail, sales", sales, one},
 		{"customer sentiment, sales", sales, one + "/sentiment"},
 		{"timeline page, sales", sales, one + "/timeline?limit=50"},

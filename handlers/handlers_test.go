@@ -40,6 +40,7 @@ type env struct {
 	wc     *wecom.Crypto
 	driver *wecomtest.Driver
 	plain  *wecomtest.Driver // OA in plaintext mode
+	core   *bot.Core         // the core the edge calls
 }
 
 // serve runs the edge over st and c on a free local port until the test
@@ -106,7 +107,7 @@ func newEnv(t *testing.T, mutate ...func(*handlers.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{base: base, st: st, wc: wc, driver: d, plain: p}
+	return &env{base: base, st: st, wc: wc, driver: d, plain: p, core: opts.Core}
 }
 
 func (e *env) events(t *testing.T) []*store.Event {

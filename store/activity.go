@@ -92,6 +92,44 @@ type ReportStore interface {
 	// customer has usually deleted everyone), and the distinct customers
 	// among them.
 	LostCounts(ctx context.Context, staffIDs []string) (byStaff map[string]int64, total int64, err error)
+	// WaitingFollows lists the active follows of staffIDs whose customer
+	// is waiting for an answer (IsWaiting) since at or after after, ordered
+	// by staff ID, then Since, then customer ID. Backends keep the
+	// customer's state on each follow at write time, so this reads no
+	// customer.
+	WaitingFollows(ctx context.Context, staffIDs []string, after time.Time) ([]FollowedCustomer, error)
+	// OpenConcerns lists the active follows of staffIDs whose customer was
+	// last in touch at or after after and whose latest analysis has the
+	// label ConcernLabel or the intent ConcernIntent with no staff touch
+	// since that analysis (a complaint nobody has handled), ordered by
+	// staff ID then customer ID. Since is the analysis time.
+	OpenConcerns(ctx context.Context, staffIDs []string, after time.Time) ([]FollowedCustomer, error)
+	// StageCounts counts the customers any of staffIDs actively follows
+	// by stage, each customer once however many of them follow it.
+	StageCounts(ctx context.Context, staffIDs []string) (map[string]int64, error)
+}
+
+// The analysis results OpenConcerns looks for: nlp.Negative and
+// nlp.IntentComplaint (a test in bot keeps them equal), spelled here because
+// the SQLite backend indexes them.
+const (
+	ConcernLabel  = "negative"
+	ConcernIntent = "投诉"
+)
+
+// FollowedCustomer is a customer on the follow of one staff member, with
+// the time the list that returns it is about.
+type FollowedCustomer struct {
+	StaffID    string
+	CustomerID string
+	Since      time.Time
+}
+
+// IsWaiting reports whether c's last message is theirs and nobody has
+// answered it since: an automatic answer is no touch (it never raises
+// LastStaffTouchAt), a reply or a note by staff is.
+func IsWaiting(c *Customer) bool {
+	return c.LastCustomerMsgAt != nil && (c.LastStaffTouchAt == nil || c.LastStaffTouchAt.Before(*c.LastCustomerMsgAt))
 }
 
 // PeriodOf returns the i with bounds[i] <= t < bounds[i+1], or -1 when t

@@ -91,6 +91,8 @@ const (
 	TaskCalling = "calling"
 	TaskCreated = "created"
 	TaskFailed  = "failed"
+	// TaskCancelled: created, then withdrawn (cancel_groupmsg_send).
+	TaskCancelled = "cancelled"
 )
 
 // CampaignTask is one add_msg_template call: a sender and up to

@@ -172,8 +172,13 @@ type CustomerFilter struct {
 	Tag               string
 	Stage             string
 	Query             string // substring of name
-	AfterID           string // cursor: customers with ID > AfterID
-	Limit             int    // 0 means 50
+	// Sentiment: only customers whose latest analysis has this label
+	// (positive, neutral, negative).
+	Sentiment string
+	// Waiting: only customers waiting for an answer (IsWaiting).
+	Waiting bool
+	AfterID string // cursor: customers with ID > AfterID
+	Limit   int    // 0 means 50
 }
 
 // CustomerStore keeps customers and their identities.
@@ -311,31 +316,33 @@ type MarkerStore interface {
 // cursors named "<kind>:<key>"; a backend moves any such cursor into the
 // markers when it opens (MarkerKinds lists what it looks for).
 const (
-	MarkBotReply      = "bot-reply"      // a command's reply went out
-	MarkBotNotice     = "bot-notice"     // a command's notice to a member went out
-	MarkInboxForward  = "inbox:fwd"      // a customer message was forwarded (per member too)
-	MarkInboxPress    = "inbox:press"    // a claim card press was answered
-	MarkInboxReply    = "inbox:reply"    // a member's reply to a customer went out
-	MarkInboxAuto     = "inbox:auto"     // what the bot answered a customer message with
-	MarkInboxOffHours = "inbox:offhours" // the closed-period notice went out (value: the event)
-	MarkCardPress     = "card-press"     // a reminder card press was applied (value: how)
-	MarkDailyScan     = "daily-scan"     // a day's cadence scan: its position, then "done"
-	MarkPlan          = "plan-scan"      // a day's planning scan was scheduled
-	MarkPlanDigest    = "plan-digest"    // a day's digests were scheduled
-	MarkDigestSent    = "digest-sent"    // a member's daily digest went out
-	MarkWeeklySent    = "weekly-sent"    // a manager's weekly digest went out
-	MarkReminderList  = "rem-list"       // the list (or card) a reminder push went out in
-	MarkListReady     = "rem-list-ready" // a list was recorded on all its reminders
-	MarkWelcome       = "welcome"        // a welcome code is done (value: sent, used, expired, none, failed)
-	MarkOAWelcome     = "oa-welcome"     // an OA follow's channel welcome is done (value: sent, closed)
-	MarkCampaignPlan  = "campaign-plan"  // a campaign's audience is frozen into its tasks and sends
+	MarkBotReply       = "bot-reply"       // a command's reply went out
+	MarkBotNotice      = "bot-notice"      // a command's notice to a member went out
+	MarkInboxForward   = "inbox:fwd"       // a customer message was forwarded (per member too)
+	MarkInboxPress     = "inbox:press"     // a claim card press was answered
+	MarkInboxReply     = "inbox:reply"     // a member's reply to a customer went out
+	MarkInboxAuto      = "inbox:auto"      // what the bot answered a customer message with
+	MarkInboxOffHours  = "inbox:offhours"  // the closed-period notice went out (value: the event)
+	MarkCardPress      = "card-press"      // a reminder card press was applied (value: how)
+	MarkDailyScan      = "daily-scan"      // a day's cadence scan: its position, then "done"
+	MarkPlan           = "plan-scan"       // a day's planning scan was scheduled
+	MarkPlanDigest     = "plan-digest"     // a day's digests were scheduled
+	MarkDigestSent     = "digest-sent"     // a member's daily digest went out
+	MarkWeeklySent     = "weekly-sent"     // a manager's weekly digest went out
+	MarkReminderList   = "rem-list"        // the list (or card) a reminder push went out in
+	MarkListReady      = "rem-list-ready"  // a list was recorded on all its reminders
+	MarkWelcome        = "welcome"         // a welcome code is done (value: sent, used, expired, none, failed)
+	MarkOAWelcome      = "oa-welcome"      // an OA follow's channel welcome is done (value: sent, closed)
+	MarkCampaignPlan   = "campaign-plan"   // a campaign's audience is frozen into its tasks and sends
+	MarkCampaignCancel = "campaign-cancel" // a campaign was cancelled (its job must stop and withdraw)
+	MarkCampaignNudge  = "campaign-nudge"  // a remind_groupmsg_send went out (value: calling, sent, refused)
 )
 
 // MarkerKinds lists every marker kind.
 var MarkerKinds = []string{
 	MarkBotReply, MarkBotNotice, MarkInboxForward, MarkInboxPress, MarkInboxReply, MarkInboxAuto, MarkInboxOffHours,
 	MarkCardPress, MarkDailyScan, MarkPlan, MarkPlanDigest, MarkDigestSent, MarkWeeklySent, MarkReminderList, MarkListReady,
-	MarkWelcome, MarkOAWelcome, MarkCampaignPlan,
+	MarkWelcome, MarkOAWelcome, MarkCampaignPlan, MarkCampaignCancel, MarkCampaignNudge,
 }
 
 // Stats are the headline counts of /api/v1/stats.

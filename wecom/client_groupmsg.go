@@ -136,9 +136,11 @@ func (c *APIClient) GroupMsgSendResults(ctx context.Context, msgID, sender strin
 }
 
 // RemindGroupMsg reminds the senders who have not sent msgID (at most 3
-// times a day, 45009 after).
+// times a day, 45009 after). It is tried once: 45009 here means the day's
+// reminders are used up, which no back-off within a call's time fixes, and
+// holding the API's gate would stall the caller's other work.
 func (c *APIClient) RemindGroupMsg(ctx context.Context, msgID string) error {
-	return c.call(ctx, apiCall{api: "externalcontact/remind_groupmsg_send", method: "POST", tokens: c.contactTokens,
+	return c.call(ctx, apiCall{api: "externalcontact/remind_groupmsg_send", method: "POST", tokens: c.contactTokens, once: true,
 		body: map[string]string{"msgid": msgID}}, nil)
 }
 

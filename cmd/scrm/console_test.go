@@ -433,14 +433,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("note, stage and reminder from the console land as from the API", func(t *testing.T) {
+		// Two of wangfang's customers nobody has done anything to in scrm
+		// yet (still 新线索: the demo's history gives the others stage
+		// changes, notes and reminders), so their records compare alike.
 		var mine []apiCustomer
 		for _, c := range all {
-			if followedBy([]apiCustomer{c}, "wangfang")[c.ID] && c.Stage != store.StageActive {
+			if followedBy([]apiCustomer{c}, "wangfang")[c.ID] && c.Stage == store.StageLead {
 				mine = append(mine, c)
 			}
 		}
 		if len(mine) < 2 {
-			t.Fatalf("wangfang has %d customers not yet 跟进中; need 2", len(mine))
+			t.Fatalf("wangfang has %d customers still 新线索; need 2", len(mine))
 		}
 		viaConsole, viaAPI := mine[0], mine[1]
 		note := fmt.Sprintf("控制台记录 %d", time.Now().UnixNano()%100000)

@@ -176,6 +176,11 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		campaigns.SetCampaigns(a.api, campaignOptions(cfg, a, log))
 		c.beside(bot.NewJobRunner(a.store, bot.CampaignJobKind, campaigns.HandleCampaignJob,
 			bot.RunnerOptions{Owner: c.owner, Workers: 2, Lease: 2 * time.Minute, Now: now, Logger: log}).Run)
+		// A sent campaign's results are pulled every 30 minutes for a week,
+		// and senders who have not sent it nudged (at most 3 times): one
+		// re-arming job per campaign, leased, so one instance runs each.
+		c.beside(bot.NewJobRunner(a.store, bot.CampaignSyncJobKind, campaigns.HandleCampaignSyncJob,
+			bot.RunnerOptions{Owner: c.owner, Workers: 1, Lease: 2 * time.Minute, Now: now, Logger: log}).Run)
 	}
 
 	analysis := newAnalysis(cfg, a, llm, now, log)
@@ -192,12 +197,17 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 	sessions := bot.NewCore(a.store, now)
 	c.beside(func(ctx context.Context) { sweepSessions(ctx, sessions, cfg.SessionIdle, log) })
 
-	if cfg.ArchiveEnabled() { // chat archive (会话内容存档), see archive.go
+	switch {
+	case cfg.ArchiveEnabled(): // chat archive (会话内容存档), see archive.go
 		archive, err := newArchiveLoop(cfg, a, c.owner, now, log)
 		if err != nil {
 			return nil, err
 		}
 		c.beside(archive)
+	case ext.archive != nil: // the demo's simulated archive, through the same worker
+		w := bot.NewArchive(a.store, ext.archive, a.coord, bot.ArchiveOptions{Owner: c.owner, Poll: ext.archivePoll,
+			Core: bot.NewCore(a.store, now), Location: cfg.Location(), Now: now, Logger: log})
+		c.beside(w.Run)
 	}
 	return c, nil
 }
@@ -256,5 +266,6 @@ func sweepSessions(ctx context.Context, core *bot.Core, idle time.Duration, log 
 
 // campaignOptions is the campaigns' policy from cfg.
 func campaignOptions(cfg config.Config, a *app, log *slog.Logger) bot.CampaignOptions {
-	return bot.CampaignOptions{MonthlyCap: cfg.CampaignMonthlyCap, Location: cfg.Location(), Messenger: messenger{c: a.api}, Logger: log}
+	return bot.CampaignOptions{MonthlyCap: cfg.CampaignMonthlyCap, Location: cfg.Location(), Messenger: messenger{c: a.api}, Logger: log,
+		NudgeAfter: time.Duration(cfg.CampaignNudgeHours) * time.Hour}
 }

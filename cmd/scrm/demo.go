@@ -128,12 +128,17 @@ func startDemo(ctx context.Context, o demoOptions) (*demoRun, error) {
 				LoginLink: func(ctx context.Context, staffID, next string) (string, error) {
 					secret, _, err := core.IssueLoginLink(ctx, admin, staffID, next)
 					return "/auth/link?t=" + url.QueryEscape(secret), err
-				}})
+				},
+				Archive: sim.ChatArchive(), Core: core})
 			if demoErr == nil {
 				d.Mount(fa)
 			}
 		},
 		directory: demo.Directory(),
+		// The company's WeCom chats reach scrm as a deployment's chat
+		// archive would bring them; polled often, so the history is in
+		// moments after start.
+		archive: sim.ChatArchive(), archivePoll: 50 * time.Millisecond,
 	})
 	if err != nil {
 		sim.Close()

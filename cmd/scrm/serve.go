@@ -109,6 +109,11 @@ type extensions struct {
 	// wakeReminders, when set, makes the scheduler look for due reminders
 	// at once, so a test can run a push round at a moment of its clock.
 	wakeReminders <-chan struct{}
+	// archive, when set, is the chat archive (会话内容存档) scrm pulls
+	// staff and customer chats from instead of the finance SDK (the demo's
+	// simulated one), every archivePoll (default 30 s).
+	archive     wecom.ArchiveSource
+	archivePoll time.Duration
 }
 
 func startApp(ctx context.Context, cfg config.Config, log *slog.Logger, ext extensions) (*app, error) {

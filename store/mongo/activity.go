@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -70,6 +69,9 @@ func (db *DB) trackActivity(ctx context.Context, cid string, e *store.TimelineEn
 		if _, err := db.customers.UpdateOne(ctx, bson.D{{Key: "_id", Value: cid}}, bson.D{{Key: "$max", Value: bson.D{
 			{Key: "last_staff_touch_at", Value: e.At}, {Key: "last_contact_at", Value: e.At},
 		}}}); err != nil {
+			return fmt.Errorf("track activity: %w", err)
+		}
+		if err := db.syncFollows(ctx, cid); err != nil { // a touch can end the wait
 			return fmt.Errorf("track activity: %w", err)
 		}
 		if awaiting == nil {
@@ -146,15 +148,17 @@ func (db *DB) NewFollowCounts(ctx context.Context, staffIDs []string, from, to t
 }
 
 // FollowerCounts counts the customers each staff member follows: their
-// active follows, checked against the customers' stage chunk by chunk when
-// a stage is given.
+// active follows, in a stage by the stage kept on each follow.
 func (db *DB) FollowerCounts(ctx context.Context, staffIDs []string, stage string) (map[string]int64, error) {
 	out := map[string]int64{}
 	if len(staffIDs) == 0 {
 		return out, nil
 	}
-	cur, err := db.follows.Find(ctx, bson.D{{Key: "staff_id", Value: bson.D{{Key: "$in", Value: staffIDs}}}, {Key: "deleted", Value: false}},
-		options.Find().SetProjection(bson.D{{Key: "staff_id", Value: 1}, {Key: "customer_id", Value: 1}}))
+	filter := bson.D{{Key: "staff_id", Value: bson.D{{Key: "$in", Value: staffIDs}}}, {Key: "deleted", Value: false}}
+	if stage != "" { // kept on the follows (followstate.go)
+		filter = append(filter, bson.E{Key: "stage", Value: stage})
+	}
+	cur, err := db.follows.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "staff_id", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("mongo: follower counts: %w", err)
 	}
@@ -162,35 +166,8 @@ func (db *DB) FollowerCounts(ctx context.Context, staffIDs []string, stage strin
 	if err := cur.All(ctx, &fs); err != nil {
 		return nil, fmt.Errorf("mongo: follower counts: %w", err)
 	}
-	if stage == "" {
-		for _, f := range fs {
-			out[f.StaffID]++
-		}
-		return out, nil
-	}
-	for chunk := range slices.Chunk(fs, 1000) {
-		ids := make([]string, len(chunk))
-		for i, f := range chunk {
-			ids[i] = f.CustomerID
-		}
-		cur, err := db.customers.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "stage", Value: stage}},
-			options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-		if err != nil {
-			return nil, fmt.Errorf("mongo: follower counts: %w", err)
-		}
-		var cs []customerDoc
-		if err := cur.All(ctx, &cs); err != nil {
-			return nil, fmt.Errorf("mongo: follower counts: %w", err)
-		}
-		in := map[string]bool{}
-		for _, c := range cs {
-			in[c.ID] = true
-		}
-		for _, f := range chunk {
-			if in[f.CustomerID] {
-				out[f.StaffID]++
-			}
-		}
+	for _, f := range fs {
+		out[f.StaffID]++
 	}
 	return out, nil
 }

@@ -235,6 +235,15 @@ func customerFilter(f store.CustomerFilter) bson.D {
 	if f.Tag != "" {
 		filter = append(filter, bson.E{Key: "tags", Value: f.Tag})
 	}
+	if f.Sentiment != "" {
+		filter = append(filter, bson.E{Key: "insight.sentiment_label", Value: f.Sentiment})
+	}
+	if f.Waiting {
+		// The rest of store.IsWaiting compares two fields, which needs
+		// $expr (beyond the portable subset): matchWaiting checks it on
+		// the documents read.
+		filter = append(filter, bson.E{Key: "last_customer_msg_at", Value: bson.D{{Key: "$ne", Value: nil}}})
+	}
 	if f.Query != "" {
 		filter = append(filter, bson.E{Key: "name", Value: bson.Regex{Pattern: regexp.QuoteMeta(f.Query), Options: "i"}})
 	}
@@ -280,15 +289,26 @@ func (db *DB) FindCustomers(ctx context.Context, f store.CustomerFilter) ([]*sto
 	filter := customerFilter(f)
 	var docs []customerDoc
 	if len(drive) == 0 {
-		if f.AfterID != "" {
-			filter = append(bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: f.AfterID}}}}, filter...)
-		}
-		cur, err := db.customers.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
-		if err != nil {
-			return nil, fmt.Errorf("mongo: find customers: %w", err)
-		}
-		if err := cur.All(ctx, &docs); err != nil {
-			return nil, fmt.Errorf("mongo: find customers: %w", err)
+		after := f.AfterID
+		for {
+			page := filter
+			if after != "" {
+				page = append(bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}}}, filter...)
+			}
+			want := limit - len(docs)
+			cur, err := db.customers.Find(ctx, page, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(want)))
+			if err != nil {
+				return nil, fmt.Errorf("mongo: find customers: %w", err)
+			}
+			var cs []customerDoc
+			if err := cur.All(ctx, &cs); err != nil {
+				return nil, fmt.Errorf("mongo: find customers: %w", err)
+			}
+			docs = append(docs, keepMatching(f, cs)...)
+			if len(cs) < want || len(docs) >= limit {
+				break
+			}
+			after = cs[len(cs)-1].ID
 		}
 	} else {
 		err := db.walkFollowed(ctx, drive, check, f.AfterID, max(limit, 100), func(ids []string) (bool, error) {
@@ -301,7 +321,7 @@ func (db *DB) FindCustomers(ctx context.Context, f store.CustomerFilter) ([]*sto
 			if err := cur.All(ctx, &cs); err != nil {
 				return false, err
 			}
-			docs = append(docs, cs...)
+			docs = append(docs, keepMatching(f, cs)...)
 			return len(docs) < limit, nil
 		})
 		if err != nil {
@@ -322,6 +342,9 @@ func (db *DB) CountCustomers(ctx context.Context, f store.CustomerFilter) (int64
 		return 0, nil
 	}
 	filter := customerFilter(f)
+	if f.Waiting {
+		return db.countWaiting(ctx, f, filter, drive, check)
+	}
 	if len(drive) == 0 {
 		n, err := db.customers.CountDocuments(ctx, filter)
 		if err != nil {
@@ -337,6 +360,51 @@ func (db *DB) CountCustomers(ctx context.Context, f store.CustomerFilter) (int64
 	})
 	if err != nil {
 		return 0, fmt.Errorf("mongo: count customers of %v: %w", drive, err)
+	}
+	return n, nil
+}
+
+// keepMatching drops the documents that fail what customerFilter could not
+// ask the database: the waiting test.
+func keepMatching(f store.CustomerFilter, cs []customerDoc) []customerDoc {
+	if !f.Waiting {
+		return cs
+	}
+	return slices.DeleteFunc(cs, func(c customerDoc) bool { return !docWaiting(&c) })
+}
+
+// docWaiting is store.IsWaiting on a document.
+func docWaiting(c *customerDoc) bool {
+	return c.LastCustomerMsgAt != nil && (c.LastStaffTouchAt == nil || c.LastStaffTouchAt.Before(*c.LastCustomerMsgAt))
+}
+
+// countWaiting counts the waiting customers matching filter by reading
+// their two contact times.
+func (db *DB) countWaiting(ctx context.Context, f store.CustomerFilter, filter bson.D, drive, check []string) (int64, error) {
+	proj := options.Find().SetProjection(bson.D{{Key: "last_customer_msg_at", Value: 1}, {Key: "last_staff_touch_at", Value: 1}})
+	var n int64
+	count := func(q bson.D) error {
+		cur, err := db.customers.Find(ctx, q, proj)
+		if err != nil {
+			return err
+		}
+		var cs []customerDoc
+		if err := cur.All(ctx, &cs); err != nil {
+			return err
+		}
+		n += int64(len(keepMatching(f, cs)))
+		return nil
+	}
+	var err error
+	if len(drive) == 0 {
+		err = count(filter)
+	} else {
+		err = db.walkFollowed(ctx, drive, check, "", 1000, func(ids []string) (bool, error) {
+			return true, count(append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, filter...))
+		})
+	}
+	if err != nil {
+		return 0, fmt.Errorf("mongo: count waiting customers: %w", err)
 	}
 	return n, nil
 }
@@ -425,6 +493,11 @@ func (db *DB) UpdateCustomer(ctx context.Context, id string, upd store.CustomerU
 	c, err := db.updateCustomer(ctx, id, upd, now)
 	if err != nil {
 		return nil, fmt.Errorf("mongo: update customer %s: %w", id, err)
+	}
+	if upd.Stage != nil {
+		if err := db.syncFollows(ctx, c.ID); err != nil {
+			return nil, fmt.Errorf("mongo: update customer %s: %w", id, err)
+		}
 	}
 	return c, nil
 }

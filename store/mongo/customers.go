@@ -60,6 +60,9 @@ type followDoc struct {
 	State      string    `bson:"state"`
 	AddedAt    time.Time `bson:"added_at"`
 	Deleted    bool      `bson:"deleted"`
+	// The customer's stage and waiting state, kept by syncFollows.
+	Stage        string     `bson:"stage"`
+	WaitingSince *time.Time `bson:"waiting_since"`
 }
 
 type mergeDoc struct {
@@ -105,6 +108,9 @@ func (db *DB) UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*stor
 			continue
 		}
 		if err != nil {
+			return nil, fmt.Errorf("mongo: upsert customer %s: %w", u.Identity.Kind, err)
+		}
+		if err := db.syncFollows(ctx, c.ID); err != nil {
 			return nil, fmt.Errorf("mongo: upsert customer %s: %w", u.Identity.Kind, err)
 		}
 		return c, nil
@@ -286,7 +292,10 @@ func (db *DB) merge(ctx context.Context, src, dst string, now time.Time) error {
 	if err := db.claimMergePair(ctx, src, dst, now); err != nil {
 		return err
 	}
-	return db.recordMerge(ctx, src, dst, now)
+	if err := db.recordMerge(ctx, src, dst, now); err != nil {
+		return err
+	}
+	return db.syncFollows(ctx, dst) // the moved follows carried src's state
 }
 
 // recordMerge is merge once the pair's direction is settled.

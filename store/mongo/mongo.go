@@ -112,6 +112,10 @@ func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) 
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := db.backfillFollowState(ctx); err != nil { // followstate.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	if err := db.prepareGroups(ctx); err != nil { // groups.go
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -197,6 +201,9 @@ func (db *DB) ensureIndexes(ctx context.Context) error {
 			plain("staff_customer", bson.D{{Key: "staff_id", Value: 1}, {Key: "deleted", Value: 1}, {Key: "customer_id", Value: 1}}),
 			plain("customer", bson.D{{Key: "customer_id", Value: 1}}),
 			plain("staff_added", bson.D{{Key: "staff_id", Value: 1}, {Key: "added_at", Value: 1}}),
+			// The console's per-member counts (followstate.go).
+			plain("staff_stage", bson.D{{Key: "staff_id", Value: 1}, {Key: "stage", Value: 1}, {Key: "deleted", Value: 1}}),
+			plain("staff_waiting", bson.D{{Key: "staff_id", Value: 1}, {Key: "waiting_since", Value: 1}}),
 		}},
 		{db.timeline, []mongo.IndexModel{
 			unique("source_key", bson.D{{Key: "source_key", Value: 1}}),

@@ -1,6 +1,7 @@
 package mongo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -156,14 +157,14 @@ func (db *DB) SentimentByDay(ctx context.Context, f store.CustomerFilter, bounds
 	return out, nil
 }
 
-// LostCounts reads the staff members' follows, ended ones included, and
-// checks their customers' stage chunk by chunk (no $lookup on FerretDB).
+// LostCounts reads the stage kept on the follows (staff_stage), ended
+// follows included.
 func (db *DB) LostCounts(ctx context.Context, staffIDs []string) (map[string]int64, int64, error) {
 	out := map[string]int64{}
 	if len(staffIDs) == 0 {
 		return out, 0, nil
 	}
-	cur, err := db.follows.Find(ctx, bson.D{{Key: "staff_id", Value: bson.D{{Key: "$in", Value: staffIDs}}}},
+	cur, err := db.follows.Find(ctx, bson.D{{Key: "staff_id", Value: bson.D{{Key: "$in", Value: staffIDs}}}, {Key: "stage", Value: store.StageLost}},
 		options.Find().SetProjection(bson.D{{Key: "staff_id", Value: 1}, {Key: "customer_id", Value: 1}}))
 	if err != nil {
 		return nil, 0, fmt.Errorf("mongo: lost counts: %w", err)
@@ -173,28 +174,132 @@ func (db *DB) LostCounts(ctx context.Context, staffIDs []string) (map[string]int
 		return nil, 0, fmt.Errorf("mongo: lost counts: %w", err)
 	}
 	lost := map[string]bool{}
+	for _, f := range fs {
+		out[f.StaffID]++
+		lost[f.CustomerID] = true
+	}
+	return out, int64(len(lost)), nil
+}
+
+// followedCustomers reads the active follows of staffIDs and, a chunk at a
+// time, the customers among them matching filter, projected to what keep
+// needs; keep decides each (follow, customer) pair. A join in Go: $lookup
+// is beyond the portable subset.
+func (db *DB) followedCustomers(ctx context.Context, staffIDs []string, filter bson.D,
+	keep func(f followDoc, c *customerDoc) (time.Time, bool)) ([]store.FollowedCustomer, error) {
+	if len(staffIDs) == 0 {
+		return nil, nil
+	}
+	cur, err := db.follows.Find(ctx, bson.D{{Key: "staff_id", Value: bson.D{{Key: "$in", Value: staffIDs}}}, {Key: "deleted", Value: false}},
+		options.Find().SetProjection(bson.D{{Key: "staff_id", Value: 1}, {Key: "customer_id", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var fs []followDoc
+	if err := cur.All(ctx, &fs); err != nil {
+		return nil, err
+	}
+	var out []store.FollowedCustomer
 	for chunk := range slices.Chunk(fs, 1000) {
 		ids := make([]string, len(chunk))
 		for i, f := range chunk {
 			ids[i] = f.CustomerID
 		}
-		cur, err := db.customers.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "stage", Value: store.StageLost}},
-			options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+		q := append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, filter...)
+		cur, err := db.customers.Find(ctx, q, options.Find().SetProjection(bson.D{{Key: "last_customer_msg_at", Value: 1},
+			{Key: "last_staff_touch_at", Value: 1}, {Key: "insight", Value: 1}, {Key: "stage", Value: 1}}))
 		if err != nil {
-			return nil, 0, fmt.Errorf("mongo: lost counts: %w", err)
+			return nil, err
 		}
 		var cs []customerDoc
 		if err := cur.All(ctx, &cs); err != nil {
-			return nil, 0, fmt.Errorf("mongo: lost counts: %w", err)
+			return nil, err
 		}
-		for _, c := range cs {
-			lost[c.ID] = true
+		byID := map[string]*customerDoc{}
+		for i := range cs {
+			byID[cs[i].ID] = &cs[i]
+		}
+		for _, f := range chunk {
+			if c := byID[f.CustomerID]; c != nil {
+				if at, ok := keep(f, c); ok {
+					out = append(out, store.FollowedCustomer{StaffID: f.StaffID, CustomerID: f.CustomerID, Since: at})
+				}
+			}
 		}
 	}
+	return out, nil
+}
+
+// WaitingFollows reads the waiting state kept on the follows
+// (staff_waiting).
+func (db *DB) WaitingFollows(ctx context.Context, staffIDs []string, after time.Time) ([]store.FollowedCustomer, error) {
+	if len(staffIDs) == 0 {
+		return nil, nil
+	}
+	cur, err := db.follows.Find(ctx, bson.D{{Key: "staff_id", Value: bson.D{{Key: "$in", Value: staffIDs}}},
+		{Key: "waiting_since", Value: bson.D{{Key: "$gte", Value: after}}}, {Key: "deleted", Value: false}},
+		options.Find().SetProjection(bson.D{{Key: "staff_id", Value: 1}, {Key: "customer_id", Value: 1}, {Key: "waiting_since", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: waiting follows: %w", err)
+	}
+	var fs []followDoc
+	if err := cur.All(ctx, &fs); err != nil {
+		return nil, fmt.Errorf("mongo: waiting follows: %w", err)
+	}
+	out := make([]store.FollowedCustomer, 0, len(fs))
 	for _, f := range fs {
-		if lost[f.CustomerID] {
-			out[f.StaffID]++
+		if f.WaitingSince != nil {
+			out = append(out, store.FollowedCustomer{StaffID: f.StaffID, CustomerID: f.CustomerID, Since: utc(*f.WaitingSince)})
 		}
 	}
-	return out, int64(len(lost)), nil
+	slices.SortFunc(out, func(x, y store.FollowedCustomer) int {
+		return cmp.Or(strings.Compare(x.StaffID, y.StaffID), x.Since.Compare(y.Since), strings.Compare(x.CustomerID, y.CustomerID))
+	})
+	return out, nil
+}
+
+// OpenConcerns joins the follows with the customers in touch since after
+// whose analysis matches.
+func (db *DB) OpenConcerns(ctx context.Context, staffIDs []string, after time.Time) ([]store.FollowedCustomer, error) {
+	or := bson.A{bson.D{{Key: "insight.sentiment_label", Value: store.ConcernLabel}}, bson.D{{Key: "insight.intent", Value: store.ConcernIntent}}}
+	out, err := db.followedCustomers(ctx, staffIDs, bson.D{{Key: "last_contact_at", Value: bson.D{{Key: "$gte", Value: after}}}, {Key: "$or", Value: or}},
+		func(_ followDoc, c *customerDoc) (time.Time, bool) {
+			if c.Insight == nil || (c.LastStaffTouchAt != nil && !c.LastStaffTouchAt.Before(c.Insight.AnalyzedAt)) {
+				return time.Time{}, false
+			}
+			return utc(c.Insight.AnalyzedAt), true
+		})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: open concerns: %w", err)
+	}
+	slices.SortFunc(out, func(x, y store.FollowedCustomer) int {
+		return cmp.Or(strings.Compare(x.StaffID, y.StaffID), strings.Compare(x.CustomerID, y.CustomerID))
+	})
+	return out, nil
+}
+
+// StageCounts reads the stage kept on the follows (staff_stage), each
+// customer once.
+func (db *DB) StageCounts(ctx context.Context, staffIDs []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if len(staffIDs) == 0 {
+		return out, nil
+	}
+	cur, err := db.follows.Find(ctx, bson.D{{Key: "staff_id", Value: bson.D{{Key: "$in", Value: staffIDs}}}, {Key: "deleted", Value: false}},
+		options.Find().SetProjection(bson.D{{Key: "customer_id", Value: 1}, {Key: "stage", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: stage counts: %w", err)
+	}
+	var fs []followDoc
+	if err := cur.All(ctx, &fs); err != nil {
+		return nil, fmt.Errorf("mongo: stage counts: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, f := range fs {
+		if !seen[f.CustomerID] {
+			seen[f.CustomerID] = true
+			out[f.Stage]++
+		}
+	}
+	return out, nil
 }

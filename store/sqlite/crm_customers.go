@@ -125,6 +125,14 @@ func (db *DB) planCustomers(ctx context.Context, f store.CustomerFilter, count b
 			p.where = append(p.where, "c.stage = ?")
 			p.args = append(p.args, f.Stage)
 		}
+		if f.Sentiment != "" {
+			p.where = append(p.where, "json_extract(c.insight, '$.sentiment_label') = ?")
+			p.args = append(p.args, f.Sentiment)
+		}
+		if f.Waiting {
+			// store.IsWaiting; the fromNullNanos reading of 0 as never.
+			p.where = append(p.where, "c.last_customer_msg_at > 0 AND (c.last_staff_touch_at IS NULL OR c.last_staff_touch_at < c.last_customer_msg_at)")
+		}
 		if f.Query != "" {
 			p.where = append(p.where, `c.name LIKE ? ESCAPE '\'`)
 			p.args = append(p.args, "%"+escapeLike(f.Query)+"%")
@@ -143,6 +151,17 @@ func (db *DB) planCustomers(ctx context.Context, f store.CustomerFilter, count b
 		p.args = append(p.args, f.StaffID)
 		keyAfter(&p, p.key)
 		rowFilters(&p, false, false)
+	case len(team) > 0 && count && hasContact && db.fewInContact(ctx, f, team):
+		// Fewer customers in the contact range than follows in the team
+		// (a month of a large team): walk the range, test the follows.
+		p.from, p.key = `customers AS c INDEXED BY customers_last_contact`, "c.id"
+		p.where, p.args = appendContact(p.where, p.args, f)
+		// +staff_id: one look at the customer's few follows, not one
+		// probe per member.
+		p.where = append(p.where, `EXISTS (SELECT 1 FROM customer_follows AS ft WHERE ft.customer_id = c.id
+			AND +ft.staff_id IN (`+placeholders(len(team))+`) AND ft.deleted = 0)`)
+		p.args = append(p.args, staffArgs(team)...)
+		rowFilters(&p, false, true)
 	case len(team) > 0 && count:
 		p.from, p.key = `customers AS c`, "c.id"
 		p.where = append(p.where, `c.id IN (SELECT customer_id FROM customer_follows WHERE staff_id IN (`+
@@ -209,6 +228,22 @@ func appendContact(where []string, args []any, f store.CustomerFilter) ([]string
 		args = append(args, f.LastContactAfter.UnixNano())
 	}
 	return where, args
+}
+
+// fewInContact reports whether fewer customers fall in f's last-contact
+// range than team has active follows, counting at most that many index
+// entries of each (both counts read indexes only).
+func (db *DB) fewInContact(ctx context.Context, f store.CustomerFilter, team []string) bool {
+	var follows int64
+	if err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM customer_follows WHERE staff_id IN (`+placeholders(len(team))+
+		`) AND deleted = 0`, staffArgs(team)...).Scan(&follows); err != nil {
+		return false // the follows' plan is always right, only slower
+	}
+	where, args := appendContact(nil, nil, f)
+	var n int64
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM customers AS c INDEXED BY customers_last_contact WHERE `+
+		strings.Join(where, " AND ")+` LIMIT ?)`, append(args, follows)...).Scan(&n)
+	return err == nil && n < follows
 }
 
 // denseContactRange reports whether at least denseContact customers fall

@@ -168,33 +168,142 @@ func (db *DB) SentimentByDay(ctx context.Context, f store.CustomerFilter, bounds
 	return out, nil
 }
 
-// LostCounts walks the stage's customers (customers_stage) and their
-// follows, ended ones included: index reads, no customer decoded.
+// lostQuery lists the follows, ended ones included, of n staff members'
+// customers in a stage.
+func lostQuery(n int) string {
+	return `SELECT staff_id, customer_id FROM customer_follows INDEXED BY customer_follows_stage
+		WHERE staff_id IN (` + placeholders(n) + `) AND stage = ? AND deleted IN (0, 1)`
+}
+
+// waitingQuery lists the waiting customers of n staff members since a time.
+func waitingQuery(n int) string {
+	return `SELECT staff_id, customer_id, waiting_since FROM customer_follows INDEXED BY customer_follows_waiting
+		WHERE staff_id IN (` + placeholders(n) + `) AND waiting_since >= ? AND deleted = 0 AND waiting_since IS NOT NULL
+		ORDER BY staff_id, waiting_since, customer_id`
+}
+
+// stageCountQuery counts n staff members' customers by stage from the
+// stage kept on their follows, each customer once.
+func stageCountQuery(n int) string {
+	return `SELECT stage, COUNT(*) FROM (SELECT DISTINCT customer_id, stage FROM customer_follows INDEXED BY customer_follows_stage
+		WHERE staff_id IN (` + placeholders(n) + `) AND deleted = 0) GROUP BY stage`
+}
+
+// StageCounts reads the follows' stage index alone.
+func (db *DB) StageCounts(ctx context.Context, staffIDs []string) (map[string]int64, error) {
+	if len(staffIDs) == 0 {
+		return map[string]int64{}, nil
+	}
+	out, err := db.countBy(ctx, stageCountQuery(len(staffIDs)), staffArgs(staffIDs))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stage counts: %w", err)
+	}
+	return out, nil
+}
+
+// LostCounts reads the stage kept on the follows (customer_follows_stage),
+// ended follows included: one index range per member, no customer read.
 func (db *DB) LostCounts(ctx context.Context, staffIDs []string) (map[string]int64, int64, error) {
 	out := map[string]int64{}
 	if len(staffIDs) == 0 {
 		return out, 0, nil
 	}
-	args := append([]any{store.StageLost}, staffArgs(staffIDs)...)
-	var total int64
-	last := int64(-1)
-	err := eachRow(ctx, db.r, `SELECT f.customer_id, f.staff_id FROM customers AS c CROSS JOIN customer_follows AS f ON f.customer_id = c.id
-		WHERE c.stage = ? AND f.staff_id IN (`+placeholders(len(staffIDs))+`) ORDER BY f.customer_id`, args, func(r *sql.Rows) error {
+	args := append(staffArgs(staffIDs), store.StageLost)
+	seen := map[int64]bool{}
+	err := eachRow(ctx, db.r, lostQuery(len(staffIDs)), args, func(r *sql.Rows) error {
 		var (
-			cid   int64
 			staff string
+			cid   int64
 		)
-		if err := r.Scan(&cid, &staff); err != nil {
+		if err := r.Scan(&staff, &cid); err != nil {
 			return err
 		}
 		out[staff]++
-		if cid != last {
-			total, last = total+1, cid
-		}
+		seen[cid] = true
 		return nil
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: lost counts: %w", err)
 	}
-	return out, total, nil
+	return out, int64(len(seen)), nil
+}
+
+// WaitingFollows reads the waiting customers of each member from the
+// customer_follows_waiting index.
+func (db *DB) WaitingFollows(ctx context.Context, staffIDs []string, after time.Time) ([]store.FollowedCustomer, error) {
+	if len(staffIDs) == 0 {
+		return nil, nil
+	}
+	args := append(staffArgs(staffIDs), nanos(after))
+	var out []store.FollowedCustomer
+	err := eachRow(ctx, db.r, waitingQuery(len(staffIDs)), args, func(r *sql.Rows) error {
+		var (
+			w     store.FollowedCustomer
+			cid   int64
+			since int64
+		)
+		if err := r.Scan(&w.StaffID, &cid, &since); err != nil {
+			return err
+		}
+		w.CustomerID, w.Since = formatID(cid), fromNanos(since)
+		out = append(out, w)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: waiting follows: %w", err)
+	}
+	return out, nil
+}
+
+// concernTerms select the customers whose analysis is a concern; they
+// repeat the WHERE of the partial index customers_concern word for word.
+const concernTerms = `(json_extract(insight, '$.sentiment_label') = '` + store.ConcernLabel +
+	`' OR json_extract(insight, '$.intent') = '` + store.ConcernIntent + `')`
+
+// concernQuery walks the concerned customers in touch since a time
+// (customers_concern) and their follows by n staff members, testing the
+// touch against the analysis in SQL to the millisecond, a millisecond loose.
+func concernQuery(n int) string {
+	return `SELECT f.staff_id, c.id, c.last_staff_touch_at, json_extract(c.insight, '$.analyzed_at')
+		FROM customers AS c INDEXED BY customers_concern CROSS JOIN customer_follows AS f ON f.customer_id = c.id
+		WHERE ` + concernTerms + ` AND c.last_contact_at >= ?
+			AND f.staff_id IN (` + placeholders(n) + `) AND f.deleted = 0
+			AND (c.last_staff_touch_at IS NULL OR c.last_staff_touch_at <
+				CAST(unixepoch(json_extract(c.insight, '$.analyzed_at'), 'subsec') * 1000 AS INTEGER) * 1000000 + 1000000)
+		ORDER BY f.staff_id, c.id`
+}
+
+// OpenConcerns reads the candidates from customers_concern and settles each
+// with the exact test.
+func (db *DB) OpenConcerns(ctx context.Context, staffIDs []string, after time.Time) ([]store.FollowedCustomer, error) {
+	if len(staffIDs) == 0 {
+		return nil, nil
+	}
+	args := append([]any{nanos(after)}, staffArgs(staffIDs)...)
+	var out []store.FollowedCustomer
+	err := eachRow(ctx, db.r, concernQuery(len(staffIDs)), args, func(r *sql.Rows) error {
+		var (
+			w     store.FollowedCustomer
+			cid   int64
+			touch sql.NullInt64
+			at    string
+		)
+		if err := r.Scan(&w.StaffID, &cid, &touch, &at); err != nil {
+			return err
+		}
+		analyzed, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return nil // an analysis without a time is never a concern
+		}
+		if t := fromNullNanos(touch); t != nil && !t.Before(analyzed) {
+			return nil
+		}
+		w.CustomerID, w.Since = formatID(cid), analyzed.UTC()
+		out = append(out, w)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open concerns: %w", err)
+	}
+	return out, nil
 }

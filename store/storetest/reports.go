@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -139,6 +140,149 @@ var reportTests = []crmTest{
 		}
 		if byStaff, total, err := s.LostCounts(ctxFor(t), nil); err != nil || len(byStaff) != 0 || total != 0 {
 			t.Errorf("LostCounts(no staff) = %v, %d, %v", byStaff, total, err)
+		}
+	}},
+	{"FollowStateKeptOnWrites", func(t *testing.T, s store.Store, cfg Config) {
+		ctx := ctxFor(t)
+		hour := time.Hour
+		follow := func(id, staff string) *store.Customer {
+			return upsert(t, s, store.CustomerUpsert{Identity: ext(id), Follow: &store.Follow{StaffID: staff, AddedAt: base}, Now: base})
+		}
+		// Stages: set when the follow is made, changed after, changed by
+		// a merge; the per-member counts follow every change.
+		a := follow("wmF1", "sales1")
+		b := follow("wmF2", "sales1")
+		c := follow("wmF3", "sales2")
+		update(t, s, a.ID, store.CustomerUpdate{Stage: ptr(store.StageDormant), Now: base})
+		update(t, s, c.ID, store.CustomerUpdate{Stage: ptr(store.StageLost), Now: base})
+		follow("wmF3", "sales1") // a new follow of a lost customer takes its stage
+		counts := func(stage string) map[string]int64 {
+			got, err := s.FollowerCounts(ctx, []string{"sales1", "sales2"}, stage)
+			mustNil(t, err)
+			return got
+		}
+		if got, want := counts(store.StageDormant), map[string]int64{"sales1": 1}; !reflect.DeepEqual(got, want) {
+			t.Errorf("dormant = %v, want %v", got, want)
+		}
+		if got, want := counts(""), map[string]int64{"sales1": 3, "sales2": 1}; !reflect.DeepEqual(got, want) {
+			t.Errorf("followers = %v, want %v", got, want)
+		}
+		byStaff, total, err := s.LostCounts(ctx, []string{"sales1", "sales2"})
+		mustNil(t, err)
+		if want := map[string]int64{"sales1": 1, "sales2": 1}; !reflect.DeepEqual(byStaff, want) || total != 1 {
+			t.Errorf("LostCounts = %v, %d; want %v, 1", byStaff, total, want)
+		}
+		update(t, s, a.ID, store.CustomerUpdate{Stage: ptr(store.StageActive), Now: base}) // woken
+		update(t, s, b.ID, store.CustomerUpdate{Stage: ptr(store.StageDormant), Now: base})
+		if _, err := s.MergeCustomers(ctx, b.ID, c.ID); err != nil { // b (dormant) survives: nobody follows a lost customer now
+			t.Fatal(err)
+		}
+		if got, want := counts(store.StageDormant), map[string]int64{"sales1": 1, "sales2": 1}; !reflect.DeepEqual(got, want) {
+			t.Errorf("dormant after merge = %v, want %v", got, want)
+		}
+		if byStaff, total, err := s.LostCounts(ctx, []string{"sales1", "sales2"}); err != nil || len(byStaff) != 0 || total != 0 {
+			t.Errorf("LostCounts after merge = %v, %d, %v; want none", byStaff, total, err)
+		}
+		// By stage, each customer once (b is followed by both).
+		if got, err := s.StageCounts(ctx, []string{"sales1", "sales2"}); err != nil ||
+			!reflect.DeepEqual(got, map[string]int64{store.StageActive: 1, store.StageDormant: 1}) {
+			t.Errorf("StageCounts = %v, %v; want one active, one dormant", got, err)
+		}
+		if got, err := s.StageCounts(ctx, nil); err != nil || len(got) != 0 {
+			t.Errorf("StageCounts(nobody) = %v, %v", got, err)
+		}
+
+		// Waiting: a customer message starts it, a staff touch ends it, a
+		// follow added later sees it, an ended follow drops it.
+		w := follow("wmW1", "sales3")
+		x := follow("wmW2", "sales3")
+		msg := func(cu *store.Customer, key string, at time.Time) {
+			appendEntry(t, s, msgIn(cu.ID, key, at))
+			upsert(t, s, store.CustomerUpsert{Identity: ext(cu.Identities[0].Value), CustomerAt: at, Now: at})
+		}
+		reply := func(cu *store.Customer, key string, at time.Time) {
+			appendEntry(t, s, msgOut(cu.ID, key, "sales3", at))
+			upsert(t, s, store.CustomerUpsert{Identity: ext(cu.Identities[0].Value), StaffAt: at, Now: at})
+		}
+		msg(w, "fw1", base.Add(hour))
+		msg(x, "fw2", base.Add(2*hour))
+		reply(x, "fw3", base.Add(3*hour))
+		msg(w, "fw4", base.Add(4*hour)) // still waiting, since the later message
+		follow("wmW1", "sales4")
+		waiting := func(after time.Time, staff ...string) []store.FollowedCustomer {
+			got, err := s.WaitingFollows(ctx, staff, after)
+			mustNil(t, err)
+			return got
+		}
+		want := []store.FollowedCustomer{{StaffID: "sales3", CustomerID: w.ID, Since: base.Add(4 * hour)}, {StaffID: "sales4", CustomerID: w.ID, Since: base.Add(4 * hour)}}
+		if got := waiting(base, "sales3", "sales4"); !reflect.DeepEqual(got, want) {
+			t.Errorf("WaitingFollows = %v, want %v", got, want)
+		}
+		if got := waiting(base.Add(5*hour), "sales3", "sales4"); len(got) != 0 {
+			t.Errorf("WaitingFollows(after the message) = %v, want none", got)
+		}
+		if got := waiting(base); len(got) != 0 {
+			t.Errorf("WaitingFollows(no staff) = %v, want none", got)
+		}
+		// The list filters agree.
+		find := func(f store.CustomerFilter) []string {
+			cs, err := s.FindCustomers(ctx, f)
+			mustNil(t, err)
+			var ids []string
+			for _, c := range cs {
+				ids = append(ids, c.ID)
+			}
+			n, err := s.CountCustomers(ctx, f)
+			mustNil(t, err)
+			if int(n) != len(ids) {
+				t.Errorf("CountCustomers(%+v) = %d, FindCustomers found %d", f, n, len(ids))
+			}
+			return ids
+		}
+		if got := find(store.CustomerFilter{Waiting: true}); !reflect.DeepEqual(got, []string{w.ID}) {
+			t.Errorf("Find(waiting) = %v, want [%s]", got, w.ID)
+		}
+		if got := find(store.CustomerFilter{StaffID: "sales3", Waiting: true, Limit: 1}); !reflect.DeepEqual(got, []string{w.ID}) {
+			t.Errorf("Find(sales3, waiting) = %v, want [%s]", got, w.ID)
+		}
+		upsert(t, s, store.CustomerUpsert{Identity: ext("wmW1"), Unfollow: "sales4", Now: base.Add(5 * hour)})
+		reply(w, "fw5", base.Add(6*hour))
+		if got := waiting(base, "sales3", "sales4"); len(got) != 0 {
+			t.Errorf("WaitingFollows after the answer = %v, want none", got)
+		}
+		if got := find(store.CustomerFilter{Waiting: true}); len(got) != 0 {
+			t.Errorf("Find(waiting) after the answer = %v, want none", got)
+		}
+
+		// Concerns: a negative analysis or a complaint nobody touched since.
+		analyse := func(cu *store.Customer, label, intent string, at time.Time) {
+			update(t, s, cu.ID, store.CustomerUpdate{Insight: &store.Insight{SentimentLabel: label, Intent: intent, AnalyzedAt: at}, Now: at})
+		}
+		n1 := follow("wmC1", "sales5")
+		n2 := follow("wmC2", "sales5")
+		n3 := follow("wmC3", "sales5")
+		n4 := follow("wmC4", "sales5")
+		for i, cu := range []*store.Customer{n1, n2, n3, n4} {
+			msg(cu, fmt.Sprintf("fc%d", i), base.Add(hour))
+		}
+		analyse(n1, "negative", "", base.Add(2*hour))
+		analyse(n2, "positive", store.ConcernIntent, base.Add(2*hour))
+		analyse(n3, "negative", "", base.Add(2*hour))
+		reply(n3, "fc9", base.Add(3*hour)) // handled after the analysis
+		analyse(n4, "positive", "", base.Add(2*hour))
+		got, err := s.OpenConcerns(ctx, []string{"sales5"}, base)
+		mustNil(t, err)
+		if want := []store.FollowedCustomer{{StaffID: "sales5", CustomerID: n1.ID, Since: base.Add(2 * hour)}, {StaffID: "sales5", CustomerID: n2.ID, Since: base.Add(2 * hour)}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("OpenConcerns = %v, want %v", got, want)
+		}
+		if got, err := s.OpenConcerns(ctx, []string{"sales5"}, base.Add(4*hour)); err != nil || len(got) != 0 {
+			t.Errorf("OpenConcerns(in touch later) = %v, %v; want none", got, err)
+		}
+		if got := find(store.CustomerFilter{StaffID: "sales5", Sentiment: "negative"}); !reflect.DeepEqual(got, []string{n1.ID, n3.ID}) {
+			t.Errorf("Find(sales5, negative) = %v, want [%s %s]", got, n1.ID, n3.ID)
+		}
+		if got := find(store.CustomerFilter{Sentiment: "positive", Waiting: true}); !reflect.DeepEqual(got, []string{n1.ID, n2.ID, n4.ID}[1:]) {
+			t.Errorf("Find(positive, waiting) = %v, want [%s %s]", got, n2.ID, n4.ID)
 		}
 	}},
 }

@@ -38,13 +38,15 @@ function idempotencyKey() {
   return (client || 'console') + '-' + Date.now().toString(36) + '-' + r[0].toString(36) + r[1].toString(36) + '-' + keySeq
 }
 
-export async function api(method, path, body) {
+// key: a caller that may retry one action (a dialog's 创建 pressed twice)
+// passes the same Idempotency-Key each time, so the server does it once.
+export async function api(method, path, body, key) {
   const headers = { Accept: 'application/json' }
   if (client) headers['X-Scrm-Client'] = client
   const write = !['GET', 'HEAD', 'OPTIONS'].includes(method)
   if (write) {
     headers['X-CSRF-Token'] = session.me?.csrf_token || ''
-    headers['Idempotency-Key'] = idempotencyKey()
+    headers['Idempotency-Key'] = key || idempotencyKey()
   }
   if (body !== undefined) headers['Content-Type'] = 'application/json'
   let res
@@ -69,7 +71,8 @@ export async function api(method, path, body) {
 }
 
 export const get = (p) => api('GET', p)
-export const post = (p, b) => api('POST', p, b ?? {})
+export const post = (p, b, key) => api('POST', p, b ?? {}, key)
+export const newIdempotencyKey = () => idempotencyKey()
 export const patch = (p, b) => api('PATCH', p, b)
 export const put = (p, b) => api('PUT', p, b)
 export const del = (p) => api('DELETE', p)

@@ -75,6 +75,9 @@ type Simulator struct {
 	srv *http.Server
 	ln  net.Listener
 
+	archiveOnce sync.Once
+	archive     *ChatArchive // the corp's 会话内容存档
+
 	mu sync.Mutex
 	// tokens
 	tokens        map[string]*simToken
