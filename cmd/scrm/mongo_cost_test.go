@@ -26,7 +26,11 @@ import (
 // cadence, commands, kf, answers, inbox, cards, analysis), claim and
 // completion included. Lower it when a change makes processing cheaper; a
 // change that raises it must say why in docs/benchmarks.md.
-const maxCommandsPerMessage = 19
+//
+// 19 after the pipeline's batch writes; 21 since each upsert also keeps the
+// customer's stage and waiting state on its follows (syncFollows: a find
+// of the customer and an update of its follows).
+const maxCommandsPerMessage = 21
 
 // TestProcessingCommandsOnMongo counts the commands the Mongo driver sends to
 // process 50 and then 100 OA text messages of 10 known followers with the
