@@ -118,7 +118,8 @@ func (a *Analysis) Process(ctx context.Context, ev *store.Event) error {
 	if ev.OccurredAt.After(at) {
 		at = ev.OccurredAt
 	}
-	if err := a.st.ScheduleJob(ctx, AnalysisJobKey(c.ID), AnalysisJobKind, c.ID, at.Add(a.o.Quiet)); err != nil {
+	// Re-arming may wait for the batch (withBatch): a rerun re-arms.
+	if err := a.st.ScheduleJob(withBatch(ctx), AnalysisJobKey(c.ID), AnalysisJobKind, c.ID, at.Add(a.o.Quiet)); err != nil {
 		return fmt.Errorf("analysis: schedule %s: %w", c.ID, err)
 	}
 	return nil

@@ -18,6 +18,7 @@ type CustomerStore interface {
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
 	UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error)
 	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
+	WriteCustomers(ctx context.Context, ws []store.CustomerWrite) ([]store.CustomerWriteResult, error)
 	FindStaffByID(ctx context.Context, id string) (*store.Staff, error)
 }
 
@@ -112,11 +113,15 @@ func (*Customers) Name() string { return "customers" }
 // contactPrefix is the kind prefix of WeCom customer-contact events.
 const contactPrefix = "event.change_external_contact."
 
-// Process implements Processor.
-func (p *Customers) Process(ctx context.Context, ev *store.Event) error {
-	if ev.CustomerID == "" {
-		return nil
-	}
+// isMessage reports whether ev is a message from a customer (not an event
+// about one).
+func isMessage(ev *store.Event) bool {
+	return ev.CustomerID != "" && !strings.HasPrefix(ev.Kind, "event.")
+}
+
+// baseWrite is the upsert and the timeline entry every event of a customer
+// starts from.
+func baseWrite(ev *store.Event) (store.CustomerUpsert, *store.TimelineEntry) {
 	u := store.CustomerUpsert{Identity: identityOf(ev), Now: ev.ReceivedAt}
 	entry := &store.TimelineEntry{
 		SourceKey: "event:" + ev.DedupKey,
@@ -124,12 +129,75 @@ func (p *Customers) Process(ctx context.Context, ev *store.Event) error {
 		StaffID:   ev.StaffID,
 		At:        ev.OccurredAt,
 	}
-	switch {
-	case !strings.HasPrefix(ev.Kind, "event."):
-		// A message from the customer.
+	if isMessage(ev) {
 		u.CustomerAt = ev.OccurredAt
 		entry.Kind, entry.Direction, entry.Text = store.EntryMessage, store.DirectionIn, ev.Text
 		entry.Attrs = map[string]string{"msg_type": ev.Kind}
+	}
+	return u, entry
+}
+
+// ProcessBatch implements BatchProcessor: the customer messages of a batch —
+// nearly all of its events — are upserted and put on their timelines in one
+// store call (on SQLite one write transaction for the batch instead of two
+// per message), in the order claimed, so one customer's messages apply in
+// turn. Each result goes into its event's memo for the processors after.
+// What it cannot finish is left to Process: a write that failed, and a
+// customer still without a name while profiles are wanted (a first message
+// from someone unknown), whose profile Process fetches.
+func (p *Customers) ProcessBatch(ctx context.Context, evs []*store.Event, ectxs []context.Context) {
+	var (
+		ws  []store.CustomerWrite
+		idx []int
+	)
+	// A customer's other events (a follow, a subscribe) run one by one in
+	// Process; the customer's messages after one are left to Process too,
+	// so that its timeline keeps the order of the events.
+	blocked := map[store.Identity]bool{}
+	for i, ev := range evs {
+		if ev.CustomerID == "" {
+			continue
+		}
+		if !isMessage(ev) || blocked[identityOf(ev)] {
+			blocked[identityOf(ev)] = true
+			continue
+		}
+		u, entry := baseWrite(ev)
+		ws = append(ws, store.CustomerWrite{Upsert: u, Entry: entry})
+		idx = append(idx, i)
+	}
+	if len(ws) == 0 {
+		return
+	}
+	res, err := p.st.WriteCustomers(ctx, ws)
+	if err != nil {
+		return // each event's Process writes its own
+	}
+	// The events of one customer share a memo (see Pipeline.RunOnce): put
+	// in order, it ends with the customer after the batch's last write of
+	// them, which is what a read would find when their processors start.
+	for j, r := range res {
+		if r.Err != nil {
+			continue
+		}
+		i := idx[j]
+		memoOf(ectxs[i]).put(r.Customer, ws[j].Upsert.Identities()...)
+		if r.Customer.Name == "" && p.profileWanted(evs[i], &ws[j].Upsert) {
+			continue
+		}
+		MarkBatched(ectxs[i], p.Name())
+	}
+}
+
+// Process implements Processor.
+func (p *Customers) Process(ctx context.Context, ev *store.Event) error {
+	if ev.CustomerID == "" || Batched(ctx, p.Name()) {
+		return nil
+	}
+	u, entry := baseWrite(ev)
+	switch {
+	case isMessage(ev):
+		// A message from the customer: baseWrite made it.
 	case strings.HasPrefix(ev.Kind, contactPrefix):
 		change := strings.TrimPrefix(ev.Kind, contactPrefix)
 		entry.Kind, entry.Text = store.EntryEvent, contactEventText(change, staffName(ctx, p.st, ev.StaffID), ev)

@@ -20,3 +20,7 @@ func PlanArchive(m wecom.ArchiveMessage, maxFanout int) []string {
 	}
 	return out
 }
+
+// WithBatch is withBatch: writes made with the context may wait for the
+// event's batch.
+var WithBatch = withBatch

@@ -408,6 +408,12 @@ const (
 // setAuto records what the bot answered ev with (autoNone: nothing), which
 // is also the inbox's mark that the answer is settled.
 func (a *Answerer) setAuto(ctx context.Context, ev *store.Event, outcome string) error {
+	if outcome == autoNone {
+		// Nothing was sent: a rerun decides the same again, so the
+		// marker may wait for the batch (withBatch). The marker of an
+		// answer sent is written at once.
+		ctx = withBatch(ctx)
+	}
 	return a.st.SetMarker(ctx, store.MarkInboxAuto, ev.DedupKey, outcome, a.o.Now())
 }
 

@@ -189,8 +189,11 @@ func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
 			return nil
 		}
 	}
+	// The forward's own marker only settles the event: each message it
+	// sends is marked at once (once), so a rerun sends none twice, and
+	// the marker may wait for the batch.
 	if now.Sub(eventTime(ev)) > in.o.ForwardMaxAge {
-		return in.st.SetMarker(ctx, store.MarkInboxForward, ev.DedupKey, "stale", now)
+		return in.st.SetMarker(withBatch(ctx), store.MarkInboxForward, ev.DedupKey, "stale", now)
 	}
 	c, err := in.st.FindCustomerByIdentity(ctx, identityOf(ev))
 	if err != nil {
@@ -216,7 +219,7 @@ func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
 	} else if err := in.offer(ctx, ev, c, auto); err != nil {
 		return err
 	}
-	return in.st.SetMarker(ctx, store.MarkInboxForward, ev.DedupKey, "1", now)
+	return in.st.SetMarker(withBatch(ctx), store.MarkInboxForward, ev.DedupKey, "1", now)
 }
 
 // offer brings an unassigned customer's message to staff: a claim card to

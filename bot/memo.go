@@ -2,9 +2,11 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/scrmhq/scrm/store"
 )
@@ -156,4 +158,111 @@ func (s memoStore) UpsertTags(ctx context.Context, tags []store.Tag) error {
 func (s memoStore) DeleteTags(ctx context.Context, ids []string) error {
 	memoOf(ctx).forget()
 	return s.Store.DeleteTags(ctx, ids)
+}
+
+// Writes that may wait for the batch. Besides its customer, each customer
+// message leaves a few small records whose only job is to settle a step
+// of the event — the answers' "nothing to answer", the inbox's "forward
+// done", the analysis re-armed — each a write transaction of its own on
+// the single SQLite writer. A processor marks such a write withBatch; the
+// store ShareEventCustomers returns keeps it in the event's context, and
+// the pipeline writes those of every event of the batch that succeeded in
+// one store call (WriteMarkersAndJobs) before completing them. A write
+// kept back is lost with its event's run (a failure, a crash, a shutdown)
+// and made again by the rerun, which its event's completion waits for, so
+// only writes that a rerun makes again may be kept back: never the marker
+// of a message sent (once marks those at once), which keeps a rerun from
+// sending it twice.
+
+type laterKey struct{}
+
+// laterWrites is one event's writes kept for its batch.
+type laterWrites struct {
+	mu      sync.Mutex
+	markers []store.MarkerWrite
+	jobs    []store.JobWrite
+}
+
+// withLater gives an event's context a place for writes kept for its
+// batch.
+func withLater(ctx context.Context) context.Context {
+	return context.WithValue(ctx, laterKey{}, &laterWrites{})
+}
+
+func keptOf(ctx context.Context) *laterWrites {
+	w, _ := ctx.Value(laterKey{}).(*laterWrites)
+	return w
+}
+
+type batchWriteKey struct{}
+
+// withBatch marks the writes made with ctx as ones that may wait for the
+// event's batch (see laterWrites): only writes its rerun makes again.
+func withBatch(ctx context.Context) context.Context {
+	return context.WithValue(ctx, batchWriteKey{}, true)
+}
+
+// keptFor returns where a write made with ctx is to be kept, or nil when
+// it is to be written at once.
+func keptFor(ctx context.Context) *laterWrites {
+	if ok, _ := ctx.Value(batchWriteKey{}).(bool); !ok {
+		return nil
+	}
+	return keptOf(ctx)
+}
+
+// marker returns the value of a marker kept back, if one is.
+func (w *laterWrites) marker(kind, key string) (string, bool) {
+	if w == nil {
+		return "", false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := len(w.markers) - 1; i >= 0; i-- {
+		if m := w.markers[i]; m.Kind == kind && m.Key == key {
+			return m.Value, true
+		}
+	}
+	return "", false
+}
+
+// take returns the writes kept and forgets them.
+func (w *laterWrites) take() ([]store.MarkerWrite, []store.JobWrite) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ms, js := w.markers, w.jobs
+	w.markers, w.jobs = nil, nil
+	return ms, js
+}
+
+func (s memoStore) SetMarker(ctx context.Context, kind, key, value string, at time.Time) error {
+	if w := keptFor(ctx); w != nil {
+		w.mu.Lock()
+		w.markers = append(w.markers, store.MarkerWrite{Kind: kind, Key: key, Value: value, At: at})
+		w.mu.Unlock()
+		return nil
+	}
+	return s.Store.SetMarker(ctx, kind, key, value, at)
+}
+
+// GetMarker sees the markers the event kept back (an earlier processor's
+// of the same event) before the store's.
+func (s memoStore) GetMarker(ctx context.Context, kind, key string) (string, error) {
+	if v, ok := keptOf(ctx).marker(kind, key); ok {
+		return v, nil
+	}
+	return s.Store.GetMarker(ctx, kind, key)
+}
+
+func (s memoStore) ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error {
+	if w := keptFor(ctx); w != nil {
+		if key == "" || kind == "" {
+			return fmt.Errorf("schedule job %q: key and kind are required: %w", key, store.ErrInvalid)
+		}
+		w.mu.Lock()
+		w.jobs = append(w.jobs, store.JobWrite{Key: key, Kind: kind, Payload: payload, DueAt: dueAt})
+		w.mu.Unlock()
+		return nil
+	}
+	return s.Store.ScheduleJob(ctx, key, kind, payload, dueAt)
 }

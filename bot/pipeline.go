@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,11 +26,69 @@ type Processor interface {
 	Process(ctx context.Context, ev *store.Event) error
 }
 
+// BatchProcessor is a processor that does its part of a whole claimed batch
+// in one go — one store call instead of one or more per event — before the
+// batch's events run one by one. The pipeline calls ProcessBatch of the
+// leading processors that implement it (those before the first that does
+// not), so no earlier processor has run on the events yet. evs[i] runs with
+// ectxs[i], the event's own context, later handed to Process; an event whose
+// part ProcessBatch did is marked with MarkBatched(ectxs[i], name), and
+// Process, seeing Batched, skips it. An event it could not do is left
+// unmarked, for Process to do as it would without the batch. ProcessBatch
+// must keep Process's guarantees: idempotent writes, per-customer order.
+type BatchProcessor interface {
+	Processor
+	ProcessBatch(ctx context.Context, evs []*store.Event, ectxs []context.Context)
+}
+
+type batchedKey struct{}
+
+// batched is the set of processors whose part of one event its batch did.
+type batched struct {
+	mu    sync.Mutex
+	procs map[string]bool
+}
+
+// withBatched gives an event's context an empty batched set.
+func withBatched(ctx context.Context) context.Context {
+	return context.WithValue(ctx, batchedKey{}, &batched{})
+}
+
+// MarkBatched records in an event's context that processor name's part of
+// the event was done by its ProcessBatch.
+func MarkBatched(ctx context.Context, name string) {
+	b, _ := ctx.Value(batchedKey{}).(*batched)
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.procs == nil {
+		b.procs = map[string]bool{}
+	}
+	b.procs[name] = true
+}
+
+// Batched reports whether processor name's part of the event was done by
+// its ProcessBatch.
+func Batched(ctx context.Context, name string) bool {
+	b, _ := ctx.Value(batchedKey{}).(*batched)
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.procs[name]
+}
+
 // EventQueue is the part of the event log the pipeline consumes.
 type EventQueue interface {
 	ClaimEvents(ctx context.Context, owner string, limit int, now time.Time, lease time.Duration) ([]*store.Event, error)
 	CompleteEvents(ctx context.Context, ids []int64, owner string, now time.Time) (lost []int64, err error)
 	FailEvent(ctx context.Context, id int64, owner string, errText string, retryAt time.Time) error
+	// WriteMarkersAndJobs writes what the batch's processors kept back
+	// (see withBatch).
+	WriteMarkersAndJobs(ctx context.Context, ms []store.MarkerWrite, js []store.JobWrite) error
 	OldestUnprocessed(ctx context.Context) (time.Time, error)
 }
 
@@ -70,7 +129,7 @@ type Pipeline struct {
 
 // NewPipeline returns a pipeline that runs procs, in order, on each event.
 func NewPipeline(q EventQueue, o PipelineOptions, procs ...Processor) *Pipeline {
-	o.Workers = positiveOr(o.Workers, 8)
+	o.Workers = positiveOr(o.Workers, 32)
 	o.Batch = positiveOr(o.Batch, 256)
 	o.Lease = positiveOr(o.Lease, time.Minute)
 	o.Poll = positiveOr(o.Poll, time.Second)
@@ -154,14 +213,39 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 	})
 	defer stop()
 
-	lanes := make([][]*store.Event, min(p.o.Workers, len(evs)))
-	for _, ev := range evs {
+	// Each event's processors share its context: the customer memo (see
+	// ShareEventCustomers), what the batch already did for it and the
+	// writes it keeps for the batch. The events of one customer share a
+	// memo: they run in order in one lane, each seeing what the last left.
+	ectxs := make([]context.Context, len(evs))
+	memos := map[[2]string]*customerMemo{}
+	for i, ev := range evs {
+		m := &customerMemo{}
+		if ev.CustomerID != "" {
+			k := [2]string{ev.Channel, ev.CustomerID}
+			if memos[k] == nil {
+				memos[k] = m
+			}
+			m = memos[k]
+		}
+		ectxs[i] = withLater(withBatched(context.WithValue(pctx, memoKey{}, m)))
+	}
+	for _, proc := range p.procs {
+		bp, ok := proc.(BatchProcessor)
+		if !ok {
+			break
+		}
+		bp.ProcessBatch(pctx, evs, ectxs)
+	}
+
+	lanes := make([][]int, min(p.o.Workers, len(evs)))
+	for i, ev := range evs {
 		k := laneOf(ev, len(lanes))
-		lanes[k] = append(lanes[k], ev)
+		lanes[k] = append(lanes[k], i)
 	}
 	var (
 		mu        sync.Mutex
-		done      []int64
+		done      []int   // indices into evs
 		unstarted []int64 // not started before shutdown
 		wg        sync.WaitGroup
 	)
@@ -169,25 +253,26 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i, ev := range lane {
+			for i, k := range lane {
+				ev := evs[k]
 				if ctx.Err() != nil {
 					mu.Lock()
-					for _, e := range lane[i:] {
-						unstarted = append(unstarted, e.ID)
+					for _, k := range lane[i:] {
+						unstarted = append(unstarted, evs[k].ID)
 					}
 					mu.Unlock()
 					return
 				}
-				if p.process(pctx, ev) {
+				if p.process(ectxs[k], ev) {
 					mu.Lock()
-					done = append(done, ev.ID)
+					done = append(done, k)
 					mu.Unlock()
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	p.complete(bg, done)
+	p.complete(bg, evs, ectxs, done)
 	p.release(bg, unstarted)
 	return len(evs), nil
 }
@@ -206,10 +291,9 @@ func laneOf(ev *store.Event, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// process runs every processor on ev, reporting whether all succeeded. A
-// failure releases the event for a retry with backoff.
+// process runs every processor on ev in its context, reporting whether all
+// succeeded. A failure releases the event for a retry with backoff.
 func (p *Pipeline) process(ctx context.Context, ev *store.Event) bool {
-	ctx = withCustomerMemo(ctx) // see ShareEventCustomers
 	for _, proc := range p.procs {
 		if err := proc.Process(ctx, ev); err != nil {
 			retry := p.o.Now().Add(backoff(ev.Attempts))
@@ -226,14 +310,35 @@ func (p *Pipeline) process(ctx context.Context, ev *store.Event) bool {
 	return true
 }
 
-// complete marks the processed events of a batch done in one store call.
-// Should it fail, their leases expire and they run again: every processor
-// is idempotent.
-func (p *Pipeline) complete(ctx context.Context, ids []int64) {
-	if len(ids) == 0 {
+// complete writes what the processed events of a batch kept back for it
+// (see withBatch) in one store call, then marks them done in one more.
+// Should either fail, their leases expire and they run again: every
+// processor is idempotent, and a rerun makes the kept writes again.
+func (p *Pipeline) complete(ctx context.Context, evs []*store.Event, ectxs []context.Context, done []int) {
+	if len(done) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, storeWait)
+	var (
+		ms  []store.MarkerWrite
+		js  []store.JobWrite
+		ids = make([]int64, 0, len(done))
+	)
+	slices.Sort(done) // the order claimed: a customer's later writes win
+	for _, k := range done {
+		m, j := keptOf(ectxs[k]).take()
+		ms, js = append(ms, m...), append(js, j...)
+		ids = append(ids, evs[k].ID)
+	}
+	// Each call gets its own bound: on MongoDB the markers and jobs are a
+	// command or more each.
+	wctx, cancel := context.WithTimeout(ctx, storeWait)
+	err := p.q.WriteMarkersAndJobs(wctx, ms, lastPerKey(js))
+	cancel()
+	if err != nil {
+		p.o.Logger.Warn("write the batch's markers and jobs", "events", len(ids), "err", err)
+		return
+	}
+	ctx, cancel = context.WithTimeout(ctx, storeWait)
 	defer cancel()
 	lost, err := p.q.CompleteEvents(ctx, ids, p.o.Owner, p.o.Now())
 	if err != nil {
@@ -243,6 +348,23 @@ func (p *Pipeline) complete(ctx context.Context, ids []int64) {
 	// A lost event's lease expired and another instance took it over; it
 	// completes it.
 	p.processed.WithLabelValues("ok").Add(float64(len(ids) - len(lost)))
+}
+
+// lastPerKey keeps the last schedule of each job key: a job re-armed by
+// several events of a batch (a customer's analysis after each message) ends
+// as the last one set it, so the earlier ones need not be written.
+func lastPerKey(js []store.JobWrite) []store.JobWrite {
+	last := make(map[string]int, len(js))
+	for i, j := range js {
+		last[j.Key] = i
+	}
+	out := js[:0:0]
+	for i, j := range js {
+		if last[j.Key] == i {
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 // release hands back the events a shutdown kept from starting, so that the

@@ -503,3 +503,9 @@ func (WelcomeFirst) Name() string { return "welcome" }
 func (p WelcomeFirst) Process(ctx context.Context, ev *store.Event) error {
 	return p.W.Send(ctx, ev)
 }
+
+// ProcessBatch implements BatchProcessor, doing nothing: a welcome goes out
+// on a contact event only, which no batch takes, so the customers processor
+// after it may still write a batch's messages before the batch's events run
+// (see BatchProcessor: only leading processors get batches).
+func (WelcomeFirst) ProcessBatch(context.Context, []*store.Event, []context.Context) {}

@@ -265,6 +265,32 @@ type TimelineStore interface {
 	// FindTimeline returns a customer's entries newest first, those with
 	// ID < beforeID when beforeID > 0, at most limit (0 means 50).
 	FindTimeline(ctx context.Context, customerID string, beforeID int64, limit int) ([]*TimelineEntry, error)
+	// WriteCustomers applies a batch of events' customer writes in order:
+	// each upsert, then its entry (if any) on the customer the upsert found
+	// or made, the entry's CustomerID set to that customer. It is the
+	// batch form of UpsertCustomer and AppendTimeline, with their
+	// semantics, for the pipeline: on SQLite the whole batch is one write
+	// transaction instead of two per event. It returns one result per
+	// write; a write that fails (ErrInvalid, ErrNotFound, …) carries its
+	// error and leaves the others applied (on SQLite it changed nothing; on
+	// MongoDB its upsert may stand without its entry). An error of
+	// the call itself means any write may or may not have been applied
+	// (each is idempotent, so the caller applies them again).
+	WriteCustomers(ctx context.Context, ws []CustomerWrite) ([]CustomerWriteResult, error)
+}
+
+// CustomerWrite is what one event writes about its customer: an upsert and
+// the entry it puts on the customer's timeline.
+type CustomerWrite struct {
+	Upsert CustomerUpsert
+	Entry  *TimelineEntry // nil: none
+}
+
+// CustomerWriteResult is what one CustomerWrite did.
+type CustomerWriteResult struct {
+	Customer *Customer // the customer after the upsert
+	Appended bool      // the entry was new (false also without an entry)
+	Err      error     // this write failed (see WriteCustomers)
 }
 
 // MarkerStore keeps markers: records that something was done once (a reply
@@ -347,6 +373,12 @@ type Store interface {
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	MarkerStore
+	// WriteMarkersAndJobs sets every marker of ms (as SetMarker) and then
+	// schedules every job of js (as ScheduleJob), each in order: what the
+	// pipeline's processors leave to be written with their batch. On
+	// SQLite it is one write transaction. An error means any of them may or
+	// may not have been written (each is idempotent: write them again).
+	WriteMarkersAndJobs(ctx context.Context, ms []MarkerWrite, js []JobWrite) error
 	// PruneDone deletes the bookkeeping of work finished before before that
 	// nothing reads any more, and reports how many records it deleted: on
 	// MongoDB the done records and lease generations of processed events,
@@ -394,4 +426,16 @@ func WithDeferredSync(ctx context.Context) context.Context {
 func DeferredSync(ctx context.Context) bool {
 	v, _ := ctx.Value(deferSyncKey{}).(bool)
 	return v
+}
+
+// MarkerWrite is one SetMarker of a WriteMarkersAndJobs.
+type MarkerWrite struct {
+	Kind, Key, Value string
+	At               time.Time
+}
+
+// JobWrite is one ScheduleJob of a WriteMarkersAndJobs.
+type JobWrite struct {
+	Key, Kind, Payload string
+	DueAt              time.Time
 }

@@ -213,6 +213,14 @@ func TestKill9DuringLoad(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
+			// A batch's messages reach their timelines before the batch's
+			// other processors finish with them: wait for those too.
+			for unprocessed(t, dataDir) > 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d events unprocessed 3 min after the load", unprocessed(t, dataDir))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 			srv.stop(t)
 			checkTimelinesOnce(t, dataDir, total)
 

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -52,6 +54,22 @@ func apiStats(t *testing.T, addr string) store.Stats {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// unprocessed counts the events of the store in dataDir not processed yet,
+// read through a read-only connection of its own while the server runs.
+func unprocessed(t *testing.T, dataDir string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, sqlite.FileName)+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM events WHERE processed_at IS NULL`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // sigterm stops p with SIGTERM and returns how long it took to exit.

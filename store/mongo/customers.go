@@ -88,7 +88,7 @@ const maxUpsertRounds = 40
 // one new identity agree on one customer and the losers retry.
 func (db *DB) UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error) {
 	if u.Identity.Kind == "" || u.Identity.Value == "" {
-		return nil, fmt.Errorf("mongo: upsert customer: identity kind and value are required")
+		return nil, fmt.Errorf("mongo: upsert customer: identity kind and value are required: %w", store.ErrInvalid)
 	}
 	now := u.Now
 	if now.IsZero() {

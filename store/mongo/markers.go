@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -106,4 +108,84 @@ func (db *DB) moveCursorMarkers(ctx context.Context, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// WriteMarkersAndJobs writes ms, then js, with SetMarker's and
+// ScheduleJob's commands, a few at a time: FerretDB v1 has no transactions
+// to group them in, and one by one they would be a batch's round trips in
+// a row. Writes of one key keep their order (the last wins).
+func (db *DB) WriteMarkersAndJobs(ctx context.Context, ms []store.MarkerWrite, js []store.JobWrite) error {
+	markers := map[string][]store.MarkerWrite{}
+	var mkeys []string
+	for _, m := range ms {
+		k := markerID(m.Kind, m.Key)
+		if markers[k] == nil {
+			mkeys = append(mkeys, k)
+		}
+		markers[k] = append(markers[k], m)
+	}
+	err := inParallel(ctx, db.batchParallelism(), len(mkeys), func(i int) error {
+		for _, m := range markers[mkeys[i]] {
+			if err := db.SetMarker(ctx, m.Kind, m.Key, m.Value, m.At); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	jobs := map[string][]store.JobWrite{}
+	var jkeys []string
+	for _, j := range js {
+		if jobs[j.Key] == nil {
+			jkeys = append(jkeys, j.Key)
+		}
+		jobs[j.Key] = append(jobs[j.Key], j)
+	}
+	return inParallel(ctx, db.batchParallelism(), len(jkeys), func(i int) error {
+		for _, j := range jobs[jkeys[i]] {
+			if err := db.ScheduleJob(ctx, j.Key, j.Kind, j.Payload, j.DueAt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// writeParallelism bounds the commands WriteMarkersAndJobs has in flight.
+const writeParallelism = 8
+
+// inParallel runs fn(0..n-1) at most par at a time and returns the first
+// error.
+func inParallel(ctx context.Context, par, n int, fn func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  atomic.Int64
+	)
+	for range min(n, par) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -53,6 +54,24 @@ type DB struct {
 	customers, identities, follows, merges *mongo.Collection
 	timeline, counters, cursors, markers   *mongo.Collection
 	crm                                    crmCollections // crm_*.go
+
+	// serialBatches makes the batch writes (WriteCustomers,
+	// WriteMarkersAndJobs) run one at a time: see SerialBatchWrites.
+	serialBatches atomic.Bool
+}
+
+// SerialBatchWrites makes WriteCustomers and WriteMarkersAndJobs send their
+// commands one at a time instead of eight at a time. Concurrent appends may
+// race for a timeline ID and retry, so a test that counts the commands an
+// operation costs wants them serial.
+func (db *DB) SerialBatchWrites() { db.serialBatches.Store(true) }
+
+// batchParallelism is how many writes of a batch run at once.
+func (db *DB) batchParallelism() int {
+	if db.serialBatches.Load() {
+		return 1
+	}
+	return writeParallelism
 }
 
 var _ store.Store = (*DB)(nil)

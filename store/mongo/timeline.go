@@ -141,3 +141,49 @@ func (db *DB) FindTimeline(ctx context.Context, customerID string, beforeID int6
 	}
 	return out, nil
 }
+
+// WriteCustomers applies each write as an UpsertCustomer and an
+// AppendTimeline with their commands: FerretDB v1 has no transactions, and
+// an upsert that may merge customers is not one bulk write. The writes of
+// one identity run in order; those of different identities run eight at a
+// time, as the pipeline's workers ran them, so that a batch is not its
+// round trips in a row. A write that fails is reported in its result; the
+// others go on.
+func (db *DB) WriteCustomers(ctx context.Context, ws []store.CustomerWrite) ([]store.CustomerWriteResult, error) {
+	out := make([]store.CustomerWriteResult, len(ws))
+	groups := map[store.Identity][]int{}
+	var order []store.Identity
+	for i, w := range ws {
+		id := w.Upsert.Identity
+		if groups[id] == nil {
+			order = append(order, id)
+		}
+		groups[id] = append(groups[id], i)
+	}
+	err := inParallel(ctx, db.batchParallelism(), len(order), func(g int) error {
+		for _, i := range groups[order[g]] {
+			out[i] = db.writeCustomer(ctx, ws[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: write customers: %w", err)
+	}
+	return out, nil
+}
+
+func (db *DB) writeCustomer(ctx context.Context, w store.CustomerWrite) store.CustomerWriteResult {
+	c, err := db.UpsertCustomer(ctx, w.Upsert)
+	if err != nil {
+		return store.CustomerWriteResult{Err: err}
+	}
+	r := store.CustomerWriteResult{Customer: c}
+	if w.Entry == nil {
+		return r
+	}
+	w.Entry.CustomerID = c.ID
+	if r.Appended, err = db.AppendTimeline(ctx, w.Entry); err != nil {
+		return store.CustomerWriteResult{Err: err}
+	}
+	return r
+}

@@ -80,3 +80,35 @@ func (db *DB) moveCursorMarkers(ctx context.Context, now time.Time) error {
 // PruneDone deletes nothing: SQLite keeps an event's claim and completion
 // in the event's own row, so finished work leaves no records behind.
 func (db *DB) PruneDone(ctx context.Context, before time.Time) (int64, error) { return 0, nil }
+
+// WriteMarkersAndJobs writes ms and js in one write transaction.
+func (db *DB) WriteMarkersAndJobs(ctx context.Context, ms []store.MarkerWrite, js []store.JobWrite) error {
+	if len(ms) == 0 && len(js) == 0 {
+		return nil
+	}
+	for _, j := range js {
+		if j.Key == "" || j.Kind == "" {
+			return fmt.Errorf("sqlite: schedule job %q: key and kind are required: %w", j.Key, store.ErrInvalid)
+		}
+	}
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		for _, m := range ms {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO markers (kind, key, value, created_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value`, m.Kind, m.Key, m.Value, nanos(m.At)); err != nil {
+				return fmt.Errorf("set marker %s: %w", m.Kind, err)
+			}
+		}
+		for _, j := range js {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (key, kind, payload, due_at, version) VALUES (?, ?, ?, ?, 1)
+				ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, payload = excluded.payload, due_at = excluded.due_at,
+					version = version + 1`, j.Key, j.Kind, j.Payload, nanos(j.DueAt)); err != nil {
+				return fmt.Errorf("schedule job %s: %w", j.Key, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: write markers and jobs: %w", err)
+	}
+	return nil
+}

@@ -1248,6 +1248,82 @@ func newEntry(cid string, n int) *store.TimelineEntry {
 }
 
 var timelineTests = []namedTest{
+	{"WriteCustomersAppliesABatchInOrder", func(t *testing.T, s store.Store) {
+		// The pipeline's batch of customer messages: upserts and entries
+		// in order (one customer's messages raise its last contact in
+		// turn), a repeat of the batch changes nothing, and a bad write
+		// fails alone.
+		ctx := ctxFor(t)
+		known := upsert(t, s, store.CustomerUpsert{Identity: openid("oKnown"), Name: "老客户", Now: base})
+		msg := func(id store.Identity, key string, min int) store.CustomerWrite {
+			at := base.Add(time.Duration(min) * time.Minute)
+			return store.CustomerWrite{
+				Upsert: store.CustomerUpsert{Identity: id, CustomerAt: at, Now: at},
+				Entry: &store.TimelineEntry{SourceKey: key, Kind: store.EntryMessage, Channel: store.ChannelOA,
+					Direction: store.DirectionIn, Text: key, At: at},
+			}
+		}
+		batch := func() []store.CustomerWrite {
+			return []store.CustomerWrite{
+				msg(openid("oKnown"), "event:k1", 1),
+				msg(openid("oNew"), "event:n1", 2),
+				{Upsert: store.CustomerUpsert{Now: base}, Entry: &store.TimelineEntry{SourceKey: "event:bad", Kind: store.EntryMessage, At: base}},
+				msg(openid("oKnown"), "event:k2", 3),
+				{Upsert: store.CustomerUpsert{Identity: openid("oNew"), Now: base.Add(4 * time.Minute)}}, // no entry
+			}
+		}
+		before, err := s.Stats(ctx)
+		mustNil(t, err)
+		ws := batch()
+		res, err := s.WriteCustomers(ctx, ws)
+		if err != nil || len(res) != len(ws) {
+			t.Fatalf("WriteCustomers = %d results, %v; want %d", len(res), err, len(ws))
+		}
+		if !errors.Is(res[2].Err, store.ErrInvalid) || res[2].Customer != nil {
+			t.Errorf("write without identity = %+v, want ErrInvalid alone", res[2])
+		}
+		for _, i := range []int{0, 1, 3, 4} {
+			if res[i].Err != nil || res[i].Customer == nil {
+				t.Fatalf("write %d = %+v", i, res[i])
+			}
+			if ws[i].Entry != nil && (!res[i].Appended || ws[i].Entry.ID <= 0 || ws[i].Entry.CustomerID != res[i].Customer.ID) {
+				t.Errorf("write %d: appended %v, entry ID %d on %q, want new on %s", i, res[i].Appended, ws[i].Entry.ID, ws[i].Entry.CustomerID, res[i].Customer.ID)
+			}
+		}
+		if res[4].Appended {
+			t.Errorf("write without entry reports an append")
+		}
+		if res[0].Customer.ID != known.ID || res[3].Customer.ID != known.ID || res[1].Customer.ID != res[4].Customer.ID || res[1].Customer.ID == known.ID {
+			t.Fatalf("customers %s %s %s %s, want %s twice then the new one twice", res[0].Customer.ID, res[3].Customer.ID, res[1].Customer.ID, res[4].Customer.ID, known.ID)
+		}
+		// Each result is the customer right after its own write.
+		checkUTCPtr(t, "first write's last message", res[0].Customer.LastCustomerMsgAt, ptr(base.Add(time.Minute)))
+		checkUTCPtr(t, "second write's last message", res[3].Customer.LastCustomerMsgAt, ptr(base.Add(3*time.Minute)))
+		if res[0].Customer.Name != "老客户" || res[1].Customer.Name != "" {
+			t.Errorf("names %q, %q; want 老客户 and none", res[0].Customer.Name, res[1].Customer.Name)
+		}
+		checkUTCPtr(t, "stored last message", byID(t, s, known.ID).LastCustomerMsgAt, ptr(base.Add(3*time.Minute)))
+		tl, err := s.FindTimeline(ctx, known.ID, 0, 0)
+		if err != nil || len(tl) != 2 || tl[0].SourceKey != "event:k2" || tl[1].SourceKey != "event:k1" {
+			t.Fatalf("known's timeline = %d entries, %v; want k2, k1", len(tl), err)
+		}
+		// Applied again, as a retried batch is: nothing new.
+		again, err := s.WriteCustomers(ctx, batch())
+		mustNil(t, err)
+		for i, r := range again {
+			if r.Appended {
+				t.Errorf("repeat of write %d appended again", i)
+			}
+		}
+		after, err := s.Stats(ctx)
+		mustNil(t, err)
+		if after.Messages-before.Messages != 3 || after.Customers-before.Customers != 1 {
+			t.Errorf("stats moved by %d messages, %d customers; want 3, 1", after.Messages-before.Messages, after.Customers-before.Customers)
+		}
+		if res, err := s.WriteCustomers(ctx, nil); err != nil || len(res) != 0 {
+			t.Errorf("empty WriteCustomers = %v, %v", res, err)
+		}
+	}},
 	{"PrivateNoteKeepsItsMarkThroughAMerge", func(t *testing.T, s store.Store) {
 		// Visibility of private notes is decided above the store from the
 		// entry's author and Attrs: both must survive storage and a merge.
@@ -1359,6 +1435,42 @@ var timelineTests = []namedTest{
 }
 
 var miscTests = []namedTest{
+	{"WriteMarkersAndJobs", func(t *testing.T, s store.Store) {
+		// A batch's settled markers and re-armed jobs in one call: the
+		// same as SetMarker and ScheduleJob one by one, later writes of a
+		// key winning.
+		ctx := ctxFor(t)
+		mustNil(t, s.SetMarker(ctx, store.MarkInboxAuto, "e0", "old", base))
+		ms := []store.MarkerWrite{
+			{Kind: store.MarkInboxAuto, Key: "e0", Value: "none", At: base.Add(time.Hour)},
+			{Kind: store.MarkInboxForward, Key: "e1", Value: "1", At: base},
+			{Kind: store.MarkInboxForward, Key: "e2", Value: "stale", At: base},
+		}
+		js := []store.JobWrite{
+			{Key: "analysis:1", Kind: "batch-job", Payload: "1", DueAt: base.Add(time.Minute)},
+			{Key: "analysis:2", Kind: "batch-job", Payload: "2", DueAt: base.Add(2 * time.Minute)},
+			{Key: "analysis:1", Kind: "batch-job", Payload: "1", DueAt: base.Add(3 * time.Minute)}, // re-armed
+		}
+		mustNil(t, s.WriteMarkersAndJobs(ctx, ms, js))
+		mustNil(t, s.WriteMarkersAndJobs(ctx, nil, nil))
+		for _, m := range ms {
+			if v, err := s.GetMarker(ctx, m.Kind, m.Key); err != nil || v != m.Value {
+				t.Errorf("marker %s/%s = %q, %v; want %q", m.Kind, m.Key, v, err, m.Value)
+			}
+		}
+		if n := countJobs(t, s, "batch-job"); n != 2 {
+			t.Errorf("%d jobs, want 2 (one re-armed)", n)
+		}
+		if got := jobKeys(claimJobs(t, s, "batch-job", "o", base.Add(150*time.Second))); !reflect.DeepEqual(got, []string{"analysis:2"}) {
+			t.Errorf("due at +2.5m: %v, want [analysis:2] (analysis:1 re-armed to +3m)", got)
+		}
+		if got := jobKeys(claimJobs(t, s, "batch-job", "o", base.Add(3*time.Minute))); !reflect.DeepEqual(got, []string{"analysis:1"}) {
+			t.Errorf("due at +3m: %v, want [analysis:1]", got)
+		}
+		if err := s.WriteMarkersAndJobs(ctx, nil, []store.JobWrite{{Kind: "batch-job"}}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("job without a key: %v, want ErrInvalid", err)
+		}
+	}},
 	{"Stats", func(t *testing.T, s store.Store) {
 		ctx := ctxFor(t)
 		st, err := s.Stats(ctx)
