@@ -26,7 +26,11 @@ import (
 // cadence, commands, kf, answers, inbox, cards, analysis), claim and
 // completion included. Lower it when a change makes processing cheaper; a
 // change that raises it must say why in docs/benchmarks.md.
-const maxCommandsPerMessage = 19
+//
+// 19 after the batched write path (issue 18); 21 since the follows carry
+// their customer's stage and waiting state for the console's team counts
+// (issue 14): a message reads the customer's state and updates its follows.
+const maxCommandsPerMessage = 21
 
 // TestProcessingCommandsOnMongo counts the commands the Mongo driver sends to
 // process 50 and then 100 OA text messages of 10 known followers with the
