@@ -137,16 +137,32 @@ func (s *Server) serveConsoleFile(c *fiber.Ctx) error {
 		}
 		f = s.consoleFiles.index
 	}
+	if f == s.consoleFiles.index {
+		return sendEmbedded(c, f, &pageHeaders{csp: consoleCSP, frame: "DENY"})
+	}
+	return sendEmbedded(c, f, nil)
+}
+
+// pageHeaders are what an HTML page is sent with besides its file's own.
+type pageHeaders struct {
+	csp   string // Content-Security-Policy
+	frame string // X-Frame-Options
+}
+
+// sendEmbedded sends an embedded file: its type, caching and ETag (304 when
+// the browser has it), gzipped when the browser takes it, and for a page
+// its security headers.
+func sendEmbedded(c *fiber.Ctx, f *consoleFile, page *pageHeaders) error {
 	h := &c.Response().Header
 	h.Set(fiber.HeaderContentType, f.ctype)
 	h.Set(fiber.HeaderCacheControl, f.cache)
 	h.Set(fiber.HeaderETag, f.etag)
 	h.Set(fiber.HeaderVary, fiber.HeaderAcceptEncoding)
 	h.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	if f == s.consoleFiles.index {
-		h.Set(fiber.HeaderContentSecurityPolicy, consoleCSP)
+	if page != nil {
+		h.Set(fiber.HeaderContentSecurityPolicy, page.csp)
 		h.Set(fiber.HeaderReferrerPolicy, "same-origin")
-		h.Set(fiber.HeaderXFrameOptions, "DENY")
+		h.Set(fiber.HeaderXFrameOptions, page.frame)
 	}
 	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" && strings.Contains(inm, f.etag) {
 		return c.SendStatus(fiber.StatusNotModified)

@@ -80,22 +80,7 @@ func (s *Server) sidebarRoutes() {
 			}
 			return c.Redirect(sidebarPrefix+q, fiber.StatusMovedPermanently)
 		}
-		h := &c.Response().Header
-		h.Set(fiber.HeaderContentType, page.ctype)
-		h.Set(fiber.HeaderCacheControl, page.cache)
-		h.Set(fiber.HeaderETag, page.etag)
-		h.Set(fiber.HeaderVary, fiber.HeaderAcceptEncoding)
-		h.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-		h.Set(fiber.HeaderContentSecurityPolicy, csp)
-		h.Set(fiber.HeaderReferrerPolicy, "same-origin")
-		h.Set(fiber.HeaderXFrameOptions, "SAMEORIGIN")
-		if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" && strings.Contains(inm, page.etag) {
-			return c.SendStatus(fiber.StatusNotModified)
-		}
-		if page.gz != nil && acceptsGzip(c.Get(fiber.HeaderAcceptEncoding)) {
-			h.Set(fiber.HeaderContentEncoding, "gzip")
-			return c.Send(page.gz)
-		}
-		return c.Send(page.body)
+		// The demo's page and the console may frame the sidebar; nobody else.
+		return sendEmbedded(c, page, &pageHeaders{csp: csp, frame: "SAMEORIGIN"})
 	})
 }

@@ -27,9 +27,9 @@ import (
 // completion included. Lower it when a change makes processing cheaper; a
 // change that raises it must say why in docs/benchmarks.md.
 //
-// 19 after the pipeline's batch writes; 21 since each upsert also keeps the
-// customer's stage and waiting state on its follows (syncFollows: a find
-// of the customer and an update of its follows).
+// 19 after the batched write path (issue 18); 21 since the follows carry
+// their customer's stage and waiting state for the console's team counts
+// (issue 14): a message reads the customer's state and updates its follows.
 const maxCommandsPerMessage = 21
 
 // TestProcessingCommandsOnMongo counts the commands the Mongo driver sends to
