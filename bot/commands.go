@@ -225,6 +225,17 @@ func (p *Commands) card(ctx context.Context, v Viewer, c *store.Customer) (strin
 	if len(owners) > 0 {
 		fmt.Fprintf(&b, "> 负责人：%s\n", strings.Join(owners, "、"))
 	}
+	// Where the customer came from (their first channel first): a card
+	// without it would hide what a salesperson most often asks first.
+	if chs, err := p.core.CustomerChannels(ctx, c.ID); err != nil {
+		return "", err
+	} else if len(chs) > 0 {
+		names := make([]string, len(chs))
+		for i, ch := range chs {
+			names[i] = md(ch.Name)
+		}
+		fmt.Fprintf(&b, "> 来源渠道：%s\n", strings.Join(names, "、"))
+	}
 	if len(c.Tags) > 0 {
 		fmt.Fprintf(&b, "> 标签：%s\n", md(strings.Join(c.Tags, "、")))
 	}

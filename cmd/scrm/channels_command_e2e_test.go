@@ -106,6 +106,9 @@ func TestChannelCommandEndToEnd(t *testing.T) {
 	check("partial name", ask("limin", "渠道 官网"), []string{"**渠道 · 官网客服**", "今天：新增 1"})
 	check("unknown", ask("limin", "渠道 地铁广告"), []string{"没有找到渠道“地铁广告”"})
 	check("sales", ask("lisi", "渠道"), []string{"主管和管理员的功能"}, "新增 2", "展会海报")
+	// The customer card says where the customer came from.
+	check("查 card", ask("lisi", "查 赵一"), []string{"**赵一**", "来源渠道：展会海报"}, "官网客服")
+	check("查 card, another channel", ask("limin", "查 孙三"), []string{"来源渠道：官网客服"}, "展会海报")
 	if len(list) > 2048 {
 		t.Errorf("reply of %d bytes, WeCom allows 2048", len(list))
 	}
