@@ -68,7 +68,7 @@ var headerAliases = map[string][]string{
 	ColEmail:    {"邮箱", "电子邮箱", "电子邮件", "邮件", "邮箱地址", "email", "emailaddress", "mail"},
 	ColID:       {"客户id", "scrmid", "customerid"},
 	// Columns an export writes that an import reads back and ignores.
-	ColIgnore: {"序号", "最近联系", "最近联系时间", "创建时间", "添加时间", "no", "#"},
+	ColIgnore: {"序号", "最近联系", "最近联系时间", "创建时间", "添加时间", "来源渠道", "no", "#"},
 }
 
 // headerSuffixes are the head words that decide a compound header's meaning:

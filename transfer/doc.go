@@ -92,10 +92,16 @@ import (
 
 // Sheets is the spreadsheet door the HTTP edge calls: imports and exports
 // over one store, so the edge holds no store of its own.
-type Sheets struct{ st ImportStore }
+type Sheets struct{ st SheetsStore }
+
+// SheetsStore is what the spreadsheet door reads and writes.
+type SheetsStore interface {
+	ImportStore
+	ExportStore
+}
 
 // NewSheets returns the spreadsheet door over st.
-func NewSheets(st ImportStore) *Sheets { return &Sheets{st: st} }
+func NewSheets(st SheetsStore) *Sheets { return &Sheets{st: st} }
 
 // Import is Import over the door's store.
 func (s *Sheets) Import(ctx context.Context, t *Table, opts ImportOptions) (*Report, error) {

@@ -37,6 +37,9 @@ var utf8BOM = []byte{0xef, 0xbb, 0xbf}
 type ExportStore interface {
 	FindCustomers(ctx context.Context, f store.CustomerFilter) ([]*store.Customer, error)
 	FindStaff(ctx context.Context) ([]*store.Staff, error)
+	// The channels customers came through (来源渠道).
+	FindChannels(ctx context.Context, f store.ChannelFilter) ([]*store.Channel, error)
+	FindChannelEvents(ctx context.Context, f store.ChannelEventFilter) ([]store.ChannelEvent, error)
 }
 
 // ExportOptions say what to export, for whom, and how.
@@ -75,9 +78,9 @@ func shanghai() *time.Location {
 }
 
 // customerHeaders are the export's columns; every one of them maps back
-// to the same target on import (the last two are read-only and ignored).
+// to the same target on import (the last three are read-only and ignored).
 var customerHeaders = []string{"客户ID", "姓名", "手机", "座机", "公司", "职位", "邮箱", "微信号", "unionid", "标签",
-	"负责人", "负责人ID", "阶段", "备注", "生日", "到期日", "最近联系", "创建时间"}
+	"负责人", "负责人ID", "阶段", "备注", "生日", "到期日", "最近联系", "创建时间", "来源渠道"}
 
 // ExportCustomers writes the customers that match opts.Filter and that
 // opts.Viewer may see, ordered by ID, with Chinese headers. CSV is UTF-8
@@ -95,6 +98,10 @@ func ExportCustomers(ctx context.Context, st ExportStore, w io.Writer, opts Expo
 	for _, s := range staff {
 		names[s.ID] = s.Name
 	}
+	channels, err := customerChannels(ctx, st)
+	if err != nil {
+		return 0, err
+	}
 	sw, err := newSheetWriter(opts.Format, w, "客户", customerHeaders)
 	if err != nil {
 		return 0, err
@@ -102,7 +109,7 @@ func ExportCustomers(ctx context.Context, st ExportStore, w io.Writer, opts Expo
 	n := 0
 	err = eachVisible(ctx, st, opts.Filter, opts.Viewer, func(c *store.Customer) error {
 		n++
-		return sw.row(customerRow(c, names, opts.Location))
+		return sw.row(append(customerRow(c, names, opts.Location), strings.Join(channels[c.ID], "、")))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("transfer: export customers: %w", err)
@@ -111,6 +118,32 @@ func ExportCustomers(ctx context.Context, st ExportStore, w io.Writer, opts Expo
 		return 0, fmt.Errorf("transfer: export customers: %w", err)
 	}
 	return n, nil
+}
+
+// customerChannels maps customer IDs to the names of the channels they
+// came through, the first first: read once for the whole export rather
+// than once a customer.
+func customerChannels(ctx context.Context, st ExportStore) (map[string][]string, error) {
+	chs, err := st.FindChannels(ctx, store.ChannelFilter{IncludeDeleted: true})
+	if err != nil {
+		return nil, fmt.Errorf("transfer: export: load channels: %w", err)
+	}
+	names := map[string]string{}
+	for _, ch := range chs {
+		names[ch.ID] = ch.Name
+	}
+	evs, err := st.FindChannelEvents(ctx, store.ChannelEventFilter{Kind: store.ChannelEventAdd})
+	if err != nil {
+		return nil, fmt.Errorf("transfer: export: load channel events: %w", err)
+	}
+	out := map[string][]string{}
+	for _, e := range evs {
+		name := cmp.Or(names[e.ChannelID], e.ChannelID)
+		if !slices.Contains(out[e.CustomerID], name) {
+			out[e.CustomerID] = append(out[e.CustomerID], name)
+		}
+	}
+	return out, nil
 }
 
 // eachVisible pages through the customers matching f that v may see. The

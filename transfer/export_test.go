@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -300,5 +301,49 @@ func TestImportExportOnMongo(t *testing.T) {
 	checkCounts(t, "re-import of the export", rep, counts{rows: len(before), unchanged: len(before)})
 	if after := allCustomers(t, db); !reflect.DeepEqual(after, before) {
 		t.Errorf("the re-imports changed customers on MongoDB")
+	}
+}
+
+// TestExportNamesCustomersChannels: the export's 来源渠道 column names the
+// channels a customer came through, the first first, and is read-only on
+// import.
+func TestExportNamesCustomersChannels(t *testing.T) {
+	ctx := testContext(t)
+	db := openStore(t)
+	seedStaff(t, db)
+	now := time.Date(2026, 11, 2, 3, 0, 0, 0, time.UTC)
+	a, err := db.UpsertCustomer(ctx, store.CustomerUpsert{Identity: store.Identity{Kind: store.IdentityExternalUserID, Value: "wmChanA"}, Name: "渠道客户", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := db.UpsertCustomer(ctx, store.CustomerUpsert{Identity: store.Identity{Kind: store.IdentityExternalUserID, Value: "wmChanB"}, Name: "自然客户", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"展会海报", "官网客服"} {
+		id := fmt.Sprintf("ch%d", i)
+		if err := db.CreateChannel(ctx, &store.Channel{ID: id, Name: name, Kind: store.ChannelKindContactWay, State: "scrm-" + id, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.RecordChannelEvent(ctx, store.ChannelEvent{Key: "add:" + id, ChannelID: id, Kind: store.ChannelEventAdd,
+			CustomerID: a.ID, StaffID: "zhangsan", At: now.Add(time.Duration(i) * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := ExportCustomers(ctx, db, &buf, ExportOptions{Format: FormatCSV, Viewer: adminViewer}); err != nil {
+		t.Fatal(err)
+	}
+	tb := readTable(t, "export.csv", buf.Bytes())
+	col := slices.Index(tb.Rows[0], "来源渠道")
+	if col < 0 {
+		t.Fatalf("no 来源渠道 column in %q", tb.Rows[0])
+	}
+	got := map[string]string{}
+	for _, r := range tb.Rows[1:] {
+		got[r[0]] = r[col]
+	}
+	if got[a.ID] != "展会海报、官网客服" || got[b.ID] != "" {
+		t.Errorf("来源渠道 = %q for the attributed customer, %q for the other; want 展会海报、官网客服 and empty", got[a.ID], got[b.ID])
 	}
 }

@@ -35,18 +35,14 @@ func newTransferCmds() []*cobra.Command {
 	return []*cobra.Command{imp, exp, newBackupCmd(), newRestoreCmd()}
 }
 
-// transferStore opens the configured store as what transfer needs.
-func transferStore(ctx context.Context, cfg config.Config) (store.Store, transfer.ImportStore, error) {
+// transferStore opens the configured store as what transfer needs (every
+// store has it: the compiler checks store.Store against transfer.SheetsStore).
+func transferStore(ctx context.Context, cfg config.Config) (store.Store, transfer.SheetsStore, error) {
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	ts, ok := st.(transfer.ImportStore)
-	if !ok {
-		st.Close()
-		return nil, nil, errors.New("this store does not support imports and exports")
-	}
-	return st, ts, nil
+	return st, st, nil
 }
 
 func newImportCustomersCmd() *cobra.Command {
