@@ -252,6 +252,7 @@ func (c *Core) CreateChannel(ctx context.Context, a Actor, req ChannelRequest) (
 	case store.ChannelKindContactWay:
 		w := contactWayOf(ch, now)
 		ch.ConfigID, ch.QRCode, err = c.chAPI.AddContactWay(ctx, w)
+		ch.ActiveStaff = w.User
 	case store.ChannelKindJoinWay:
 		ch.ConfigID, err = c.chAPI.AddJoinWay(ctx, joinWayOf(ch))
 		if err == nil {
@@ -285,8 +286,10 @@ func channelAPIError(err error) error {
 
 func contactWayOf(ch *store.Channel, now time.Time) wecom.ContactWay {
 	users := activeStaff(ch, now, time.UTC, nil)
+	// A single-member way (type 1) refuses a list of several (40058), so
+	// it is single only when the rota can never put two members on it.
 	typ := 2
-	if len(users) == 1 && len(ch.Staff) == 1 {
+	if len(users) == 1 && len(ch.Staff) == 1 && len(ch.Backup) <= 1 {
 		typ = 1
 	}
 	return wecom.ContactWay{Type: typ, Scene: 2, Remark: truncRunes(ch.Name, 30), SkipVerify: ch.SkipVerify, State: ch.State, User: users, ConfigID: ch.ConfigID}
@@ -376,9 +379,11 @@ func (c *Core) UpdateChannel(ctx context.Context, a Actor, id string, req Channe
 		return nil, err
 	}
 	if ch.Kind == store.ChannelKindContactWay && c.chAPI != nil {
-		if err := c.chAPI.UpdateContactWay(ctx, contactWayOf(ch, now)); err != nil {
+		w := contactWayOf(ch, now)
+		if err := c.chAPI.UpdateContactWay(ctx, w); err != nil {
 			return nil, channelAPIError(err)
 		}
+		ch.ActiveStaff = w.User
 	}
 	if err := c.st.UpdateChannel(ctx, ch); err != nil {
 		return nil, fmt.Errorf("actions: update channel: %w", err)

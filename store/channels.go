@@ -45,12 +45,16 @@ type Channel struct {
 	// ConfigID is WeCom's id of the contact or join way (the OA ticket for
 	// an OA QR code); State identifies the channel in callbacks (the OA
 	// scene string).
-	ConfigID  string     `json:"config_id"`
-	State     string     `json:"state"`
-	QRCode    string     `json:"qr_code"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+	ConfigID string `json:"config_id"`
+	State    string `json:"state"`
+	QRCode   string `json:"qr_code"`
+	// ActiveStaff is the member list last applied to the contact way in
+	// WeCom (by an edit or the rota, bot/channel_rota.go): the rota calls
+	// update_contact_way only when who should take the adds differs.
+	ActiveStaff []string   `json:"active_staff,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	DeletedAt   *time.Time `json:"deleted_at,omitempty"`
 }
 
 // ChannelStaff is a member who takes a channel's adds, on an optional

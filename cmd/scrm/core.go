@@ -133,6 +133,17 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		handover := bot.NewHandover(a.store, a.api, bot.HandoverOptions{Now: now, Logger: log})
 		c.register(handover)
 		c.beside(handover.Runner(a.store, runner).Run)
+
+		// Channel rota: every 5 minutes each contact way with schedules or
+		// a daily cap is moved onto the members on shift and under the cap
+		// (else its backups); one leased job, so one instance runs it.
+		rotaCore := bot.NewCore(a.store, now)
+		rotaCore.SetChannelAPI(a.api)
+		rota := bot.NewChannelRota(rotaCore, bot.ChannelRotaOptions{Location: cfg.Location(), Logger: log})
+		if err := rota.Start(ctx); err != nil {
+			log.Warn("channel rota not scheduled", "err", err)
+		}
+		c.beside(rota.Runner(a.store, runner).Run)
 	}
 
 	cadence, err := bot.NewCadence(a.store, bot.CadenceOptions{DigestAt: cfg.DigestAt, Location: cfg.Location(), Now: now})
