@@ -14,6 +14,7 @@ const routes = [
   { path: '/reports', component: () => import('./pages/Reports.vue'), meta: { title: '报表' } },
   { path: '/channels', component: () => import('./pages/Channels.vue'), meta: { title: '渠道活码', lead: true } },
   { path: '/campaigns', component: () => import('./pages/Campaigns.vue'), meta: { title: '群发', lead: true } },
+  { path: '/journeys', component: () => import('./pages/Journeys.vue'), meta: { title: '跟进旅程', lead: true } },
   { path: '/reminders', component: () => import('./pages/Reminders.vue'), meta: { title: '提醒' } },
   { path: '/quick-replies', component: () => import('./pages/QuickReplies.vue'), meta: { title: '话术库' } },
   { path: '/settings', component: () => import('./pages/Settings.vue'), meta: { title: '设置', admin: true } },
