@@ -18,6 +18,9 @@ const FieldOptOut = "opt_out"
 // MaxTaskCustomers is add_msg_template's limit of external_userid per call.
 const MaxTaskCustomers = 10000
 
+// MaxTaskGroups is add_msg_template's limit of chat_id_list per call.
+const MaxTaskGroups = 2000
+
 // MaxCampaignAttachments is add_msg_template's attachment limit.
 const MaxCampaignAttachments = 9
 
@@ -54,22 +57,55 @@ const (
 	CampaignFailed    = "failed" // WeCom refused it (the report says why)
 )
 
-// Campaign is one mass message to the customers a filter selects.
+// A campaign's chat type, as add_msg_template names it: to customers
+// (one task per sender lists their customers) or to customer groups (one
+// task per group owner lists their groups).
+const (
+	ChatTypeSingle = "single"
+	ChatTypeGroup  = "group"
+)
+
+// GroupTarget selects the customer groups (客户群) of a group campaign:
+// the groups, not dismissed, of one owner (empty: every owner the creator
+// may reach) whose name contains Name (empty: any). Groups carry no tags
+// in scrm, so there is no tag to select by.
+type GroupTarget struct {
+	Owner string `json:"owner,omitempty"`
+	Name  string `json:"name,omitempty"`
+}
+
+// Campaign is one mass message to the customers a filter selects, or to
+// the customer groups Groups selects (ChatType group).
 type Campaign struct {
 	ID          string              `json:"id"`
 	Name        string              `json:"name"`
 	Text        string              `json:"text"`
 	Attachments []WelcomeAttachment `json:"attachments,omitempty"`
-	Filter      SegmentFilter       `json:"filter"`
-	SegmentID   string              `json:"segment_id,omitempty"`
-	SendAt      time.Time           `json:"send_at"`
-	Status      string              `json:"status"`
-	Error       string              `json:"error,omitempty"`
-	CreatedBy   string              `json:"created_by"`
-	CreatedAt   time.Time           `json:"created_at"`
-	UpdatedAt   time.Time           `json:"updated_at"`
-	Report      CampaignReport      `json:"report"`
+	// ChatType is ChatTypeSingle (also when empty, as campaigns made
+	// before groups were) or ChatTypeGroup.
+	ChatType  string        `json:"chat_type,omitempty"`
+	Filter    SegmentFilter `json:"filter"`
+	Groups    *GroupTarget  `json:"groups,omitempty"`
+	SegmentID string        `json:"segment_id,omitempty"`
+	// PerCustomer makes one task per customer, each with the customer's
+	// own #客户昵称#: each is one more confirmation for the salesperson,
+	// so only small campaigns may (bot.MaxPerCustomerTasks per sender).
+	PerCustomer bool           `json:"per_customer,omitempty"`
+	SendAt      time.Time      `json:"send_at"`
+	Status      string         `json:"status"`
+	Error       string         `json:"error,omitempty"`
+	CreatedBy   string         `json:"created_by"`
+	CreatedAt   time.Time      `json:"created_at"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+	Report      CampaignReport `json:"report"`
+	// Version counts the campaign's writes: UpdateCampaign writes only
+	// over the version it was read at, so two writers (a cancel and the
+	// campaign's job) never overwrite each other's change unseen.
+	Version int64 `json:"version"`
 }
+
+// ToGroups reports whether c goes to customer groups.
+func (c *Campaign) ToGroups() bool { return c.ChatType == ChatTypeGroup }
 
 // CampaignReport is what became of a campaign, from its sends.
 type CampaignReport struct {
@@ -81,7 +117,10 @@ type CampaignReport struct {
 	NotContact     int            `json:"not_contact"`
 	AlreadyLimited int            `json:"already_received"`
 	Replies48h     int            `json:"replies_48h"`
-	SyncedAt       *time.Time     `json:"synced_at,omitempty"`
+	// OptOutsAfter counts the customers who opted out (不打扰, by asking
+	// or by staff) within 7 days after the campaign reached them.
+	OptOutsAfter int        `json:"opt_outs_after"`
+	SyncedAt     *time.Time `json:"synced_at,omitempty"`
 }
 
 // Campaign task states: a task is marked Calling before add_msg_template
@@ -96,18 +135,23 @@ const (
 )
 
 // CampaignTask is one add_msg_template call: a sender and up to
-// MaxTaskCustomers of their customers.
+// MaxTaskCustomers of their customers, or up to MaxTaskGroups of the
+// groups they own.
 type CampaignTask struct {
-	CampaignID      string    `json:"campaign_id"`
-	Sender          string    `json:"sender"`
-	Chunk           int       `json:"chunk"`
-	ExternalUserIDs []string  `json:"external_userids"`
-	State           string    `json:"state"`
-	MsgID           string    `json:"msgid,omitempty"`
-	FailList        []string  `json:"fail_list,omitempty"`
-	CallAt          time.Time `json:"call_at,omitempty"` // when the last add_msg_template began
-	SendStatus      int       `json:"send_status"`       // get_groupmsg_task: 0 not sent, 2 sent
-	Error           string    `json:"error,omitempty"`
+	CampaignID      string   `json:"campaign_id"`
+	Sender          string   `json:"sender"`
+	Chunk           int      `json:"chunk"`
+	ExternalUserIDs []string `json:"external_userids"`
+	ChatIDs         []string `json:"chat_ids,omitempty"`
+	// Text is the task's own text when the campaign's differs per task
+	// (a per-customer task); empty: the campaign's, rendered per sender.
+	Text       string    `json:"text,omitempty"`
+	State      string    `json:"state"`
+	MsgID      string    `json:"msgid,omitempty"`
+	FailList   []string  `json:"fail_list,omitempty"`
+	CallAt     time.Time `json:"call_at,omitempty"` // when the last add_msg_template began
+	SendStatus int       `json:"send_status"`       // get_groupmsg_task: 0 not sent, 2 sent
+	Error      string    `json:"error,omitempty"`
 }
 
 // Campaign send statuses (a customer's part of a campaign).
@@ -119,11 +163,15 @@ const (
 	SendCancelled  = "cancelled"
 )
 
-// CampaignSend is one customer's part of a campaign.
+// CampaignSend is one customer's part of a campaign, or one group's: a
+// group's send has ChatID set, and its CustomerID holds the same chat ID,
+// the key its sends are stored and counted by (chat IDs and customer IDs
+// never collide: WeCom's start with "wr").
 type CampaignSend struct {
 	CampaignID     string    `json:"campaign_id"`
 	CustomerID     string    `json:"customer_id"`
 	ExternalUserID string    `json:"external_userid"`
+	ChatID         string    `json:"chat_id,omitempty"`
 	Sender         string    `json:"sender"`
 	Status         string    `json:"status"`
 	At             time.Time `json:"at"` // when the campaign targeted them
@@ -145,10 +193,14 @@ type CampaignStore interface {
 	// DeleteSegment returns ErrNotFound if there is none.
 	DeleteSegment(ctx context.Context, id string) error
 
-	// CreateCampaign stores c. ErrInvalid without ID or Name, ErrConflict if
-	// the ID is taken (the core derives it from the idempotency key).
+	// CreateCampaign stores c at version 1 (c.Version becomes 1).
+	// ErrInvalid without ID or Name, ErrConflict if the ID is taken (the
+	// core derives it from the idempotency key).
 	CreateCampaign(ctx context.Context, c *Campaign) error
-	// UpdateCampaign replaces the stored campaign; ErrNotFound if none.
+	// UpdateCampaign replaces the stored campaign if it is still at
+	// c.Version, the version c was read at, and advances c.Version with
+	// it. ErrConflict if another write came first (read it again and
+	// apply the change to that), ErrNotFound if there is none.
 	UpdateCampaign(ctx context.Context, c *Campaign) error
 	// FindCampaignByID returns ErrNotFound if there is none.
 	FindCampaignByID(ctx context.Context, id string) (*Campaign, error)
@@ -164,8 +216,9 @@ type CampaignStore interface {
 	PutCampaignSends(ctx context.Context, sends []CampaignSend) error
 	// FindCampaignSends returns a campaign's sends by customer.
 	FindCampaignSends(ctx context.Context, campaignID string) ([]CampaignSend, error)
-	// CountCampaignSends counts, per customer, the sends made in [from, to)
-	// that count against the caps (CampaignSend.Counts).
+	// CountCampaignSends counts, per customer (and per group, by chat ID),
+	// the sends made in [from, to) that count against the caps
+	// (CampaignSend.Counts).
 	CountCampaignSends(ctx context.Context, from, to time.Time) (map[string]int, error)
 }
 

@@ -77,6 +77,7 @@ func (db *DB) prepareCRM(ctx context.Context) error {
 		}},
 		{db.crm.audit, []mongo.IndexModel{
 			plain("target_id", bson.D{{Key: "target", Value: 1}, {Key: "_id", Value: -1}}),
+			plain("action_at", bson.D{{Key: "action", Value: 1}, {Key: "at", Value: 1}}),
 		}},
 	}
 	for _, ix := range indexes {

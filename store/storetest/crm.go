@@ -846,6 +846,21 @@ var directoryTests = []crmTest{
 		if err := s.AppendAudit(ctx, &store.AuditEntry{Action: "x"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("AppendAudit without actor = %v, want ErrInvalid", err)
 		}
+		// By action and time: the opt-outs in a window, oldest first.
+		for i, target := range []string{"c1", "c2", "c3"} {
+			if err := s.AppendAudit(ctx, &store.AuditEntry{Actor: "system", Action: "opt_out", Target: target,
+				At: base.Add(time.Duration(2-i) * time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		byAction, err := s.FindAuditByAction(ctx, "opt_out", base, base.Add(2*time.Hour), 0)
+		if err != nil || len(byAction) != 2 || byAction[0].Target != "c3" || byAction[1].Target != "c2" {
+			t.Fatalf("FindAuditByAction = %v, %v; want c3 then c2 (c1's is at the window's end)", byAction, err)
+		}
+		checkUTC(t, "At", byAction[1].At, base.Add(time.Hour))
+		if one, err := s.FindAuditByAction(ctx, "opt_out", base, base.Add(3*time.Hour), 1); err != nil || len(one) != 1 || one[0].Target != "c3" {
+			t.Errorf("FindAuditByAction limit 1 = %v, %v", one, err)
+		}
 	}},
 }
 
