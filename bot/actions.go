@@ -188,6 +188,8 @@ type ActionStore interface {
 	MergeCustomers(ctx context.Context, into, from string) (*store.Customer, error)
 	EraseCustomer(ctx context.Context, id string) error
 	AppendAudit(ctx context.Context, e *store.AuditEntry) error
+	// FindAuditByAction finds the opt-outs after a campaign (campaigns_sync.go).
+	FindAuditByAction(ctx context.Context, action string, from, to time.Time, limit int) ([]*store.AuditEntry, error)
 	UpsertTags(ctx context.Context, tags []store.Tag) error
 	UpsertStaff(ctx context.Context, s *store.Staff) error
 	CreateReminder(ctx context.Context, r *store.Reminder) (bool, error)

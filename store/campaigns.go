@@ -119,7 +119,10 @@ type CampaignReport struct {
 	Replies48h     int            `json:"replies_48h"`
 	// OptOutsAfter counts the customers who opted out (不打扰, by asking
 	// or by staff) within 7 days after the campaign reached them.
-	OptOutsAfter int        `json:"opt_outs_after"`
+	OptOutsAfter int `json:"opt_outs_after"`
+	// OptOutsUntil is when the last delivered customer's 7 days end:
+	// OptOutsAfter may grow until then.
+	OptOutsUntil *time.Time `json:"opt_outs_until,omitempty"`
 	SyncedAt     *time.Time `json:"synced_at,omitempty"`
 }
 
@@ -145,13 +148,14 @@ type CampaignTask struct {
 	ChatIDs         []string `json:"chat_ids,omitempty"`
 	// Text is the task's own text when the campaign's differs per task
 	// (a per-customer task); empty: the campaign's, rendered per sender.
-	Text       string    `json:"text,omitempty"`
-	State      string    `json:"state"`
-	MsgID      string    `json:"msgid,omitempty"`
-	FailList   []string  `json:"fail_list,omitempty"`
-	CallAt     time.Time `json:"call_at,omitempty"` // when the last add_msg_template began
-	SendStatus int       `json:"send_status"`       // get_groupmsg_task: 0 not sent, 2 sent
-	Error      string    `json:"error,omitempty"`
+	Text       string     `json:"text,omitempty"`
+	State      string     `json:"state"`
+	MsgID      string     `json:"msgid,omitempty"`
+	FailList   []string   `json:"fail_list,omitempty"`
+	CallAt     time.Time  `json:"call_at,omitempty"` // when the last add_msg_template began
+	SendStatus int        `json:"send_status"`       // get_groupmsg_task: 0 not sent, 2 sent
+	SentAt     *time.Time `json:"sent_at,omitempty"` // when the sender sent it
+	Error      string     `json:"error,omitempty"`
 }
 
 // Campaign send statuses (a customer's part of a campaign).

@@ -192,6 +192,10 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		// re-arming job per campaign, leased, so one instance runs each.
 		c.beside(bot.NewJobRunner(a.store, bot.CampaignSyncJobKind, campaigns.HandleCampaignSyncJob,
 			bot.RunnerOptions{Owner: c.owner, Workers: 1, Lease: 2 * time.Minute, Now: now, Logger: log}).Run)
+		// Then, for the week after its last delivery, who opted out after
+		// it is counted every 6 hours, from the store alone.
+		c.beside(bot.NewJobRunner(a.store, bot.CampaignOptOutJobKind, campaigns.HandleCampaignOptOutJob,
+			bot.RunnerOptions{Owner: c.owner, Workers: 1, Now: now, Logger: log}).Run)
 	}
 
 	analysis := newAnalysis(cfg, a, llm, now, log)
