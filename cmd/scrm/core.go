@@ -186,12 +186,12 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		campaigns := bot.NewCore(a.store, now)
 		campaigns.SetCampaigns(a.api, campaignOptions(cfg, a, log))
 		c.beside(bot.NewJobRunner(a.store, bot.CampaignJobKind, campaigns.HandleCampaignJob,
-			bot.RunnerOptions{Owner: c.owner, Workers: 2, Lease: 2 * time.Minute, Now: now, Logger: log}).Run)
+			bot.RunnerOptions{Owner: c.owner, Workers: 2, Lease: cfg.CampaignLease, Now: now, Logger: log}).Run)
 		// A sent campaign's results are pulled every 30 minutes for a week,
 		// and senders who have not sent it nudged (at most 3 times): one
 		// re-arming job per campaign, leased, so one instance runs each.
 		c.beside(bot.NewJobRunner(a.store, bot.CampaignSyncJobKind, campaigns.HandleCampaignSyncJob,
-			bot.RunnerOptions{Owner: c.owner, Workers: 1, Lease: 2 * time.Minute, Now: now, Logger: log}).Run)
+			bot.RunnerOptions{Owner: c.owner, Workers: 1, Lease: cfg.CampaignLease, Now: now, Logger: log}).Run)
 		// Then, for the week after its last delivery, who opted out after
 		// it is counted every 6 hours, from the store alone.
 		c.beside(bot.NewJobRunner(a.store, bot.CampaignOptOutJobKind, campaigns.HandleCampaignOptOutJob,
