@@ -93,39 +93,16 @@ func TestTwoServersOnMongoKill9DuringCampaign(t *testing.T) {
 	}
 	sim.SetLatency("externalcontact/add_msg_template", latency)
 
-	env := []string{
-		"SCRM_MONGO_URI=" + uri, "SCRM_MONGO_DB=" + dbName,
-		"SCRM_REDIS_URL=redis://127.0.0.1:6379/0",
-		fmt.Sprintf("SCRM_REDIS_PREFIX=scrmtest:cp9:%d:", time.Now().UnixNano()),
-		"SCRM_WECOM_CORP_ID=" + wecomtest.SimCorpID, "SCRM_WECOM_AGENT_ID=" + wecomtest.SimAgentID,
-		"SCRM_WECOM_SECRET=" + wecomtest.SimAppSecret, "SCRM_WECOM_CONTACT_SECRET=" + wecomtest.SimContactSecret,
-		"SCRM_WECOM_TOKEN=" + wecomtest.SimToken, "SCRM_WECOM_AES_KEY=" + wecomtest.SimAESKey,
-		"SCRM_WECOM_API_BASE=" + sim.URL,
-		"SCRM_CAMPAIGN_LEASE=" + lease.String(),
-		"SCRM_TIMEZONE=UTC", "SCRM_DIGEST_AT=" + time.Now().UTC().Add(2*time.Hour).Format("15:04"),
-	}
+	g := newServerGroup(t, clusterEnv(uri, dbName, "cp9", sim.URL, "SCRM_CAMPAIGN_LEASE="+lease.String()))
 	type instance struct {
 		p    *serverProc
 		base string
 	}
-	var procs []*serverProc
 	start := func() instance {
-		addr := freeAddr(t)
-		p := startServer(t, addr, t.TempDir(), env...)
-		procs = append(procs, p)
-		return instance{p, "http://" + addr}
+		p, base := g.start()
+		return instance{p, base}
 	}
-	logs := func() string {
-		var b strings.Builder
-		for i, p := range procs {
-			if p.cmd.ProcessState == nil {
-				p.kill9()
-			}
-			fmt.Fprintf(&b, "--- server %d (pid %d):\n%s", i+1, p.cmd.Process.Pid, p.logs)
-		}
-		return b.String()
-	}
-	t.Cleanup(func() { logs() })
+	logs := g.logs
 	began := time.Now()
 	a, b := start(), start()
 
@@ -183,13 +160,8 @@ func TestTwoServersOnMongoKill9DuringCampaign(t *testing.T) {
 	perSender := map[string]int{}
 	for _, m := range msgs {
 		perSender[m.Creator]++
-		var got []string
-		for _, r := range m.Recipients {
-			got = append(got, r.ExternalUserID)
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, want[m.Creator]) {
-			t.Errorf("%s's task lists %v, want %v", m.Creator, got, want[m.Creator])
+		if got := m.RecipientIDs(); !slices.Equal(got, want[m.Creator]) {
+			t.Errorf("%s's task lists %v, want %v", m.Creator, m.RecipientIDs(), want[m.Creator])
 		}
 		if m.Text != "您好，双十二专享价" {
 			t.Errorf("%s's task reads %q", m.Creator, m.Text)
@@ -224,19 +196,12 @@ func TestTwoServersOnMongoKill9DuringCampaign(t *testing.T) {
 	}
 
 	// The salespeople send it; the report must match WeCom's records.
-	delivered := 0
 	for _, m := range msgs {
 		if !sim.ConfirmGroupMsg(m.MsgID) {
 			t.Fatalf("%s could not send %s", m.Creator, m.MsgID)
 		}
 	}
-	for _, m := range sim.GroupMsgs() {
-		for _, r := range m.Recipients {
-			if r.Status == 1 {
-				delivered++
-			}
-		}
-	}
+	delivered := sim.GroupMsgDelivered()
 	var synced store.Campaign
 	if code := postJSON(t, restarted.base+"/api/v1/campaigns/"+cp.ID+"/sync", "", nil, &synced); code != 200 {
 		t.Fatalf("sync: %d", code)

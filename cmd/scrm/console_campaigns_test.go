@@ -246,12 +246,7 @@ func TestConsoleCampaigns(t *testing.T) {
 			t.Fatalf("%d group tasks in WeCom, want one per owner", len(msgs))
 		}
 		for _, m := range msgs {
-			var got []string
-			for _, r := range m.Recipients {
-				got = append(got, r.ChatID)
-			}
-			slices.Sort(got)
-			want := slices.Sorted(slices.Values(groups[m.Creator]))
+			got, want := m.RecipientIDs(), slices.Sorted(slices.Values(groups[m.Creator]))
 			if m.ChatType != "group" || !slices.Equal(got, want) || m.Text != "大家好，群内福利今晚开始" {
 				t.Errorf("%s's task: %s to %v %q, want group to %v", m.Creator, m.ChatType, got, m.Text, want)
 			}

@@ -43,6 +43,17 @@ type SimGroupMsg struct {
 	Reminders   []time.Time
 }
 
+// RecipientIDs are the message's customers' external_userids, or its
+// groups' chat IDs, sorted.
+func (m SimGroupMsg) RecipientIDs() []string {
+	ids := make([]string, 0, len(m.Recipients))
+	for _, r := range m.Recipients {
+		ids = append(ids, r.ExternalUserID+r.ChatID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
 // SimGroupMsgRecipient is one customer (or group) of a mass message.
 type SimGroupMsgRecipient struct {
 	ExternalUserID string
@@ -107,6 +118,21 @@ func (s *Simulator) GroupMsgs() []SimGroupMsg {
 		out = append(out, m)
 	}
 	return out
+}
+
+// GroupMsgDelivered counts the recipients, customers and groups, that
+// the mass messages reached (status 1): what a campaign report's
+// delivered count must match.
+func (s *Simulator) GroupMsgDelivered() int {
+	n := 0
+	for _, m := range s.GroupMsgs() {
+		for _, r := range m.Recipients {
+			if r.Status == 1 {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // ConfirmGroupMsg is the sender pressing 发送 in WeCom: every recipient
