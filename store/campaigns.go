@@ -229,12 +229,17 @@ type CampaignStore interface {
 // ScrubCampaignTask removes the identity values of an erased customer from
 // t's recipient and failure lists and reports whether it changed t. A task
 // keeps the other recipients: the campaign's record of who it was sent to
-// stays true for everyone else.
+// stays true for everyone else. A per-customer task left with nobody loses
+// its text too, which was written to them by name.
 func ScrubCampaignTask(t *CampaignTask, values []string) bool {
 	drop := func(list []string) []string {
 		return slices.DeleteFunc(list, func(v string) bool { return slices.Contains(values, v) })
 	}
 	before := len(t.ExternalUserIDs) + len(t.FailList)
 	t.ExternalUserIDs, t.FailList = drop(t.ExternalUserIDs), drop(t.FailList)
-	return len(t.ExternalUserIDs)+len(t.FailList) != before
+	changed := len(t.ExternalUserIDs)+len(t.FailList) != before
+	if changed && len(t.ExternalUserIDs) == 0 {
+		t.Text = ""
+	}
+	return changed
 }

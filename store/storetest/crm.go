@@ -596,6 +596,11 @@ var eraseTests = []crmTest{
 			ExternalUserIDs: []string{secrets[extV], "wmKeep"}, FailList: []string{secrets[extV]}, State: "created"}); err != nil {
 			t.Fatal(err)
 		}
+		// A per-customer task's text carries the customer's name.
+		if err := s.PutCampaignTask(ctx, &store.CampaignTask{CampaignID: "cp1", Sender: "s1", Chunk: 1,
+			ExternalUserIDs: []string{secrets[extV]}, Text: secrets[name] + "，您好", State: "created"}); err != nil {
+			t.Fatal(err)
+		}
 		// Markers are named after events and pushes, which may hold an
 		// identity value or the customer's ID.
 		mustNil(t, s.SetMarker(ctx, store.MarkBotReply, "wecom:evt:sys:1:"+secrets[extV]+":y", "1", base))
@@ -653,8 +658,9 @@ var eraseTests = []crmTest{
 			}
 		}
 
-		if tasks, err := s.FindCampaignTasks(ctx, "cp1"); err != nil || len(tasks) != 1 || !slices.Equal(tasks[0].ExternalUserIDs, []string{"wmKeep"}) || len(tasks[0].FailList) != 0 {
-			t.Errorf("campaign task after the erase = %+v, %v; want only wmKeep left", tasks, err)
+		if tasks, err := s.FindCampaignTasks(ctx, "cp1"); err != nil || len(tasks) != 2 || !slices.Equal(tasks[0].ExternalUserIDs, []string{"wmKeep"}) || len(tasks[0].FailList) != 0 ||
+			len(tasks[1].ExternalUserIDs) != 0 || tasks[1].Text != "" {
+			t.Errorf("campaign tasks after the erase = %+v, %v; want only wmKeep left, and the per-customer task without its text", tasks, err)
 		}
 		// The API agrees, and the neighbour is intact.
 		if _, err := s.FindCustomerByID(ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
