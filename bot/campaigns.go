@@ -322,7 +322,10 @@ func (c *Core) Campaign(ctx context.Context, a Actor, id string) (*CampaignDetai
 		return nil, err
 	}
 	for _, t := range tasks {
-		t.ExternalUserIDs = nil // the sends carry them; a detail stays small
+		// The sends carry the recipients, and a per-customer task's text
+		// names a customer another manager may not see: a detail stays
+		// small and says no more than the list.
+		t.ExternalUserIDs, t.Text = nil, ""
 	}
 	return &CampaignDetail{Campaign: cp, Tasks: tasks}, nil
 }

@@ -271,7 +271,10 @@ func (c *Core) createTask(ctx context.Context, cp *store.Campaign, t *store.Camp
 			return c.taskCreated(ctx, cp, t, msgID, nil)
 		}
 	}
-	t.State, t.CallAt = store.TaskCalling, c.Now()
+	// The text is kept with the call, so a retry sends, and a look-up
+	// seeks, exactly what this call sent (a sender renamed meanwhile
+	// changes nothing).
+	t.State, t.CallAt, t.Text = store.TaskCalling, c.Now(), text
 	if err := c.st.PutCampaignTask(ctx, t); err != nil {
 		return err
 	}
@@ -298,8 +301,8 @@ func (c *Core) createTask(ctx context.Context, cp *store.Campaign, t *store.Camp
 	return c.taskCreated(ctx, cp, t, msgID, fail)
 }
 
-// taskText is the text t carries: its own (one customer's), or the
-// campaign's for its sender.
+// taskText is the text t carries: its own (one customer's, or the one its
+// first call sent), or the campaign's for its sender.
 func (c *Core) taskText(ctx context.Context, cp *store.Campaign, t *store.CampaignTask) string {
 	if t.Text != "" {
 		return t.Text
@@ -329,7 +332,8 @@ func (c *Core) taskCreated(ctx context.Context, cp *store.Campaign, t *store.Cam
 		return err
 	}
 	m := c.massOpt.Messenger
-	if m == nil || t.Text != "" && t.Chunk > 0 {
+	perCustomer := cp.PerCustomer && len(t.ExternalUserIDs) == 1
+	if m == nil || perCustomer && t.Chunk > 0 {
 		return nil // one notice per sender of a per-customer campaign
 	}
 	n := len(recipients(t)) - len(fail)
@@ -337,7 +341,7 @@ func (c *Core) taskCreated(ctx context.Context, cp *store.Campaign, t *store.Cam
 	switch {
 	case cp.ToGroups():
 		what = fmt.Sprintf("一条客户群群发，共 %d 个客户群", n)
-	case t.Text != "":
+	case perCustomer:
 		what = "几条客户群发，每位客户一条、带客户的称呼，请逐条确认"
 	}
 	text := fmt.Sprintf("### 待发送群发「%s」\n公司为你准备了%s。\n请在企业微信「客户联系 → 群发助手」中确认发送。", cp.Name, what)
@@ -348,8 +352,10 @@ func (c *Core) taskCreated(ctx context.Context, cp *store.Campaign, t *store.Cam
 }
 
 // findExistingTask looks for the task a lost answer created: the sender's
-// mass messages since the call began, with the task's text, whose
-// recipients are exactly the task's.
+// mass messages since the call began whose recipients are exactly the
+// task's (less any WeCom refused), the one with the task's text first.
+// The text only breaks ties: WeCom's echo of it is not promised to be
+// byte for byte what was sent.
 func (c *Core) findExistingTask(ctx context.Context, cp *store.Campaign, t *store.CampaignTask) (string, error) {
 	from := t.CallAt.Add(-time.Minute)
 	chatType := store.ChatTypeSingle
@@ -363,8 +369,9 @@ func (c *Core) findExistingTask(ctx context.Context, cp *store.Campaign, t *stor
 	text := c.taskText(ctx, cp, t)
 	want := slices.Clone(recipients(t))
 	slices.Sort(want)
+	found := ""
 	for _, g := range list {
-		if g.Creator != t.Sender || g.Text != nil && g.Text.Content != text {
+		if g.Creator != t.Sender {
 			continue
 		}
 		res, err := c.mass.GroupMsgSendResults(ctx, g.MsgID, t.Sender)
@@ -378,11 +385,17 @@ func (c *Core) findExistingTask(ctx context.Context, cp *store.Campaign, t *stor
 		slices.Sort(got)
 		// WeCom keeps only the sender's contacts (groups): the found
 		// task's recipients are the wanted ones minus any it refused.
-		if len(got) > 0 && isSubset(got, want) && len(want)-len(got) <= len(want)/2 {
+		if len(got) == 0 || !isSubset(got, want) || len(want)-len(got) > len(want)/2 {
+			continue
+		}
+		if g.Text != nil && g.Text.Content == text {
 			return g.MsgID, nil
 		}
+		if found == "" {
+			found = g.MsgID
+		}
 	}
-	return "", nil
+	return found, nil
 }
 
 func isSubset(small, big []string) bool {

@@ -146,8 +146,10 @@ type CampaignTask struct {
 	Chunk           int      `json:"chunk"`
 	ExternalUserIDs []string `json:"external_userids"`
 	ChatIDs         []string `json:"chat_ids,omitempty"`
-	// Text is the task's own text when the campaign's differs per task
-	// (a per-customer task); empty: the campaign's, rendered per sender.
+	// Text is what the task says: set when planned for a per-customer
+	// task (it names the customer), else at its first call (the
+	// campaign's text for its sender), so every retry and look-up of the
+	// task uses the same words.
 	Text       string     `json:"text,omitempty"`
 	State      string     `json:"state"`
 	MsgID      string     `json:"msgid,omitempty"`
