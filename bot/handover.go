@@ -313,13 +313,10 @@ func (*Handover) Name() string { return "handover" }
 
 // Runner returns the runner of JobHandover jobs.
 func (h *Handover) Runner(q JobQueue, o RunnerOptions) *JobRunner {
-	if o.Owner != "" {
-		o.Owner += "-" + JobHandover
-	}
 	if o.Now == nil {
 		o.Now = h.o.Now
 	}
-	return NewJobRunner(q, JobHandover, h.Run, o)
+	return NewJobRunner(q, JobHandover, h.Run, o.forKind(JobHandover, 0))
 }
 
 // Process implements Processor: the callbacks WeCom sends when it settles a

@@ -64,12 +64,12 @@ func (p *OAWelcome) Process(ctx context.Context, ev *store.Event) error {
 	if scene == "" || openID == "" {
 		return nil
 	}
-	ch, err := p.st.FindChannelByState(ctx, scene)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // a QR code scrm did not make
-	}
+	ch, err := channelByState(ctx, p.st, scene)
 	if err != nil {
-		return fmt.Errorf("oa welcome: find channel: %w", err)
+		return fmt.Errorf("oa welcome: %w", err)
+	}
+	if ch == nil {
+		return nil // a QR code scrm did not make
 	}
 	text := strings.TrimSpace(ch.Welcome.Text)
 	if ch.Kind != store.ChannelKindOAQRCode || ch.DeletedAt != nil || text == "" {
