@@ -74,7 +74,7 @@ func channelByState(ctx context.Context, st interface {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find channel: %w", err)
+		return nil, fmt.Errorf("find the channel of state %q: %w", state, err)
 	}
 	return ch, nil
 }
@@ -84,11 +84,8 @@ func (p *ChannelAttribution) attribute(ctx context.Context, ev *store.Event, sta
 		return nil
 	}
 	ch, err := channelByState(ctx, p.st, state)
-	if err != nil {
-		return fmt.Errorf("channels: %w", err)
-	}
-	if ch == nil {
-		return nil // a contact way scrm did not make
+	if ch == nil || err != nil {
+		return err // no channel: a contact way scrm did not make
 	}
 	cu, err := p.st.FindCustomerByIdentity(ctx, store.Identity{Kind: idKind, Value: idValue})
 	if errors.Is(err, store.ErrNotFound) {

@@ -65,11 +65,8 @@ func (p *OAWelcome) Process(ctx context.Context, ev *store.Event) error {
 		return nil
 	}
 	ch, err := channelByState(ctx, p.st, scene)
-	if err != nil {
-		return fmt.Errorf("oa welcome: %w", err)
-	}
-	if ch == nil {
-		return nil // a QR code scrm did not make
+	if ch == nil || err != nil {
+		return err // no channel: a QR code scrm did not make
 	}
 	text := strings.TrimSpace(ch.Welcome.Text)
 	if ch.Kind != store.ChannelKindOAQRCode || ch.DeletedAt != nil || text == "" {
