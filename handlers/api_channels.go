@@ -131,12 +131,18 @@ func (h *crmAPI) listChannels(c *fiber.Ctx) error {
 	return sendJSON(c, fiber.StatusOK, out)
 }
 
-func (h *crmAPI) getChannel(c *fiber.Ctx) error {
+// pathChannel reads the channel the path names, for a caller of a role
+// that may manage channels.
+func (h *crmAPI) pathChannel(c *fiber.Ctx) (*store.Channel, error) {
 	p, id, err := roleAndID(c, channelRoles...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ch, err := h.core.Channel(c.UserContext(), p.act(), id)
+	return h.core.Channel(c.UserContext(), p.act(), id)
+}
+
+func (h *crmAPI) getChannel(c *fiber.Ctx) error {
+	ch, err := h.pathChannel(c)
 	if err != nil {
 		return err
 	}
@@ -179,11 +185,7 @@ const maxQRImage = 2 << 20
 // WeCom gave (a browser cannot always reach it signed in, and a download
 // should carry the channel's name).
 func (h *crmAPI) channelQRCode(c *fiber.Ctx) error {
-	p, id, err := roleAndID(c, channelRoles...)
-	if err != nil {
-		return err
-	}
-	ch, err := h.core.Channel(c.UserContext(), p.act(), id)
+	ch, err := h.pathChannel(c)
 	if err != nil {
 		return err
 	}
