@@ -216,6 +216,16 @@ func (h *crmAPI) channelQRCode(c *fiber.Ctx) error {
 	return c.Send(body)
 }
 
+// statsArgs reads a channel statistics request: who asks (a role that may
+// manage channels), the channel, and the period (statsQuery).
+func (h *crmAPI) statsArgs(c *fiber.Ctx) (p principal, id string, from, to time.Time, err error) {
+	if p, id, err = roleAndID(c, channelRoles...); err != nil {
+		return p, id, from, to, err
+	}
+	from, to, err = h.statsQuery(c)
+	return p, id, from, to, err
+}
+
 // statsQuery reads from and to: RFC 3339 instants or business dates (to
 // inclusive as a date); the last 30 days by default.
 func (h *crmAPI) statsQuery(c *fiber.Ctx) (time.Time, time.Time, error) {
@@ -254,11 +264,7 @@ func parseStatsTime(name, v string, loc *time.Location, end bool) (time.Time, er
 }
 
 func (h *crmAPI) channelStats(c *fiber.Ctx) error {
-	p, id, err := roleAndID(c, channelRoles...)
-	if err != nil {
-		return err
-	}
-	from, to, err := h.statsQuery(c)
+	p, id, from, to, err := h.statsArgs(c)
 	if err != nil {
 		return err
 	}
@@ -270,11 +276,7 @@ func (h *crmAPI) channelStats(c *fiber.Ctx) error {
 }
 
 func (h *crmAPI) exportChannelStats(c *fiber.Ctx) error {
-	p, id, err := roleAndID(c, channelRoles...)
-	if err != nil {
-		return err
-	}
-	from, to, err := h.statsQuery(c)
+	p, id, from, to, err := h.statsArgs(c)
 	if err != nil {
 		return err
 	}
