@@ -34,6 +34,9 @@ type SegmentFilter struct {
 	Channel           string     `json:"channel,omitempty"`
 	Sentiment         string     `json:"sentiment,omitempty"`
 	Waiting           bool       `json:"waiting,omitempty"`
+
+	// CustomerID selects one customer (a journey's one-customer message).
+	CustomerID string `json:"customer_id,omitempty"`
 }
 
 // Segment is a named SegmentFilter.
@@ -69,6 +72,10 @@ type Campaign struct {
 	CreatedAt   time.Time           `json:"created_at"`
 	UpdatedAt   time.Time           `json:"updated_at"`
 	Report      CampaignReport      `json:"report"`
+
+	// JourneyID names the journey whose step made this one-customer
+	// campaign; FindCampaigns lists only the campaigns people made.
+	JourneyID string `json:"journey_id,omitempty"`
 }
 
 // CampaignReport is what became of a campaign, from its sends.
@@ -152,7 +159,8 @@ type CampaignStore interface {
 	UpdateCampaign(ctx context.Context, c *Campaign) error
 	// FindCampaignByID returns ErrNotFound if there is none.
 	FindCampaignByID(ctx context.Context, id string) (*Campaign, error)
-	// FindCampaigns returns campaigns newest first, at most limit (0: 100).
+	// FindCampaigns returns the campaigns people made (no JourneyID) newest
+	// first, at most limit (0: 100).
 	FindCampaigns(ctx context.Context, limit int) ([]*Campaign, error)
 
 	// PutCampaignTask creates or replaces task (campaign, sender, chunk).

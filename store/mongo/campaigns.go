@@ -30,6 +30,7 @@ const (
 type jsonDoc struct {
 	ID         string    `bson:"_id"`
 	CampaignID string    `bson:"campaign_id,omitempty"`
+	JourneyID  string    `bson:"journey_id,omitempty"` // a journey's campaign: not listed with the others
 	CreatedAt  time.Time `bson:"created_at"`
 	Doc        string    `bson:"doc"`
 }
@@ -50,6 +51,7 @@ func (db *DB) coll(name string) *mongo.Collection { return db.db.Collection(name
 func (db *DB) prepareCampaigns(ctx context.Context) error {
 	if err := createMissingIndexes(ctx, db.coll(collCampaigns), []mongo.IndexModel{
 		{Keys: bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("created")},
+		{Keys: bson.D{{Key: "journey_id", Value: 1}, {Key: "created_at", Value: -1}}, Options: options.Index().SetName("journey")},
 	}); err != nil {
 		return err
 	}
@@ -65,13 +67,19 @@ func (db *DB) prepareCampaigns(ctx context.Context) error {
 }
 
 func (db *DB) insertJSON(ctx context.Context, coll, what, id, campaignID string, at time.Time, v any) error {
+	return db.insertJSONDoc(ctx, coll, what, jsonDoc{ID: id, CampaignID: campaignID, CreatedAt: at}, v)
+}
+
+// insertJSONDoc stores v as d's document; d holds the keys it is found by.
+func (db *DB) insertJSONDoc(ctx context.Context, coll, what string, d jsonDoc, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("mongo: create %s: %w", what, err)
 	}
-	if _, err := db.coll(coll).InsertOne(ctx, jsonDoc{ID: id, CampaignID: campaignID, CreatedAt: at, Doc: string(raw)}); err != nil {
+	d.Doc = string(raw)
+	if _, err := db.coll(coll).InsertOne(ctx, d); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
-			return fmt.Errorf("mongo: create %s %s: id taken: %w", what, id, store.ErrConflict)
+			return fmt.Errorf("mongo: create %s %s: id taken: %w", what, d.ID, store.ErrConflict)
 		}
 		return fmt.Errorf("mongo: create %s: %w", what, err)
 	}
@@ -150,7 +158,7 @@ func (db *DB) CreateCampaign(ctx context.Context, c *store.Campaign) error {
 	if c == nil || c.ID == "" || c.Name == "" {
 		return fmt.Errorf("mongo: create campaign: id and name required: %w", store.ErrInvalid)
 	}
-	return db.insertJSON(ctx, collCampaigns, "campaign", c.ID, "", c.CreatedAt, c)
+	return db.insertJSONDoc(ctx, collCampaigns, "campaign", jsonDoc{ID: c.ID, JourneyID: c.JourneyID, CreatedAt: c.CreatedAt}, c)
 }
 
 // UpdateCampaign implements store.CampaignStore.
@@ -180,7 +188,8 @@ func (db *DB) FindCampaigns(ctx context.Context, limit int) ([]*store.Campaign, 
 	if limit <= 0 {
 		limit = 100
 	}
-	return findJSONs[store.Campaign](ctx, db.coll(collCampaigns), "campaigns", bson.D{},
+	notJourney := bson.D{{Key: "journey_id", Value: bson.D{{Key: "$exists", Value: false}}}}
+	return findJSONs[store.Campaign](ctx, db.coll(collCampaigns), "campaigns", notJourney,
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
 }
 

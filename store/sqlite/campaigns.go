@@ -114,8 +114,8 @@ func (db *DB) CreateCampaign(ctx context.Context, c *store.Campaign) error {
 	if err != nil {
 		return err
 	}
-	return insertDoc(ctx, db, "campaign", `INSERT INTO campaigns (id, doc, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-		c.ID, doc, nanos(c.CreatedAt))
+	return insertDoc(ctx, db, "campaign", `INSERT INTO campaigns (id, doc, created_at, journey_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		c.ID, doc, nanos(c.CreatedAt), c.JourneyID)
 }
 
 // UpdateCampaign implements store.CampaignStore.
@@ -144,7 +144,7 @@ func (db *DB) FindCampaigns(ctx context.Context, limit int) ([]*store.Campaign, 
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT doc FROM campaigns ORDER BY created_at DESC, id DESC LIMIT ?`, limit)
+	rows, err := db.r.QueryContext(ctx, `SELECT doc FROM campaigns WHERE journey_id = '' ORDER BY created_at DESC, id DESC LIMIT ?`, limit)
 	return scanDocs[store.Campaign](rows, err, "campaigns")
 }
 
