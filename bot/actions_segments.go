@@ -40,7 +40,7 @@ func validateFilter(f store.SegmentFilter) error {
 	if !slices.Contains(sentiments, f.Sentiment) {
 		return invalid("sentiment must be positive, neutral or negative", "情绪只能是 positive、neutral 或 negative。")
 	}
-	for _, v := range []string{f.Tag, f.Stage, f.Query, f.Owner, f.Channel} {
+	for _, v := range []string{f.Tag, f.Stage, f.Query, f.Owner, f.Channel, f.CustomerID} {
 		if utf8.RuneCountInString(v) > 128 {
 			return invalid("filter values must be at most 128 characters", "筛选条件最多 128 个字。")
 		}
@@ -173,7 +173,7 @@ func (c *Core) eachInFilter(ctx context.Context, a Actor, f store.SegmentFilter,
 		}
 	}
 	for {
-		page, err := c.st.FindCustomers(ctx, cf)
+		page, err := c.filterPage(ctx, f, cf)
 		if err != nil {
 			return fmt.Errorf("actions: customers of a filter: %w", err)
 		}
@@ -190,6 +190,30 @@ func (c *Core) eachInFilter(ctx context.Context, a Actor, f store.SegmentFilter,
 		}
 		cf.AfterID = page[len(page)-1].ID
 	}
+}
+
+// filterPage reads a page of the customers cf selects. A filter naming one
+// customer (a journey's message) reads that customer, who must also have
+// the filter's tag and stage and be followed within its owners.
+func (c *Core) filterPage(ctx context.Context, f store.SegmentFilter, cf store.CustomerFilter) ([]*store.Customer, error) {
+	if f.CustomerID == "" {
+		return c.st.FindCustomers(ctx, cf)
+	}
+	if cf.AfterID != "" {
+		return nil, nil
+	}
+	cu, err := c.st.FindCustomerByID(ctx, f.CustomerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.Tag != "" && !slices.Contains(cu.Tags, f.Tag) || f.Stage != "" && cu.Stage != f.Stage ||
+		cf.StaffIDs != nil && !slices.ContainsFunc(cu.Follows, func(fo store.Follow) bool { return !fo.Deleted && slices.Contains(cf.StaffIDs, fo.StaffID) }) {
+		return nil, nil
+	}
+	return []*store.Customer{cu}, nil
 }
 
 func matchesExtra(cu *store.Customer, f store.SegmentFilter) bool {

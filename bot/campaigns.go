@@ -98,6 +98,7 @@ type CampaignRequest struct {
 	Attachments []store.WelcomeAttachment
 	SendAt      *time.Time
 	Key         string
+	JourneyID   string // the journey whose step sends it (one customer)
 }
 
 func campaignNotFound() error {
@@ -158,7 +159,7 @@ func (c *Core) CreateCampaign(ctx context.Context, a Actor, req CampaignRequest)
 		return nil, false, err
 	}
 	cp := &store.Campaign{ID: id, Name: name, Text: text, Attachments: req.Attachments, Filter: filter, SegmentID: req.SegmentID,
-		SendAt: sendAt, Status: store.CampaignScheduled, CreatedBy: a.ID(), CreatedAt: now, UpdatedAt: now,
+		JourneyID: req.JourneyID, SendAt: sendAt, Status: store.CampaignScheduled, CreatedBy: a.ID(), CreatedAt: now, UpdatedAt: now,
 		Report: store.CampaignReport{LeftOut: map[string]int{}}}
 	created := true
 	if err := c.st.CreateCampaign(ctx, cp); errors.Is(err, store.ErrConflict) {

@@ -19,11 +19,14 @@ type Card struct {
 	// unique per app (letters, digits and _-@, at most 128 bytes), and the
 	// same TaskID and content when a push is repeated, so that the duplicate
 	// check recognises the repeat.
-	TaskID  string
-	Source  string // the small line above the title, e.g. "scrm 跟进提醒"
-	Title   string // at most 26 characters
-	Desc    string // under the title, at most 30 characters
-	Text    string // the body (sub_title_text), at most 112 characters
+	TaskID string
+	Source string // the small line above the title, e.g. "scrm 跟进提醒"
+	Title  string // at most 26 characters
+	Desc   string // under the title, at most 30 characters
+	Text   string // the body (sub_title_text), at most 112 characters
+	// Quote is a text quoted whole below the body for the member to copy
+	// (a journey reminder's ready-to-send script).
+	Quote   string
 	Rows    []CardRow
 	Buttons []CardButton
 	// DuplicateCheck > 0 asks WeCom to drop the same card sent to the same

@@ -78,8 +78,9 @@ type rmEnv struct {
 	dir     bot.StaticDirectory
 	cmds    *bot.Commands
 	cards   *bot.CardActions
-	cadence *bot.Cadence
-	pipe    *bot.Pipeline
+	cadence  *bot.Cadence
+	journeys *bot.Journeys
+	pipe     *bot.Pipeline
 	sched   *bot.Scheduler
 	seq     atomic.Int64
 }
@@ -91,18 +92,23 @@ func newRmEnv(t *testing.T, staff ...string) *rmEnv {
 	e.dir = bot.StaticDirectory{"boss": {Role: bot.RoleManager, Team: []string{"lisi", "wangwu"}}}
 	e.cmds = bot.NewCommands(e.st, e.dir, e.out, rmLoc)
 	e.cards = bot.NewCardActions(e.st, e.dir, e.cmds, e.out, rmLoc, e.clk.Now)
+	e.cadence = bot.NewCadence(e.st, bot.CadenceOptions{Now: e.clk.Now})
 	var err error
-	if e.cadence, err = bot.NewCadence(e.st, bot.CadenceOptions{Location: rmLoc, Now: e.clk.Now}); err != nil {
+	if e.journeys, err = bot.NewJourneys(e.st, bot.JourneyOptions{Location: rmLoc, Now: e.clk.Now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.journeys.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e.pipe = bot.NewPipeline(e.st, bot.PipelineOptions{Owner: "pipe", Now: e.clk.Now},
-		bot.NewCustomers(e.st, profiles{"wmZ": {Name: "张三"}, "wmW": {Name: "王五"}, "wmL": {Name: "刘备"}}), e.cadence, e.cmds, e.cards)
+		bot.NewCustomers(e.st, profiles{"wmZ": {Name: "张三"}, "wmW": {Name: "王五"}, "wmL": {Name: "刘备"}}), e.cadence, e.journeys, e.cmds, e.cards)
 	e.sched = e.scheduler("sched-a", e.st)
 	return e
 }
 
 func (e *rmEnv) scheduler(owner string, st bot.SchedulerStore) *bot.Scheduler {
-	s, err := bot.NewScheduler(st, e.dir, e.out, bot.SchedulerOptions{Owner: owner, Location: rmLoc, Now: e.clk.Now, Lease: time.Minute})
+	s, err := bot.NewScheduler(st, e.dir, e.out, bot.SchedulerOptions{Owner: owner, Location: rmLoc, Now: e.clk.Now, Lease: time.Minute,
+		Journeys: e.journeys})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -181,10 +187,22 @@ func (e *rmEnv) deliver(m wecomtest.Msg) bool {
 	return ins[0]
 }
 
-// run drains the event log through the pipeline.
+// run drains the event log through the pipeline, then advances the
+// journey runs due.
 func (e *rmEnv) run() {
 	e.t.Helper()
 	drain(e.t, e.pipe.RunOnce)
+	drain(e.t, e.journeys.RunDue)
+}
+
+// journeysUntil moves the clock to until in steps of six hours, advancing
+// the journey runs due at each.
+func (e *rmEnv) journeysUntil(until time.Time) {
+	e.t.Helper()
+	for t := e.clk.Now(); !t.After(until); t = t.Add(6 * time.Hour) {
+		e.clk.Set(t)
+		drain(e.t, e.journeys.RunDue)
+	}
 }
 
 // say sends a staff message to the app and returns the bot's reply.

@@ -60,6 +60,9 @@ func (m messenger) SendTemplateCard(ctx context.Context, toUser string, card bot
 	if card.Source != "" {
 		tc.Source = &wecom.CardSource{Desc: card.Source}
 	}
+	if card.Quote != "" {
+		tc.QuoteArea = &wecom.CardQuoteArea{Title: "可直接发送", QuoteText: card.Quote}
+	}
 	for _, r := range card.Rows {
 		tc.HorizontalContentList = append(tc.HorizontalContentList, wecom.CardHorizontalContent{KeyName: r.Key, Value: r.Value})
 	}
