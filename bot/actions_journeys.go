@@ -38,7 +38,7 @@ const (
 	maxJourneyText   = 4000 // bytes, a mass message's limit
 	maxJourneyScript = 1000 // runes, a quick reply's
 	maxJourneyTiers  = 10
-	maxJourneyRuns   = 500 // runs listed at once
+	maxJourneyRuns   = 500 // runs read at once
 	journeyIDPrefix  = "jn_"
 )
 
@@ -75,33 +75,47 @@ type JourneyRunView struct {
 	CustomerName string `json:"customer_name"`
 }
 
+// The journeys' refusals read the same in every door, the API included:
+// the console shows them as they come, to people who read Chinese.
+func refuse(kind error, text string) error { return &ActionError{Err: kind, Reason: text, Text: text} }
+
+func bad(text string) error { return refuse(store.ErrInvalid, text) }
+
+// inChinese is a shared check's refusal as the journeys give theirs.
+func inChinese(err error) error {
+	var ae *ActionError
+	if errors.As(err, &ae) {
+		return refuse(ae.Err, ae.Text)
+	}
+	return err
+}
+
 func mayKeepJourneys(a Actor) error {
 	if a.Role != RoleAdmin && a.Role != RoleManager {
-		return forbidden("your role may not do this", "只有主管和管理员可以管理跟进旅程。")
+		return refuse(ErrForbidden, "只有主管和管理员可以管理跟进旅程。")
 	}
 	return nil
 }
 
 func errJourneyNotFound() error {
-	return &ActionError{Err: store.ErrNotFound, Reason: "journey not found", Text: "没有找到这个跟进旅程。"}
+	return refuse(store.ErrNotFound, "没有找到这个跟进旅程。")
 }
 
 func errJourneyChanged() error {
-	return &ActionError{Err: store.ErrConflict, Reason: "the journey changed since it was read: read it again",
-		Text: "这个旅程已被他人修改，请刷新后再改。"}
+	return refuse(store.ErrConflict, "这个旅程已被他人修改，请刷新后再改。")
 }
 
 // validateJourney checks everything a journey holds; channels must exist.
 func (c *Core) validateJourney(ctx context.Context, j *store.Journey) error {
 	j.Name = trimmed(j.Name)
 	if j.Name == "" || utf8.RuneCountInString(j.Name) > maxJourneyName {
-		return invalid(fmt.Sprintf("name must be 1..%d characters", maxJourneyName), fmt.Sprintf("旅程名称需为 1 到 %d 个字。", maxJourneyName))
+		return bad(fmt.Sprintf("旅程名称需为 1 到 %d 个字。", maxJourneyName))
 	}
 	if err := c.validateTrigger(ctx, &j.Trigger); err != nil {
 		return err
 	}
 	if len(j.Steps) == 0 || len(j.Steps) > maxJourneySteps {
-		return invalid(fmt.Sprintf("steps: 1..%d", maxJourneySteps), fmt.Sprintf("旅程需有 1 到 %d 个步骤。", maxJourneySteps))
+		return bad(fmt.Sprintf("旅程需有 1 到 %d 个步骤。", maxJourneySteps))
 	}
 	for i := range j.Steps {
 		if err := validateStep(i, &j.Steps[i]); err != nil {
@@ -112,8 +126,8 @@ func (c *Core) validateJourney(ctx context.Context, j *store.Journey) error {
 		j.Exit.Stages = []string{}
 	}
 	for _, s := range j.Exit.Stages {
-		if err := validateStage(s); err != nil {
-			return invalid("exit stages: "+err.Error(), "退出条件中的阶段需为："+strings.Join(Stages, "、"))
+		if validateStage(s) != nil {
+			return bad("退出条件中的阶段需为：" + strings.Join(Stages, "、"))
 		}
 	}
 	return nil
@@ -124,7 +138,7 @@ func validDays(n, lo int) bool { return n >= lo && n <= maxJourneyDays }
 func (c *Core) validateTrigger(ctx context.Context, t *store.JourneyTrigger) error {
 	days := func(lo int, zh string) error {
 		if !validDays(t.Days, lo) {
-			return invalid(fmt.Sprintf("trigger days must be %d..%d", lo, maxJourneyDays), fmt.Sprintf("%s需为 %d 到 %d 天。", zh, lo, maxJourneyDays))
+			return bad(fmt.Sprintf("%s需为 %d 到 %d 天。", zh, lo, maxJourneyDays))
 		}
 		return nil
 	}
@@ -134,19 +148,17 @@ func (c *Core) validateTrigger(ctx context.Context, t *store.JourneyTrigger) err
 			return nil
 		}
 		if _, err := c.st.FindChannelByID(ctx, t.Channel); errors.Is(err, store.ErrNotFound) {
-			return invalid("trigger channel names no channel", "没有找到触发条件中的渠道，请重新选择。")
+			return bad("没有找到触发条件中的渠道，请重新选择。")
 		} else if err != nil {
 			return fmt.Errorf("actions: channel %s: %w", t.Channel, err)
 		}
 	case store.TriggerTagAdded:
 		t.Tag = trimmed(t.Tag)
 		if t.Tag == "" || utf8.RuneCountInString(t.Tag) > MaxTagRunes {
-			return invalid("trigger tag must be 1..64 characters", fmt.Sprintf("触发标签需为 1 到 %d 个字。", MaxTagRunes))
+			return bad(fmt.Sprintf("触发标签需为 1 到 %d 个字。", MaxTagRunes))
 		}
 	case store.TriggerStageEntered:
-		if err := validateStage(t.Stage); err != nil {
-			return err
-		}
+		return inChinese(validateStage(t.Stage))
 	case store.TriggerDormant:
 		return days(1, "沉睡天数")
 	case store.TriggerNoReply:
@@ -154,21 +166,20 @@ func (c *Core) validateTrigger(ctx context.Context, t *store.JourneyTrigger) err
 	case store.TriggerDateField:
 		t.Field = trimmed(t.Field)
 		if t.Field == "" || utf8.RuneCountInString(t.Field) > MaxFieldNameRunes {
-			return invalid("trigger field must be 1..64 characters", fmt.Sprintf("日期字段名需为 1 到 %d 个字。", MaxFieldNameRunes))
+			return bad(fmt.Sprintf("日期字段名需为 1 到 %d 个字。", MaxFieldNameRunes))
 		}
 		return days(0, "提前天数")
 	case store.TriggerQuarterly:
 		if len(t.Tiers) == 0 || len(t.Tiers) > maxJourneyTiers {
-			return invalid(fmt.Sprintf("trigger tiers: 1..%d", maxJourneyTiers), fmt.Sprintf("请填写 1 到 %d 个客户等级。", maxJourneyTiers))
+			return bad(fmt.Sprintf("请填写 1 到 %d 个客户等级。", maxJourneyTiers))
 		}
 		for _, tier := range t.Tiers {
 			if trimmed(tier) == "" || utf8.RuneCountInString(tier) > MaxTierRunes {
-				return invalid("tiers must be 1..32 characters", fmt.Sprintf("客户等级需为 1 到 %d 个字。", MaxTierRunes))
+				return bad(fmt.Sprintf("客户等级需为 1 到 %d 个字。", MaxTierRunes))
 			}
 		}
 	default:
-		return invalid("trigger type must be new_customer, tag_added, stage_entered, dormant, date_field, no_reply or quarterly",
-			"请选择触发条件：新客户、打上标签、进入阶段、沉睡、日期临近、未回复或季度回访。")
+		return bad("请选择触发条件：新客户、打上标签、进入阶段、沉睡、日期临近、未回复或季度回访。")
 	}
 	return nil
 }
@@ -178,34 +189,30 @@ func validateStep(i int, s *store.JourneyStep) error {
 	switch s.Type {
 	case store.StepWait:
 		if !validDays(s.Days, 0) {
-			return invalid(fmt.Sprintf("step %d: wait 0..%d business days", i+1, maxJourneyDays), fmt.Sprintf("%s：等待天数需为 0 到 %d 个工作日。", n, maxJourneyDays))
+			return bad(fmt.Sprintf("%s：等待天数需为 0 到 %d 个工作日。", n, maxJourneyDays))
 		}
 	case store.StepRemind:
 		s.Text, s.Script = trimmed(s.Text), trimmed(s.Script)
 		if s.Text == "" || utf8.RuneCountInString(s.Text) > MaxReminderRunes {
-			return invalid(fmt.Sprintf("step %d: text must be 1..%d characters", i+1, MaxReminderRunes), fmt.Sprintf("%s：提醒事项需为 1 到 %d 个字。", n, MaxReminderRunes))
+			return bad(fmt.Sprintf("%s：提醒事项需为 1 到 %d 个字。", n, MaxReminderRunes))
 		}
 		if utf8.RuneCountInString(s.Script) > maxJourneyScript {
-			return invalid(fmt.Sprintf("step %d: script is at most %d characters", i+1, maxJourneyScript), fmt.Sprintf("%s：推荐话术最多 %d 个字。", n, maxJourneyScript))
+			return bad(fmt.Sprintf("%s：推荐话术最多 %d 个字。", n, maxJourneyScript))
 		}
 	case store.StepMessage:
 		s.Text = trimmed(s.Text)
 		if s.Text == "" || len(s.Text) > maxJourneyText {
-			return invalid(fmt.Sprintf("step %d: text is required, at most %d bytes", i+1, maxJourneyText), fmt.Sprintf("%s：请填写群发内容（最多 %d 字节）。", n, maxJourneyText))
+			return bad(fmt.Sprintf("%s：请填写群发内容（最多 %d 字节）。", n, maxJourneyText))
 		}
 	case store.StepTags:
 		if len(s.AddTags)+len(s.RemoveTags) == 0 {
-			return invalid(fmt.Sprintf("step %d: add_tags or remove_tags", i+1), n+"：请填写要添加或移除的标签。")
+			return bad(n + "：请填写要添加或移除的标签。")
 		}
-		if err := validateTags(s.AddTags, s.RemoveTags); err != nil {
-			return err
-		}
+		return inChinese(validateTags(s.AddTags, s.RemoveTags))
 	case store.StepStage:
-		if err := validateStage(s.Stage); err != nil {
-			return err
-		}
+		return inChinese(validateStage(s.Stage))
 	default:
-		return invalid(fmt.Sprintf("step %d: type must be wait, remind, message, tags or stage", i+1), n+"：类型需为等待、提醒、群发、标签或阶段。")
+		return bad(n + "：类型需为等待、提醒、群发、标签或阶段。")
 	}
 	return nil
 }
@@ -256,13 +263,17 @@ func (c *Core) findJourney(ctx context.Context, id string) (*store.Journey, erro
 // UpdateJourney changes a journey (admins and managers) if it is still at
 // p.Version: a journey another editor changed since is refused with
 // ErrConflict. A built-in journey keeps its kind of trigger. The runs under
-// way follow the new steps from their next one.
+// way follow the new steps from their next one. A patch of Enabled alone
+// without a version is SetJourneyEnabled.
 func (c *Core) UpdateJourney(ctx context.Context, a Actor, id string, p JourneyPatch) (*store.Journey, error) {
 	if err := mayKeepJourneys(a); err != nil {
 		return nil, err
 	}
+	if p.Version == 0 && p.Enabled != nil && p.Name == nil && p.Trigger == nil && p.Steps == nil && p.Exit == nil {
+		return c.SetJourneyEnabled(ctx, a, id, *p.Enabled)
+	}
 	if p.Version <= 0 {
-		return nil, invalid("version is required: the version of the journey you read", "缺少旅程的版本号（version），请刷新后再改。")
+		return nil, bad("缺少旅程的版本号（version），请刷新后再改。")
 	}
 	j, err := c.findJourney(ctx, id)
 	if err != nil {
@@ -280,7 +291,7 @@ func (c *Core) UpdateJourney(ctx context.Context, a Actor, id string, p JourneyP
 	}
 	if p.Trigger != nil {
 		if j.Builtin != "" && p.Trigger.Type != j.Trigger.Type {
-			return nil, invalid("a built-in journey keeps its trigger type", "内置旅程的触发条件类型不能更改。")
+			return nil, bad("内置旅程的触发条件类型不能更改。")
 		}
 		j.Trigger, fields = *p.Trigger, append(fields, "trigger")
 	}
@@ -291,7 +302,7 @@ func (c *Core) UpdateJourney(ctx context.Context, a Actor, id string, p JourneyP
 		j.Exit, fields = *p.Exit, append(fields, "exit")
 	}
 	if len(fields) == 0 {
-		return nil, invalid("nothing to change: send name, enabled, trigger, steps or exit", "没有要修改的内容。")
+		return nil, bad("没有要修改的内容。")
 	}
 	if err := c.validateJourney(ctx, j); err != nil {
 		return nil, err
@@ -396,7 +407,7 @@ func (c *Core) JourneyRuns(ctx context.Context, a Actor, req JourneyRunsRequest)
 		return nil, err
 	}
 	if !slices.Contains([]string{"", store.RunActive, store.RunDone, store.RunExited}, req.State) {
-		return nil, invalid("state must be active, done or exited", "状态只能是 active、done 或 exited。")
+		return nil, bad("状态只能是 active、done 或 exited。")
 	}
 	if req.Limit <= 0 || req.Limit > maxJourneyRuns {
 		req.Limit = 100

@@ -26,11 +26,11 @@ import (
 // over HTTP, sealed and signed, to a minimal edge that verifies, decrypts
 // and stores them as the real one does.
 type hoEnv struct {
-	t      *testing.T
-	st     store.Store
-	sim    *wecomtest.Simulator
-	api    *wecom.APIClient
-	driver *wecomtest.Driver
+	t        *testing.T
+	st       store.Store
+	sim      *wecomtest.Simulator
+	api      *wecom.APIClient
+	driver   *wecomtest.Driver
 	ho       *bot.Handover
 	runner   *bot.JobRunner
 	pipe     *bot.Pipeline

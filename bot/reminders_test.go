@@ -70,19 +70,19 @@ func rmNewSim(t testing.TB, staff ...string) (*wecomtest.Simulator, rmPusher) {
 
 // rmEnv is one scrm instance's bot over a real SQLite store and the simulator.
 type rmEnv struct {
-	t       *testing.T
-	st      *sqlite.DB
-	sim     *wecomtest.Simulator
-	out     rmPusher
-	clk     *rmClock
-	dir     bot.StaticDirectory
-	cmds    *bot.Commands
-	cards   *bot.CardActions
+	t        *testing.T
+	st       *sqlite.DB
+	sim      *wecomtest.Simulator
+	out      rmPusher
+	clk      *rmClock
+	dir      bot.StaticDirectory
+	cmds     *bot.Commands
+	cards    *bot.CardActions
 	cadence  *bot.Cadence
 	journeys *bot.Journeys
 	pipe     *bot.Pipeline
-	sched   *bot.Scheduler
-	seq     atomic.Int64
+	sched    *bot.Scheduler
+	seq      atomic.Int64
 }
 
 func newRmEnv(t *testing.T, staff ...string) *rmEnv {
