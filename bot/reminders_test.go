@@ -172,17 +172,24 @@ func (e *rmEnv) team() {
 // reports whether it was new.
 func (e *rmEnv) deliver(m wecomtest.Msg) bool {
 	e.t.Helper()
+	return storeCallback(e.t, e.st, e.clk.Now(), m)
+}
+
+// storeCallback stores a WeCom callback built by wecomtest as the edge
+// would, received at now, and reports whether it was new.
+func storeCallback(t testing.TB, st store.EventStore, now time.Time, m wecomtest.Msg) bool {
+	t.Helper()
 	wev, err := wecom.ParseWeCom(m.XML(wecomtest.SimCorpID, wecomtest.SimAgentID))
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	ins, err := e.st.AppendEvents(context.Background(), []*store.Event{{
+	ins, err := st.AppendEvents(context.Background(), []*store.Event{{
 		DedupKey: wev.DedupKey(), Channel: wev.Channel, Kind: wev.Kind, FromID: wev.FromID, StaffID: wev.StaffID,
 		CustomerID: wev.CustomerID, Text: wev.Text, MsgID: wev.MsgID, Attrs: wev.Attrs, Raw: wev.Raw,
-		OccurredAt: wev.CreateTime, ReceivedAt: e.clk.Now(),
+		OccurredAt: wev.CreateTime, ReceivedAt: now,
 	}})
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return ins[0]
 }

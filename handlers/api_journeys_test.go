@@ -171,4 +171,6 @@ func (e *campaignEnv) raw(t *testing.T, method, path, token string, body any) (i
 	return resp.StatusCode, string(text)
 }
 
-func hasHan(s string) bool { return strings.ContainsFunc(s, func(r rune) bool { return unicode.Is(unicode.Han, r) }) }
+func hasHan(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return unicode.Is(unicode.Han, r) })
+}
