@@ -457,7 +457,7 @@ func (c *Core) journeysOnStage(ctx context.Context, stage string, w journeysAt) 
 	enter := func(j *store.Journey) bool {
 		return j.Trigger.Type == store.TriggerStageEntered && j.Trigger.Stage == stage
 	}
-	if err := enterJourneys(ctx, c.st, js, w.cu.ID, staff, "stage:"+stage+":"+w.occ, w.at, c.Now(), enter); err != nil {
+	if err := enterJourneys(ctx, c.st, js, entry{customerID: w.cu.ID, staff: staff, occ: "stage:" + stage + ":" + w.occ, at: w.at}, c.Now(), enter); err != nil {
 		return err
 	}
 	ends := map[string]bool{}

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -168,21 +169,29 @@ type journeyRuns interface {
 	UpdateJourneyRun(ctx context.Context, r *store.JourneyRun, version int64) error
 }
 
-// enterJourneys starts a run of customerID for occ in every enabled journey
-// of js that enter selects; a run that exists already is left alone. staff
-// is whom its reminders and messages go through; without one nothing
-// starts (a journey reaches customers through their salesperson).
-func enterJourneys(ctx context.Context, st journeyRuns, js []*store.Journey, customerID, staff, occ string, at, now time.Time,
-	enter func(*store.Journey) bool) error {
-	if staff == "" {
+// entry is a trigger's occurrence for one customer: when it happened
+// (the run begins then; waits count from its day) and when the first step
+// is due.
+type entry struct {
+	customerID, staff, occ string
+	at, due                time.Time
+}
+
+// enterJourneys starts a run for e in every enabled journey of js that
+// enter selects; a run that exists already is left alone. e.staff is whom
+// its reminders and messages go through; without one nothing starts (a
+// journey reaches customers through their salesperson).
+func enterJourneys(ctx context.Context, st journeyRuns, js []*store.Journey, e entry, now time.Time, enter func(*store.Journey) bool) error {
+	if e.staff == "" {
 		return nil
 	}
 	for _, j := range js {
 		if !j.Enabled || !enter(j) {
 			continue
 		}
-		r := &store.JourneyRun{ID: "jr_" + hashKey(j.ID, customerID, occ), JourneyID: j.ID, CustomerID: customerID, Occurrence: occ,
-			StaffID: staff, State: store.RunActive, StepAt: at.UTC(), NextAt: at.UTC(), Anchor: at.UTC(), StartedAt: at.UTC(), UpdatedAt: now.UTC()}
+		at, due := e.at.UTC(), cmp.Or(e.due, e.at).UTC()
+		r := &store.JourneyRun{ID: "jr_" + hashKey(j.ID, e.customerID, e.occ), JourneyID: j.ID, CustomerID: e.customerID, Occurrence: e.occ,
+			StaffID: e.staff, State: store.RunActive, StepAt: due, NextAt: due, Anchor: at, StartedAt: at, UpdatedAt: now.UTC()}
 		if _, err := st.CreateJourneyRun(ctx, r); err != nil {
 			return fmt.Errorf("journeys: enter %s: %w", j.ID, err)
 		}
@@ -196,7 +205,7 @@ func enterOnTags(ctx context.Context, st journeyRuns, js []*store.Journey, cu *s
 	staff, _ := customerOwner(cu)
 	for _, t := range added {
 		enter := func(j *store.Journey) bool { return j.Trigger.Type == store.TriggerTagAdded && j.Trigger.Tag == t }
-		if err := enterJourneys(ctx, st, js, cu.ID, staff, "tag:"+t+":"+occ, at, now, enter); err != nil {
+		if err := enterJourneys(ctx, st, js, entry{customerID: cu.ID, staff: staff, occ: "tag:" + t + ":" + occ, at: at}, now, enter); err != nil {
 			return err
 		}
 	}
@@ -304,7 +313,7 @@ func (e *Journeys) newCustomer(ctx context.Context, ev *store.Event) error {
 			return fmt.Errorf("journeys: channel of %s: %w", ev.DedupKey, err)
 		}
 	}
-	return enterJourneys(ctx, e.st, js, cu.ID, ev.StaffID, ev.DedupKey, ev.OccurredAt, e.o.Now(), func(j *store.Journey) bool {
+	return enterJourneys(ctx, e.st, js, entry{customerID: cu.ID, staff: ev.StaffID, occ: ev.DedupKey, at: ev.OccurredAt}, e.o.Now(), func(j *store.Journey) bool {
 		return j.Trigger.Type == store.TriggerNewCustomer && (j.Trigger.Channel == "" || j.Trigger.Channel == channel)
 	})
 }
@@ -634,7 +643,8 @@ func (e *Journeys) scanCustomer(ctx context.Context, js []*store.Journey, c *sto
 		if !ok {
 			continue
 		}
-		if err := enterJourneys(ctx, e.st, []*store.Journey{j}, fresh.ID, staff, occ, due, now, func(*store.Journey) bool { return true }); err != nil {
+		if err := enterJourneys(ctx, e.st, []*store.Journey{j}, entry{customerID: fresh.ID, staff: staff, occ: occ, at: now, due: due}, now,
+			func(*store.Journey) bool { return true }); err != nil {
 			return err
 		}
 	}
