@@ -605,6 +605,14 @@ func TestEditedBuiltinCadenceReachesTheNextCustomer(t *testing.T) {
 		!rs[2].DueAt.Equal(time.Date(2026, 11, 30, 10, 0, 0, 0, rmLoc)) {
 		t.Fatalf("the next customer's cadence %+v, want the edited greeting, T+2, then 4 days on", rs)
 	}
+	// The greeting's card quotes the ready-to-send text for lisi to copy.
+	rmPush(t, e.sched)
+	cards := rmCards(e.sim.SentTo("lisi"))
+	if !slices.ContainsFunc(cards, func(m wecomtest.SentMessage) bool {
+		return strings.Contains(string(m.Raw), `"quote_text":"张三您好，我是李四"`) && strings.Contains(string(m.Raw), "首次问候：张三")
+	}) {
+		t.Fatalf("no card quotes the script: %d cards", len(cards))
+	}
 
 	// Switched off: the next new customer is reminded of nothing.
 	if _, err := core.SetJourneyEnabled(ctx, admin, id, false); err != nil {

@@ -41,15 +41,7 @@ func (p rmPusher) SendMarkdownOnce(ctx context.Context, to, content string, wind
 }
 
 func (p rmPusher) SendTemplateCard(ctx context.Context, to string, card bot.Card) error {
-	tc := wecom.TemplateCard{CardType: "button_interaction", TaskID: card.TaskID, SubTitleText: card.Text,
-		MainTitle: &wecom.CardTitle{Title: card.Title, Desc: card.Desc}, Source: &wecom.CardSource{Desc: card.Source}}
-	for _, r := range card.Rows {
-		tc.HorizontalContentList = append(tc.HorizontalContentList, wecom.CardHorizontalContent{KeyName: r.Key, Value: r.Value})
-	}
-	for _, b := range card.Buttons {
-		tc.ButtonList = append(tc.ButtonList, wecom.CardButton{Text: b.Text, Key: b.Key})
-	}
-	_, err := p.c.SendTemplateCard(ctx, wecom.SendTarget{ToUser: []string{to}, DuplicateCheckInterval: card.DuplicateCheck}, tc)
+	_, err := p.c.SendTemplateCard(ctx, wecom.SendTarget{ToUser: []string{to}, DuplicateCheckInterval: card.DuplicateCheck}, card.TemplateCard())
 	return err
 }
 
