@@ -433,51 +433,70 @@ func (e *Journeys) Run(ctx context.Context) {
 	})
 }
 
-// RunDue advances the runs due now, reporting how many it found. A run
-// that fails stays claimed until its lease ends, then is taken up again.
+// RunDue advances the runs due now, reporting how many it claimed (none:
+// nothing more is due, or the store refuses the claims — either way no
+// reason to look again at once). A run that fails after its claim stays
+// claimed until its lease ends, then is taken up again.
 func (e *Journeys) RunDue(ctx context.Context) (int, error) {
 	runs, err := e.st.FindDueJourneyRuns(ctx, e.o.Now(), 50)
 	if err != nil {
 		return 0, fmt.Errorf("journeys: due runs: %w", err)
 	}
+	claimed := 0
 	for _, r := range runs {
-		if err := e.advance(ctx, r); err != nil {
+		run, err := e.claim(ctx, r)
+		if err != nil || run == nil {
+			if err != nil {
+				e.o.Logger.Warn("journeys: claim run", "run", r.ID, "err", err)
+			}
+			continue
+		}
+		claimed++
+		if err := e.advance(ctx, run); err != nil {
 			e.o.Logger.Warn("journeys: advance run", "run", r.ID, "journey", r.JourneyID, "err", err)
 		}
 	}
-	return len(runs), nil
+	return claimed, nil
 }
 
-// advance claims r and runs its steps until one lies ahead or the run ends.
-func (e *Journeys) advance(ctx context.Context, r *store.JourneyRun) error {
+// claim marks r RunCalling with its next look a lease ahead, over the
+// version read: nil when another instance claimed it first.
+func (e *Journeys) claim(ctx context.Context, r *store.JourneyRun) (*store.JourneyRun, error) {
 	now := e.o.Now().UTC()
 	run := *r
 	run.Phase, run.NextAt, run.UpdatedAt = store.RunCalling, now.Add(e.o.Lease), now
 	if err := e.st.UpdateJourneyRun(ctx, &run, r.Version); errors.Is(err, store.ErrConflict) {
-		return nil // another instance claimed it
+		return nil, nil
 	} else if err != nil {
-		return fmt.Errorf("claim: %w", err)
+		return nil, err
 	}
+	return &run, nil
+}
+
+// advance runs the steps of the claimed run until one lies ahead or the
+// run ends.
+func (e *Journeys) advance(ctx context.Context, run *store.JourneyRun) error {
+	now := e.o.Now().UTC()
 	for {
 		j, err := e.st.FindJourneyByID(ctx, run.JourneyID)
 		if errors.Is(err, store.ErrNotFound) {
-			return e.end(ctx, &run, store.RunExited, ExitDisabled, now)
+			return e.end(ctx, run, store.RunExited, ExitDisabled, now)
 		}
 		if err != nil {
 			return err
 		}
 		cu, err := e.st.FindCustomerByID(ctx, run.CustomerID)
 		if errors.Is(err, store.ErrNotFound) {
-			return e.end(ctx, &run, store.RunExited, ExitErased, now)
+			return e.end(ctx, run, store.RunExited, ExitErased, now)
 		}
 		if err != nil {
 			return err
 		}
-		if reason := e.exitReason(j, cu, &run); reason != "" {
-			return e.end(ctx, &run, store.RunExited, reason, now)
+		if reason := e.exitReason(j, cu, run); reason != "" {
+			return e.end(ctx, run, store.RunExited, reason, now)
 		}
 		if run.Step >= len(j.Steps) {
-			return e.end(ctx, &run, store.RunDone, "", now)
+			return e.end(ctx, run, store.RunDone, "", now)
 		}
 		step := j.Steps[run.Step]
 		var at time.Time // when the step is due, if it waits
@@ -497,18 +516,18 @@ func (e *Journeys) advance(ctx context.Context, r *store.JourneyRun) error {
 			run.StepAt = at
 			if at.After(now) {
 				run.Phase, run.NextAt = "", at
-				return e.save(ctx, &run)
+				return e.save(ctx, run)
 			}
 		}
 		if step.Type != store.StepWait {
-			result, err := e.runStep(ctx, j, cu, &run, step, now)
+			result, err := e.runStep(ctx, j, cu, run, step, now)
 			if err != nil {
 				return fmt.Errorf("step %d (%s): %w", run.Step, step.Type, err)
 			}
 			run.Log = append(run.Log, store.JourneyRunStep{Step: run.Step, Type: step.Type, At: now, Result: result})
 			run.Step++
 		}
-		if err := e.save(ctx, &run); err != nil {
+		if err := e.save(ctx, run); err != nil {
 			return err
 		}
 	}
