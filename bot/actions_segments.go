@@ -40,7 +40,17 @@ func validateFilter(f store.SegmentFilter) error {
 	if !slices.Contains(sentiments, f.Sentiment) {
 		return invalid("sentiment must be positive, neutral or negative", "情绪只能是 positive、neutral 或 negative。")
 	}
-	for _, v := range []string{f.Tag, f.Stage, f.Query, f.Owner, f.Channel, f.CustomerID} {
+	if len(f.Fields) > 10 {
+		return invalid("at most 10 custom fields in a filter", "筛选最多用 10 个自定义字段。")
+	}
+	values := []string{f.Tag, f.Stage, f.Query, f.Owner, f.Channel, f.Tier, f.Group, f.CustomerID}
+	for k, v := range f.Fields {
+		if k == "" {
+			return invalid("a custom field filter needs a field name", "自定义字段筛选需要字段名。")
+		}
+		values = append(values, k, v)
+	}
+	for _, v := range values {
 		if utf8.RuneCountInString(v) > 128 {
 			return invalid("filter values must be at most 128 characters", "筛选条件最多 128 个字。")
 		}
@@ -172,13 +182,17 @@ func (c *Core) eachInFilter(ctx context.Context, a Actor, f store.SegmentFilter,
 			inChannel[id] = true
 		}
 	}
+	inGroup, err := c.groupMemberIDs(ctx, f.Group)
+	if err != nil {
+		return err
+	}
 	for {
 		page, err := c.filterPage(ctx, f, cf)
 		if err != nil {
 			return fmt.Errorf("actions: customers of a filter: %w", err)
 		}
 		for _, cu := range page {
-			if !a.CanSee(cu) || inChannel != nil && !inChannel[cu.ID] || !matchesExtra(cu, f) {
+			if !a.CanSee(cu) || inChannel != nil && !inChannel[cu.ID] || inGroup != nil && !inGroup.has(cu) || !matchesExtra(cu, f) {
 				continue
 			}
 			if err := fn(cu); err != nil {
@@ -216,9 +230,54 @@ func (c *Core) filterPage(ctx context.Context, f store.SegmentFilter, cf store.C
 	return []*store.Customer{cu}, nil
 }
 
+// memberIDs is a group's customer members by the WeCom identity values
+// the group lists them under (external_userid, unionid).
+type memberIDs map[string]bool
+
+func (m memberIDs) has(cu *store.Customer) bool {
+	return slices.ContainsFunc(cu.Identities, func(id store.Identity) bool { return m[id.Value] })
+}
+
+// groupMemberIDs is the customer members of the group chatID now; nil
+// when chatID is empty (no filter), empty when the group is unknown or
+// dismissed (nobody matches).
+func (c *Core) groupMemberIDs(ctx context.Context, chatID string) (memberIDs, error) {
+	if chatID == "" {
+		return nil, nil
+	}
+	out := memberIDs{}
+	g, err := c.st.FindGroupByChatID(ctx, chatID)
+	if errors.Is(err, store.ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("actions: members of group %s: %w", chatID, err)
+	}
+	if g.Dismissed {
+		return out, nil
+	}
+	for _, m := range g.Members {
+		if m.Type == store.GroupMemberExternal {
+			out[m.UserID] = true
+			if m.UnionID != "" {
+				out[m.UnionID] = true
+			}
+		}
+	}
+	return out, nil
+}
+
 func matchesExtra(cu *store.Customer, f store.SegmentFilter) bool {
 	if f.Sentiment != "" && (cu.Insight == nil || !strings.EqualFold(cu.Insight.SentimentLabel, f.Sentiment)) {
 		return false
+	}
+	if f.Tier != "" && cu.Tier != f.Tier {
+		return false
+	}
+	for k, v := range f.Fields {
+		if cu.Fields[k] != v {
+			return false
+		}
 	}
 	if f.Waiting {
 		// The customer wrote last and nobody has answered since.

@@ -257,6 +257,15 @@ func (a *Archive) store(ctx context.Context, entries []archiveEntry) error {
 				return fmt.Errorf("archive: %w", err)
 			}
 		}
+		// A customer asking, in their chat with sales, to stop mass
+		// messages is opted out as if they had written to the 公众号.
+		if a.o.Core != nil && e.Direction == store.DirectionIn && e.Attrs["MsgType"] == "text" {
+			after, err := a.o.Core.optOutIfAsked(ctx, c, e.Text, e.SourceKey)
+			if err != nil {
+				return fmt.Errorf("archive: %w", err)
+			}
+			ids[x.external] = after
+		}
 	}
 	for _, ext := range order {
 		t := touches[ext]

@@ -421,3 +421,52 @@ func TestArchiveBatchKeepsResponseWaits(t *testing.T) {
 		t.Errorf("customer after the batch: waiting %v, last message %v, last touch %v", store.IsWaiting(c), c.LastCustomerMsgAt, c.LastStaffTouchAt)
 	}
 }
+
+// TestArchiveCustomerRefusalOptsOut: a customer who asks, in a chat with
+// sales, to stop mass messages is opted out once, with their words on the
+// timeline, however often the batch is pulled; a sentence only sharing the
+// words (or a salesperson saying them) opts nobody out.
+func TestArchiveCustomerRefusalOptsOut(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	src := &fakeArchive{msgs: []wecom.ArchiveMessage{
+		{Seq: 1, MsgID: "m1", From: "wmMa", ToList: []string{"sales1"}, MsgType: "text", Text: "以后活动就不用发我了", At: now.Add(-3 * time.Minute)},
+		{Seq: 2, MsgID: "m2", From: "wmMa", ToList: []string{"sales1"}, MsgType: "text", Text: "真的，别再群发了", At: now.Add(-2 * time.Minute)},
+		{Seq: 3, MsgID: "m3", From: "wmZhao", ToList: []string{"sales1"}, MsgType: "text", Text: "别发快递，我自己来拿", At: now.Add(-time.Minute)},
+		{Seq: 4, MsgID: "m4", From: "sales1", ToList: []string{"wmLi"}, MsgType: "text", Text: "好的，不再打扰您", At: now},
+	}}
+	w := bot.NewArchive(st, src, nil, bot.ArchiveOptions{Owner: "a", Core: bot.NewCore(st, clock), Now: clock})
+	for range 2 {
+		if _, err := w.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetCursor(ctx, bot.ArchiveCursor, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ext, want := range map[string]bool{"wmMa": true, "wmZhao": false, "wmLi": false} {
+		c, err := st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: ext})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bot.OptedOut(c) != want {
+			t.Errorf("%s opted out: %v, want %v", ext, bot.OptedOut(c), want)
+		}
+		audit, _ := st.FindAudit(ctx, c.ID, 0, 10)
+		tl, _ := st.FindTimeline(ctx, c.ID, 0, 20)
+		entries := 0
+		for _, e := range tl {
+			if e.Attrs["change"] == "opt_out" {
+				entries++
+				if !strings.Contains(e.Text, "不用发我了") {
+					t.Errorf("entry %q does not quote the customer", e.Text)
+				}
+			}
+		}
+		if wantN := map[bool]int{true: 1}[want]; entries != wantN || len(audit) != wantN {
+			t.Errorf("%s: %d opt-out entries and %d audit entries, want %d", ext, entries, len(audit), wantN)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package bot_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -277,8 +276,7 @@ func testHandoverOnJob(t *testing.T, st store.Store) {
 	// before recording it is run again; it finds the handover waiting in
 	// WeCom and does not start it a second time.
 	s.Submitted = false
-	raw, _ := json.Marshal(s)
-	if err := st.SetCursor(ctx, "handover:"+zs.ID+":lilei", string(raw)); err != nil {
+	if err := st.PutHandover(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.ScheduleJob(ctx, "handover:"+zs.ID+":lilei", bot.JobHandover, `{"customer_id":"`+zs.ID+`","from":"lilei"}`, e.Now()); err != nil {

@@ -321,7 +321,7 @@ func (e *Journeys) newCustomer(ctx context.Context, ev *store.Event) error {
 // takenOver reports whether staff follows c because a colleague handed the
 // customer over: their open reminders moved with the customer, and the
 // new-customer journeys are not theirs.
-func takenOver(ctx context.Context, st cursorStore, c *store.Customer, staff string) (bool, error) {
+func takenOver(ctx context.Context, st store.HandoverStateStore, c *store.Customer, staff string) (bool, error) {
 	for _, f := range c.Follows {
 		if f.StaffID == staff {
 			continue

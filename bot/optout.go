@@ -101,8 +101,7 @@ func (p *OptOutDetector) Process(ctx context.Context, ev *store.Event) error {
 	if ev.CustomerID == "" || ev.Kind != wecom.KindText || ev.Text == "" || ev.FromID != ev.CustomerID && ev.Channel == store.ChannelWeCom {
 		return nil
 	}
-	phrase := nlp.OptOutPhrase(ev.Text)
-	if phrase == "" {
+	if nlp.OptOutPhrase(ev.Text) == "" {
 		return nil
 	}
 	cu, err := p.st.FindCustomerByIdentity(ctx, identityOf(ev))
@@ -112,8 +111,21 @@ func (p *OptOutDetector) Process(ctx context.Context, ev *store.Event) error {
 	if err != nil {
 		return fmt.Errorf("optout: find customer: %w", err)
 	}
-	_, err = p.core.setOptOut(ctx, SystemActor(SourceAnalysis), cu, OptOutRequest{
-		CustomerID: cu.ID, OptOut: true, Reason: "客户说「" + phrase + "」", Key: ev.DedupKey,
-	})
+	_, err = p.core.optOutIfAsked(ctx, cu, ev.Text, ev.DedupKey)
 	return err
+}
+
+// optOutIfAsked opts cu out when text, the customer's own words, asks to
+// stop being messaged, quoting the words; key (the message's) makes a
+// message read twice change nothing. It returns the customer as it now is.
+// Every door customers' words come through calls it: the event pipeline
+// (公众号, 微信客服, callbacks) and the chat archive (their chats with sales).
+func (c *Core) optOutIfAsked(ctx context.Context, cu *store.Customer, text, key string) (*store.Customer, error) {
+	phrase := nlp.OptOutPhrase(text)
+	if phrase == "" {
+		return cu, nil
+	}
+	return c.setOptOut(ctx, SystemActor(SourceAnalysis), cu, OptOutRequest{
+		CustomerID: cu.ID, OptOut: true, Reason: "客户说「" + phrase + "」", Key: key,
+	})
 }

@@ -119,13 +119,9 @@ func (t *TagSync) Start(ctx context.Context) error {
 
 // Runners returns the runners of the tag sync's two job kinds.
 func (t *TagSync) Runners(q JobQueue, o RunnerOptions) []*JobRunner {
-	sync, mark := o, o
-	if o.Owner != "" {
-		sync.Owner, mark.Owner = o.Owner+"-"+JobTagSync, o.Owner+"-"+JobMarkTag
-	}
 	return []*JobRunner{
-		NewJobRunner(q, JobTagSync, func(ctx context.Context, _ *store.Job) error { return t.SyncCorpTags(ctx) }, sync),
-		NewJobRunner(q, JobMarkTag, t.WriteBack, mark),
+		NewJobRunner(q, JobTagSync, func(ctx context.Context, _ *store.Job) error { return t.SyncCorpTags(ctx) }, o.forKind(JobTagSync, 0)),
+		NewJobRunner(q, JobMarkTag, t.WriteBack, o.forKind(JobMarkTag, 0)),
 	}
 }
 

@@ -44,6 +44,8 @@ func (d *Demo) Mount(app *fiber.App) {
 	g.Get("/staff/:id/feed", d.getFeed)
 	g.Post("/staff/:id/messages", d.postStaffMessage)
 	g.Post("/staff/:id/card-event", d.postCardEvent)
+	g.Get("/staff/:id/groupmsgs", d.getGroupMsgs)
+	g.Post("/staff/:id/groupmsgs/:msgid/send", d.postGroupMsgSend)
 	g.Get("/channels", d.getChannels)
 	g.Post("/channels/:id/scan", d.postScan)
 }
@@ -275,6 +277,29 @@ func (d *Demo) getChat(c *fiber.Ctx) error {
 		return apiError(c, fiber.StatusNotFound, "没有这位员工")
 	}
 	return c.JSON(fiber.Map{"messages": d.Chat(s.UserID)})
+}
+
+func (d *Demo) getGroupMsgs(c *fiber.Ctx) error {
+	s := d.staff(c)
+	if s == nil {
+		return apiError(c, fiber.StatusNotFound, "没有这位员工")
+	}
+	list := d.GroupMsgs(s.UserID)
+	if list == nil {
+		list = []GroupMsgView{}
+	}
+	return c.JSON(fiber.Map{"items": list})
+}
+
+func (d *Demo) postGroupMsgSend(c *fiber.Ctx) error {
+	s := d.staff(c)
+	if s == nil {
+		return apiError(c, fiber.StatusNotFound, "没有这位员工")
+	}
+	if err := d.SendGroupMsg(s.UserID, c.Params("msgid")); err != nil {
+		return apiError(c, fiber.StatusNotFound, "没有这条待发送的群发（可能已发送或已撤回）")
+	}
+	return c.JSON(fiber.Map{"ok": true})
 }
 
 func (d *Demo) getFeed(c *fiber.Ctx) error {

@@ -19,6 +19,8 @@ func TestOptOutPhraseHeldOut(t *testing.T) {
 		"我不想再收到你们的活动信息",
 		"不用再推给我了",
 		"能不能别总给我发消息",
+		"以后这种群发就不用发我了",
+		"取消关注吧，不想收这些",
 	}
 	no := []string{
 		"不要发票",
@@ -29,6 +31,9 @@ func TestOptOutPhraseHeldOut(t *testing.T) {
 		"我想了解一下价格",
 		"别担心，我下周再联系你",
 		"今天不用联系物流",
+		"不想收货了",
+		"我不要收据",
+		"别发我那份报价，发给王总",
 	}
 	for _, s := range yes {
 		if OptOutPhrase(s) == "" {

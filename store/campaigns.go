@@ -23,7 +23,8 @@ const MaxCampaignAttachments = 9
 
 // SegmentFilter is a saved customer filter: the keys GET /api/v1/customers
 // takes, plus the channel (a channel ID), the sentiment of the latest
-// analysis and waiting (the customer wrote last and nobody answered).
+// analysis, waiting (the customer wrote last and nobody answered), the
+// tier, membership of a customer group and custom fields.
 type SegmentFilter struct {
 	Tag               string     `json:"tag,omitempty"`
 	Stage             string     `json:"stage,omitempty"`
@@ -34,7 +35,14 @@ type SegmentFilter struct {
 	Channel           string     `json:"channel,omitempty"`
 	Sentiment         string     `json:"sentiment,omitempty"`
 	Waiting           bool       `json:"waiting,omitempty"`
-
+	// Tier is the customer's value tier (客户等级) as stored.
+	Tier string `json:"tier,omitempty"`
+	// Group keeps the customers who are members of this customer group
+	// (its chat_id) now.
+	Group string `json:"group,omitempty"`
+	// Fields keeps the customers whose custom fields hold these values
+	// exactly ("行业": "制造业"); all must match.
+	Fields map[string]string `json:"fields,omitempty"`
 	// CustomerID selects one customer (a journey's one-customer message).
 	CustomerID string `json:"customer_id,omitempty"`
 }

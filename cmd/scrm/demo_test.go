@@ -296,6 +296,17 @@ func TestDemoInBrowser(t *testing.T) {
 		t.Errorf("the manager has no morning digest naming the team after seeding: %q", digest)
 	}
 
+	// A campaign to 王芳's customers, made through the API as the console
+	// makes it, awaits her 发送 in the simulated WeCom app on the page.
+	cmp, _ := json.Marshal(map[string]any{"name": "双十二专享", "filter": map[string]string{"owner": "wangfang"}, "text": "双十二专享价，回复了解详情"})
+	req, _ := http.NewRequest("POST", r.Base+"/api/v1/campaigns", bytes.NewReader(cmp))
+	req.Header.Set("Authorization", "Bearer "+r.app.cfg.APIToken)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create a campaign: %v %v", resp, err)
+	}
+	waitFor(t, "王芳's mass message in WeCom", func() bool { return len(r.sim.GroupMsgs()) == 1 })
+
 	actx, acancel := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
@@ -367,6 +378,9 @@ func TestDemoInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.ID("staff-send")),
 		wait("the staff message in the WeCom chat", `[...document.querySelectorAll('[data-testid="bot-msg"][data-from="me"]')].some(e => e.innerText.includes("帮助"))`),
 		wait("the bot's answer to 帮助", `[...document.querySelectorAll('[data-testid="bot-msg"][data-from="bot"]')].some(e => e.innerText.includes("指令"))`),
+		wait("the mass message awaiting 发送", contains("groupmsgs", "双十二专享价")+` && !!document.querySelector('[data-testid="groupmsg-send"]')`),
+		chromedp.Click(`[data-testid="groupmsg-send"]`),
+		wait("the mass message sent", `!!document.querySelector('[data-testid="groupmsg-sent"]')`),
 	)
 	png, shotErr := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if shotErr == nil {
@@ -381,6 +395,9 @@ func TestDemoInBrowser(t *testing.T) {
 	}
 	if len(exceptions) > 0 {
 		t.Errorf("the page threw: %v", exceptions)
+	}
+	if m := r.sim.GroupMsgs()[0]; !m.Sent || m.Creator != "wangfang" || len(m.Recipients) == 0 {
+		t.Errorf("after 发送 on the page, WeCom holds %+v", m)
 	}
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("browser test took %s, want under 30 s", d.Round(time.Millisecond))

@@ -306,6 +306,20 @@
     }).join("") : '<li class="empty">暂无客户消息</li>';
   }
 
+  // The salesperson's mass messages in their WeCom app: each awaits 发送.
+  function renderGroupMsgs(data) {
+    if (!changed("groupmsgs", data)) { return; }
+    var items = data.items || [];
+    $("groupmsgs").innerHTML = items.length ? items.map(function (m) {
+      var who = m.recipients.slice(0, 6).join("、") + (m.recipients.length > 6 ? " 等 " + m.recipients.length + " 位" : "");
+      return '<li data-testid="groupmsg"><div class="gm-text">' + esc(m.text) + '</div>' +
+        '<div class="muted">发给 ' + esc(who) + ' · ' + esc(when(m.created_at)) + '</div>' +
+        (m.sent ? '<span class="gm-sent" data-testid="groupmsg-sent">已发送</span>'
+          : '<button type="button" class="btn-green" data-testid="groupmsg-send" data-groupmsg="' + esc(m.msgid) + '">发送</button>') +
+        '</li>';
+    }).join("") : '<li class="empty">暂无待发送的群发。管理后台「群发」里创建后会出现在这里。</li>';
+  }
+
   function pill(ch) {
     if (ch === "kf") { return '<span class="pill p-kf">微信客服</span>'; }
     if (ch === "oa") { return '<span class="pill">公众号</span>'; }
@@ -442,6 +456,7 @@
       getJSON("/customers/" + ck).then(renderRecord),
       getJSON("/staff/" + sk + "/chat").then(renderChat),
       getJSON("/staff/" + sk + "/feed").then(renderFeed),
+      getJSON("/staff/" + sk + "/groupmsgs").then(renderGroupMsgs),
       getJSON("/activity").then(renderActivity),
       getJSON("/channels").then(renderChannels),
     ];
@@ -499,6 +514,14 @@
     $("staff-feed").addEventListener("click", function (ev) {
       var li = ev.target.closest("li[data-customer]");
       if (li) { selectCustomer(li.getAttribute("data-customer")); }
+    });
+    $("groupmsgs").addEventListener("click", function (ev) {
+      var b = ev.target.closest("button[data-groupmsg]");
+      if (!b) { return; }
+      b.disabled = true;
+      postJSON("/staff/" + encodeURIComponent(S.staff) + "/groupmsgs/" + encodeURIComponent(b.getAttribute("data-groupmsg")) + "/send", {})
+        .catch(function (e) { alert("发送失败：" + e.message); })
+        .then(function () { delete S.last.groupmsgs; refresh(); });
     });
     $("channel-list").addEventListener("click", function (ev) {
       var b = ev.target.closest("button[data-scan]");

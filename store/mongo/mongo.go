@@ -112,6 +112,14 @@ func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) 
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := db.moveCursorState(ctx); err != nil { // state.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if err := db.prepareState(ctx); err != nil { // state.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	if err := db.backfillFollowState(ctx); err != nil { // followstate.go
 		_ = client.Disconnect(context.Background())
 		return nil, err

@@ -575,6 +575,15 @@ var eraseTests = []crmTest{
 		if err := s.SetCursor(ctx, "kf/wk1", "keep-cursor"); err != nil {
 			t.Fatal(err)
 		}
+		// The handover and inbox state of the customer (and of the
+		// neighbour, which stays).
+		for _, cid := range []string{c.ID, keep.ID} {
+			mustNil(t, s.PutHandover(ctx, &store.Handover{ID: "h-" + cid, CustomerID: cid, From: "zhangsan", To: "lisi", StartedAt: base}))
+			mustNil(t, s.PutInboxOffer(ctx, &store.InboxOffer{CustomerID: cid, Round: 1, To: []string{"lisi"}, At: base}))
+			mustNil(t, s.SetClaimWinner(ctx, cid, 1, "lisi"))
+		}
+		mustNil(t, s.SetKFAccount(ctx, secrets[extV], "wk1"))
+		mustNil(t, s.SetKFAccount(ctx, "wm-keep", "wk1"))
 		// Where the customer came from is about them too (PIPL): the
 		// channel's own events for other customers stay.
 		for _, ce := range []store.ChannelEvent{
@@ -687,6 +696,21 @@ var eraseTests = []crmTest{
 		}
 		if v, err := s.GetCursor(ctx, "kf/wk1"); err != nil || v != "keep-cursor" {
 			t.Errorf("unrelated cursor = %q, %v", v, err)
+		}
+		for _, cid := range []string{c.ID, keep.ID} {
+			wantKept := cid == keep.ID
+			_, herr := s.FindHandover(ctx, cid, "zhangsan")
+			_, oerr := s.FindInboxOffer(ctx, cid)
+			winner, werr := s.ClaimWinner(ctx, cid, 1)
+			if werr != nil || (herr == nil) != wantKept || (oerr == nil) != wantKept || (winner != "") != wantKept {
+				t.Errorf("state of %s after the erase: handover %v, offer %v, claim %q %v; want kept %v", cid, herr, oerr, winner, werr, wantKept)
+			}
+		}
+		if v, err := s.KFAccount(ctx, secrets[extV]); err != nil || v != "" {
+			t.Errorf("kf account of the erased customer = %q, %v; want it gone", v, err)
+		}
+		if v, err := s.KFAccount(ctx, "wm-keep"); err != nil || v != "wk1" {
+			t.Errorf("unrelated kf account = %q, %v", v, err)
 		}
 		if v, err := s.GetMarker(ctx, store.MarkBotReply, "msg:wecom:keep-1"); err != nil || v != "keep-marker" {
 			t.Errorf("unrelated marker = %q, %v", v, err)
