@@ -8,7 +8,6 @@ import (
 
 	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/store"
-	"github.com/scrmhq/scrm/store/sqlite"
 )
 
 // What the journeys add to the daily scan over 100,000 customers on the
@@ -24,11 +23,7 @@ func BenchmarkDailyScan100k(b *testing.B) {
 		b.Skip("seeds 100,000 customers; skipped with -short")
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	st := bot.OpenTestStore(b)
 	seeded := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
 	now := seeded
 	clock := func() time.Time { return now }
