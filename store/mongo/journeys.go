@@ -17,12 +17,35 @@ import (
 
 // Journeys are JSON documents with a version; runs are JSON documents
 // beside the fields they are found, counted and advanced by. Every update
-// is a compare-and-set on the version (an updateOne whose filter names it),
-// the one write FerretDB v1 makes atomic without transactions.
+// is a compare-and-set on the version, made of the one write FerretDB v1
+// makes atomic: an insert into a unique index. Writing version v+1 of a
+// record inserts its token "<collection>:<id>#<v+1>" (holding what the
+// write sets), so of two writers who read v one inserts and the other gets
+// a duplicate key. The winner checks that no later token exists (one
+// pruned from under a stale writer can be inserted again), then sets the
+// record — FerretDB's updates are not atomic, but only the winner writes —
+// and prunes the tokens before v. A record found behind its latest token (a
+// crash between the two writes) is set from the token when read by ID or
+// when a write to it conflicts.
 const (
-	collJourneys    = "journeys"
-	collJourneyRuns = "journey_runs"
+	collJourneys        = "journeys"
+	collJourneyRuns     = "journey_runs"
+	collJourneyVersions = "journey_versions"
 )
+
+// versionDoc is the token of one version of a journey or a run.
+type versionDoc struct {
+	ID       string `bson:"_id"` // versionID(Coll, Record, Version)
+	Coll     string `bson:"coll"`
+	Record   string `bson:"record"`
+	Version  int64  `bson:"version"`
+	Customer string `bson:"customer_id,omitempty"` // a run's: erased with the customer
+	Set      bson.D `bson:"set"`                   // what the write sets on the record
+}
+
+func versionID(coll, record string, version int64) string {
+	return fmt.Sprintf("%s:%s#%019d", coll, record, version)
+}
 
 type journeyDoc struct {
 	ID        string    `bson:"_id"`
@@ -48,6 +71,12 @@ type runDoc struct {
 
 // prepareJourneys creates the journey indexes; Open calls it.
 func (db *DB) prepareJourneys(ctx context.Context) error {
+	if err := createMissingIndexes(ctx, db.coll(collJourneyVersions), []mongo.IndexModel{
+		{Keys: bson.D{{Key: "coll", Value: 1}, {Key: "record", Value: 1}, {Key: "version", Value: -1}}, Options: options.Index().SetName("record")},
+		{Keys: bson.D{{Key: "customer_id", Value: 1}}, Options: options.Index().SetName("customer")},
+	}); err != nil {
+		return err
+	}
 	return createMissingIndexes(ctx, db.coll(collJourneyRuns), []mongo.IndexModel{
 		{Keys: bson.D{{Key: "journey_id", Value: 1}, {Key: "customer_id", Value: 1}, {Key: "occurrence", Value: 1}},
 			Options: options.Index().SetName("occurrence").SetUnique(true)},
@@ -56,6 +85,84 @@ func (db *DB) prepareJourneys(ctx context.Context) error {
 		{Keys: bson.D{{Key: "customer_id", Value: 1}, {Key: "state", Value: 1}}, Options: options.Index().SetName("customer")},
 		{Keys: bson.D{{Key: "journey_state", Value: 1}}, Options: options.Index().SetName("journey_state")},
 	})
+}
+
+// latestVersion is the latest token of a record, nil if it has none.
+func (db *DB) latestVersion(ctx context.Context, coll, record string) (*versionDoc, error) {
+	var v versionDoc
+	err := db.coll(collJourneyVersions).FindOne(ctx, bson.D{{Key: "coll", Value: coll}, {Key: "record", Value: record}},
+		options.FindOne().SetSort(bson.D{{Key: "version", Value: -1}})).Decode(&v)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: versions of %s %s: %w", coll, record, err)
+	}
+	return &v, nil
+}
+
+// catchUp sets the record from its latest token if the record is behind
+// it (version is the record's), and reports the token it applied.
+func (db *DB) catchUp(ctx context.Context, coll, record string, version int64) (*versionDoc, error) {
+	v, err := db.latestVersion(ctx, coll, record)
+	if err != nil || v == nil || v.Version <= version {
+		return nil, err
+	}
+	if _, err := db.coll(coll).UpdateOne(ctx, bson.D{{Key: "_id", Value: record}, {Key: "version", Value: bson.D{{Key: "$lt", Value: v.Version}}}},
+		bson.D{{Key: "$set", Value: v.Set}}); err != nil {
+		return nil, fmt.Errorf("mongo: catch up %s %s: %w", coll, record, err)
+	}
+	return v, nil
+}
+
+// compareAndSet writes set (which must set "version" to version+1) on the
+// record id of coll if its version is still version: ErrConflict if another
+// write came first, ErrNotFound if there is no such record.
+func (db *DB) compareAndSet(ctx context.Context, coll, what, id, customer string, version int64, set bson.D) error {
+	var head struct {
+		Version int64 `bson:"version"`
+	}
+	err := db.coll(coll).FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(bson.D{{Key: "version", Value: 1}})).Decode(&head)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return fmt.Errorf("mongo: update %s %s: %w", what, id, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("mongo: update %s: %w", what, err)
+	}
+	conflict := func() error {
+		if _, err := db.catchUp(ctx, coll, id, head.Version); err != nil {
+			return err
+		}
+		return fmt.Errorf("mongo: update %s %s: changed meanwhile: %w", what, id, store.ErrConflict)
+	}
+	if head.Version > version {
+		return conflict()
+	}
+	next := version + 1
+	token := versionDoc{ID: versionID(coll, id, next), Coll: coll, Record: id, Version: next, Customer: customer, Set: set}
+	if _, err := db.coll(collJourneyVersions).InsertOne(ctx, &token); mongo.IsDuplicateKeyError(err) {
+		return conflict()
+	} else if err != nil {
+		return fmt.Errorf("mongo: update %s: %w", what, err)
+	}
+	if later, err := db.latestVersion(ctx, coll, id); err != nil {
+		return err
+	} else if later.Version > next {
+		// Our token was pruned once and stood again: a stale write.
+		_, _ = db.coll(collJourneyVersions).DeleteOne(ctx, bson.D{{Key: "_id", Value: token.ID}})
+		return conflict()
+	}
+	if _, err := db.coll(coll).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "version", Value: bson.D{{Key: "$lt", Value: next}}}},
+		bson.D{{Key: "$set", Value: set}}); err != nil {
+		return fmt.Errorf("mongo: update %s: %w", what, err)
+	}
+	// The token of the version read stays: a writer still holding it
+	// finds the next taken.
+	if _, err := db.coll(collJourneyVersions).DeleteMany(ctx, bson.D{{Key: "coll", Value: coll}, {Key: "record", Value: id},
+		{Key: "version", Value: bson.D{{Key: "$lt", Value: version}}}}); err != nil {
+		return fmt.Errorf("mongo: prune versions of %s: %w", what, err)
+	}
+	return nil
 }
 
 // CreateJourney implements store.JourneyStore.
@@ -80,27 +187,6 @@ func (db *DB) CreateJourney(ctx context.Context, j *store.Journey) error {
 	return nil
 }
 
-// compareAndSet sets set on the document id of coll if its version is
-// still version, and tells a missing document from one that changed.
-func (db *DB) compareAndSet(ctx context.Context, coll, what, id string, version int64, set bson.D) error {
-	res, err := db.coll(coll).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "version", Value: version}},
-		bson.D{{Key: "$set", Value: set}})
-	if err != nil {
-		return fmt.Errorf("mongo: update %s: %w", what, err)
-	}
-	if res.MatchedCount == 1 {
-		return nil
-	}
-	n, err := db.coll(coll).CountDocuments(ctx, bson.D{{Key: "_id", Value: id}})
-	if err != nil {
-		return fmt.Errorf("mongo: update %s: %w", what, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("mongo: update %s %s: %w", what, id, store.ErrNotFound)
-	}
-	return fmt.Errorf("mongo: update %s %s: changed meanwhile: %w", what, id, store.ErrConflict)
-}
-
 // UpdateJourney implements store.JourneyStore.
 func (db *DB) UpdateJourney(ctx context.Context, j *store.Journey, version int64) error {
 	next := *j
@@ -109,7 +195,7 @@ func (db *DB) UpdateJourney(ctx context.Context, j *store.Journey, version int64
 	if err != nil {
 		return fmt.Errorf("mongo: update journey: %w", err)
 	}
-	if err := db.compareAndSet(ctx, collJourneys, "journey", j.ID, version,
+	if err := db.compareAndSet(ctx, collJourneys, "journey", j.ID, "", version,
 		bson.D{{Key: "version", Value: next.Version}, {Key: "doc", Value: string(raw)}}); err != nil {
 		return err
 	}
@@ -119,7 +205,38 @@ func (db *DB) UpdateJourney(ctx context.Context, j *store.Journey, version int64
 
 // FindJourneyByID implements store.JourneyStore.
 func (db *DB) FindJourneyByID(ctx context.Context, id string) (*store.Journey, error) {
-	return findJSON[store.Journey](ctx, db.coll(collJourneys), "journey", id)
+	var d journeyDoc
+	err := db.coll(collJourneys).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("mongo: journey %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: journey %s: %w", id, err)
+	}
+	raw, err := db.latestDoc(ctx, collJourneys, id, d.Version, d.Doc)
+	if err != nil {
+		return nil, err
+	}
+	var j store.Journey
+	if err := json.Unmarshal([]byte(raw), &j); err != nil {
+		return nil, fmt.Errorf("mongo: decode journey %s: %w", id, err)
+	}
+	return &j, nil
+}
+
+// latestDoc is the JSON of the record read at version, or of its latest
+// token when the record is behind it (which it then catches up).
+func (db *DB) latestDoc(ctx context.Context, coll, id string, version int64, doc string) (string, error) {
+	v, err := db.catchUp(ctx, coll, id, version)
+	if err != nil || v == nil {
+		return doc, err
+	}
+	for _, e := range v.Set {
+		if s, ok := e.Value.(string); ok && e.Key == "doc" {
+			return s, nil
+		}
+	}
+	return doc, nil
 }
 
 // FindJourneys implements store.JourneyStore.
@@ -168,7 +285,7 @@ func (db *DB) UpdateJourneyRun(ctx context.Context, r *store.JourneyRun, version
 	if err != nil {
 		return fmt.Errorf("mongo: update %w", err)
 	}
-	if err := db.compareAndSet(ctx, collJourneyRuns, "journey run", r.ID, version, bson.D{
+	if err := db.compareAndSet(ctx, collJourneyRuns, "journey run", r.ID, r.CustomerID, version, bson.D{
 		{Key: "state", Value: d.State}, {Key: "next_at", Value: d.NextAt}, {Key: "version", Value: d.Version},
 		{Key: "journey_state", Value: d.JourneyState}, {Key: "doc", Value: d.Doc},
 	}); err != nil {
@@ -187,6 +304,9 @@ func (db *DB) FindJourneyRunByID(ctx context.Context, id string) (*store.Journey
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mongo: journey run %s: %w", id, err)
+	}
+	if d.Doc, err = db.latestDoc(ctx, collJourneyRuns, id, d.Version, d.Doc); err != nil {
+		return nil, err
 	}
 	return d.run()
 }
