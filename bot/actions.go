@@ -200,6 +200,7 @@ type ActionStore interface {
 	store.ChannelStore    // channels and where customers came from (actions_channels.go)
 	store.CampaignStore   // segments and campaigns (actions_campaigns.go)
 	store.JobStore        // a campaign's creation is a job (campaigns.go)
+	store.JourneyStore    // follow-up journeys and their runs (actions_journeys.go, journeys.go)
 }
 
 // Core carries out actions over an ActionStore.

@@ -129,6 +129,7 @@ type CampaignRequest struct {
 	// own #客户昵称# (at most MaxPerCustomerTasks customers per sender).
 	PerCustomer bool
 	Key         string
+	JourneyID   string // the journey whose step sends it (one customer)
 }
 
 // audience is whom a request targets, checked.
@@ -275,7 +276,7 @@ func (c *Core) CreateCampaign(ctx context.Context, a Actor, req CampaignRequest)
 		return nil, false, err
 	}
 	cp := &store.Campaign{ID: id, Name: name, Text: text, Attachments: req.Attachments, ChatType: aud.chatType, Filter: aud.filter,
-		Groups: aud.groups, SegmentID: req.SegmentID, PerCustomer: aud.perCustomer,
+		Groups: aud.groups, SegmentID: req.SegmentID, PerCustomer: aud.perCustomer, JourneyID: req.JourneyID,
 		SendAt: sendAt, Status: store.CampaignScheduled, CreatedBy: a.ID(), CreatedAt: now, UpdatedAt: now,
 		Report: store.CampaignReport{LeftOut: map[string]int{}}}
 	created := true

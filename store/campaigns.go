@@ -46,6 +46,8 @@ type SegmentFilter struct {
 	// Fields keeps the customers whose custom fields hold these values
 	// exactly ("行业": "制造业"); all must match.
 	Fields map[string]string `json:"fields,omitempty"`
+	// CustomerID selects one customer (a journey's one-customer message).
+	CustomerID string `json:"customer_id,omitempty"`
 }
 
 // Segment is a named SegmentFilter.
@@ -111,6 +113,10 @@ type Campaign struct {
 	// over the version it was read at, so two writers (a cancel and the
 	// campaign's job) never overwrite each other's change unseen.
 	Version int64 `json:"version"`
+
+	// JourneyID names the journey whose step made this one-customer
+	// campaign; FindCampaigns lists only the campaigns people made.
+	JourneyID string `json:"journey_id,omitempty"`
 }
 
 // ToGroups reports whether c goes to customer groups.
@@ -219,7 +225,8 @@ type CampaignStore interface {
 	UpdateCampaign(ctx context.Context, c *Campaign) error
 	// FindCampaignByID returns ErrNotFound if there is none.
 	FindCampaignByID(ctx context.Context, id string) (*Campaign, error)
-	// FindCampaigns returns campaigns newest first, at most limit (0: 100).
+	// FindCampaigns returns the campaigns people made (no JourneyID) newest
+	// first, at most limit (0: 100).
 	FindCampaigns(ctx context.Context, limit int) ([]*Campaign, error)
 
 	// PutCampaignTask creates or replaces task (campaign, sender, chunk).

@@ -178,6 +178,10 @@ type Reminder struct {
 	Attempts   int        `json:"-"` // how many times it was claimed
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
+
+	// Script is a ready-to-send text for the customer (a journey's
+	// reminder): the sidebar sends it, the card shows it to copy.
+	Script string `json:"script,omitempty"`
 }
 
 // ReminderFilter selects reminders for FindReminders.

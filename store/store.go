@@ -370,6 +370,7 @@ type Store interface {
 	ChannelStore
 	QuickReplyStore
 	CampaignStore
+	JourneyStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	MarkerStore

@@ -32,6 +32,7 @@ const (
 type jsonDoc struct {
 	ID         string    `bson:"_id"`
 	CampaignID string    `bson:"campaign_id,omitempty"`
+	JourneyID  string    `bson:"journey_id,omitempty"` // a journey's campaign: not listed with the others
 	CreatedAt  time.Time `bson:"created_at"`
 	Doc        string    `bson:"doc"`
 }
@@ -53,6 +54,7 @@ func (db *DB) coll(name string) *mongo.Collection { return db.db.Collection(name
 func (db *DB) prepareCampaigns(ctx context.Context) error {
 	if err := createMissingIndexes(ctx, db.coll(collCampaigns), []mongo.IndexModel{
 		{Keys: bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("created")},
+		{Keys: bson.D{{Key: "journey_id", Value: 1}, {Key: "created_at", Value: -1}}, Options: options.Index().SetName("journey")},
 	}); err != nil {
 		return err
 	}
@@ -73,13 +75,19 @@ func (db *DB) prepareCampaigns(ctx context.Context) error {
 }
 
 func (db *DB) insertJSON(ctx context.Context, coll, what, id, campaignID string, at time.Time, v any) error {
+	return db.insertJSONDoc(ctx, coll, what, jsonDoc{ID: id, CampaignID: campaignID, CreatedAt: at}, v)
+}
+
+// insertJSONDoc stores v as d's document; d holds the keys it is found by.
+func (db *DB) insertJSONDoc(ctx context.Context, coll, what string, d jsonDoc, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("mongo: create %s: %w", what, err)
 	}
-	if _, err := db.coll(coll).InsertOne(ctx, jsonDoc{ID: id, CampaignID: campaignID, CreatedAt: at, Doc: string(raw)}); err != nil {
+	d.Doc = string(raw)
+	if _, err := db.coll(coll).InsertOne(ctx, d); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
-			return fmt.Errorf("mongo: create %s %s: id taken: %w", what, id, store.ErrConflict)
+			return fmt.Errorf("mongo: create %s %s: id taken: %w", what, d.ID, store.ErrConflict)
 		}
 		return fmt.Errorf("mongo: create %s: %w", what, err)
 	}
@@ -166,19 +174,19 @@ func (db *DB) DeleteSegment(ctx context.Context, id string) error {
 // hour are deleted by the writes after them: a writer that read one that
 // old has long since given up (a job's or a request's time is minutes).
 
-type versionDoc struct {
-	ID         string    `bson:"_id"` // versionID(campaign, version)
+type campaignVersionDoc struct {
+	ID         string    `bson:"_id"` // campaignVersionID(campaign, version)
 	CampaignID string    `bson:"campaign_id"`
 	Version    int64     `bson:"version"`
 	At         time.Time `bson:"at"` // when it was written (pruning)
 	Doc        string    `bson:"doc"`
 }
 
-func versionID(campaignID string, v int64) string { return fmt.Sprintf("%s#%019d", campaignID, v) }
+func campaignVersionID(campaignID string, v int64) string { return fmt.Sprintf("%s#%019d", campaignID, v) }
 
 // versionRange selects the version documents of one campaign by _id (the
 // one index FerretDB v1 uses): "#" sorts just before "$".
-func versionRange(campaignID string) bson.D {
+func campaignVersionRange(campaignID string) bson.D {
 	return bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: campaignID + "#"}, {Key: "$lt", Value: campaignID + "$"}}}}
 }
 
@@ -188,7 +196,7 @@ func (db *DB) CreateCampaign(ctx context.Context, c *store.Campaign) error {
 		return fmt.Errorf("mongo: create campaign: id and name required: %w", store.ErrInvalid)
 	}
 	c.Version = 1
-	if err := db.insertJSON(ctx, collCampaigns, "campaign", c.ID, "", c.CreatedAt, c); err != nil {
+	if err := db.insertJSONDoc(ctx, collCampaigns, "campaign", jsonDoc{ID: c.ID, JourneyID: c.JourneyID, CreatedAt: c.CreatedAt}, c); err != nil {
 		return err
 	}
 	// A crash before this insert leaves version 1 in campaigns alone,
@@ -201,7 +209,7 @@ func (db *DB) insertVersion(ctx context.Context, c *store.Campaign) error {
 	if err != nil {
 		return fmt.Errorf("mongo: write campaign: %w", err)
 	}
-	_, err = db.coll(collCampaignVersions).InsertOne(ctx, versionDoc{ID: versionID(c.ID, c.Version), CampaignID: c.ID, Version: c.Version,
+	_, err = db.coll(collCampaignVersions).InsertOne(ctx, campaignVersionDoc{ID: campaignVersionID(c.ID, c.Version), CampaignID: c.ID, Version: c.Version,
 		At: time.Now().UTC(), Doc: string(raw)})
 	if mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("mongo: update campaign %s: version %d written by another: %w", c.ID, c.Version, store.ErrConflict)
@@ -228,7 +236,7 @@ func (db *DB) UpdateCampaign(ctx context.Context, c *store.Campaign) error {
 		return err
 	}
 	// Pruning is tidying: a failure leaves old versions for the next write.
-	_, _ = db.coll(collCampaignVersions).DeleteMany(ctx, append(versionRange(c.ID),
+	_, _ = db.coll(collCampaignVersions).DeleteMany(ctx, append(campaignVersionRange(c.ID),
 		bson.E{Key: "version", Value: bson.D{{Key: "$lt", Value: c.Version}}},
 		bson.E{Key: "at", Value: bson.D{{Key: "$lt", Value: time.Now().UTC().Add(-time.Hour)}}}))
 	return nil
@@ -236,8 +244,8 @@ func (db *DB) UpdateCampaign(ctx context.Context, c *store.Campaign) error {
 
 // FindCampaignByID implements store.CampaignStore.
 func (db *DB) FindCampaignByID(ctx context.Context, id string) (*store.Campaign, error) {
-	var v versionDoc
-	err := db.coll(collCampaignVersions).FindOne(ctx, versionRange(id), options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&v)
+	var v campaignVersionDoc
+	err := db.coll(collCampaignVersions).FindOne(ctx, campaignVersionRange(id), options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&v)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return findJSON[store.Campaign](ctx, db.coll(collCampaigns), "campaign", id)
 	}
@@ -257,7 +265,8 @@ func (db *DB) FindCampaigns(ctx context.Context, limit int) ([]*store.Campaign, 
 	if limit <= 0 {
 		limit = 100
 	}
-	list, err := findJSONs[store.Campaign](ctx, db.coll(collCampaigns), "campaigns", bson.D{},
+	notJourney := bson.D{{Key: "journey_id", Value: bson.D{{Key: "$exists", Value: false}}}}
+	list, err := findJSONs[store.Campaign](ctx, db.coll(collCampaigns), "campaigns", notJourney,
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
 	if err != nil || len(list) == 0 {
 		return list, err
@@ -270,11 +279,11 @@ func (db *DB) FindCampaigns(ctx context.Context, limit int) ([]*store.Campaign, 
 	if err != nil {
 		return nil, fmt.Errorf("mongo: find campaign versions: %w", err)
 	}
-	var versions []versionDoc
+	var versions []campaignVersionDoc
 	if err := cur.All(ctx, &versions); err != nil {
 		return nil, fmt.Errorf("mongo: find campaign versions: %w", err)
 	}
-	newest := map[string]versionDoc{}
+	newest := map[string]campaignVersionDoc{}
 	for _, v := range versions {
 		if v.Version > newest[v.CampaignID].Version {
 			newest[v.CampaignID] = v

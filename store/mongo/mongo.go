@@ -144,6 +144,10 @@ func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) 
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := db.prepareJourneys(ctx); err != nil { // journeys.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	return db, nil
 }
 

@@ -115,8 +115,8 @@ func (db *DB) CreateCampaign(ctx context.Context, c *store.Campaign) error {
 	if err != nil {
 		return err
 	}
-	return insertDoc(ctx, db, "campaign", `INSERT INTO campaigns (id, doc, created_at, version) VALUES (?, ?, ?, 1) ON CONFLICT DO NOTHING`,
-		c.ID, doc, nanos(c.CreatedAt))
+	return insertDoc(ctx, db, "campaign", `INSERT INTO campaigns (id, doc, created_at, version, journey_id) VALUES (?, ?, ?, 1, ?) ON CONFLICT DO NOTHING`,
+		c.ID, doc, nanos(c.CreatedAt), c.JourneyID)
 }
 
 // UpdateCampaign implements store.CampaignStore: one UPDATE over the
@@ -157,7 +157,7 @@ func (db *DB) FindCampaigns(ctx context.Context, limit int) ([]*store.Campaign, 
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT doc FROM campaigns ORDER BY created_at DESC, id DESC LIMIT ?`, limit)
+	rows, err := db.r.QueryContext(ctx, `SELECT doc FROM campaigns WHERE journey_id = '' ORDER BY created_at DESC, id DESC LIMIT ?`, limit)
 	return scanDocs[store.Campaign](rows, err, "campaigns")
 }
 

@@ -591,6 +591,7 @@ func (db *DB) erase(ctx context.Context, n int64) error {
 			{"follows", `DELETE FROM customer_follows WHERE customer_id = ?`, []any{n}},
 			{"channel events", `DELETE FROM channel_events WHERE customer_id = ?`, []any{cid}},
 			{"campaign sends", `DELETE FROM campaign_sends WHERE customer_id = ?`, []any{cid}},
+			{"journey runs", `DELETE FROM journey_runs WHERE customer_id = ?`, []any{cid}},
 			{"tags", `DELETE FROM customer_tags WHERE customer_id = ?`, []any{n}},
 			{"identities", `DELETE FROM customer_identities WHERE customer_id = ?`, []any{n}},
 			{"merge records", `DELETE FROM customer_merges WHERE id = ? OR into_id = ?`, []any{n, n}},

@@ -67,6 +67,7 @@ var crmGroups = []struct {
 	{"Channels", channelTests},
 	{"Campaigns", campaignTests},
 	{"QuickReplies", quickReplyTests},
+	{"Journeys", journeyTests},
 }
 
 func phone(v string) store.Identity { return store.Identity{Kind: store.IdentityPhone, Value: v} }
