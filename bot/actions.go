@@ -188,6 +188,8 @@ type ActionStore interface {
 	MergeCustomers(ctx context.Context, into, from string) (*store.Customer, error)
 	EraseCustomer(ctx context.Context, id string) error
 	AppendAudit(ctx context.Context, e *store.AuditEntry) error
+	// FindAuditByAction finds the opt-outs after a campaign (campaigns_sync.go).
+	FindAuditByAction(ctx context.Context, action string, from, to time.Time, limit int) ([]*store.AuditEntry, error)
 	UpsertTags(ctx context.Context, tags []store.Tag) error
 	UpsertStaff(ctx context.Context, s *store.Staff) error
 	CreateReminder(ctx context.Context, r *store.Reminder) (bool, error)
@@ -198,6 +200,7 @@ type ActionStore interface {
 	store.ChannelStore    // channels and where customers came from (actions_channels.go)
 	store.CampaignStore   // segments and campaigns (actions_campaigns.go)
 	store.JobStore        // a campaign's creation is a job (campaigns.go)
+	store.JourneyStore    // follow-up journeys and their runs (actions_journeys.go, journeys.go)
 }
 
 // Core carries out actions over an ActionStore.

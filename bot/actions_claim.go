@@ -16,6 +16,7 @@ import (
 type ClaimStore interface {
 	AppendEvents(ctx context.Context, evs []*store.Event) ([]bool, error)
 	UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error)
+	store.InboxStateStore // the offers claimed and who won each
 }
 
 // ClaimRequest is a claim of an unassigned customer.
@@ -145,7 +146,7 @@ func (c *Core) Claim(ctx context.Context, a Actor, req ClaimRequest) (*ClaimResu
 		return nil, fmt.Errorf("actions: claim %s: %w", cu.ID, err)
 	}
 	if !inserted[0] {
-		winner, err := c.st.GetCursor(ctx, claimedKey(cu.ID, st.Round))
+		winner, err := c.st.ClaimWinner(ctx, cu.ID, st.Round)
 		if err != nil {
 			return nil, fmt.Errorf("actions: claim winner: %w", err)
 		}
@@ -206,7 +207,7 @@ func (c *Core) applyClaim(ctx context.Context, ev *store.Event) (*store.Customer
 	if err != nil {
 		return nil, fmt.Errorf("actions: apply claim of %s: %w", cu.ID, err)
 	}
-	if err := c.st.SetCursor(ctx, claimedKey(cu.ID, round), staff); err != nil {
+	if err := c.st.SetClaimWinner(ctx, cu.ID, round, staff); err != nil {
 		return nil, fmt.Errorf("actions: record claim: %w", err)
 	}
 	st, err := loadOffer(ctx, c.st, cu.ID)
@@ -215,7 +216,7 @@ func (c *Core) applyClaim(ctx context.Context, ev *store.Event) (*store.Customer
 	}
 	if st.Round == round && st.ClaimedBy == "" {
 		st.ClaimedBy = staff
-		if err := saveOffer(ctx, c.st, cu.ID, st); err != nil {
+		if err := saveOffer(ctx, c.st, st); err != nil {
 			return nil, err
 		}
 	}

@@ -160,11 +160,15 @@ func (c *Core) changeStage(ctx context.Context, a Actor, cu *store.Customer, req
 	if staff == "" {
 		staff = req.StaffID
 	}
+	sk := entryKey("stage", a, cu.ID, key)
 	if _, err := c.st.AppendTimeline(ctx, &store.TimelineEntry{
-		CustomerID: cu.ID, SourceKey: entryKey("stage", a, cu.ID, key), Kind: store.EntryStage,
+		CustomerID: cu.ID, SourceKey: sk, Kind: store.EntryStage,
 		StaffID: staff, Text: text, Attrs: attrs, At: at,
 	}); err != nil {
 		return nil, false, fmt.Errorf("actions: stage entry of %s: %w", cu.ID, err)
+	}
+	if err := c.journeysOnStage(ctx, req.Stage, journeysAt{cu: cu, occ: sk, at: at}); err != nil {
+		return nil, false, err
 	}
 	stage := req.Stage
 	after, err := c.st.UpdateCustomer(ctx, cu.ID, store.CustomerUpdate{Stage: &stage, Now: c.Now()})
@@ -312,14 +316,18 @@ func (c *Core) editTags(ctx context.Context, a Actor, cu *store.Customer, catalo
 	for _, t := range req.Remove {
 		parts = append(parts, "-"+t)
 	}
+	sk := entryKey("tags", a, cu.ID, key)
 	if _, err := c.st.AppendTimeline(ctx, &store.TimelineEntry{
-		CustomerID: cu.ID, SourceKey: entryKey("tags", a, cu.ID, key), Kind: store.EntryEvent, StaffID: a.entryStaff(),
+		CustomerID: cu.ID, SourceKey: sk, Kind: store.EntryEvent, StaffID: a.entryStaff(),
 		Text: "标签：" + strings.Join(parts, " "),
 		Attrs: map[string]string{"change": "tags", "added": strings.Join(req.Add, ","), "removed": strings.Join(req.Remove, ","),
 			"by": a.ID(), "source": a.Source},
 		At: at,
 	}); err != nil {
 		return nil, fmt.Errorf("actions: tag entry of %s: %w", cu.ID, err)
+	}
+	if err := c.journeysOnTags(ctx, req.Add, journeysAt{cu: cu, occ: sk, at: at}); err != nil {
+		return nil, err
 	}
 	now := c.Now()
 	after, err := c.st.UpdateCustomer(ctx, cu.ID, store.CustomerUpdate{AddTags: req.Add, RemoveTags: req.Remove, Now: now})

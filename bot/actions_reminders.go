@@ -142,6 +142,8 @@ type ReminderRequest struct {
 	// admin (the system actor included) or a manager for their team may
 	// name someone else.
 	StaffID string
+	// Script is a ready-to-send text for the customer (a journey's).
+	Script string
 }
 
 // CreateReminder creates a reminder on a customer a may see, for a (a staff
@@ -168,6 +170,10 @@ func (c *Core) CreateReminder(ctx context.Context, a Actor, req ReminderRequest)
 	if req.DueAt.IsZero() {
 		return nil, false, invalid("due_at is required", "请说明什么时候提醒。")
 	}
+	script := trimmed(req.Script)
+	if utf8.RuneCountInString(script) > maxJourneyScript {
+		return nil, false, invalid(fmt.Sprintf("script is at most %d characters", maxJourneyScript), fmt.Sprintf("推荐话术最多 %d 个字。", maxJourneyScript))
+	}
 	cu, err := c.visible(ctx, a, req.CustomerID)
 	if err != nil {
 		return nil, false, err
@@ -183,7 +189,7 @@ func (c *Core) CreateReminder(ctx context.Context, a Actor, req ReminderRequest)
 	}
 	r := &store.Reminder{
 		Key:        rkey,
-		CustomerID: cu.ID, StaffID: staff, Kind: kind, Text: text,
+		CustomerID: cu.ID, StaffID: staff, Kind: kind, Text: text, Script: script,
 		DueAt: due, Status: store.ReminderPending, CreatedAt: at, UpdatedAt: at,
 	}
 	if err := c.audit(ctx, a, AuditReminder, cu.ID, "key="+key+" due="+due.Format(time.RFC3339), at); err != nil {

@@ -43,7 +43,7 @@ func validateFilter(f store.SegmentFilter) error {
 	if len(f.Fields) > 10 {
 		return invalid("at most 10 custom fields in a filter", "筛选最多用 10 个自定义字段。")
 	}
-	values := []string{f.Tag, f.Stage, f.Query, f.Owner, f.Channel, f.Tier, f.Group}
+	values := []string{f.Tag, f.Stage, f.Query, f.Owner, f.Channel, f.Tier, f.Group, f.CustomerID}
 	for k, v := range f.Fields {
 		if k == "" {
 			return invalid("a custom field filter needs a field name", "自定义字段筛选需要字段名。")
@@ -187,7 +187,7 @@ func (c *Core) eachInFilter(ctx context.Context, a Actor, f store.SegmentFilter,
 		return err
 	}
 	for {
-		page, err := c.st.FindCustomers(ctx, cf)
+		page, err := c.filterPage(ctx, f, cf)
 		if err != nil {
 			return fmt.Errorf("actions: customers of a filter: %w", err)
 		}
@@ -204,6 +204,30 @@ func (c *Core) eachInFilter(ctx context.Context, a Actor, f store.SegmentFilter,
 		}
 		cf.AfterID = page[len(page)-1].ID
 	}
+}
+
+// filterPage reads a page of the customers cf selects. A filter naming one
+// customer (a journey's message) reads that customer, who must also have
+// the filter's tag and stage and be followed within its owners.
+func (c *Core) filterPage(ctx context.Context, f store.SegmentFilter, cf store.CustomerFilter) ([]*store.Customer, error) {
+	if f.CustomerID == "" {
+		return c.st.FindCustomers(ctx, cf)
+	}
+	if cf.AfterID != "" {
+		return nil, nil
+	}
+	cu, err := c.st.FindCustomerByID(ctx, f.CustomerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.Tag != "" && !slices.Contains(cu.Tags, f.Tag) || f.Stage != "" && cu.Stage != f.Stage ||
+		cf.StaffIDs != nil && !slices.ContainsFunc(cu.Follows, func(fo store.Follow) bool { return !fo.Deleted && slices.Contains(cf.StaffIDs, fo.StaffID) }) {
+		return nil, nil
+	}
+	return []*store.Customer{cu}, nil
 }
 
 // memberIDs is a group's customer members by the WeCom identity values

@@ -9,7 +9,6 @@ import (
 
 	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/store"
-	"github.com/scrmhq/scrm/store/sqlite"
 )
 
 // BenchmarkCommandsAt100kCustomers measures the bot's answer to staff
@@ -21,11 +20,7 @@ import (
 //	go test -run '^$' -bench CommandsAt100k -benchtime 1x ./bot
 func BenchmarkCommandsAt100kCustomers(b *testing.B) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, b.TempDir(), sqlite.WithSynchronous("NORMAL"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(b)
 	now := time.Now().UTC()
 	const customers, staff = 100_000, 20
 	start := time.Now()

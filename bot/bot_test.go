@@ -13,19 +13,21 @@ import (
 	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/handlers"
 	"github.com/scrmhq/scrm/store"
-	"github.com/scrmhq/scrm/store/sqlite"
 	"github.com/scrmhq/scrm/wecom"
 	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
 
-func openStore(t *testing.T) *sqlite.DB {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+var openStore = bot.OpenTestStore
+
+// countWhere counts the xs that keep accepts.
+func countWhere[T any](xs []T, keep func(T) bool) int {
+	n := 0
+	for _, x := range xs {
+		if keep(x) {
+			n++
+		}
 	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return n
 }
 
 var t0 = time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
@@ -361,13 +363,7 @@ func TestCommandsRespectVisibility(t *testing.T) {
 	}
 	z, _ := st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: "wmZ"})
 	tl, _ := st.FindTimeline(ctx, z.ID, 0, 10)
-	notes := 0
-	for _, e := range tl {
-		if e.Kind == store.EntryNote {
-			notes++
-		}
-	}
-	if notes != 1 {
+	if notes := countWhere(tl, func(e *store.TimelineEntry) bool { return e.Kind == store.EntryNote }); notes != 1 {
 		t.Fatalf("%d notes on 张三, want 1", notes)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,7 +14,8 @@ import (
 )
 
 // CadenceStep is one follow-up of the new-customer cadence: Days after the
-// customer added the salesperson, remind them to do Text.
+// customer added the salesperson, remind them to do Text. It seeds the
+// built-in new-customer journey (builtinJourneys), which admins then edit.
 type CadenceStep struct {
 	Days int
 	Text string
@@ -45,56 +45,34 @@ type CadenceStore interface {
 
 // CadenceOptions tune the cadence processor; zero values take the defaults.
 type CadenceOptions struct {
-	Steps    []CadenceStep // default DefaultCadence
-	DigestAt string        // the working day starts here, "HH:MM" (default "09:00")
-	Location *time.Location
-	Now      func() time.Time
+	Now func() time.Time
 }
 
 // Cadence is the processor that turns customer-contact events into
-// reminders: a new contact starts the follow-up cadence; a customer who
-// deletes their salesperson (or is deleted, other than by a transfer)
-// raises a churn alert for the owner and the managers of their team; a
-// dormant customer who writes again is active again. Every reminder has a
-// key derived from the event, so a redelivered or reprocessed event creates
-// nothing new.
+// reminders: a customer who deletes their salesperson (or is deleted,
+// other than by a transfer) raises a churn alert for the owner and the
+// managers of their team; a dormant customer who writes again is active
+// again. Every reminder has a key derived from the event, so a redelivered
+// or reprocessed event creates nothing new. The follow-ups of new and key
+// customers are journeys (journeys.go).
 type Cadence struct {
-	st       CadenceStore
-	core     *Core
-	steps    []CadenceStep
-	dayStart time.Duration
-	loc      *time.Location
-	now      func() time.Time
+	st   CadenceStore
+	core *Core
+	now  func() time.Time
 }
 
 // NewCadence returns the cadence processor.
-func NewCadence(st CadenceStore, o CadenceOptions) (*Cadence, error) {
-	if o.Steps == nil {
-		o.Steps = DefaultCadence
-	}
-	if o.DigestAt == "" {
-		o.DigestAt = "09:00"
-	}
-	start, err := ParseClock(o.DigestAt)
-	if err != nil {
-		return nil, fmt.Errorf("cadence: %w", err)
-	}
-	if o.Location == nil {
-		o.Location = time.UTC
-	}
+func NewCadence(st CadenceStore, o CadenceOptions) *Cadence {
 	o.Now = clockOr(o.Now)
-	return &Cadence{st: st, core: NewCore(st, o.Now), steps: o.Steps, dayStart: start, loc: o.Location, now: o.Now}, nil
+	return &Cadence{st: st, core: NewCore(st, o.Now), now: o.Now}
 }
 
 // Name implements Processor.
 func (*Cadence) Name() string { return "cadence" }
 
-// Stale bounds: events replayed from long ago (an import, a backfill) must
-// not flood staff with reminders for the past.
-const (
-	staleStep  = 24 * time.Hour     // a cadence step more overdue than this is skipped
-	staleChurn = 3 * 24 * time.Hour // a churn older than this raises no alert
-)
+// staleChurn: a churn older than this raises no alert — events replayed
+// from long ago (an import, a backfill) must not flood staff with alerts.
+const staleChurn = 3 * 24 * time.Hour
 
 // Process implements Processor.
 func (p *Cadence) Process(ctx context.Context, ev *store.Event) error {
@@ -102,8 +80,6 @@ func (p *Cadence) Process(ctx context.Context, ev *store.Event) error {
 		return nil
 	}
 	switch {
-	case ev.Channel == store.ChannelWeCom && ev.Kind == wecom.KindAddExternalContact && ev.StaffID != "":
-		return p.startCadence(ctx, ev)
 	case ev.Channel == store.ChannelWeCom && ev.StaffID != "" &&
 		(ev.Kind == wecom.KindDelFollowUser ||
 			(ev.Kind == wecom.KindDelExternalContact && ev.Attrs["Source"] != "DELETE_BY_TRANSFER")):
@@ -112,25 +88,6 @@ func (p *Cadence) Process(ctx context.Context, ev *store.Event) error {
 		return p.wake(ctx, ev)
 	}
 	return nil
-}
-
-// takenOver reports whether staff follows c because a colleague handed the
-// customer over (WeCom announces the takeover as a new contact): their open
-// reminders moved with the customer, and the welcome sequence is not theirs.
-func (p *Cadence) takenOver(ctx context.Context, c *store.Customer, staff string) (bool, error) {
-	for _, f := range c.Follows {
-		if f.StaffID == staff {
-			continue
-		}
-		s, err := FindHandover(ctx, p.st, c.ID, f.StaffID)
-		if err != nil {
-			return false, fmt.Errorf("cadence: handover of %s: %w", c.ID, err)
-		}
-		if s != nil && s.To == staff && (s.Status == HandoverPending || s.Status == HandoverDone) {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 func (p *Cadence) customer(ctx context.Context, ev *store.Event) (*store.Customer, error) {
@@ -142,61 +99,6 @@ func (p *Cadence) customer(ctx context.Context, ev *store.Event) (*store.Custome
 		return nil, fmt.Errorf("cadence: find customer: %w", err)
 	}
 	return c, nil
-}
-
-// workTime is day (in loc) at the start of the working day plus offset.
-func (p *Cadence) workTime(day time.Time, offset time.Duration) time.Time {
-	return atClock(day, p.dayStart+offset, p.loc)
-}
-
-// stepDue is when cadence step n after an add at t is due: the same day
-// within working hours for T+0 (the next morning after 20:00), otherwise
-// an hour into the working day, after the morning digest.
-func (p *Cadence) stepDue(t time.Time, days int) time.Time {
-	if days == 0 {
-		start := p.workTime(t, 0)
-		end := startOfDay(t, p.loc).Add(20 * time.Hour)
-		switch {
-		case t.Before(start):
-			return start.UTC()
-		case !t.Before(end):
-			return p.workTime(start.AddDate(0, 0, 1), 0).UTC()
-		}
-		return t.UTC()
-	}
-	return p.workTime(startOfDay(t, p.loc).AddDate(0, 0, days), time.Hour).UTC()
-}
-
-func (p *Cadence) startCadence(ctx context.Context, ev *store.Event) error {
-	c, err := p.customer(ctx, ev)
-	if err != nil || c == nil {
-		return err
-	}
-	if handed, err := p.takenOver(ctx, c, ev.StaffID); err != nil || handed {
-		return err // a customer handed over is not a new customer
-	}
-	now := p.now()
-	for _, step := range p.steps {
-		due := p.stepDue(ev.OccurredAt, step.Days)
-		if due.Before(now.Add(-staleStep)) {
-			continue
-		}
-		r := &store.Reminder{
-			Key:        fmt.Sprintf("cadence:%s:%s:t%d", c.ID, ev.StaffID, step.Days),
-			CustomerID: c.ID,
-			StaffID:    ev.StaffID,
-			Kind:       store.ReminderCadence,
-			Text:       step.Text,
-			DueAt:      due,
-			Status:     store.ReminderPending,
-			CreatedAt:  now,
-			UpdatedAt:  now,
-		}
-		if _, err := p.st.CreateReminder(ctx, r); err != nil {
-			return fmt.Errorf("cadence: create reminder: %w", err)
-		}
-	}
-	return nil
 }
 
 // managersOf returns the active managers whose team includes staffID.
@@ -304,7 +206,7 @@ func (p *Cadence) wake(ctx context.Context, ev *store.Event) error {
 	return nil
 }
 
-// Key customer tiers: these get a call every quarter.
+// Key customer tiers: the built-in quarterly journey calls them each quarter.
 var keyTiers = []string{"重点", "key", "KEY", "Key", "VIP", "vip"}
 
 // Renewal date fields, YYYY-MM-DD.
@@ -313,9 +215,11 @@ var renewalFields = []string{"到期日", "renewal_date", "续约日期", "合�
 // runDailyScan walks every customer once a day: a customer without any
 // interaction for DormantDays becomes 沉睡 and their salespeople get a
 // reminder (once per dormancy: the key carries the last contact time); a
-// renewal date within RenewalDays gets a reminder (once per date); a key
-// customer gets a quarterly call reminder (once per quarter). The walk
-// records its position, so a run cut short resumes where it stopped.
+// renewal date within RenewalDays gets a reminder (once per date); and the
+// customer enters the journeys whose time trigger holds (dormancy, a date
+// approaching, no reply, the quarterly call: Journeys.scanCustomer, once
+// per occurrence). The walk records its position, so a run cut short
+// resumes where it stopped.
 func (s *Scheduler) runDailyScan(ctx context.Context, job *store.Job) error {
 	day, err := time.ParseInLocation("2006-01-02", job.Payload, s.o.Location)
 	if err != nil {
@@ -331,6 +235,12 @@ func (s *Scheduler) runDailyScan(ctx context.Context, job *store.Job) error {
 	// Reminders from the scan are due an hour into the working day, after
 	// the morning digest has listed them.
 	due := laterOf(atClock(day, s.digestClock+time.Hour, s.o.Location).UTC(), now)
+	var journeys []*store.Journey
+	if s.o.Journeys != nil {
+		if journeys, err = s.o.Journeys.scanJourneys(ctx); err != nil {
+			return fmt.Errorf("daily scan: %w", err)
+		}
+	}
 	for {
 		cs, err := s.st.FindCustomers(ctx, store.CustomerFilter{AfterID: after, Limit: 500})
 		if err != nil {
@@ -339,6 +249,11 @@ func (s *Scheduler) runDailyScan(ctx context.Context, job *store.Job) error {
 		for _, c := range cs {
 			if err := s.scanCustomer(ctx, c, day, now, due); err != nil {
 				return err
+			}
+			if len(journeys) > 0 && slices.ContainsFunc(c.Follows, func(f store.Follow) bool { return !f.Deleted }) {
+				if err := s.o.Journeys.scanCustomer(ctx, journeys, c, day, now, due); err != nil {
+					return fmt.Errorf("daily scan: %w", err)
+				}
 			}
 		}
 		if len(cs) < 500 {
@@ -440,21 +355,5 @@ func (s *Scheduler) scanCustomer(ctx context.Context, c *store.Customer, day, no
 		break
 	}
 
-	// Key customers: a call each quarter, spread over its first two months
-	// so a quarter does not start with every key customer due at once.
-	if slices.Contains(keyTiers, c.Tier) {
-		q := (int(day.Month()) - 1) / 3
-		qStart := time.Date(day.Year(), time.Month(q*3+1), 1, 0, 0, 0, 0, s.o.Location)
-		h := fnv.New32a()
-		h.Write([]byte(c.ID))
-		start := qStart.AddDate(0, 0, int(h.Sum32()%60))
-		touched := c.LastStaffTouchAt != nil && !c.LastStaffTouchAt.Before(qStart)
-		if !day.Before(start) && !touched {
-			key := fmt.Sprintf("cadence:%s:q%dQ%d", c.ID, day.Year(), q+1)
-			if err := remind(key, store.ReminderCadence, "重点客户季度回访：本季度还没有联系过"); err != nil {
-				return err
-			}
-		}
-	}
 	return nil
 }

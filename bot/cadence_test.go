@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrmhq/scrm/bot"
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
@@ -51,13 +52,19 @@ func TestNewContactStartsTheCadenceOnce(t *testing.T) {
 			e.run()
 			e.deliver(m) // redelivered by WeCom: stored once
 			e.run()
+			// The cadence is the built-in new-customer journey: its steps
+			// run as the days pass.
+			e.journeysUntil(tc.added.AddDate(0, 0, 8))
 			// Reprocessed (a crash after the effects): no new reminders.
 			evs, _ := e.st.FindEvents(context.Background(), store.EventFilter{})
 			for _, ev := range evs {
-				if err := e.cadence.Process(context.Background(), ev); err != nil {
-					t.Fatal(err)
+				for _, p := range []bot.Processor{e.cadence, e.journeys} {
+					if err := p.Process(context.Background(), ev); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
+			e.journeysUntil(tc.added.AddDate(0, 0, 16))
 			rs := rmReminders(t, e, store.ReminderFilter{StaffID: "lisi"})
 			if len(rs) != 3 {
 				t.Fatalf("%d reminders, want T+0, T+3, T+7", len(rs))
@@ -78,6 +85,7 @@ func TestReplayedOldContactsStartNoCadence(t *testing.T) {
 	e := newRmEnv(t, "lisi")
 	e.deliver(rmAddContact("lisi", "wmZ", t0.AddDate(0, -2, 0)))
 	e.run()
+	e.journeysUntil(t0.AddDate(0, 0, 8))
 	if rs := rmReminders(t, e, store.ReminderFilter{}); len(rs) != 0 {
 		t.Fatalf("%d reminders for a contact added two months ago", len(rs))
 	}
@@ -217,6 +225,8 @@ func TestDailyScanFindsDormantRenewalAndKeyCustomers(t *testing.T) {
 			t.Fatal(err)
 		}
 		drain(t, e.sched.RunJobsOnce)
+		// The quarterly call is the built-in journey the scan starts.
+		e.journeysUntil(scan.AddDate(0, 0, d).Add(6 * time.Hour))
 	}
 	if rs := byCustomer(sleepy.ID); len(rs) != 1 {
 		t.Fatalf("%d dormant reminders after 70 more days, want 1 (once per dormancy)", len(rs))

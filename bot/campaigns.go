@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,7 +17,9 @@ import (
 // idempotent by the caller's key) and carried out by a job
 // (CampaignJobKind, one per campaign, under a lease) that plans who gets
 // it, then makes one add_msg_template per sending salesperson and chunk of
-// at most store.MaxTaskCustomers customers.
+// at most store.MaxTaskCustomers customers — or, for a group campaign, per
+// group owner and chunk of at most store.MaxTaskGroups of their groups
+// (WeCom: a group's mass message is sent by its owner).
 //
 // Exactly once per (campaign, sender, chunk): each task is written as
 // TaskCalling (with the call's start time) before add_msg_template and as
@@ -30,18 +31,40 @@ import (
 // task's customers exactly. Only when none matches is the task created
 // again. The job's lease (longer than a call's timeout) keeps two instances
 // off one campaign.
+//
+// The campaign record itself has several writers — the job, the results
+// sync, a cancel — and each writes over the version it read
+// (changeCampaign): a write that lost the race reads again and applies its
+// change to what the other wrote.
 
 // CampaignJobKind is the job kind that carries out campaigns.
 const CampaignJobKind = "campaign"
 
-// Reasons a customer is left out of a campaign.
+// Reasons a customer (or a group) is left out of a campaign.
 const (
-	LeftOptedOut  = "opted_out"
-	LeftOverCap   = "over_cap"
-	LeftNotWeCom  = "not_contact"
-	AuditCampaign = "campaign_create"
-	AuditCancel   = "campaign_cancel"
+	LeftOptedOut    = "opted_out"
+	LeftOverCap     = "over_cap"
+	LeftNotWeCom    = "not_contact"
+	LeftNoCustomers = "no_customers" // a group with no customer in it
+	AuditCampaign   = "campaign_create"
+	AuditCancel     = "campaign_cancel"
 )
+
+// Campaign targets, as the API names them.
+const (
+	TargetCustomers = "customers"
+	TargetGroups    = "groups"
+)
+
+// MaxPerCustomerTasks is how many customers a sender may have in a
+// per-customer campaign: each customer is a task of its own (WeCom's
+// add_msg_template carries one text), so each is one more confirmation
+// for the salesperson in WeCom; past a handful that is a chore, not a
+// courtesy.
+const MaxPerCustomerTasks = 10
+
+// varCustomer is the per-customer variable of a campaign's text.
+const varCustomer = "#客户昵称#"
 
 // MassAPI is what campaigns need of WeCom.
 type MassAPI interface {
@@ -63,7 +86,8 @@ type CampaignOptions struct {
 	Logger     *slog.Logger
 	// SyncEvery is how often a sent campaign's results are pulled from
 	// WeCom (default 30 min), for SyncFor after it was sent (default 7
-	// days) or until every sender has sent it.
+	// days) or until every sender has sent it; after that, every 6 hours
+	// until the opt-out window of its last delivery closes.
 	SyncEvery, SyncFor time.Duration
 	// NudgeAfter is how long a sender may leave a task unsent before
 	// remind_groupmsg_send nudges them (default 4 h); nudge k is due
@@ -89,39 +113,120 @@ func (c *Core) SetCampaigns(api MassAPI, o CampaignOptions) {
 	c.mass, c.massOpt = api, o
 }
 
-// CampaignRequest creates a campaign.
+// CampaignRequest creates a campaign: to the customers Filter or
+// SegmentID selects, or, with Target TargetGroups, to the customer groups
+// Groups selects (nil: every group the actor may reach).
 type CampaignRequest struct {
 	Name        string
+	Target      string // TargetCustomers (also when empty) or TargetGroups
 	Filter      *store.SegmentFilter
 	SegmentID   string
+	Groups      *store.GroupTarget
 	Text        string
 	Attachments []store.WelcomeAttachment
 	SendAt      *time.Time
+	// PerCustomer makes one task per customer, each with the customer's
+	// own #客户昵称# (at most MaxPerCustomerTasks customers per sender).
+	PerCustomer bool
 	Key         string
+	JourneyID   string // the journey whose step sends it (one customer)
+}
+
+// audience is whom a request targets, checked.
+type audience struct {
+	chatType    string
+	filter      store.SegmentFilter
+	groups      *store.GroupTarget
+	perCustomer bool
+	text        string // the campaign's text (its variables decide warnings)
 }
 
 func campaignNotFound() error {
 	return &ActionError{Err: store.ErrNotFound, Reason: "campaign not found", Text: "没有找到这个群发。"}
 }
 
-func (c *Core) campaignFilter(ctx context.Context, a Actor, f *store.SegmentFilter, segID string) (store.SegmentFilter, error) {
+// findCampaign loads a campaign for a, whose role must allow campaigns.
+func (c *Core) findCampaign(ctx context.Context, a Actor, id string) (*store.Campaign, error) {
+	if err := mayTarget(a); err != nil {
+		return nil, err
+	}
+	cp, err := c.st.FindCampaignByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, campaignNotFound()
+	}
+	return cp, err
+}
+
+// changeCampaign applies change to the campaign's newest version and
+// writes it over that version. When another write came first (a cancel,
+// the job, a sync: store.ErrConflict) it reads the campaign again and
+// applies change to what is there now, so neither write is lost. change
+// reports whether there is anything to write; the campaign as last read
+// or written is returned.
+func (c *Core) changeCampaign(ctx context.Context, id string, change func(*store.Campaign) (bool, error)) (*store.Campaign, error) {
+	for attempt := 1; ; attempt++ {
+		cp, err := c.st.FindCampaignByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		write, err := change(cp)
+		if err != nil || !write {
+			return cp, err
+		}
+		err = c.st.UpdateCampaign(ctx, cp)
+		if err == nil {
+			return cp, nil
+		}
+		// Each conflict is another writer's success, so this ends; the
+		// bound only guards against a store that conflicts forever.
+		if !errors.Is(err, store.ErrConflict) || attempt == 20 {
+			return nil, fmt.Errorf("campaigns: write %s: %w", id, err)
+		}
+	}
+}
+
+// campaignAudience checks whom req targets.
+func (c *Core) campaignAudience(ctx context.Context, a Actor, req CampaignRequest) (audience, error) {
+	aud := audience{chatType: store.ChatTypeSingle, perCustomer: req.PerCustomer, text: req.Text}
+	switch req.Target {
+	case "", TargetCustomers:
+	case TargetGroups:
+		if req.Filter != nil || req.SegmentID != "" {
+			return aud, invalid("a group campaign takes groups, not filter or segment_id", "发给客户群时请按群主或群名选择客户群，不能用客户筛选条件。")
+		}
+		if req.PerCustomer {
+			return aud, invalid("per_customer is for customers, not groups", "“按客户分别发送”只适用于发给客户。")
+		}
+		if g := req.Groups; g != nil && (utf8.RuneCountInString(g.Name) > 64 || len(g.Owner) > 128) {
+			return aud, invalid("groups.name is at most 64 characters", "群名关键词最多 64 个字。")
+		}
+		aud.chatType, aud.groups = store.ChatTypeGroup, req.Groups
+		return aud, nil
+	default:
+		return aud, invalid("target must be customers or groups", "发送对象只能是客户或客户群。")
+	}
 	switch {
-	case segID != "" && f != nil:
-		return store.SegmentFilter{}, invalid("give filter or segment_id, not both", "请只给出筛选条件或分群中的一个。")
-	case segID != "":
-		sg, err := c.Segment(ctx, a, segID)
+	case req.Groups != nil:
+		return aud, invalid("groups is only for target groups", "只有发给客户群时才能选择客户群。")
+	case req.PerCustomer && !strings.Contains(req.Text, varCustomer):
+		return aud, invalid("per_customer needs #客户昵称# in the text", "消息中没有 #客户昵称#，不需要按客户分别发送。")
+	case req.SegmentID != "" && req.Filter != nil:
+		return aud, invalid("give filter or segment_id, not both", "请只给出筛选条件或分群中的一个。")
+	case req.SegmentID != "":
+		sg, err := c.Segment(ctx, a, req.SegmentID)
 		if errors.Is(err, store.ErrNotFound) {
 			// The request is wrong, not its URL: a 400, like any bad field.
-			return store.SegmentFilter{}, invalid("segment_id names no segment", "没有找到这个分群，请重新选择。")
+			return aud, invalid("segment_id names no segment", "没有找到这个分群，请重新选择。")
 		}
 		if err != nil {
-			return store.SegmentFilter{}, err
+			return aud, err
 		}
-		return sg.Filter, nil
-	case f != nil:
-		return *f, validateFilter(*f)
+		aud.filter = sg.Filter
+	case req.Filter != nil:
+		aud.filter = *req.Filter
+		return aud, validateFilter(*req.Filter)
 	}
-	return store.SegmentFilter{}, nil
+	return aud, nil
 }
 
 // CreateCampaign stores a campaign and schedules its job. The same key
@@ -140,7 +245,8 @@ func (c *Core) CreateCampaign(ctx context.Context, a Actor, req CampaignRequest)
 	case len(req.Attachments) > store.MaxCampaignAttachments:
 		return nil, false, invalid(fmt.Sprintf("at most %d attachments", store.MaxCampaignAttachments), fmt.Sprintf("附件最多 %d 个。", store.MaxCampaignAttachments))
 	}
-	filter, err := c.campaignFilter(ctx, a, req.Filter, req.SegmentID)
+	req.Text = text
+	aud, err := c.campaignAudience(ctx, a, req)
 	if err != nil {
 		return nil, false, err
 	}
@@ -150,6 +256,18 @@ func (c *Core) CreateCampaign(ctx context.Context, a Actor, req CampaignRequest)
 		return old, false, nil
 	}
 	now := c.Now()
+	if aud.perCustomer {
+		// Refused now, while the person can still change it; a sender who
+		// gains customers before the job runs gets one shared task.
+		p, err := c.plan(ctx, a, aud, now, "")
+		if err != nil {
+			return nil, false, err
+		}
+		if !p.PerCustomerOK {
+			return nil, false, invalid(fmt.Sprintf("per_customer allows at most %d customers per sender", MaxPerCustomerTasks),
+				fmt.Sprintf("按客户分别发送时，每位销售最多 %d 位客户（每位客户一条，销售需逐条确认）。", MaxPerCustomerTasks))
+		}
+	}
 	sendAt := now
 	if req.SendAt != nil && req.SendAt.After(now) {
 		sendAt = req.SendAt.UTC()
@@ -157,7 +275,8 @@ func (c *Core) CreateCampaign(ctx context.Context, a Actor, req CampaignRequest)
 	if err := c.audit(ctx, a, AuditCampaign, id, "key="+key, now); err != nil {
 		return nil, false, err
 	}
-	cp := &store.Campaign{ID: id, Name: name, Text: text, Attachments: req.Attachments, Filter: filter, SegmentID: req.SegmentID,
+	cp := &store.Campaign{ID: id, Name: name, Text: text, Attachments: req.Attachments, ChatType: aud.chatType, Filter: aud.filter,
+		Groups: aud.groups, SegmentID: req.SegmentID, PerCustomer: aud.perCustomer, JourneyID: req.JourneyID,
 		SendAt: sendAt, Status: store.CampaignScheduled, CreatedBy: a.ID(), CreatedAt: now, UpdatedAt: now,
 		Report: store.CampaignReport{LeftOut: map[string]int{}}}
 	created := true
@@ -195,13 +314,7 @@ type CampaignDetail struct {
 
 // Campaign returns a campaign and its tasks.
 func (c *Core) Campaign(ctx context.Context, a Actor, id string) (*CampaignDetail, error) {
-	if err := mayTarget(a); err != nil {
-		return nil, err
-	}
-	cp, err := c.st.FindCampaignByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, campaignNotFound()
-	}
+	cp, err := c.findCampaign(ctx, a, id)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +323,10 @@ func (c *Core) Campaign(ctx context.Context, a Actor, id string) (*CampaignDetai
 		return nil, err
 	}
 	for _, t := range tasks {
-		t.ExternalUserIDs = nil // the sends carry them; a detail stays small
+		// The sends carry the recipients, and a per-customer task's text
+		// names a customer another manager may not see: a detail stays
+		// small and says no more than the list.
+		t.ExternalUserIDs, t.Text = nil, ""
 	}
 	return &CampaignDetail{Campaign: cp, Tasks: tasks}, nil
 }
@@ -218,18 +334,13 @@ func (c *Core) Campaign(ctx context.Context, a Actor, id string) (*CampaignDetai
 // CancelCampaign stops a campaign: one not yet begun never reaches WeCom,
 // and the tasks already created there are withdrawn (cancel_groupmsg_send)
 // so senders who have not sent them no longer can. The cancel is recorded
-// as a marker first — a record the campaign job's own writes cannot
-// overwrite — so a job planning or creating at that moment stops before
-// its next task and withdraws what it made. Calling it again retries the
+// as a marker first, which the job checks before each task, so a job
+// planning or creating at that moment stops before its next task and
+// withdraws what it made; the status is written over whatever the job
+// wrote meanwhile, keeping the job's report. Calling it again retries the
 // withdrawals that failed.
 func (c *Core) CancelCampaign(ctx context.Context, a Actor, id string) (*store.Campaign, error) {
-	if err := mayTarget(a); err != nil {
-		return nil, err
-	}
-	cp, err := c.st.FindCampaignByID(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, campaignNotFound()
-	}
+	cp, err := c.findCampaign(ctx, a, id)
 	if err != nil {
 		return nil, err
 	}
@@ -241,8 +352,7 @@ func (c *Core) CancelCampaign(ctx context.Context, a Actor, id string) (*store.C
 		if err := c.st.SetMarker(ctx, store.MarkCampaignCancel, id, "cancelled", now); err != nil {
 			return nil, err
 		}
-		cp.Status, cp.UpdatedAt = store.CampaignCancelled, now
-		if err := c.st.UpdateCampaign(ctx, cp); err != nil {
+		if cp, err = c.markCancelled(ctx, id); err != nil {
 			return nil, err
 		}
 		// The job withdraws what a call in flight creates; waking it now
@@ -260,109 +370,14 @@ func (c *Core) CancelCampaign(ctx context.Context, a Actor, id string) (*store.C
 	return c.st.FindCampaignByID(ctx, id)
 }
 
-// ---- planning ----
-
-// target is one customer a campaign reaches through a sender.
-type target struct {
-	CustomerID, Ext string
-}
-
-// CampaignPlan is who a campaign reaches: per sender, and who is left out
-// and why.
-type CampaignPlan struct {
-	Senders   map[string]int      `json:"senders"` // sender → customers
-	Targeted  int                 `json:"targeted"`
-	LeftOut   map[string]int      `json:"left_out"`
-	LeftOutID map[string][]string `json:"left_out_ids"` // reason → customer IDs (at most 100 each)
-	targets   map[string][]target
-}
-
-// monthOf is the business month around t, as UTC bounds.
-func (c *Core) monthOf(t time.Time) (time.Time, time.Time) {
-	l := t.In(c.massOpt.Location)
-	from := time.Date(l.Year(), l.Month(), 1, 0, 0, 0, 0, c.massOpt.Location)
-	return from.UTC(), from.AddDate(0, 1, 0).UTC()
-}
-
-// plan works out a campaign's audience for a at now; own are the sends of
-// the campaign itself already recorded (a re-plan must not count them).
-func (c *Core) plan(ctx context.Context, a Actor, f store.SegmentFilter, now time.Time, ownID string) (*CampaignPlan, error) {
-	from, to := c.monthOf(now)
-	counts, err := c.st.CountCampaignSends(ctx, from, to)
-	if err != nil {
-		return nil, err
-	}
-	if ownID != "" {
-		own, err := c.st.FindCampaignSends(ctx, ownID)
-		if err != nil {
-			return nil, err
+// markCancelled writes the cancelled status over the campaign's newest
+// version.
+func (c *Core) markCancelled(ctx context.Context, id string) (*store.Campaign, error) {
+	return c.changeCampaign(ctx, id, func(cp *store.Campaign) (bool, error) {
+		if cp.Status == store.CampaignCancelled {
+			return false, nil
 		}
-		for _, s := range own {
-			if s.Counts() && !s.At.Before(from) && s.At.Before(to) {
-				counts[s.CustomerID]--
-			}
-		}
-	}
-	// The company's cap, and WeCom's own (the month's days) as a floor.
-	capN := c.massOpt.MonthlyCap
-	days := to.Add(-time.Nanosecond).In(c.massOpt.Location).Day()
-	if capN <= 0 || capN > days {
-		capN = days
-	}
-	p := &CampaignPlan{Senders: map[string]int{}, LeftOut: map[string]int{}, LeftOutID: map[string][]string{}, targets: map[string][]target{}}
-	leave := func(reason, id string) {
-		p.LeftOut[reason]++
-		if len(p.LeftOutID[reason]) < 100 {
-			p.LeftOutID[reason] = append(p.LeftOutID[reason], id)
-		}
-	}
-	scope := a.Scope()
-	err = c.eachInFilter(ctx, a, f, func(cu *store.Customer) error {
-		ext, sender := "", ""
-		for _, id := range cu.Identities {
-			if id.Kind == store.IdentityExternalUserID {
-				ext = id.Value
-				break
-			}
-		}
-		for _, fo := range cu.Follows {
-			if !fo.Deleted && (scope == nil || slices.Contains(scope, fo.StaffID)) {
-				sender = fo.StaffID
-				break
-			}
-		}
-		switch {
-		case OptedOut(cu):
-			leave(LeftOptedOut, cu.ID)
-		case ext == "" || sender == "":
-			leave(LeftNotWeCom, cu.ID)
-		case counts[cu.ID] >= capN:
-			leave(LeftOverCap, cu.ID)
-		default:
-			p.Targeted++
-			p.Senders[sender]++
-			p.targets[sender] = append(p.targets[sender], target{CustomerID: cu.ID, Ext: ext})
-		}
-		return nil
+		cp.Status, cp.UpdatedAt = store.CampaignCancelled, c.Now()
+		return true, nil
 	})
-	return p, err
-}
-
-// PreviewCampaign is the plan of a campaign not yet created.
-func (c *Core) PreviewCampaign(ctx context.Context, a Actor, req CampaignRequest) (*CampaignPlan, error) {
-	if err := mayTarget(a); err != nil {
-		return nil, err
-	}
-	f, err := c.campaignFilter(ctx, a, req.Filter, req.SegmentID)
-	if err != nil {
-		return nil, err
-	}
-	return c.plan(ctx, a, f, c.Now(), "")
-}
-
-// campaignText renders a campaign's text for one sender's task: a task
-// goes to many customers with one text, so #客户昵称# becomes the polite
-// 您 and #员工姓名# the sender's name.
-func campaignText(text, senderName string) string {
-	return strings.NewReplacer("#客户昵称#", "您", "#员工姓名#", senderName).Replace(text)
 }

@@ -4,16 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/scrmhq/scrm/store"
 	"github.com/scrmhq/scrm/wecom"
 )
 
+// OptOutWindow is how long after a campaign reached a customer their
+// opting out counts in its report (CampaignReport.OptOutsAfter).
+const OptOutWindow = 7 * 24 * time.Hour
+
 // SyncCampaign pulls a campaign's results from WeCom (get_groupmsg_task,
 // get_groupmsg_send_result) into its sends, each delivered customer's
 // timeline ("收到群发「名称」", keyed, so a second sync adds nothing) and
-// its report. Idempotent; run it as often as wanted.
+// its report, with the replies within 48 hours and the opt-outs within
+// OptOutWindow of each delivery. A group campaign's results are per group
+// (no timeline: a group is not a customer). Idempotent; run it as often
+// as wanted.
 func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, error) {
 	if c.mass == nil {
 		return nil, errors.New("campaigns: no WeCom API")
@@ -30,11 +38,12 @@ func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, er
 	if err != nil {
 		return nil, err
 	}
-	byExt := map[string]*store.CampaignSend{}
+	byRecipient := map[string]*store.CampaignSend{}
 	for i := range sends {
-		byExt[sends[i].Sender+"|"+sends[i].ExternalUserID] = &sends[i]
+		s := &sends[i]
+		byRecipient[s.Sender+"|"+s.ExternalUserID+s.ChatID] = s
 	}
-	r := store.CampaignReport{Targeted: cp.Report.Targeted, LeftOut: cp.Report.LeftOut, Senders: cp.Report.Senders}
+	var r store.CampaignReport
 	sentBy := map[string]bool{}
 	var changed []store.CampaignSend
 	for _, t := range tasks {
@@ -49,11 +58,16 @@ func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, er
 			if x.Status == 2 {
 				sentBy[x.UserID] = true
 			}
-			if x.UserID == t.Sender && x.Status != t.SendStatus {
-				t.SendStatus = x.Status
-				if err := c.st.PutCampaignTask(ctx, t); err != nil {
-					return nil, err
-				}
+			if x.UserID != t.Sender || x.Status == t.SendStatus && (x.Status != 2 || t.SentAt != nil) {
+				continue
+			}
+			t.SendStatus = x.Status
+			if x.Status == 2 {
+				at := time.Unix(x.SendTime, 0).UTC()
+				t.SentAt = &at
+			}
+			if err := c.st.PutCampaignTask(ctx, t); err != nil {
+				return nil, err
 			}
 		}
 		res, err := c.mass.GroupMsgSendResults(ctx, t.MsgID, t.Sender)
@@ -61,7 +75,7 @@ func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, er
 			return nil, fmt.Errorf("campaigns: results of %s: %w", t.MsgID, err)
 		}
 		for _, x := range res {
-			s := byExt[t.Sender+"|"+x.ExternalUserID]
+			s := byRecipient[t.Sender+"|"+recipientOf(x)]
 			if s == nil {
 				continue
 			}
@@ -70,17 +84,18 @@ func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, er
 				s.Status = status
 				changed = append(changed, *s)
 			}
-			if s.Status == store.SendDelivered {
-				at := time.Unix(x.SendTime, 0).UTC()
-				if _, err := c.st.AppendTimeline(ctx, &store.TimelineEntry{CustomerID: s.CustomerID, SourceKey: "campaign:" + cp.ID + ":" + s.CustomerID,
-					Kind: store.EntryEvent, StaffID: t.Sender, Text: "收到群发「" + cp.Name + "」",
-					Attrs: map[string]string{"change": "campaign", "campaign": cp.ID, "msgid": t.MsgID}, At: at}); err != nil {
-					return nil, err
-				}
-				if cu, err := c.st.FindCustomerByID(ctx, s.CustomerID); err == nil && cu.LastCustomerMsgAt != nil &&
-					cu.LastCustomerMsgAt.After(at) && cu.LastCustomerMsgAt.Before(at.Add(48*time.Hour)) {
-					r.Replies48h++
-				}
+			if s.Status != store.SendDelivered || s.ChatID != "" {
+				continue
+			}
+			at := time.Unix(x.SendTime, 0).UTC()
+			if _, err := c.st.AppendTimeline(ctx, &store.TimelineEntry{CustomerID: s.CustomerID, SourceKey: "campaign:" + cp.ID + ":" + s.CustomerID,
+				Kind: store.EntryEvent, StaffID: t.Sender, Text: "收到群发「" + cp.Name + "」",
+				Attrs: map[string]string{"change": "campaign", "campaign": cp.ID, "msgid": t.MsgID}, At: at}); err != nil {
+				return nil, err
+			}
+			if cu, err := c.st.FindCustomerByID(ctx, s.CustomerID); err == nil && cu.LastCustomerMsgAt != nil &&
+				cu.LastCustomerMsgAt.After(at) && cu.LastCustomerMsgAt.Before(at.Add(48*time.Hour)) {
+				r.Replies48h++
 			}
 		}
 	}
@@ -97,11 +112,129 @@ func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, er
 			r.AlreadyLimited++
 		}
 	}
+	if r.OptOutsAfter, r.OptOutsUntil, err = c.optOutsAfter(ctx, tasks, sends); err != nil {
+		return nil, err
+	}
 	r.SendersSent = len(sentBy)
 	now := c.Now()
 	r.SyncedAt = &now
-	cp.Report, cp.UpdatedAt = r, now
-	return cp, c.st.UpdateCampaign(ctx, cp)
+	// Written over whatever a cancel or the job wrote since the read:
+	// what they own (the status, whom the plan targeted) stays theirs.
+	return c.changeCampaign(ctx, id, func(cp *store.Campaign) (bool, error) {
+		r.Targeted, r.LeftOut, r.Senders = cp.Report.Targeted, cp.Report.LeftOut, cp.Report.Senders
+		cp.Report, cp.UpdatedAt = r, now
+		return true, nil
+	})
+}
+
+// optOutsAfter counts the campaign's customers who opted out within
+// OptOutWindow after it reached them — by their own words or a person's
+// hand, both audited as AuditOptOut — and returns when the last window
+// closes. A customer was reached when their salesperson sent the task
+// listing them (get_groupmsg_task's send_time, kept on the task), so the
+// count needs nothing more from WeCom.
+func (c *Core) optOutsAfter(ctx context.Context, tasks []*store.CampaignTask, sends []store.CampaignSend) (int, *time.Time, error) {
+	sentAt := map[string]time.Time{} // sender|external_userid → sent
+	for _, t := range tasks {
+		if t.SentAt != nil {
+			for _, ext := range t.ExternalUserIDs {
+				sentAt[t.Sender+"|"+ext] = *t.SentAt
+			}
+		}
+	}
+	deliveredAt := map[string]time.Time{} // customer → reached
+	var first, last time.Time
+	for _, s := range sends {
+		at, ok := sentAt[s.Sender+"|"+s.ExternalUserID]
+		if !ok || s.Status != store.SendDelivered || s.ChatID != "" {
+			continue
+		}
+		deliveredAt[s.CustomerID] = at
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	if len(deliveredAt) == 0 {
+		return 0, nil, nil
+	}
+	until := last.Add(OptOutWindow)
+	// Opt-outs are rare (a campaign that drove thousands away in a week
+	// has told its story well before this bound).
+	entries, err := c.st.FindAuditByAction(ctx, AuditOptOut, first, earliest(until, c.Now().Add(time.Second)), 100000)
+	if err != nil {
+		return 0, nil, fmt.Errorf("campaigns: opt-outs: %w", err)
+	}
+	counted := map[string]bool{}
+	for _, e := range entries {
+		at, ok := deliveredAt[e.Target]
+		if ok && strings.Contains(e.Detail, "opt_out=true") && !e.At.Before(at) && e.At.Before(at.Add(OptOutWindow)) {
+			counted[e.Target] = true
+		}
+	}
+	return len(counted), &until, nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// CampaignOptOutJobKind is the job kind that keeps counting a campaign's
+// opt-outs once its results sync has ended (every sender sent it, or a
+// week passed), until the last delivered customer's OptOutWindow closes:
+// one job per campaign ("campaign-optouts:<id>"), every 6 hours, from the
+// store alone.
+const CampaignOptOutJobKind = "campaign_optouts"
+
+// optOutEvery is how often the opt-out job counts.
+const optOutEvery = 6 * time.Hour
+
+// HandleCampaignOptOutJob counts a campaign's opt-outs after it into its
+// report and re-arms itself until the count can no longer change.
+func (c *Core) HandleCampaignOptOutJob(ctx context.Context, job *store.Job) error {
+	cp, err := c.st.FindCampaignByID(ctx, job.Payload)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	tasks, err := c.st.FindCampaignTasks(ctx, cp.ID)
+	if err != nil {
+		return err
+	}
+	sends, err := c.st.FindCampaignSends(ctx, cp.ID)
+	if err != nil {
+		return err
+	}
+	n, until, err := c.optOutsAfter(ctx, tasks, sends)
+	if err != nil {
+		return err
+	}
+	if _, err := c.changeCampaign(ctx, cp.ID, func(cp *store.Campaign) (bool, error) {
+		write := cp.Report.OptOutsAfter != n
+		cp.Report.OptOutsAfter, cp.Report.OptOutsUntil = n, until
+		return write, nil
+	}); err != nil {
+		return err
+	}
+	return c.armOptOutJob(ctx, cp.ID, until)
+}
+
+// armOptOutJob schedules the next count, if the window is still open.
+func (c *Core) armOptOutJob(ctx context.Context, id string, until *time.Time) error {
+	now := c.Now()
+	if until == nil || !now.Before(*until) {
+		return nil
+	}
+	// One last count at the window's end, so the report ends exact.
+	next := earliest(now.Add(optOutEvery), *until)
+	return c.st.ScheduleJob(ctx, "campaign-optouts:"+id, CampaignOptOutJobKind, id, next)
 }
 
 // CampaignSyncJobKind is the job kind that keeps a sent campaign's results
@@ -117,14 +250,8 @@ const maxNudges = 3
 // have not sent it, and re-arms itself until every sender has sent it or
 // SyncFor has passed since it was sent.
 func (c *Core) HandleCampaignSyncJob(ctx context.Context, job *store.Job) error {
-	if c.mass == nil {
-		return errors.New("campaigns: no WeCom API")
-	}
-	cp, err := c.st.FindCampaignByID(ctx, job.Payload)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	cp, ok, err := c.jobCampaign(ctx, job)
+	if err != nil || !ok {
 		return err
 	}
 	if cancelled, err := c.campaignCancelled(ctx, cp); err != nil || cancelled {
@@ -149,7 +276,8 @@ func (c *Core) HandleCampaignSyncJob(ctx context.Context, job *store.Job) error 
 		}
 	}
 	if !waiting || now.After(cp.SendAt.Add(c.massOpt.SyncFor)) {
-		return nil
+		// The results are in; the opt-outs after it are counted on.
+		return c.armOptOutJob(ctx, cp.ID, cp.Report.OptOutsUntil)
 	}
 	return c.st.ScheduleJob(ctx, job.Key, CampaignSyncJobKind, cp.ID, now.Add(c.massOpt.SyncEvery))
 }

@@ -61,10 +61,8 @@ func (f *massFixture) core() *bot.Core {
 // run runs the due jobs of kind as an instance named owner.
 func (f *massFixture) run(t *testing.T, c *bot.Core, kind, owner string) int {
 	t.Helper()
-	h := c.HandleCampaignJob
-	if kind == bot.CampaignSyncJobKind {
-		h = c.HandleCampaignSyncJob
-	}
+	h := map[string]bot.JobHandler{bot.CampaignJobKind: c.HandleCampaignJob, bot.CampaignSyncJobKind: c.HandleCampaignSyncJob,
+		bot.CampaignOptOutJobKind: c.HandleCampaignOptOutJob}[kind]
 	n, err := bot.NewJobRunner(f.st, kind, h, bot.RunnerOptions{Owner: owner, Lease: 2 * time.Minute, Now: f.clock.Now}).RunOnce(context.Background())
 	if err != nil {
 		t.Fatal(err)

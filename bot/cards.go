@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom"
 )
 
 // Card is a WeCom template card of type button_interaction, in the terms the
@@ -19,16 +20,42 @@ type Card struct {
 	// unique per app (letters, digits and _-@, at most 128 bytes), and the
 	// same TaskID and content when a push is repeated, so that the duplicate
 	// check recognises the repeat.
-	TaskID  string
-	Source  string // the small line above the title, e.g. "scrm 跟进提醒"
-	Title   string // at most 26 characters
-	Desc    string // under the title, at most 30 characters
-	Text    string // the body (sub_title_text), at most 112 characters
+	TaskID string
+	Source string // the small line above the title, e.g. "scrm 跟进提醒"
+	Title  string // at most 26 characters
+	Desc   string // under the title, at most 30 characters
+	Text   string // the body (sub_title_text), at most 112 characters
+	// Quote is a text quoted whole below the body for the member to copy
+	// (a journey reminder's ready-to-send script).
+	Quote   string
 	Rows    []CardRow
 	Buttons []CardButton
 	// DuplicateCheck > 0 asks WeCom to drop the same card sent to the same
 	// member again within this window (at most 4 h).
 	DuplicateCheck time.Duration
+}
+
+// TemplateCard is c in WeCom's terms: a button_interaction template card.
+func (c Card) TemplateCard() wecom.TemplateCard {
+	tc := wecom.TemplateCard{CardType: "button_interaction", MainTitle: &wecom.CardTitle{Title: c.Title, Desc: c.Desc},
+		SubTitleText: c.Text, TaskID: c.TaskID}
+	if c.Source != "" {
+		tc.Source = &wecom.CardSource{Desc: c.Source}
+	}
+	if c.Quote != "" {
+		tc.QuoteArea = &wecom.CardQuoteArea{Title: "可直接发送", QuoteText: c.Quote}
+	}
+	for _, r := range c.Rows {
+		tc.HorizontalContentList = append(tc.HorizontalContentList, wecom.CardHorizontalContent{KeyName: r.Key, Value: r.Value})
+	}
+	for _, b := range c.Buttons {
+		style := 2 // WeCom's plain button
+		if b.Primary {
+			style = 1
+		}
+		tc.ButtonList = append(tc.ButtonList, wecom.CardButton{Text: b.Text, Key: b.Key, Style: style})
+	}
+	return tc
 }
 
 // CardRow is one key/value line of a card.

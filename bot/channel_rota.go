@@ -58,11 +58,7 @@ func (r *ChannelRota) Start(ctx context.Context) error {
 
 // Runner returns the runner of the rota's job.
 func (r *ChannelRota) Runner(q JobQueue, o RunnerOptions) *JobRunner {
-	if o.Owner != "" {
-		o.Owner += "-" + ChannelRotaJobKind
-	}
-	o.Lease = positiveOr(o.Lease, 2*time.Minute)
-	return NewJobRunner(q, ChannelRotaJobKind, r.runJob, o)
+	return NewJobRunner(q, ChannelRotaJobKind, r.runJob, o.forKind(ChannelRotaJobKind, 2*time.Minute))
 }
 
 func (r *ChannelRota) runJob(ctx context.Context, job *store.Job) error {

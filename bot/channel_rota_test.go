@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/scrmhq/scrm/store"
-	"github.com/scrmhq/scrm/store/sqlite"
 	"github.com/scrmhq/scrm/wecom"
 	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
@@ -19,11 +18,7 @@ import (
 // under a cap of 2, B is the backup.
 func TestChannelRotaFollowsCapAndShifts(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.WithSynchronous("NORMAL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := OpenTestStore(t)
 	mon := time.Date(2026, 12, 7, 10, 0, 0, 0, shanghai)
 	if mon.Weekday() != time.Monday {
 		t.Fatal("the test's Monday is not a Monday")

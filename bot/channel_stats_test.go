@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/scrmhq/scrm/store"
-	"github.com/scrmhq/scrm/store/sqlite"
 	"github.com/scrmhq/scrm/wecom"
 )
 
@@ -20,11 +19,7 @@ var shanghai = time.FixedZone("CST", 8*3600)
 // made here directly from the generated list.
 func TestChannelStatsMatchIndependentCounts(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir(), sqlite.WithSynchronous("NORMAL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := OpenTestStore(t)
 	start := time.Date(2025, 3, 1, 0, 0, 0, 0, shanghai)
 	now := start.AddDate(0, 1, 10)
 	core := NewCore(st, func() time.Time { return now })

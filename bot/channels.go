@@ -60,16 +60,32 @@ func (p *ChannelAttribution) Process(ctx context.Context, ev *store.Event) error
 	return nil
 }
 
+// channelByState finds the channel scrm made under state (a contact way's
+// State, an OA QR code's scene); nil when state is empty or scrm made none
+// under it (a contact way or QR code made elsewhere).
+func channelByState(ctx context.Context, st interface {
+	FindChannelByState(ctx context.Context, state string) (*store.Channel, error)
+}, state string) (*store.Channel, error) {
+	if state == "" {
+		return nil, nil
+	}
+	ch, err := st.FindChannelByState(ctx, state)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find the channel of state %q: %w", state, err)
+	}
+	return ch, nil
+}
+
 func (p *ChannelAttribution) attribute(ctx context.Context, ev *store.Event, state, kind, idKind, idValue string) error {
 	if state == "" || idValue == "" {
 		return nil
 	}
-	ch, err := p.st.FindChannelByState(ctx, state)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // a contact way scrm did not make
-	}
-	if err != nil {
-		return fmt.Errorf("channels: find channel: %w", err)
+	ch, err := channelByState(ctx, p.st, state)
+	if ch == nil || err != nil {
+		return err // no channel: a contact way scrm did not make
 	}
 	cu, err := p.st.FindCustomerByIdentity(ctx, store.Identity{Kind: idKind, Value: idValue})
 	if errors.Is(err, store.ErrNotFound) {

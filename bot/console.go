@@ -177,13 +177,9 @@ func (c *Console) Workbench(ctx context.Context, v Viewer) (*Workbench, error) {
 		}
 		return displayName(cu)
 	}
-	followers, err := c.st.FollowerCounts(ctx, members, "")
+	followers, dormant, err := c.followerCounts(ctx, members)
 	if err != nil {
-		return nil, fmt.Errorf("console: customers: %w", err)
-	}
-	dormant, err := c.st.FollowerCounts(ctx, members, store.StageDormant)
-	if err != nil {
-		return nil, fmt.Errorf("console: dormant: %w", err)
+		return nil, err
 	}
 	// The waiting customers and the unhandled complaints of every member
 	// from the state kept on the follows: one read each, and only the
@@ -545,13 +541,9 @@ func (c *Console) Report(ctx context.Context, v Viewer, q ReportQuery) (*Report,
 		t.FirstResponseMedianMin, t.FirstResponseP90Min = quantile(b, 0.5), quantile(b, 0.9)
 		t.ReplyMedianMin, t.ReplyP90Min = quantile(w, 0.5), quantile(w, 0.9)
 	}
-	followed, err := c.st.FollowerCounts(ctx, members, "")
+	followed, dormant, err := c.followerCounts(ctx, members)
 	if err != nil {
-		return nil, fmt.Errorf("console: customers: %w", err)
-	}
-	dormant, err := c.st.FollowerCounts(ctx, members, store.StageDormant)
-	if err != nil {
-		return nil, fmt.Errorf("console: dormant: %w", err)
+		return nil, err
 	}
 	for _, id := range members {
 		m := byStaff[id]
@@ -877,4 +869,15 @@ func (c *Console) CustomerSentiment(ctx context.Context, v Viewer, id string) ([
 	}
 	slices.Reverse(points)
 	return points, nil
+}
+
+// followerCounts counts each member's customers, all and dormant ones.
+func (c *Console) followerCounts(ctx context.Context, members []string) (all, dormant map[string]int64, err error) {
+	if all, err = c.st.FollowerCounts(ctx, members, ""); err != nil {
+		return nil, nil, fmt.Errorf("console: customers: %w", err)
+	}
+	if dormant, err = c.st.FollowerCounts(ctx, members, store.StageDormant); err != nil {
+		return nil, nil, fmt.Errorf("console: dormant: %w", err)
+	}
+	return all, dormant, nil
 }

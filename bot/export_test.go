@@ -1,10 +1,27 @@
 package bot
 
 import (
+	"context"
 	"fmt"
+	"testing"
 
+	"github.com/scrmhq/scrm/store/sqlite"
 	"github.com/scrmhq/scrm/wecom"
 )
+
+// OpenTestStore opens an empty SQLite store in a temporary directory,
+// closed when tb ends: the store of every test of both test packages. It
+// skips the fsync of each commit (synchronous NORMAL): a test's data need
+// not survive a power cut.
+func OpenTestStore(tb testing.TB) *sqlite.DB {
+	tb.Helper()
+	st, err := sqlite.Open(context.Background(), tb.TempDir(), sqlite.WithSynchronous("NORMAL"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
 
 // Hooks for the external tests (package bot_test) into unexported code.
 

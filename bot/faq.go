@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -171,15 +172,13 @@ func (kb *KnowledgeBase) Match(question string, minScore float64, limit int) []F
 			out = append(out, FAQMatch{Entry: kb.entries[i], Score: score})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b FAQMatch) int {
-		switch {
-		case a.Score > b.Score:
-			return -1
-		case a.Score < b.Score:
-			return 1
-		}
-		return 0
-	})
+	return best(out, limit)
+}
+
+// best orders matches by score, best first (ties keep the catalogue's
+// order), and keeps the first limit of them (all when limit is 0).
+func best(out []FAQMatch, limit int) []FAQMatch {
+	slices.SortStableFunc(out, func(a, b FAQMatch) int { return cmp.Compare(b.Score, a.Score) })
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}

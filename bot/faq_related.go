@@ -2,7 +2,6 @@ package bot
 
 import (
 	"math"
-	"slices"
 	"strings"
 )
 
@@ -44,19 +43,7 @@ func (kb *KnowledgeBase) Related(question string, minScore float64, limit int) [
 			out = append(out, FAQMatch{Entry: kb.entries[i], Score: s})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b FAQMatch) int {
-		switch {
-		case a.Score > b.Score:
-			return -1
-		case a.Score < b.Score:
-			return 1
-		}
-		return 0
-	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out
+	return best(out, limit)
 }
 
 // relatedAnswerWeight is how much an answer's words count against its

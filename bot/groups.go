@@ -108,10 +108,7 @@ func (g *Groups) Start(ctx context.Context) error {
 
 // Runner returns the runner of the full sync job.
 func (g *Groups) Runner(q JobQueue, o RunnerOptions) *JobRunner {
-	if o.Owner != "" {
-		o.Owner += "-" + JobGroupSync
-	}
-	return NewJobRunner(q, JobGroupSync, func(ctx context.Context, _ *store.Job) error { return g.Sync(ctx) }, o)
+	return NewJobRunner(q, JobGroupSync, func(ctx context.Context, _ *store.Job) error { return g.Sync(ctx) }, o.forKind(JobGroupSync, 0))
 }
 
 // Process implements Processor.

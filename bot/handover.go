@@ -26,7 +26,7 @@ import (
 // and the member handing over ("handover:<customer>:<from>"):
 //
 //   - StartHandover (the API, the bot command) checks the request, stores
-//     the pending state in a cursor, notes "转交给 X（等待接替）" on the
+//     the pending state (store.HandoverStateStore), notes "转交给 X（等待接替）" on the
 //     timeline and arms the job. It never calls WeCom, so a request is
 //     answered at once and a WeCom outage only delays the handover;
 //   - the job starts the handover in WeCom (transfer_customer), then checks
@@ -57,23 +57,8 @@ const (
 )
 
 // HandoverState is one handover of a customer from one member to another,
-// as stored and as the API returns it.
-type HandoverState struct {
-	ID             string     `json:"id"`
-	CustomerID     string     `json:"customer_id"`
-	ExternalUserID string     `json:"external_userid"`
-	From           string     `json:"from"`
-	To             string     `json:"to"`
-	Resigned       bool       `json:"resigned"`
-	Message        string     `json:"message,omitempty"`
-	By             string     `json:"by"` // who asked: a staff ID or "admin"
-	Status         string     `json:"status"`
-	Reason         string     `json:"reason,omitempty"` // why it failed, for staff
-	Submitted      bool       `json:"submitted"`        // WeCom accepted the start
-	StartedAt      time.Time  `json:"started_at"`
-	TakeoverAt     *time.Time `json:"takeover_at,omitempty"` // expected while pending, actual when done
-	FinishedAt     *time.Time `json:"finished_at,omitempty"`
-}
+// as stored (store.HandoverStateStore) and as the API returns it.
+type HandoverState = store.Handover
 
 // HandoverRequest asks for a handover of one customer.
 type HandoverRequest struct {
@@ -116,12 +101,13 @@ type HandoverStarter interface {
 	FindCustomerByID(ctx context.Context, id string) (*store.Customer, error)
 	FindStaffByID(ctx context.Context, id string) (*store.Staff, error)
 	AppendTimeline(ctx context.Context, e *store.TimelineEntry) (bool, error)
-	cursors
+	store.HandoverStateStore
 	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
 }
 
-// handoverKey names both the state cursor and the job of a handover. The
-// customer ID is a component, so erasing the customer deletes both.
+// handoverKey names the job of a handover. The customer ID is a component,
+// so erasing the customer deletes it (and the state, which names the
+// customer).
 func handoverKey(customerID, from string) string { return "handover:" + customerID + ":" + from }
 
 type handoverPayload struct {
@@ -174,8 +160,7 @@ func StartHandover(ctx context.Context, st HandoverStarter, req HandoverRequest)
 	if err != nil {
 		return nil, fmt.Errorf("handover: find staff %s: %w", req.To, err)
 	}
-	key := handoverKey(c.ID, req.From)
-	prev, err := loadHandover(ctx, st, key)
+	prev, err := FindHandover(ctx, st, c.ID, req.From)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +186,7 @@ func StartHandover(ctx context.Context, st HandoverStarter, req HandoverRequest)
 		Resigned: req.Resigned, Message: req.Message, By: req.By, Status: HandoverPending, StartedAt: now}
 	// The state first, then the job that acts on it and the note: a crash
 	// in between leaves a pending state that a retried request completes.
-	if err := saveHandover(ctx, st, key, s); err != nil {
+	if err := saveHandover(ctx, st, s); err != nil {
 		return nil, err
 	}
 	if err := armHandover(ctx, st, s, to); err != nil {
@@ -257,41 +242,24 @@ func staffLabel(s *store.Staff) string {
 	return ""
 }
 
-type cursorStore interface {
-	cursors
-}
-
-// loadHandover reads the state under key; nil when there is none.
-func loadHandover(ctx context.Context, st cursorStore, key string) (*HandoverState, error) {
-	raw, err := st.GetCursor(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("handover: read %s: %w", key, err)
-	}
-	if raw == "" {
-		return nil, nil
-	}
-	var s HandoverState
-	if err := json.Unmarshal([]byte(raw), &s); err != nil {
-		return nil, fmt.Errorf("handover: decode %s: %w", key, err)
-	}
-	return &s, nil
-}
-
-func saveHandover(ctx context.Context, st cursorStore, key string, s *HandoverState) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("handover: encode %s: %w", key, err)
-	}
-	if err := st.SetCursor(ctx, key, string(b)); err != nil {
-		return fmt.Errorf("handover: save %s: %w", key, err)
-	}
-	return nil
-}
-
 // FindHandover returns the latest handover of a customer by from, nil when
 // there was none.
-func FindHandover(ctx context.Context, st cursorStore, customerID, from string) (*HandoverState, error) {
-	return loadHandover(ctx, st, handoverKey(customerID, from))
+func FindHandover(ctx context.Context, st store.HandoverStateStore, customerID, from string) (*HandoverState, error) {
+	s, err := st.FindHandover(ctx, customerID, from)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("handover: read %s by %s: %w", customerID, from, err)
+	}
+	return s, nil
+}
+
+func saveHandover(ctx context.Context, st store.HandoverStateStore, s *HandoverState) error {
+	if err := st.PutHandover(ctx, s); err != nil {
+		return fmt.Errorf("handover: save %s by %s: %w", s.CustomerID, s.From, err)
+	}
+	return nil
 }
 
 // HandoverAPI is the part of *wecom.APIClient handovers use (with the
@@ -345,13 +313,10 @@ func (*Handover) Name() string { return "handover" }
 
 // Runner returns the runner of JobHandover jobs.
 func (h *Handover) Runner(q JobQueue, o RunnerOptions) *JobRunner {
-	if o.Owner != "" {
-		o.Owner += "-" + JobHandover
-	}
 	if o.Now == nil {
 		o.Now = h.o.Now
 	}
-	return NewJobRunner(q, JobHandover, h.Run, o)
+	return NewJobRunner(q, JobHandover, h.Run, o.forKind(JobHandover, 0))
 }
 
 // Process implements Processor: the callbacks WeCom sends when it settles a
@@ -383,7 +348,7 @@ func (h *Handover) Process(ctx context.Context, ev *store.Event) error {
 		if byFrom && f.StaffID != ev.StaffID {
 			continue
 		}
-		s, err := loadHandover(ctx, h.st, handoverKey(c.ID, f.StaffID))
+		s, err := FindHandover(ctx, h.st, c.ID, f.StaffID)
 		if err != nil {
 			return err
 		}
@@ -406,7 +371,7 @@ func (h *Handover) Run(ctx context.Context, job *store.Job) error {
 		return nil
 	}
 	key := handoverKey(p.CustomerID, p.From)
-	s, err := loadHandover(ctx, h.st, key)
+	s, err := FindHandover(ctx, h.st, p.CustomerID, p.From)
 	if err != nil || s == nil || s.Status != HandoverPending {
 		return err // nothing pending: settled already, or erased
 	}
@@ -445,7 +410,7 @@ func (h *Handover) Run(ctx context.Context, job *store.Job) error {
 			takeover = time.Unix(rec.TakeoverTime, 0).UTC()
 		}
 		s.TakeoverAt = &takeover
-		if err := saveHandover(ctx, h.st, key, s); err != nil {
+		if err := saveHandover(ctx, h.st, s); err != nil {
 			return err
 		}
 		return h.recheck(ctx, key, p, s, now)
@@ -562,7 +527,7 @@ func (h *Handover) complete(ctx context.Context, c *store.Customer, key string, 
 		return err
 	}
 	s.Status, s.TakeoverAt, s.FinishedAt = HandoverDone, &at, &now
-	return saveHandover(ctx, h.st, key, s)
+	return saveHandover(ctx, h.st, s)
 }
 
 // moveReminders gives the new owner the customer's open reminders of the
@@ -632,7 +597,7 @@ func (h *Handover) finish(ctx context.Context, c *store.Customer, key string, s 
 	if status != HandoverDone {
 		s.TakeoverAt = nil
 	}
-	return saveHandover(ctx, h.st, key, s)
+	return saveHandover(ctx, h.st, s)
 }
 
 // handoverErrText says in Chinese why WeCom would not start a handover.

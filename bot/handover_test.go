@@ -2,7 +2,6 @@ package bot_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,14 +25,15 @@ import (
 // over HTTP, sealed and signed, to a minimal edge that verifies, decrypts
 // and stores them as the real one does.
 type hoEnv struct {
-	t      *testing.T
-	st     store.Store
-	sim    *wecomtest.Simulator
-	api    *wecom.APIClient
-	driver *wecomtest.Driver
-	ho     *bot.Handover
-	runner *bot.JobRunner
-	pipe   *bot.Pipeline
+	t        *testing.T
+	st       store.Store
+	sim      *wecomtest.Simulator
+	api      *wecom.APIClient
+	driver   *wecomtest.Driver
+	ho       *bot.Handover
+	runner   *bot.JobRunner
+	pipe     *bot.Pipeline
+	journeys *bot.Journeys
 	*testClock
 }
 
@@ -64,11 +64,14 @@ func newHoEnv(t *testing.T, st store.Store) *hoEnv {
 	}
 	e.ho = bot.NewHandover(st, e.api, bot.HandoverOptions{Now: e.Now})
 	e.runner = e.ho.Runner(st, bot.RunnerOptions{Owner: "test", Now: e.Now})
-	cadence, err := bot.NewCadence(st, bot.CadenceOptions{Now: e.Now})
-	if err != nil {
+	if e.journeys, err = bot.NewJourneys(st, bot.JourneyOptions{Now: e.Now}); err != nil {
 		t.Fatal(err)
 	}
-	e.pipe = bot.NewPipeline(st, bot.PipelineOptions{Owner: "pipe", Now: e.Now}, bot.NewCustomers(st, nil), cadence, e.ho)
+	if err := e.journeys.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.pipe = bot.NewPipeline(st, bot.PipelineOptions{Owner: "pipe", Now: e.Now}, bot.NewCustomers(st, nil),
+		bot.NewCadence(st, bot.CadenceOptions{Now: e.Now}), e.journeys, e.ho)
 	return e
 }
 
@@ -159,6 +162,7 @@ func (e *hoEnv) deliver(st wecomtest.HandoverSettlement) {
 func (e *hoEnv) runPipeline() {
 	e.t.Helper()
 	drain(e.t, e.pipe.RunOnce)
+	drain(e.t, e.journeys.RunDue) // a journey the events started would remind at once
 }
 
 func (e *hoEnv) state(customerID, from string) *bot.HandoverState {
@@ -272,8 +276,7 @@ func testHandoverOnJob(t *testing.T, st store.Store) {
 	// before recording it is run again; it finds the handover waiting in
 	// WeCom and does not start it a second time.
 	s.Submitted = false
-	raw, _ := json.Marshal(s)
-	if err := st.SetCursor(ctx, "handover:"+zs.ID+":lilei", string(raw)); err != nil {
+	if err := st.PutHandover(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.ScheduleJob(ctx, "handover:"+zs.ID+":lilei", bot.JobHandover, `{"customer_id":"`+zs.ID+`","from":"lilei"}`, e.Now()); err != nil {

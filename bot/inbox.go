@@ -3,7 +3,6 @@ package bot
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -20,6 +19,7 @@ import (
 type InboxStore interface {
 	ActionStore // claims are actions of the core
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
+	cursors // the rotation of offers
 }
 
 // StaffMessenger sends the inbox's messages to staff in WeCom (the Pusher
@@ -126,55 +126,31 @@ func (in *Inbox) Process(ctx context.Context, ev *store.Event) error {
 
 // ---- forwarding and offers ----
 
-// offerState is the inbox's memory of an unassigned customer, in cursor
-// "inbox:offer:<customer>".
-type offerState struct {
-	Round     int       `json:"round"`
-	To        []string  `json:"to,omitempty"`
-	At        time.Time `json:"at"`
-	Opener    string    `json:"opener,omitempty"` // the event that opened the round
-	ClaimedBy string    `json:"claimed_by,omitempty"`
-}
+// offerState is the inbox's memory of an unassigned customer
+// (store.InboxStateStore); the zero value is a customer never offered.
+type offerState = store.InboxOffer
 
-func offerKey(customerID string) string { return "inbox:offer:" + customerID }
-
-func claimedKey(customerID string, round int) string {
-	return "inbox:claimed:" + customerID + ":" + strconv.Itoa(round)
-}
-
-// cursors is the store's named values: sync positions and state such as
-// the inbox's offers (markers that something was done have a store of
-// their own: markers).
+// cursors is the store's named values: sync positions such as the 微信客服
+// cursor or the inbox's rotation (markers that something was done, and
+// the state of handovers and offers, have stores of their own).
 type cursors interface {
 	GetCursor(ctx context.Context, name string) (string, error)
 	SetCursor(ctx context.Context, name, value string) error
 }
 
-func (in *Inbox) loadOffer(ctx context.Context, customerID string) (offerState, error) {
-	return loadOffer(ctx, in.st, customerID)
-}
-
-func loadOffer(ctx context.Context, cs cursors, customerID string) (offerState, error) {
-	var st offerState
-	raw, err := cs.GetCursor(ctx, offerKey(customerID))
+func loadOffer(ctx context.Context, st store.InboxStateStore, customerID string) (offerState, error) {
+	o, err := st.FindInboxOffer(ctx, customerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return offerState{CustomerID: customerID}, nil
+	}
 	if err != nil {
-		return st, fmt.Errorf("inbox: offer state: %w", err)
+		return offerState{}, fmt.Errorf("inbox: offer state: %w", err)
 	}
-	if raw != "" {
-		if err := json.Unmarshal([]byte(raw), &st); err != nil {
-			return offerState{}, fmt.Errorf("inbox: offer state %s: %w", customerID, err)
-		}
-	}
-	return st, nil
+	return *o, nil
 }
 
-func (in *Inbox) saveOffer(ctx context.Context, customerID string, st offerState) error {
-	return saveOffer(ctx, in.st, customerID, st)
-}
-
-func saveOffer(ctx context.Context, cs cursors, customerID string, st offerState) error {
-	b, _ := json.Marshal(st)
-	if err := cs.SetCursor(ctx, offerKey(customerID), string(b)); err != nil {
+func saveOffer(ctx context.Context, st store.InboxStateStore, o offerState) error {
+	if err := st.PutInboxOffer(ctx, &o); err != nil {
 		return fmt.Errorf("inbox: save offer state: %w", err)
 	}
 	return nil
@@ -226,7 +202,7 @@ func (in *Inbox) forward(ctx context.Context, ev *store.Event) error {
 // the next salespeople in rotation when no offer stands, else a forward to
 // those already offered.
 func (in *Inbox) offer(ctx context.Context, ev *store.Event, c *store.Customer, auto string) error {
-	st, err := in.loadOffer(ctx, c.ID)
+	st, err := loadOffer(ctx, in.st, c.ID)
 	if err != nil {
 		return err
 	}
@@ -251,8 +227,8 @@ func (in *Inbox) offer(ctx context.Context, ev *store.Event, c *store.Customer, 
 			return nil
 		}
 		// Rounds only grow, so a claim key never repeats for a customer.
-		st = offerState{Round: st.Round + 1, To: to, At: now, Opener: ev.DedupKey}
-		if err := in.saveOffer(ctx, c.ID, st); err != nil {
+		st = offerState{CustomerID: c.ID, Round: st.Round + 1, To: to, At: now, Opener: ev.DedupKey}
+		if err := saveOffer(ctx, in.st, st); err != nil {
 			return err
 		}
 	}
@@ -583,7 +559,7 @@ func (in *Inbox) claimable(ctx context.Context, v Viewer, c *store.Customer) (bo
 	case !owned:
 		return false, nil // not in any pool the claimer may reach
 	}
-	st, err := in.loadOffer(ctx, c.ID)
+	st, err := loadOffer(ctx, in.st, c.ID)
 	if err != nil {
 		return false, err
 	}
@@ -713,7 +689,7 @@ func (in *Inbox) deliver(ctx context.Context, c *store.Customer, channel, text, 
 	case store.ChannelOA:
 		err = in.send.SendOAText(ctx, id.Value, text)
 	case store.ChannelKF:
-		account, aerr := in.st.GetCursor(ctx, kfAccountKey(id.Value))
+		account, aerr := in.st.KFAccount(ctx, id.Value)
 		if aerr != nil {
 			return id, fmt.Errorf("inbox: kf account: %w", aerr)
 		}

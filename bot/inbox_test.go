@@ -244,24 +244,7 @@ func (p ibPusher) SendMarkdown(ctx context.Context, to, content string) error {
 }
 
 func (p ibPusher) SendTemplateCard(ctx context.Context, to string, card bot.Card) error {
-	tc := wecom.TemplateCard{
-		CardType:     "button_interaction",
-		Source:       &wecom.CardSource{Desc: card.Source},
-		MainTitle:    &wecom.CardTitle{Title: card.Title, Desc: card.Desc},
-		SubTitleText: card.Text,
-		TaskID:       card.TaskID,
-	}
-	for _, r := range card.Rows {
-		tc.HorizontalContentList = append(tc.HorizontalContentList, wecom.CardHorizontalContent{KeyName: r.Key, Value: r.Value})
-	}
-	for _, b := range card.Buttons {
-		style := 2
-		if b.Primary {
-			style = 1
-		}
-		tc.ButtonList = append(tc.ButtonList, wecom.CardButton{Text: b.Text, Key: b.Key, Style: style})
-	}
-	_, err := p.c.SendTemplateCard(ctx, wecom.SendTarget{ToUser: []string{to}, DuplicateCheckInterval: card.DuplicateCheck}, tc)
+	_, err := p.c.SendTemplateCard(ctx, wecom.SendTarget{ToUser: []string{to}, DuplicateCheckInterval: card.DuplicateCheck}, card.TemplateCard())
 	return err
 }
 

@@ -47,6 +47,19 @@ type RunnerOptions struct {
 	Wake   <-chan struct{} // optional: look for due jobs now
 }
 
+// forKind returns o for a component's runner of kind: an instance's owner
+// gets the kind appended, so that its runners of several kinds hold leases
+// under distinct names, and lease, when positive, replaces an unset Lease.
+func (o RunnerOptions) forKind(kind string, lease time.Duration) RunnerOptions {
+	if o.Owner != "" {
+		o.Owner += "-" + kind
+	}
+	if lease > 0 {
+		o.Lease = positiveOr(o.Lease, lease)
+	}
+	return o
+}
+
 // JobRunner runs the durable jobs of one kind: it claims due jobs under a
 // lease, runs the handler on each and completes or fails them. Several
 // runners (one per instance) may run the same kind; the leases keep each

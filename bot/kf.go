@@ -53,7 +53,8 @@ type KFStore interface {
 	AppendEvents(ctx context.Context, evs []*store.Event) ([]bool, error)
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)
 	UpsertCustomer(ctx context.Context, u store.CustomerUpsert) (*store.Customer, error)
-	cursors
+	cursors                                                                  // each account's sync cursor
+	SetKFAccount(ctx context.Context, externalUserID, openKfID string) error // replies go through it
 }
 
 // KFOptions tunes the kf processor; zero values take the defaults.
@@ -116,10 +117,6 @@ func (*KFSync) Name() string { return "kf" }
 
 // kfCursorKey names the stored sync cursor of an account.
 func kfCursorKey(openKfID string) string { return "kf:" + openKfID }
-
-// kfAccountKey names the cursor that remembers which kf account a customer
-// last wrote to, so replies go out through it.
-func kfAccountKey(externalUserID string) string { return "kf:account:" + externalUserID }
 
 // Process implements Processor.
 func (p *KFSync) Process(ctx context.Context, ev *store.Event) error {
@@ -269,7 +266,7 @@ func (p *KFSync) link(ctx context.Context, externalUserID, openKfID string, now 
 			return fmt.Errorf("kf: link customer: %w", err)
 		}
 	}
-	if err := p.st.SetCursor(ctx, kfAccountKey(externalUserID), openKfID); err != nil {
+	if err := p.st.SetKFAccount(ctx, externalUserID, openKfID); err != nil {
 		return fmt.Errorf("kf: remember account: %w", err)
 	}
 	return nil

@@ -26,8 +26,6 @@ import (
 // start of the event, which every processor already tolerates: they run
 // at least once and idempotently.
 
-type memoKey struct{}
-
 // customerMemo is one event's shared customer.
 type customerMemo struct {
 	mu  sync.Mutex
@@ -35,15 +33,23 @@ type customerMemo struct {
 	ids []store.Identity
 }
 
-// withCustomerMemo gives an event's processors a fresh memo.
-func withCustomerMemo(ctx context.Context) context.Context {
-	return context.WithValue(ctx, memoKey{}, &customerMemo{})
+// An event's context carries the values its processors share — the
+// customer memo, the writes kept for its batch, the processors its batch
+// did — as one pointer of each type.
+type slotKey[T any] struct{}
+
+// withSlot gives ctx v as its event's *T.
+func withSlot[T any](ctx context.Context, v *T) context.Context {
+	return context.WithValue(ctx, slotKey[T]{}, v)
 }
 
-func memoOf(ctx context.Context) *customerMemo {
-	m, _ := ctx.Value(memoKey{}).(*customerMemo)
-	return m
+// slotOf returns the *T of ctx's event, nil when it has none.
+func slotOf[T any](ctx context.Context) *T {
+	v, _ := ctx.Value(slotKey[T]{}).(*T)
+	return v
 }
+
+func memoOf(ctx context.Context) *customerMemo { return slotOf[customerMemo](ctx) }
 
 // get returns a copy of the remembered customer if match accepts it.
 func (m *customerMemo) get(match func(c *store.Customer, ids []store.Identity) bool) *store.Customer {
@@ -174,8 +180,6 @@ func (s memoStore) DeleteTags(ctx context.Context, ids []string) error {
 // of a message sent (once marks those at once), which keeps a rerun from
 // sending it twice.
 
-type laterKey struct{}
-
 // laterWrites is one event's writes kept for its batch.
 type laterWrites struct {
 	mu      sync.Mutex
@@ -183,16 +187,7 @@ type laterWrites struct {
 	jobs    []store.JobWrite
 }
 
-// withLater gives an event's context a place for writes kept for its
-// batch.
-func withLater(ctx context.Context) context.Context {
-	return context.WithValue(ctx, laterKey{}, &laterWrites{})
-}
-
-func keptOf(ctx context.Context) *laterWrites {
-	w, _ := ctx.Value(laterKey{}).(*laterWrites)
-	return w
-}
+func keptOf(ctx context.Context) *laterWrites { return slotOf[laterWrites](ctx) }
 
 type batchWriteKey struct{}
 

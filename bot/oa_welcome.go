@@ -64,12 +64,9 @@ func (p *OAWelcome) Process(ctx context.Context, ev *store.Event) error {
 	if scene == "" || openID == "" {
 		return nil
 	}
-	ch, err := p.st.FindChannelByState(ctx, scene)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // a QR code scrm did not make
-	}
-	if err != nil {
-		return fmt.Errorf("oa welcome: find channel: %w", err)
+	ch, err := channelByState(ctx, p.st, scene)
+	if ch == nil || err != nil {
+		return err // no channel: a QR code scrm did not make
 	}
 	text := strings.TrimSpace(ch.Welcome.Text)
 	if ch.Kind != store.ChannelKindOAQRCode || ch.DeletedAt != nil || text == "" {

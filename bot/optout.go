@@ -69,6 +69,13 @@ func (c *Core) setOptOut(ctx context.Context, a Actor, cu *store.Customer, req O
 	if err != nil {
 		return nil, fmt.Errorf("actions: opt-out of %s: %w", cu.ID, err)
 	}
+	if req.OptOut {
+		// Every run ends now; a run advancing meanwhile sees the flag
+		// before its next step.
+		if err := exitRuns(ctx, c.st, cu.ID, ExitOptedOut, c.Now(), func(*store.JourneyRun) bool { return true }); err != nil {
+			return nil, err
+		}
+	}
 	return after, nil
 }
 

@@ -67,13 +67,7 @@ func TestOptOutDetectedFromCustomerMessage(t *testing.T) {
 		t.Fatal("opt_out set as a plain field")
 	}
 	audit, _ := st.FindAudit(ctx, cu.ID, 0, 50)
-	got := 0
-	for _, a := range audit {
-		if a.Action == bot.AuditOptOut {
-			got++
-		}
-	}
-	if got != 2 {
+	if got := countWhere(audit, func(a *store.AuditEntry) bool { return a.Action == bot.AuditOptOut }); got != 2 {
 		t.Fatalf("%d opt_out audit entries, want 2", got)
 	}
 }

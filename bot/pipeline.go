@@ -41,23 +41,16 @@ type BatchProcessor interface {
 	ProcessBatch(ctx context.Context, evs []*store.Event, ectxs []context.Context)
 }
 
-type batchedKey struct{}
-
 // batched is the set of processors whose part of one event its batch did.
 type batched struct {
 	mu    sync.Mutex
 	procs map[string]bool
 }
 
-// withBatched gives an event's context an empty batched set.
-func withBatched(ctx context.Context) context.Context {
-	return context.WithValue(ctx, batchedKey{}, &batched{})
-}
-
 // MarkBatched records in an event's context that processor name's part of
 // the event was done by its ProcessBatch.
 func MarkBatched(ctx context.Context, name string) {
-	b, _ := ctx.Value(batchedKey{}).(*batched)
+	b := slotOf[batched](ctx)
 	if b == nil {
 		return
 	}
@@ -72,7 +65,7 @@ func MarkBatched(ctx context.Context, name string) {
 // Batched reports whether processor name's part of the event was done by
 // its ProcessBatch.
 func Batched(ctx context.Context, name string) bool {
-	b, _ := ctx.Value(batchedKey{}).(*batched)
+	b := slotOf[batched](ctx)
 	if b == nil {
 		return false
 	}
@@ -228,7 +221,7 @@ func (p *Pipeline) RunOnce(ctx context.Context) (int, error) {
 			}
 			m = memos[k]
 		}
-		ectxs[i] = withLater(withBatched(context.WithValue(pctx, memoKey{}, m)))
+		ectxs[i] = withSlot(withSlot(withSlot(pctx, m), &batched{}), &laterWrites{})
 	}
 	for _, proc := range p.procs {
 		bp, ok := proc.(BatchProcessor)

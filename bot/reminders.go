@@ -97,6 +97,8 @@ type SchedulerOptions struct {
 	Now           func() time.Time
 	Logger        *slog.Logger
 	Wake          <-chan struct{} // optional: look for due reminders now
+	// Journeys, when set, are started by the daily scan's time triggers.
+	Journeys *Journeys
 }
 
 func (o *SchedulerOptions) defaults() {
@@ -501,6 +503,7 @@ func (s *Scheduler) reminderCard(ctx context.Context, r *store.Reminder) (Card, 
 		Title:          clip(title, 24),
 		Desc:           "提醒时间 " + due,
 		Text:           clip(r.Text, 100),
+		Quote:          r.Script,
 		DuplicateCheck: pushDupWindow,
 		Buttons: []CardButton{
 			{Text: "完成", Key: keyDone + strconv.FormatInt(r.ID, 10), Primary: true},

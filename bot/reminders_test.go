@@ -41,15 +41,7 @@ func (p rmPusher) SendMarkdownOnce(ctx context.Context, to, content string, wind
 }
 
 func (p rmPusher) SendTemplateCard(ctx context.Context, to string, card bot.Card) error {
-	tc := wecom.TemplateCard{CardType: "button_interaction", TaskID: card.TaskID, SubTitleText: card.Text,
-		MainTitle: &wecom.CardTitle{Title: card.Title, Desc: card.Desc}, Source: &wecom.CardSource{Desc: card.Source}}
-	for _, r := range card.Rows {
-		tc.HorizontalContentList = append(tc.HorizontalContentList, wecom.CardHorizontalContent{KeyName: r.Key, Value: r.Value})
-	}
-	for _, b := range card.Buttons {
-		tc.ButtonList = append(tc.ButtonList, wecom.CardButton{Text: b.Text, Key: b.Key})
-	}
-	_, err := p.c.SendTemplateCard(ctx, wecom.SendTarget{ToUser: []string{to}, DuplicateCheckInterval: card.DuplicateCheck}, tc)
+	_, err := p.c.SendTemplateCard(ctx, wecom.SendTarget{ToUser: []string{to}, DuplicateCheckInterval: card.DuplicateCheck}, card.TemplateCard())
 	return err
 }
 
@@ -70,18 +62,19 @@ func rmNewSim(t testing.TB, staff ...string) (*wecomtest.Simulator, rmPusher) {
 
 // rmEnv is one scrm instance's bot over a real SQLite store and the simulator.
 type rmEnv struct {
-	t       *testing.T
-	st      *sqlite.DB
-	sim     *wecomtest.Simulator
-	out     rmPusher
-	clk     *rmClock
-	dir     bot.StaticDirectory
-	cmds    *bot.Commands
-	cards   *bot.CardActions
-	cadence *bot.Cadence
-	pipe    *bot.Pipeline
-	sched   *bot.Scheduler
-	seq     atomic.Int64
+	t        *testing.T
+	st       *sqlite.DB
+	sim      *wecomtest.Simulator
+	out      rmPusher
+	clk      *rmClock
+	dir      bot.StaticDirectory
+	cmds     *bot.Commands
+	cards    *bot.CardActions
+	cadence  *bot.Cadence
+	journeys *bot.Journeys
+	pipe     *bot.Pipeline
+	sched    *bot.Scheduler
+	seq      atomic.Int64
 }
 
 func newRmEnv(t *testing.T, staff ...string) *rmEnv {
@@ -91,18 +84,23 @@ func newRmEnv(t *testing.T, staff ...string) *rmEnv {
 	e.dir = bot.StaticDirectory{"boss": {Role: bot.RoleManager, Team: []string{"lisi", "wangwu"}}}
 	e.cmds = bot.NewCommands(e.st, e.dir, e.out, rmLoc)
 	e.cards = bot.NewCardActions(e.st, e.dir, e.cmds, e.out, rmLoc, e.clk.Now)
+	e.cadence = bot.NewCadence(e.st, bot.CadenceOptions{Now: e.clk.Now})
 	var err error
-	if e.cadence, err = bot.NewCadence(e.st, bot.CadenceOptions{Location: rmLoc, Now: e.clk.Now}); err != nil {
+	if e.journeys, err = bot.NewJourneys(e.st, bot.JourneyOptions{Location: rmLoc, Now: e.clk.Now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.journeys.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e.pipe = bot.NewPipeline(e.st, bot.PipelineOptions{Owner: "pipe", Now: e.clk.Now},
-		bot.NewCustomers(e.st, profiles{"wmZ": {Name: "张三"}, "wmW": {Name: "王五"}, "wmL": {Name: "刘备"}}), e.cadence, e.cmds, e.cards)
+		bot.NewCustomers(e.st, profiles{"wmZ": {Name: "张三"}, "wmW": {Name: "王五"}, "wmL": {Name: "刘备"}}), e.cadence, e.journeys, e.cmds, e.cards)
 	e.sched = e.scheduler("sched-a", e.st)
 	return e
 }
 
 func (e *rmEnv) scheduler(owner string, st bot.SchedulerStore) *bot.Scheduler {
-	s, err := bot.NewScheduler(st, e.dir, e.out, bot.SchedulerOptions{Owner: owner, Location: rmLoc, Now: e.clk.Now, Lease: time.Minute})
+	s, err := bot.NewScheduler(st, e.dir, e.out, bot.SchedulerOptions{Owner: owner, Location: rmLoc, Now: e.clk.Now, Lease: time.Minute,
+		Journeys: e.journeys})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -166,25 +164,44 @@ func (e *rmEnv) team() {
 // reports whether it was new.
 func (e *rmEnv) deliver(m wecomtest.Msg) bool {
 	e.t.Helper()
+	return storeCallback(e.t, e.st, e.clk.Now(), m)
+}
+
+// storeCallback stores a WeCom callback built by wecomtest as the edge
+// would, received at now, and reports whether it was new.
+func storeCallback(t testing.TB, st store.EventStore, now time.Time, m wecomtest.Msg) bool {
+	t.Helper()
 	wev, err := wecom.ParseWeCom(m.XML(wecomtest.SimCorpID, wecomtest.SimAgentID))
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	ins, err := e.st.AppendEvents(context.Background(), []*store.Event{{
+	ins, err := st.AppendEvents(context.Background(), []*store.Event{{
 		DedupKey: wev.DedupKey(), Channel: wev.Channel, Kind: wev.Kind, FromID: wev.FromID, StaffID: wev.StaffID,
 		CustomerID: wev.CustomerID, Text: wev.Text, MsgID: wev.MsgID, Attrs: wev.Attrs, Raw: wev.Raw,
-		OccurredAt: wev.CreateTime, ReceivedAt: e.clk.Now(),
+		OccurredAt: wev.CreateTime, ReceivedAt: now,
 	}})
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return ins[0]
 }
 
-// run drains the event log through the pipeline.
+// run drains the event log through the pipeline, then advances the
+// journey runs due.
 func (e *rmEnv) run() {
 	e.t.Helper()
 	drain(e.t, e.pipe.RunOnce)
+	drain(e.t, e.journeys.RunDue)
+}
+
+// journeysUntil moves the clock to until in steps of six hours, advancing
+// the journey runs due at each.
+func (e *rmEnv) journeysUntil(until time.Time) {
+	e.t.Helper()
+	for t := e.clk.Now(); !t.After(until); t = t.Add(6 * time.Hour) {
+		e.clk.Set(t)
+		drain(e.t, e.journeys.RunDue)
+	}
 }
 
 // say sends a staff message to the app and returns the bot's reply.

@@ -130,11 +130,7 @@ func (s *StaffSync) Start(ctx context.Context) error {
 // Runner returns the runner of JobStaffSync jobs. A large address book takes
 // a while to read, so the lease defaults to 15 minutes.
 func (s *StaffSync) Runner(q JobQueue, o RunnerOptions) *JobRunner {
-	if o.Owner != "" {
-		o.Owner += "-" + JobStaffSync
-	}
-	o.Lease = positiveOr(o.Lease, 15*time.Minute)
-	return NewJobRunner(q, JobStaffSync, s.runJob, o)
+	return NewJobRunner(q, JobStaffSync, s.runJob, o.forKind(JobStaffSync, 15*time.Minute))
 }
 
 func (s *StaffSync) runJob(ctx context.Context, job *store.Job) error {

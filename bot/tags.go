@@ -63,6 +63,8 @@ type TagSyncStore interface {
 	UpdateCustomer(ctx context.Context, id string, upd store.CustomerUpdate) (*store.Customer, error)
 	cursors
 	ScheduleJob(ctx context.Context, key, kind, payload string, dueAt time.Time) error
+	journeyRuns // a tag added in WeCom starts journeys too
+	FindJourneys(ctx context.Context) ([]*store.Journey, error)
 }
 
 // TagSyncOptions tune a TagSync; zero values take the defaults.
@@ -117,13 +119,9 @@ func (t *TagSync) Start(ctx context.Context) error {
 
 // Runners returns the runners of the tag sync's two job kinds.
 func (t *TagSync) Runners(q JobQueue, o RunnerOptions) []*JobRunner {
-	sync, mark := o, o
-	if o.Owner != "" {
-		sync.Owner, mark.Owner = o.Owner+"-"+JobTagSync, o.Owner+"-"+JobMarkTag
-	}
 	return []*JobRunner{
-		NewJobRunner(q, JobTagSync, func(ctx context.Context, _ *store.Job) error { return t.SyncCorpTags(ctx) }, sync),
-		NewJobRunner(q, JobMarkTag, t.WriteBack, mark),
+		NewJobRunner(q, JobTagSync, func(ctx context.Context, _ *store.Job) error { return t.SyncCorpTags(ctx) }, o.forKind(JobTagSync, 0)),
+		NewJobRunner(q, JobMarkTag, t.WriteBack, o.forKind(JobMarkTag, 0)),
 	}
 }
 
@@ -225,13 +223,18 @@ func (t *TagSync) snapshot(ctx context.Context, customerID string, staff []strin
 	return snap, nil
 }
 
-func (t *TagSync) saveSnapshot(ctx context.Context, customerID string, snap tagSnapshot) error {
+// encode is the snapshot as it is stored: one sorted list per staff member.
+func (snap tagSnapshot) encode() []byte {
 	per := map[string][]string{}
 	for s, set := range snap {
 		per[s] = slices.Sorted(maps.Keys(set))
 	}
 	b, _ := json.Marshal(per) // map keys are written sorted
-	if err := t.st.SetCursor(ctx, snapshotKey(customerID), string(b)); err != nil {
+	return b
+}
+
+func (t *TagSync) saveSnapshot(ctx context.Context, customerID string, snap tagSnapshot) error {
+	if err := t.st.SetCursor(ctx, snapshotKey(customerID), string(snap.encode())); err != nil {
 		return fmt.Errorf("tags: save snapshot: %w", err)
 	}
 	return nil
@@ -302,11 +305,30 @@ func (t *TagSync) PullContactTags(ctx context.Context, externalUserID string) er
 		slices.Sort(upd.AddTags)
 		slices.Sort(upd.RemoveTags)
 		upd.Now = t.o.Now()
+		if err := t.enterJourneys(ctx, c, upd.AddTags, before); err != nil {
+			return err
+		}
 		if _, err := t.st.UpdateCustomer(ctx, c.ID, upd); err != nil {
 			return fmt.Errorf("tags: update customer %s: %w", c.ID, err)
 		}
 	}
 	return t.saveSnapshot(ctx, c.ID, now)
+}
+
+// enterJourneys starts the journeys of the tags added in WeCom, before
+// they are written: the occurrence is the snapshot the change was read
+// against, so a retry after a crash enters nothing twice.
+func (t *TagSync) enterJourneys(ctx context.Context, c *store.Customer, added []string, before tagSnapshot) error {
+	if len(added) == 0 {
+		return nil
+	}
+	js, err := t.st.FindJourneys(ctx)
+	if err != nil {
+		return fmt.Errorf("tags: journeys: %w", err)
+	}
+	sum := sha256.Sum256(before.encode())
+	now := t.o.Now()
+	return enterOnTags(ctx, t.st, js, c, added, "wecom:"+hex.EncodeToString(sum[:8]), now, now)
 }
 
 // WriteBack runs a JobMarkTag job: it marks or unmarks the tag on the

@@ -327,12 +327,9 @@ func (w *Welcomer) channel(ctx context.Context, state string) (*store.Channel, e
 			return c.ch, nil
 		}
 	}
-	ch, err := w.st.FindChannelByState(ctx, state)
-	if errors.Is(err, store.ErrNotFound) {
-		ch, err = nil, nil
-	}
+	ch, err := channelByState(ctx, w.st, state)
 	if err != nil {
-		return nil, fmt.Errorf("welcome: channel: %w", err)
+		return nil, fmt.Errorf("welcome: %w", err)
 	}
 	w.chCache.Store(state, cachedChannel{ch: ch, at: now})
 	return ch, nil

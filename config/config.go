@@ -83,6 +83,10 @@ type Config struct {
 	// message unsent before WeCom reminds them (remind_groupmsg_send, at
 	// most 3 times, the k-th after k×hours); 0 means 4.
 	CampaignNudgeHours int `yaml:"campaign_nudge_hours" env:"SCRM_CAMPAIGN_NUDGE_HOURS"`
+	// CampaignLease is how long an instance holds a campaign it is
+	// creating in WeCom: the longest a crashed instance's campaign waits
+	// before another instance finishes it (each task still exactly once).
+	CampaignLease time.Duration `yaml:"campaign_lease" env:"SCRM_CAMPAIGN_LEASE"`
 	// WelcomeText is the welcome sent to customers who add a member through
 	// no channel (#客户昵称# and #员工姓名# are filled in); empty sends none.
 	WelcomeText string `yaml:"welcome_text" env:"SCRM_WELCOME_TEXT"`
@@ -143,6 +147,7 @@ func Default() Config {
 		DormantDays:        30,
 		CampaignMonthlyCap: 4,
 		ReminderLease:      time.Minute,
+		CampaignLease:      2 * time.Minute,
 		AlertEscalateHours: 4,
 		AnalysisQuiet:      10 * time.Minute,
 		BusinessHours:      "09:00-18:00 Mon-Fri",
@@ -377,6 +382,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReminderLease < 5*time.Second || c.ReminderLease > time.Hour {
 		bad("SCRM_REMINDER_LEASE", "must be a duration between 5s and 1h such as 1m (got %s)", c.ReminderLease)
+	}
+	if c.CampaignLease < 5*time.Second || c.CampaignLease > time.Hour {
+		bad("SCRM_CAMPAIGN_LEASE", "must be a duration between 5s and 1h such as 2m (got %s)", c.CampaignLease)
 	}
 	if (c.WeComArchiveSecret == "") != (c.ArchivePrivateKeyFile == "") {
 		bad("SCRM_ARCHIVE_PRIVATE_KEY_FILE", "SCRM_WECOM_ARCHIVE_SECRET and SCRM_ARCHIVE_PRIVATE_KEY_FILE must be set together")

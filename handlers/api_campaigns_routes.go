@@ -19,18 +19,24 @@ func (h *crmAPI) campaignAPIRoutes(api fiber.Router) {
 	api.Post("/campaigns/:id/sync", h.syncCampaign)
 }
 
+// campaignBody is a campaign's request: target "customers" (the default)
+// with filter or segment_id, or target "groups" with groups {owner, name}
+// (the groups of that owner whose name contains name; both optional).
 type campaignBody struct {
 	Name        string                    `json:"name"`
+	Target      string                    `json:"target"`
 	Filter      *store.SegmentFilter      `json:"filter"`
 	SegmentID   string                    `json:"segment_id"`
+	Groups      *store.GroupTarget        `json:"groups"`
 	Text        string                    `json:"text"`
 	Attachments []store.WelcomeAttachment `json:"attachments"`
 	SendAt      *time.Time                `json:"send_at"`
+	PerCustomer bool                      `json:"per_customer"`
 }
 
 func (b campaignBody) request(key string) bot.CampaignRequest {
-	return bot.CampaignRequest{Name: b.Name, Filter: b.Filter, SegmentID: b.SegmentID, Text: b.Text, Attachments: b.Attachments,
-		SendAt: b.SendAt, Key: key}
+	return bot.CampaignRequest{Name: b.Name, Target: b.Target, Filter: b.Filter, SegmentID: b.SegmentID, Groups: b.Groups, Text: b.Text,
+		Attachments: b.Attachments, SendAt: b.SendAt, PerCustomer: b.PerCustomer, Key: key}
 }
 
 func (h *crmAPI) createCampaign(c *fiber.Ctx) error {

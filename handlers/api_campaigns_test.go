@@ -294,3 +294,81 @@ func TestCampaignAPI(t *testing.T) {
 		t.Errorf("%d campaigns listed, want 2", len(list.Items))
 	}
 }
+
+// TestGroupCampaignAPI: target "groups" with {owner, name} previews the
+// groups per owner (a manager only their team's), refuses a customer
+// filter or per_customer (400, nothing stored), and creates one
+// chat_type group task per owner listing exactly the chosen groups; the
+// detail's tasks name the groups and the report counts them.
+func TestGroupCampaignAPI(t *testing.T) {
+	e := newCampaignEnv(t)
+	mgrA := mint(t, apiTok, "mgrA", apiNow.Add(time.Hour))
+	group := func(name, owner string, customers ...string) string {
+		t.Helper()
+		members := []store.GroupMember{{UserID: owner, Type: store.GroupMemberStaff, JoinedAt: apiNow}}
+		var simMembers []wecomtest.GroupMember
+		for _, c := range customers {
+			members = append(members, store.GroupMember{UserID: c, Type: store.GroupMemberExternal, JoinedAt: apiNow})
+			simMembers = append(simMembers, wecomtest.GroupMember{UserID: c, Type: 2})
+		}
+		id, _ := e.sim.AddGroupChat(wecomtest.GroupChat{Name: name, Owner: owner, Members: simMembers})
+		if _, err := e.st.UpsertGroup(context.Background(), &store.Group{ChatID: id, Name: name, OwnerID: owner, Members: members, UpdatedAt: apiNow}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	a1 := group("618 福利群", "a1", "wm-c1", "wm-c4")
+	group("售后群", "a1", "wm-c1")
+	b1 := group("618 福利二群", "b1", "wm-c3")
+	body := map[string]any{"name": "群发 618", "target": "groups", "groups": map[string]string{"name": "618"}, "text": "#客户昵称#好，618 开始了"}
+
+	var p bot.CampaignPlan
+	if got := e.call(t, "POST", "/api/v1/campaigns/preview", apiTok, "", body, &p); got != 200 || p.ChatType != "group" || p.Targeted != 2 ||
+		p.Senders["a1"] != 1 || p.Senders["b1"] != 1 || len(p.Groups["a1"]) != 1 || p.Groups["a1"][0].ChatID != a1 || p.Groups["a1"][0].Customers != 2 {
+		t.Fatalf("preview: %d %+v", got, p)
+	}
+	p = bot.CampaignPlan{}
+	if got := e.call(t, "POST", "/api/v1/campaigns/preview", mgrA, "", body, &p); got != 200 || p.Targeted != 1 || p.Senders["a1"] != 1 {
+		t.Fatalf("manager A's preview: %d %+v", got, p)
+	}
+	p = bot.CampaignPlan{}
+	byOwner := map[string]any{"name": "x", "target": "groups", "groups": map[string]string{"owner": "b1"}, "text": "x"}
+	if got := e.call(t, "POST", "/api/v1/campaigns/preview", apiTok, "", byOwner, &p); got != 200 || p.Targeted != 1 || p.Senders["b1"] != 1 {
+		t.Fatalf("preview by owner: %d %+v", got, p)
+	}
+	for name, b := range map[string]any{
+		"a customer filter":   map[string]any{"name": "n", "target": "groups", "filter": map[string]string{"tag": "VIP"}, "text": "hi"},
+		"per customer":        map[string]any{"name": "n", "target": "groups", "per_customer": true, "text": "#客户昵称#"},
+		"an unknown target":   map[string]any{"name": "n", "target": "moments", "text": "hi"},
+		"groups to customers": map[string]any{"name": "n", "groups": map[string]string{"name": "618"}, "text": "hi"},
+	} {
+		if got := e.call(t, "POST", "/api/v1/campaigns", apiTok, "bad-"+name, b, nil); got != 400 {
+			t.Errorf("%s: %d, want 400", name, got)
+		}
+	}
+
+	var cp store.Campaign
+	if got := e.call(t, "POST", "/api/v1/campaigns", apiTok, "g-1", body, &cp); got != 201 || cp.ChatType != "group" || cp.Groups == nil || cp.Groups.Name != "618" {
+		t.Fatalf("create: %d %+v", got, cp)
+	}
+	e.runJobs(t, apiNow)
+	msgs := e.sim.GroupMsgs()
+	if len(msgs) != 2 {
+		t.Fatalf("%d mass messages, want one per owner", len(msgs))
+	}
+	for _, m := range msgs {
+		want := map[string]string{"a1": a1, "b1": b1}[m.Creator]
+		if m.ChatType != "group" || len(m.Recipients) != 1 || m.Recipients[0].ChatID != want || m.Text != "大家好，618 开始了" {
+			t.Errorf("%s's message %+v", m.Creator, m)
+		}
+		e.sim.ConfirmGroupMsg(m.MsgID)
+	}
+	var d campaignOut
+	if got := e.call(t, "POST", "/api/v1/campaigns/"+cp.ID+"/sync", apiTok, "", nil, nil); got != 200 {
+		t.Fatalf("sync: %d", got)
+	}
+	if got := e.call(t, "GET", "/api/v1/campaigns/"+cp.ID, apiTok, "", nil, &d); got != 200 || len(d.Tasks) != 2 || len(d.Tasks[0].ChatIDs) != 1 ||
+		d.Report.Targeted != 2 || d.Report.Delivered != 2 || d.Report.SendersSent != 2 {
+		t.Fatalf("detail: %d %+v", got, d)
+	}
+}

@@ -131,12 +131,18 @@ func (h *crmAPI) listChannels(c *fiber.Ctx) error {
 	return sendJSON(c, fiber.StatusOK, out)
 }
 
-func (h *crmAPI) getChannel(c *fiber.Ctx) error {
+// pathChannel reads the channel the path names, for a caller of a role
+// that may manage channels.
+func (h *crmAPI) pathChannel(c *fiber.Ctx) (*store.Channel, error) {
 	p, id, err := roleAndID(c, channelRoles...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ch, err := h.core.Channel(c.UserContext(), p.act(), id)
+	return h.core.Channel(c.UserContext(), p.act(), id)
+}
+
+func (h *crmAPI) getChannel(c *fiber.Ctx) error {
+	ch, err := h.pathChannel(c)
 	if err != nil {
 		return err
 	}
@@ -179,11 +185,7 @@ const maxQRImage = 2 << 20
 // WeCom gave (a browser cannot always reach it signed in, and a download
 // should carry the channel's name).
 func (h *crmAPI) channelQRCode(c *fiber.Ctx) error {
-	p, id, err := roleAndID(c, channelRoles...)
-	if err != nil {
-		return err
-	}
-	ch, err := h.core.Channel(c.UserContext(), p.act(), id)
+	ch, err := h.pathChannel(c)
 	if err != nil {
 		return err
 	}
@@ -212,6 +214,16 @@ func (h *crmAPI) channelQRCode(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, ct)
 	c.Set(fiber.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="channel-%s.png"`, ch.ID))
 	return c.Send(body)
+}
+
+// statsArgs reads a channel statistics request: who asks (a role that may
+// manage channels), the channel, and the period (statsQuery).
+func (h *crmAPI) statsArgs(c *fiber.Ctx) (p principal, id string, from, to time.Time, err error) {
+	if p, id, err = roleAndID(c, channelRoles...); err != nil {
+		return p, id, from, to, err
+	}
+	from, to, err = h.statsQuery(c)
+	return p, id, from, to, err
 }
 
 // statsQuery reads from and to: RFC 3339 instants or business dates (to
@@ -252,11 +264,7 @@ func parseStatsTime(name, v string, loc *time.Location, end bool) (time.Time, er
 }
 
 func (h *crmAPI) channelStats(c *fiber.Ctx) error {
-	p, id, err := roleAndID(c, channelRoles...)
-	if err != nil {
-		return err
-	}
-	from, to, err := h.statsQuery(c)
+	p, id, from, to, err := h.statsArgs(c)
 	if err != nil {
 		return err
 	}
@@ -268,11 +276,7 @@ func (h *crmAPI) channelStats(c *fiber.Ctx) error {
 }
 
 func (h *crmAPI) exportChannelStats(c *fiber.Ctx) error {
-	p, id, err := roleAndID(c, channelRoles...)
-	if err != nil {
-		return err
-	}
-	from, to, err := h.statsQuery(c)
+	p, id, from, to, err := h.statsArgs(c)
 	if err != nil {
 		return err
 	}

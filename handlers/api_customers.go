@@ -62,6 +62,7 @@ func (s *Server) crmRoutes(api fiber.Router) {
 	api.Get("/groups", h.listGroups) // api_groups.go
 	h.channelRoutes(api)             // api_channels.go
 	h.campaignRoutes(api)            // api_campaigns.go
+	h.journeyRoutes(api)             // api_journeys.go
 	api.Post("/tags/sync", h.syncTags)
 	api.Get("/staff", h.listStaff)
 	api.Put("/staff/:id", h.putStaff)

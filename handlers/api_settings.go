@@ -13,10 +13,10 @@ import (
 // (接入检查). Each is one call into bot.Settings with the caller's viewer;
 // the FAQ test only matches, it changes nothing.
 func (s *Server) settingsRoutes(api fiber.Router) {
-	api.Get("/settings", s.companySettings)
-	api.Get("/faq", s.faqEntries)
+	api.Get("/settings", settingsRead(s, (*bot.Settings).Company))
+	api.Get("/faq", settingsRead(s, faqEntries))
 	api.Post("/faq/test", s.faqTest)
-	api.Get("/checks", s.setupChecks)
+	api.Get("/checks", settingsRead(s, setupChecks))
 }
 
 func (s *Server) settings() (*bot.Settings, error) {
@@ -26,16 +26,20 @@ func (s *Server) settings() (*bot.Settings, error) {
 	return s.opts.Settings, nil
 }
 
-func (s *Server) companySettings(c *fiber.Ctx) error {
-	st, err := s.settings()
-	if err != nil {
-		return err
+// settingsRead is a read of the settings: what read answers for the
+// caller, as JSON.
+func settingsRead[T any](s *Server, read func(*bot.Settings, context.Context, bot.Viewer) (T, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		st, err := s.settings()
+		if err != nil {
+			return err
+		}
+		out, err := read(st, c.UserContext(), principalOf(c).viewer)
+		if err != nil {
+			return err
+		}
+		return sendJSON(c, fiber.StatusOK, out)
 	}
-	out, err := st.Company(c.UserContext(), principalOf(c).viewer)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, out)
 }
 
 // faqResponse is GET /faq.
@@ -43,16 +47,9 @@ type faqResponse struct {
 	Entries []*bot.FAQEntry `json:"entries"`
 }
 
-func (s *Server) faqEntries(c *fiber.Ctx) error {
-	st, err := s.settings()
-	if err != nil {
-		return err
-	}
-	entries, err := st.FAQ(c.UserContext(), principalOf(c).viewer)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, faqResponse{Entries: entries})
+func faqEntries(st *bot.Settings, ctx context.Context, v bot.Viewer) (faqResponse, error) {
+	entries, err := st.FAQ(ctx, v)
+	return faqResponse{Entries: entries}, err
 }
 
 func (s *Server) faqTest(c *fiber.Ctx) error {
@@ -78,16 +75,9 @@ type checksResponse struct {
 	Items []bot.CheckItem `json:"items"`
 }
 
-func (s *Server) setupChecks(c *fiber.Ctx) error {
-	st, err := s.settings()
-	if err != nil {
-		return err
-	}
-	items, err := st.Checks(c.UserContext(), principalOf(c).viewer)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, checksResponse{Items: items})
+func setupChecks(st *bot.Settings, ctx context.Context, v bot.Viewer) (checksResponse, error) {
+	items, err := st.Checks(ctx, v)
+	return checksResponse{Items: items}, err
 }
 
 // setupMarkTimeout bounds a set-up mark's coordinator write: a slow

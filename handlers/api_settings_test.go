@@ -3,7 +3,6 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -90,18 +89,9 @@ func newSettingsEnv(t *testing.T) *settingsEnv {
 		WeComCallback: true, WeComAPI: true, OACallback: true, OAAPI: true,
 		Tokens: api, Setup: bot.NewSetupLog(co), PublicURL: "https://scrm.example.com",
 	})
-	srv := handlers.New(st, co, handlers.Options{WeCom: wc, OAToken: wecomtest.SimOAToken, OA: oc, APIToken: apiTok,
-		Core: bot.NewCore(st, nil), Settings: settings})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		srv.Shutdown(context.Background())
-		st.Close()
-	})
-	base := "http://" + ln.Addr().String()
+	t.Cleanup(func() { st.Close() }) // after the server's shutdown
+	base := listen(t, handlers.New(st, co, handlers.Options{WeCom: wc, OAToken: wecomtest.SimOAToken, OA: oc, APIToken: apiTok,
+		Core: bot.NewCore(st, nil), Settings: settings}))
 	d, err := wecomtest.NewDriver(wecomtest.SimDriverConfig(base+"/wecom/callback", base+"/oa/callback", sim))
 	if err != nil {
 		t.Fatal(err)

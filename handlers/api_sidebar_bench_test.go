@@ -3,7 +3,6 @@ package handlers_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"testing"
@@ -83,20 +82,14 @@ func BenchmarkSidebarContextAt100k(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	srv := handlers.New(st, coord.NewLocal(), handlers.Options{APIToken: apiTok, Core: bot.NewCore(st, nil)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
+	base := listen(b, handlers.New(st, coord.NewLocal(), handlers.Options{APIToken: apiTok, Core: bot.NewCore(st, nil)}))
 	tok, err := handlers.MintStaffToken(apiTok, "sales07", now.Add(time.Hour))
 	if err != nil {
 		b.Fatal(err)
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	call := func(q string) time.Duration {
-		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/api/v1/sidebar/context?"+q, nil)
+		req, _ := http.NewRequest("GET", base+"/api/v1/sidebar/context?"+q, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		start := time.Now()
 		resp, err := client.Do(req)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -77,14 +76,7 @@ func startAuthServer(t *testing.T, st store.Store, clock *authClock, apiToken st
 	for _, m := range mutate {
 		m(&opts)
 	}
-	srv := handlers.New(st, coord.NewLocal(), opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return "http://" + ln.Addr().String()
+	return listen(t, handlers.New(st, coord.NewLocal(), opts))
 }
 
 func openAuthStore(t *testing.T) *sqlite.DB {
@@ -521,14 +513,7 @@ func TestAdminTokenGuessesAreLimited(t *testing.T) {
 	prefix := fmt.Sprintf("scrmtest:guess:%d:", time.Now().UnixNano())
 	start := func() string {
 		opts := handlers.Options{APIToken: apiTok, Now: clock.Now, Core: bot.NewCore(st, clock.Now)}
-		srv := handlers.New(st, openTestRedis(t, prefix), opts)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go srv.Serve(ln)
-		t.Cleanup(func() { srv.Shutdown(context.Background()) })
-		return "http://" + ln.Addr().String()
+		return listen(t, handlers.New(st, openTestRedis(t, prefix), opts))
 	}
 	a, b := start(), start()
 	for i := range 10 {

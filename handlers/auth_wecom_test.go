@@ -130,8 +130,13 @@ func TestWeComSignInRefusals(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	notSignedIn := func(b *http.Client) {
+	// refused checks that the browser b opening the callback cb is
+	// answered want (what names the case) and is not signed in.
+	refused := func(b *http.Client, cb *url.URL, want int, what string) {
 		t.Helper()
+		if got := status(b, cb.String()); got != want {
+			t.Errorf("%s = %d, want %d", what, got, want)
+		}
 		if a := do(t, b, "GET", base+"/api/v1/me", ""); a.status != 401 {
 			t.Errorf("GET /me after a refused sign-in = %d, want 401", a.status)
 		}
@@ -143,18 +148,12 @@ func TestWeComSignInRefusals(t *testing.T) {
 		q := cb.Query()
 		q.Set("state", "forged")
 		cb.RawQuery = q.Encode()
-		if got := status(b, cb.String()); got != http.StatusBadRequest {
-			t.Errorf("callback with another state = %d, want 400", got)
-		}
-		notSignedIn(b)
+		refused(b, cb, http.StatusBadRequest, "callback with another state")
 	})
 	t.Run("callback in a browser that never started", func(t *testing.T) {
 		cb := startLogin(following(), "s1")
 		other := following()
-		if got := status(other, cb.String()); got != http.StatusBadRequest {
-			t.Errorf("callback without the state cookie = %d, want 400", got)
-		}
-		notSignedIn(other)
+		refused(other, cb, http.StatusBadRequest, "callback without the state cookie")
 	})
 	t.Run("code used twice", func(t *testing.T) {
 		b := following()
@@ -169,27 +168,17 @@ func TestWeComSignInRefusals(t *testing.T) {
 		q := cb2.Query()
 		q.Set("code", cb.Query().Get("code"))
 		cb2.RawQuery = q.Encode()
-		if got := status(c, cb2.String()); got != http.StatusUnauthorized {
-			t.Errorf("replayed code = %d, want 401", got)
-		}
-		notSignedIn(c)
+		refused(c, cb2, http.StatusUnauthorized, "replayed code")
 	})
-	t.Run("inactive member", func(t *testing.T) {
-		b := following()
-		cb := startLogin(b, "gone")
-		if got := status(b, cb.String()); got != http.StatusForbidden {
-			t.Errorf("inactive member = %d, want 403", got)
-		}
-		notSignedIn(b)
-	})
-	t.Run("outside the corp", func(t *testing.T) {
-		b := following()
-		cb := startLogin(b, "stranger")
-		if got := status(b, cb.String()); got != http.StatusForbidden {
-			t.Errorf("non-member = %d, want 403", got)
-		}
-		notSignedIn(b)
-	})
+	for _, tc := range []struct{ name, user, what string }{
+		{"inactive member", "gone", "inactive member"},
+		{"outside the corp", "stranger", "non-member"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := following()
+			refused(b, startLogin(b, tc.user), http.StatusForbidden, tc.what)
+		})
+	}
 	t.Run("next stays local", func(t *testing.T) {
 		sim.SignInAs("s1")
 		b := following()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -230,14 +229,7 @@ func BenchmarkConsoleAt100k(b *testing.B) {
 	}
 	opts := handlers.Options{APIToken: apiTok, Now: now, Core: bot.NewCore(st, now), Sheets: transfer.NewSheets(st), Location: loc,
 		Console: bot.NewConsole(st, bot.ConsoleOptions{Hours: hours, Location: loc, Now: now})}
-	srv := handlers.New(st, coord.NewLocal(), opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(ln)
-	defer srv.Shutdown(ctx)
-	base := "http://" + ln.Addr().String()
+	base := listen(b, handlers.New(st, coord.NewLocal(), opts))
 	exp := benchNow.Add(24 * time.Hour)
 	tok := func(id string) string {
 		t, err := handlers.MintStaffToken(apiTok, id, exp)

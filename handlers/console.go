@@ -60,20 +60,9 @@ func loadConsole(fsys fs.FS) (*consoleFiles, error) {
 		if err != nil {
 			return err
 		}
-		f := &consoleFile{body: body, ctype: contentType(p), cache: cacheRevalidate}
+		f := newConsoleFile(body, contentType(p), compressible(contentType(p)))
 		if strings.HasPrefix(p, "assets/") {
 			f.cache = cacheImmutable
-		}
-		sum := sha256.Sum256(body)
-		f.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
-		if compressible(f.ctype) {
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-			_, _ = zw.Write(body)
-			_ = zw.Close()
-			if buf.Len() < len(body) {
-				f.gz = buf.Bytes()
-			}
 		}
 		cf.files[p] = f
 		return nil
@@ -104,6 +93,24 @@ func contentType(p string) string {
 		return t
 	}
 	return "application/octet-stream"
+}
+
+// newConsoleFile is body served as ctype, revalidated on each use: its
+// ETag, and its gzip form when compress is set and that is smaller.
+func newConsoleFile(body []byte, ctype string, compress bool) *consoleFile {
+	f := &consoleFile{body: body, ctype: ctype, cache: cacheRevalidate}
+	sum := sha256.Sum256(body)
+	f.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+	if compress {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		if buf.Len() < len(body) {
+			f.gz = buf.Bytes()
+		}
+	}
+	return f
 }
 
 func compressible(ctype string) bool {

@@ -56,16 +56,20 @@ func serve(t *testing.T, st *sqlite.DB, c handlers.Coordinator, opts handlers.Op
 		}
 		opts.Console = bot.NewConsole(st, bot.ConsoleOptions{Location: loc, Now: opts.Now})
 	}
-	srv := handlers.New(st, c, opts)
+	t.Cleanup(func() { st.Close() }) // after the server's shutdown: cleanups run last first
+	return listen(t, handlers.New(st, c, opts))
+}
+
+// listen serves srv on a loopback port until tb ends and returns its base
+// URL.
+func listen(tb testing.TB, srv *handlers.Server) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go srv.Serve(ln)
-	t.Cleanup(func() {
-		srv.Shutdown(context.Background())
-		st.Close()
-	})
+	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
 	return "http://" + ln.Addr().String()
 }
 

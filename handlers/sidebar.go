@@ -2,9 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/base64"
 	"html"
 	"net/url"
 	"strings"
@@ -46,16 +43,7 @@ func (cf *consoleFiles) sidebarPage(jssdk string) (*consoleFile, string) {
 		// not after they run: it is on the way to the card.
 		body = bytes.Replace(body, []byte("</head>"), []byte(`<link rel="preload" as="script" href="`+html.EscapeString(jssdk)+`"></head>`), 1)
 	}
-	f := &consoleFile{body: body, ctype: src.ctype, cache: cacheRevalidate}
-	sum := sha256.Sum256(body)
-	f.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	_, _ = zw.Write(body)
-	_ = zw.Close()
-	if buf.Len() < len(body) {
-		f.gz = buf.Bytes()
-	}
+	f := newConsoleFile(body, src.ctype, true)
 	csp := "default-src 'self'; script-src 'self' " + origin + "; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https:; " +
 		"font-src 'self' data:; connect-src 'self' " + origin + "; frame-ancestors 'self'; base-uri 'self'; form-action 'self'"
 	return f, strings.ReplaceAll(csp, "  ", " ")

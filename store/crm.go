@@ -178,6 +178,10 @@ type Reminder struct {
 	Attempts   int        `json:"-"` // how many times it was claimed
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
+
+	// Script is a ready-to-send text for the customer (a journey's
+	// reminder): the sidebar sends it, the card shows it to copy.
+	Script string `json:"script,omitempty"`
 }
 
 // ReminderFilter selects reminders for FindReminders.
@@ -292,6 +296,9 @@ type AuditStore interface {
 	// ""), newest first, those with ID < beforeID when beforeID > 0, at most
 	// limit (0 means 50).
 	FindAudit(ctx context.Context, target string, beforeID int64, limit int) ([]*AuditEntry, error)
+	// FindAuditByAction returns the entries of action made in [from, to),
+	// oldest first, at most limit (0 means 1,000).
+	FindAuditByAction(ctx context.Context, action string, from, to time.Time, limit int) ([]*AuditEntry, error)
 }
 
 // ValidIdentity returns ErrInvalid for an identity the stores cannot key

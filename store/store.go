@@ -370,9 +370,12 @@ type Store interface {
 	ChannelStore
 	QuickReplyStore
 	CampaignStore
+	JourneyStore
 	// Stats counts events, message timeline entries and customers.
 	Stats(ctx context.Context) (Stats, error)
 	MarkerStore
+	HandoverStateStore
+	InboxStateStore
 	// WriteMarkersAndJobs sets every marker of ms (as SetMarker) and then
 	// schedules every job of js (as ScheduleJob), each in order: what the
 	// pipeline's processors leave to be written with their batch. On

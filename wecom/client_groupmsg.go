@@ -12,7 +12,9 @@ import (
 // resend would create a second one. Callers find out with
 // GroupMsgList instead.
 
-// MsgTemplate is add_msg_template's body.
+// MsgTemplate is add_msg_template's body. A group message (chat_type
+// group) names its sender, the groups' owner, and the groups in
+// ChatIDList (at most 2,000); no customers.
 type MsgTemplate struct {
 	ChatType       string              `json:"chat_type"` // single or group
 	ExternalUserID []string            `json:"external_userid,omitempty"`
@@ -50,28 +52,38 @@ func (g GroupMsg) Created() time.Time {
 	return time.Unix(n, 0).UTC()
 }
 
-// GroupMsgList lists the mass messages creator created in [from, to] (at
-// most a month apart), every page.
-func (c *APIClient) GroupMsgList(ctx context.Context, chatType, creator string, from, to time.Time) ([]GroupMsg, error) {
-	var out []GroupMsg
-	cursor := ""
-	for {
-		var resp struct {
-			apiStatus
-			List       []GroupMsg `json:"group_msg_list"`
-			NextCursor string     `json:"next_cursor"`
-		}
-		body := map[string]any{"chat_type": chatType, "start_time": from.Unix(), "end_time": to.Unix(), "creator": creator,
-			"filter_type": 2, "limit": 100, "cursor": cursor}
-		if err := c.call(ctx, apiCall{api: "externalcontact/get_groupmsg_list_v2", method: "POST", tokens: c.contactTokens, idempotent: true, body: body}, &resp); err != nil {
+// groupMsgPage is one page of the results APIs; each fills one list.
+type groupMsgPage[T any] struct {
+	apiStatus
+	Msgs       []T    `json:"group_msg_list"`
+	Tasks      []T    `json:"task_list"`
+	Sends      []T    `json:"send_list"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// groupMsgPages calls api with body for every page (the cursor added to
+// body) and returns the lists of all.
+func groupMsgPages[T any](ctx context.Context, c *APIClient, api string, body map[string]any) ([]T, error) {
+	var out []T
+	for cursor := ""; ; {
+		var resp groupMsgPage[T]
+		body["cursor"] = cursor
+		if err := c.call(ctx, apiCall{api: api, method: "POST", tokens: c.contactTokens, idempotent: true, body: body}, &resp); err != nil {
 			return nil, err
 		}
-		out = append(out, resp.List...)
+		out = append(append(append(out, resp.Msgs...), resp.Tasks...), resp.Sends...)
 		if resp.NextCursor == "" {
 			return out, nil
 		}
 		cursor = resp.NextCursor
 	}
+}
+
+// GroupMsgList lists the mass messages creator created in [from, to] (at
+// most a month apart), every page.
+func (c *APIClient) GroupMsgList(ctx context.Context, chatType, creator string, from, to time.Time) ([]GroupMsg, error) {
+	return groupMsgPages[GroupMsg](ctx, c, "externalcontact/get_groupmsg_list_v2", map[string]any{"chat_type": chatType,
+		"start_time": from.Unix(), "end_time": to.Unix(), "creator": creator, "filter_type": 2, "limit": 100})
 }
 
 // GroupMsgTask is a sender's part of a mass message.
@@ -83,24 +95,7 @@ type GroupMsgTask struct {
 
 // GroupMsgTasks returns the senders' tasks of a mass message.
 func (c *APIClient) GroupMsgTasks(ctx context.Context, msgID string) ([]GroupMsgTask, error) {
-	var out []GroupMsgTask
-	cursor := ""
-	for {
-		var resp struct {
-			apiStatus
-			List       []GroupMsgTask `json:"task_list"`
-			NextCursor string         `json:"next_cursor"`
-		}
-		body := map[string]any{"msgid": msgID, "limit": 1000, "cursor": cursor}
-		if err := c.call(ctx, apiCall{api: "externalcontact/get_groupmsg_task", method: "POST", tokens: c.contactTokens, idempotent: true, body: body}, &resp); err != nil {
-			return nil, err
-		}
-		out = append(out, resp.List...)
-		if resp.NextCursor == "" {
-			return out, nil
-		}
-		cursor = resp.NextCursor
-	}
+	return groupMsgPages[GroupMsgTask](ctx, c, "externalcontact/get_groupmsg_task", map[string]any{"msgid": msgID, "limit": 1000})
 }
 
 // GroupMsgResult is one customer's (or group's) part of a mass message.
@@ -113,26 +108,10 @@ type GroupMsgResult struct {
 }
 
 // GroupMsgSendResults returns what became of each recipient of sender's
-// task.
+// task: customers, or groups (ChatID) for a group message.
 func (c *APIClient) GroupMsgSendResults(ctx context.Context, msgID, sender string) ([]GroupMsgResult, error) {
-	var out []GroupMsgResult
-	cursor := ""
-	for {
-		var resp struct {
-			apiStatus
-			List       []GroupMsgResult `json:"send_list"`
-			NextCursor string           `json:"next_cursor"`
-		}
-		body := map[string]any{"msgid": msgID, "userid": sender, "limit": 1000, "cursor": cursor}
-		if err := c.call(ctx, apiCall{api: "externalcontact/get_groupmsg_send_result", method: "POST", tokens: c.contactTokens, idempotent: true, body: body}, &resp); err != nil {
-			return nil, err
-		}
-		out = append(out, resp.List...)
-		if resp.NextCursor == "" {
-			return out, nil
-		}
-		cursor = resp.NextCursor
-	}
+	return groupMsgPages[GroupMsgResult](ctx, c, "externalcontact/get_groupmsg_send_result", map[string]any{"msgid": msgID,
+		"userid": sender, "limit": 1000})
 }
 
 // RemindGroupMsg reminds the senders who have not sent msgID (at most 3

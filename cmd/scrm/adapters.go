@@ -51,25 +51,7 @@ func (m messenger) SendMarkdownOnce(ctx context.Context, toUser, content string,
 // button_interaction template card.
 func (m messenger) SendTemplateCard(ctx context.Context, toUser string, card bot.Card) error {
 	ctx = m.ctx(ctx)
-	tc := wecom.TemplateCard{
-		CardType:     "button_interaction",
-		MainTitle:    &wecom.CardTitle{Title: card.Title, Desc: card.Desc},
-		SubTitleText: card.Text,
-		TaskID:       card.TaskID,
-	}
-	if card.Source != "" {
-		tc.Source = &wecom.CardSource{Desc: card.Source}
-	}
-	for _, r := range card.Rows {
-		tc.HorizontalContentList = append(tc.HorizontalContentList, wecom.CardHorizontalContent{KeyName: r.Key, Value: r.Value})
-	}
-	for _, b := range card.Buttons {
-		style := 2 // WeCom's plain button
-		if b.Primary {
-			style = 1
-		}
-		tc.ButtonList = append(tc.ButtonList, wecom.CardButton{Text: b.Text, Key: b.Key, Style: style})
-	}
+	tc := card.TemplateCard()
 	_, err := m.c.SendTemplateCard(ctx, wecom.SendTarget{ToUser: []string{toUser}, DuplicateCheckInterval: card.DuplicateCheck}, tc)
 	return err
 }

@@ -111,38 +111,9 @@ func TestTwoServersOnMongoKill9DuringReminders(t *testing.T) {
 	}
 	t.Logf("seeded %d reminders in %v", total, time.Since(seed.Add(time.Minute)).Round(time.Millisecond))
 
-	env := []string{
-		"SCRM_MONGO_URI=" + uri, "SCRM_MONGO_DB=" + dbName,
-		"SCRM_REDIS_URL=redis://127.0.0.1:6379/0",
-		fmt.Sprintf("SCRM_REDIS_PREFIX=scrmtest:rem9:%d:", time.Now().UnixNano()),
-		"SCRM_WECOM_CORP_ID=" + wecomtest.SimCorpID, "SCRM_WECOM_AGENT_ID=" + wecomtest.SimAgentID,
-		"SCRM_WECOM_SECRET=" + wecomtest.SimAppSecret, "SCRM_WECOM_CONTACT_SECRET=" + wecomtest.SimContactSecret,
-		"SCRM_WECOM_TOKEN=" + wecomtest.SimToken, "SCRM_WECOM_AES_KEY=" + wecomtest.SimAESKey,
-		"SCRM_WECOM_API_BASE=" + sim.URL,
-		"SCRM_REMINDER_LEASE=" + lease.String(),
-		// No morning digest or daily scan in the test's time: the digest
-		// is two hours away (or, near midnight, long past).
-		"SCRM_TIMEZONE=UTC", "SCRM_DIGEST_AT=" + time.Now().UTC().Add(2*time.Hour).Format("15:04"),
-	}
-	var procs []*serverProc
-	start := func() *serverProc {
-		p := startServer(t, freeAddr(t), t.TempDir(), env...)
-		procs = append(procs, p)
-		return p
-	}
-	// logs stops whatever still runs (its logs are written until then) and
-	// returns every server's logs.
-	logs := func() string {
-		var b strings.Builder
-		for i, p := range procs {
-			if p.cmd.ProcessState == nil {
-				p.kill9()
-			}
-			fmt.Fprintf(&b, "--- server %d (pid %d):\n%s", i+1, p.cmd.Process.Pid, p.logs)
-		}
-		return b.String()
-	}
-	t.Cleanup(func() { logs() })
+	g := newServerGroup(t, clusterEnv(uri, dbName, "rem9", sim.URL, "SCRM_REMINDER_LEASE="+lease.String()))
+	start := func() *serverProc { p, _ := g.start(); return p }
+	logs := g.logs
 	began := time.Now()
 	a, b := start(), start()
 
@@ -192,7 +163,7 @@ func TestTwoServersOnMongoKill9DuringReminders(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("reminder #%d still pending after %v:\n%s\nlogs (with stacks):\n%s", left[0].ID, time.Since(began),
-				reminderState(uri, dbName, left[0].ID), stacks(procs))
+				reminderState(uri, dbName, left[0].ID), stacks(g.procs))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

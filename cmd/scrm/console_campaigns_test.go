@@ -5,13 +5,30 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/scrmhq/scrm/store"
+	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
+
+// addGroup makes a customer group in the simulated corp and the store.
+func (e *consoleEnv) addGroup(t *testing.T, name, owner string, members []wecomtest.GroupMember) string {
+	t.Helper()
+	chatID, _ := e.r.sim.AddGroupChat(wecomtest.GroupChat{Name: name, Owner: owner, Members: members})
+	g := &store.Group{ChatID: chatID, Name: name, OwnerID: owner, UpdatedAt: time.Now(),
+		Members: []store.GroupMember{{UserID: owner, Type: store.GroupMemberStaff}}}
+	for _, m := range members {
+		g.Members = append(g.Members, store.GroupMember{UserID: m.UserID, Type: store.GroupMemberExternal})
+	}
+	if _, err := e.r.app.store.UpsertGroup(context.Background(), g); err != nil {
+		t.Fatal(err)
+	}
+	return chatID
+}
 
 // TestConsoleCampaigns drives 群发 in headless Chromium: a manager opens
 // the create dialog, previews (the per-salesperson counts appear and an
@@ -19,8 +36,13 @@ import (
 // the campaign, and the simulated WeCom then holds exactly one
 // add_msg_template task per salesperson the preview named, carrying the
 // text (#客户昵称# as 您); the list shows the campaign with its report;
-// the filter saved as a segment shows its live count; a confirmed cancel
-// withdraws the tasks in WeCom. A salesperson has no
+// the filter saved as a segment shows its live count; after the senders
+// send it and a customer opts out, 同步 shows that opt-out after it; a
+// confirmed cancel withdraws the tasks in WeCom. Then a campaign to
+// customer groups (客户群, groups whose name contains "VIP"): the preview
+// lists the groups under their owners, warns that #客户昵称# reads 大家
+// and names the group without customers; WeCom then holds one chat_type
+// group task per owner listing exactly their groups. A salesperson has no
 // menu entry and is sent back from the page. Screenshots at 1280 px.
 func TestConsoleCampaigns(t *testing.T) {
 	e := newConsoleEnv(t)
@@ -122,6 +144,26 @@ func TestConsoleCampaigns(t *testing.T) {
 			e.shot(t, tab, "console-campaigns-list-failed.png")
 			t.Fatal(err)
 		}
+		// The senders send it; a customer it reached opts out; 同步 counts
+		// them as an opt-out after it.
+		for _, m := range e.r.sim.GroupMsgs() {
+			if !e.r.sim.ConfirmGroupMsg(m.MsgID) {
+				t.Fatalf("%s could not send %s", m.Creator, m.MsgID)
+			}
+		}
+		time.Sleep(1100 * time.Millisecond) // WeCom's send_time is in whole seconds
+		sends, err := e.r.app.store.FindCampaignSends(ctx, cp.ID)
+		if err != nil || len(sends) == 0 {
+			t.Fatalf("sends: %v", err)
+		}
+		if got := e.apiJSON(t, "PATCH", "/api/v1/customers/"+sends[0].CustomerID, `{"opt_out": true}`, nil); got != 200 {
+			t.Fatalf("opt out: %d", got)
+		}
+		if err := chromedp.Do(tab, click(".campaign-table .el-button--primary.is-link"),
+			waitJS("the opt-out after it", `document.querySelector('.campaign-table .cp-optouts').innerText === '1'`), settled); err != nil {
+			e.shot(t, tab, "console-campaigns-sync-failed.png")
+			t.Fatal(err)
+		}
 		e.shot(t, tab, "console-campaigns-1280.png")
 		// The segment's live count is every customer the manager sees, the
 		// opted-out one included (and said so).
@@ -141,6 +183,80 @@ func TestConsoleCampaigns(t *testing.T) {
 				t.Errorf("task %s of %s not withdrawn in WeCom", m.MsgID, m.Creator)
 			}
 		}
+
+		// To customer groups.
+		before := len(e.r.sim.GroupMsgs())
+		var members []wecomtest.GroupMember
+		for _, cu := range cus[:3] {
+			for _, id := range cu.Identities {
+				if id.Kind == store.IdentityExternalUserID {
+					members = append(members, wecomtest.GroupMember{UserID: id.Value, Type: 2})
+				}
+			}
+		}
+		if len(members) == 0 {
+			t.Fatal("no customer with an external_userid to put in a group")
+		}
+		groups := map[string][]string{}
+		for _, g := range []struct{ name, owner string }{{"VIP 客户群", "wangfang"}, {"VIP 答疑群", "wangfang"}, {"VIP 尊享群", "zhangwei"},
+			{"VIP 空群", "zhangwei"}, {"闲聊群", "zhangwei"}} {
+			ms := members
+			if g.name == "VIP 空群" {
+				ms = nil
+			}
+			chatID := e.addGroup(t, g.name, g.owner, ms)
+			if strings.HasPrefix(g.name, "VIP") && ms != nil {
+				groups[g.owner] = append(groups[g.owner], chatID)
+			}
+		}
+		if err := chromedp.Do(tab, click(".new-campaign"), waitJS("the dialog", `!!document.querySelector('.campaign-dialog .f-name input')`),
+			chromedp.SendKeys(chromedp.CSS(".campaign-dialog .f-name input"), "群内福利"),
+			click(".campaign-dialog .f-target label:nth-child(2)"),
+			waitJS("the group picker", `!!document.querySelector('.campaign-dialog .f-group-name input')`),
+			chromedp.SendKeys(chromedp.CSS(".campaign-dialog .f-group-name input"), "VIP"),
+			chromedp.SendKeys(chromedp.CSS(".campaign-dialog .f-text textarea"), "#客户昵称#好，群内福利今晚开始"),
+			click(".campaign-dialog .preview-campaign"),
+			waitJS("the groups per owner", `document.querySelectorAll('.campaign-dialog .pv-senders tbody tr').length === 2`),
+			chromedp.Sleep(300*time.Millisecond),
+		); err != nil {
+			e.shot(t, tab, "console-campaigns-groups-failed.png")
+			t.Fatal(err)
+		}
+		e.shot(t, tab, "console-campaigns-groups-1280.png")
+		preview := js[string](tab, t, `document.querySelector('.campaign-dialog .preview').innerText`)
+		for _, want := range []string{"VIP 客户群", "VIP 答疑群", "VIP 尊享群", "大家", "群内没有客户", "王芳", "张伟"} {
+			if !strings.Contains(preview, want) {
+				t.Errorf("the group preview lacks %q:\n%s", want, preview)
+			}
+		}
+		if strings.Contains(preview, "闲聊群") {
+			t.Errorf("the preview lists a group whose name lacks VIP:\n%s", preview)
+		}
+		if err := chromedp.Do(tab, click(".campaign-dialog .create-campaign"),
+			waitJS("the group campaign in the list", `document.querySelectorAll('.campaign-table tbody tr').length === 2`), settled); err != nil {
+			e.shot(t, tab, "console-campaigns-group-create-failed.png")
+			t.Fatal(err)
+		}
+		deadline = time.Now().Add(30 * time.Second)
+		for len(e.r.sim.GroupMsgs()) < before+2 && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		msgs := e.r.sim.GroupMsgs()[before:]
+		if len(msgs) != 2 {
+			t.Fatalf("%d group tasks in WeCom, want one per owner", len(msgs))
+		}
+		for _, m := range msgs {
+			got, want := m.RecipientIDs(), slices.Sorted(slices.Values(groups[m.Creator]))
+			if m.ChatType != "group" || !slices.Equal(got, want) || m.Text != "大家好，群内福利今晚开始" {
+				t.Errorf("%s's task: %s to %v %q, want group to %v", m.Creator, m.ChatType, got, m.Text, want)
+			}
+		}
+		if err := chromedp.Do(tab, chromedp.Reload(), settled,
+			waitJS("the group campaign's row", `(() => { const r = document.querySelector('.campaign-table tbody tr'); return !!r && !!r.querySelector('.cp-groups') && r.querySelector('.cp-targeted').innerText === '3 个群' })()`)); err != nil {
+			e.shot(t, tab, "console-campaigns-group-list-failed.png")
+			t.Fatal(err)
+		}
+		e.shot(t, tab, "console-campaigns-list-groups-1280.png")
 	})
 	t.Run("sales", func(t *testing.T) {
 		tab := e.tab(t, 1280)

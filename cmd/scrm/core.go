@@ -42,19 +42,20 @@ func (c *core) beside(run func(context.Context)) { c.background = append(c.backg
 //  7. staff       change_contact: roles and teams from the address book.
 //  8. groups      change_external_chat.*: customer groups and their members.
 //  9. handover    del/add_external_contact, transfer_fail: wakes a handover job.
-//  10. cadence    add_external_contact, del_follow_user, messages: follow-up reminders, churn, wake-ups.
-//  11. commands   text from staff to the app: 查 / 记 / 提醒 / 转交 / 渠道 / 后台 / … and questions.
-//  12. kf         kf_msg_or_event: pulls 微信客服 messages into the log.
-//  13. answers    customer messages: FAQ and business-hours answers, recorded first …
-//  14. inbox      … so the owner's forward can say what was already answered; 接 claims.
-//  15. cards      template_card_event: 完成 / 推迟 / 查看 buttons on reminder cards.
-//  16. analysis   customer messages: schedules the quiet-period analysis job.
+//  10. cadence    del_follow_user, del_external_contact, messages: churn alerts, wake-ups.
+//  11. journeys   add_external_contact, deletions, customer messages: runs entered and ended.
+//  12. commands   text from staff to the app: 查 / 记 / 提醒 / 转交 / 渠道 / 后台 / … and questions.
+//  13. kf         kf_msg_or_event: pulls 微信客服 messages into the log.
+//  14. answers    customer messages: FAQ and business-hours answers, recorded first …
+//  15. inbox      … so the owner's forward can say what was already answered; 接 claims.
+//  16. cards      template_card_event: 完成 / 推迟 / 查看 buttons on reminder cards.
+//  17. analysis   customer messages: schedules the quiet-period analysis job.
 //
 // Step 1 needs a welcome lane, step 5 the Official Account's API, steps 6–9
-// and 11–15 the WeCom API; without them they are left out. Beside the
+// and 12–16 the WeCom API; without them they are left out. Beside the
 // pipeline run the loops: job runners (tags, staff, groups, handovers,
-// analyses, campaigns), the reminder scheduler, the marker and session
-// sweeps and the chat archive.
+// analyses, campaigns), the journeys' due runs, the reminder scheduler, the
+// marker and session sweeps and the chat archive.
 func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time, log *slog.Logger) (*core, error) {
 	// The processors of one event share the reads of its customer (see
 	// bot.ShareEventCustomers); outside the pipeline the store is as is.
@@ -146,11 +147,22 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		c.beside(rota.Runner(a.store, runner).Run)
 	}
 
-	cadence, err := bot.NewCadence(a.store, bot.CadenceOptions{DigestAt: cfg.DigestAt, Location: cfg.Location(), Now: now})
+	c.register(bot.NewCadence(a.store, bot.CadenceOptions{Now: now}))
+
+	// Journeys (SOP): the built-in ones are seeded (once, whichever
+	// instance comes first); adds, deletions and replies enter and end runs
+	// here, every instance advances the due runs (each run claimed by one),
+	// and the scheduler's daily scan starts the time-triggered ones.
+	journeys, err := bot.NewJourneys(a.store, bot.JourneyOptions{Location: cfg.Location(), DigestAt: cfg.DigestAt, Hours: cfg.Hours(),
+		Now: now, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("SCRM_DIGEST_AT: %w", err)
 	}
-	c.register(cadence)
+	if err := journeys.Start(ctx); err != nil {
+		return nil, err
+	}
+	c.register(journeys)
+	c.beside(journeys.Run)
 
 	if wecomAPI {
 		cmds := bot.NewCommands(a.store, dir, messenger{a.api, pipelineSendWait}, cfg.Location())
@@ -173,7 +185,7 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 			Owner: c.owner, Lease: cfg.ReminderLease, DigestAt: cfg.DigestAt, DormantDays: cfg.DormantDays,
 			Location: cfg.Location(), Logger: log, Hours: cfg.Hours(),
 			EscalateAfter: time.Duration(cfg.AlertEscalateHours) * time.Hour,
-			Now:           now, Wake: ext.wakeReminders,
+			Now:           now, Wake: ext.wakeReminders, Journeys: journeys,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("SCRM_DIGEST_AT: %w", err)
@@ -186,12 +198,16 @@ func buildCore(ctx context.Context, a *app, ext extensions, now func() time.Time
 		campaigns := bot.NewCore(a.store, now)
 		campaigns.SetCampaigns(a.api, campaignOptions(cfg, a, log))
 		c.beside(bot.NewJobRunner(a.store, bot.CampaignJobKind, campaigns.HandleCampaignJob,
-			bot.RunnerOptions{Owner: c.owner, Workers: 2, Lease: 2 * time.Minute, Now: now, Logger: log}).Run)
+			bot.RunnerOptions{Owner: c.owner, Workers: 2, Lease: cfg.CampaignLease, Now: now, Logger: log}).Run)
 		// A sent campaign's results are pulled every 30 minutes for a week,
 		// and senders who have not sent it nudged (at most 3 times): one
 		// re-arming job per campaign, leased, so one instance runs each.
 		c.beside(bot.NewJobRunner(a.store, bot.CampaignSyncJobKind, campaigns.HandleCampaignSyncJob,
-			bot.RunnerOptions{Owner: c.owner, Workers: 1, Lease: 2 * time.Minute, Now: now, Logger: log}).Run)
+			bot.RunnerOptions{Owner: c.owner, Workers: 1, Lease: cfg.CampaignLease, Now: now, Logger: log}).Run)
+		// Then, for the week after its last delivery, who opted out after
+		// it is counted every 6 hours, from the store alone.
+		c.beside(bot.NewJobRunner(a.store, bot.CampaignOptOutJobKind, campaigns.HandleCampaignOptOutJob,
+			bot.RunnerOptions{Owner: c.owner, Workers: 1, Now: now, Logger: log}).Run)
 	}
 
 	analysis := newAnalysis(cfg, a, llm, now, log)

@@ -21,15 +21,18 @@ import (
 // counts per customer are taken in Go (FerretDB v1's $group has only
 // $sum/$count, and a month's sends are few per customer).
 const (
-	collSegments      = "segments"
-	collCampaigns     = "campaigns"
-	collCampaignTasks = "campaign_tasks"
-	collCampaignSends = "campaign_sends"
+	collSegments  = "segments"
+	collCampaigns = "campaigns"
+	// collCampaignVersions holds a campaign's versions (UpdateCampaign).
+	collCampaignVersions = "campaign_versions"
+	collCampaignTasks    = "campaign_tasks"
+	collCampaignSends    = "campaign_sends"
 )
 
 type jsonDoc struct {
 	ID         string    `bson:"_id"`
 	CampaignID string    `bson:"campaign_id,omitempty"`
+	JourneyID  string    `bson:"journey_id,omitempty"` // a journey's campaign: not listed with the others
 	CreatedAt  time.Time `bson:"created_at"`
 	Doc        string    `bson:"doc"`
 }
@@ -39,6 +42,7 @@ type sendDoc struct {
 	CampaignID     string    `bson:"campaign_id"`
 	CustomerID     string    `bson:"customer_id"`
 	ExternalUserID string    `bson:"external_userid"`
+	ChatID         string    `bson:"chat_id,omitempty"`
 	Sender         string    `bson:"sender"`
 	Status         string    `bson:"status"`
 	At             time.Time `bson:"at"`
@@ -50,6 +54,12 @@ func (db *DB) coll(name string) *mongo.Collection { return db.db.Collection(name
 func (db *DB) prepareCampaigns(ctx context.Context) error {
 	if err := createMissingIndexes(ctx, db.coll(collCampaigns), []mongo.IndexModel{
 		{Keys: bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("created")},
+		{Keys: bson.D{{Key: "journey_id", Value: 1}, {Key: "created_at", Value: -1}}, Options: options.Index().SetName("journey")},
+	}); err != nil {
+		return err
+	}
+	if err := createMissingIndexes(ctx, db.coll(collCampaignVersions), []mongo.IndexModel{
+		{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "version", Value: -1}}, Options: options.Index().SetName("campaign")},
 	}); err != nil {
 		return err
 	}
@@ -65,13 +75,19 @@ func (db *DB) prepareCampaigns(ctx context.Context) error {
 }
 
 func (db *DB) insertJSON(ctx context.Context, coll, what, id, campaignID string, at time.Time, v any) error {
+	return db.insertJSONDoc(ctx, coll, what, jsonDoc{ID: id, CampaignID: campaignID, CreatedAt: at}, v)
+}
+
+// insertJSONDoc stores v as d's document; d holds the keys it is found by.
+func (db *DB) insertJSONDoc(ctx context.Context, coll, what string, d jsonDoc, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("mongo: create %s: %w", what, err)
 	}
-	if _, err := db.coll(coll).InsertOne(ctx, jsonDoc{ID: id, CampaignID: campaignID, CreatedAt: at, Doc: string(raw)}); err != nil {
+	d.Doc = string(raw)
+	if _, err := db.coll(coll).InsertOne(ctx, d); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
-			return fmt.Errorf("mongo: create %s %s: id taken: %w", what, id, store.ErrConflict)
+			return fmt.Errorf("mongo: create %s %s: id taken: %w", what, d.ID, store.ErrConflict)
 		}
 		return fmt.Errorf("mongo: create %s: %w", what, err)
 	}
@@ -145,43 +161,144 @@ func (db *DB) DeleteSegment(ctx context.Context, id string) error {
 	return nil
 }
 
+// A campaign is written over the version it was read at. FerretDB v1 runs
+// an update as a read, then a write, so two updates filtered on the same
+// version can both match (a test of ours saw it happen dozens of times in a
+// second); an insert into a unique _id is the one write it makes atomic.
+// So each version is its own document "<id>#<version>" in
+// campaign_versions: writing version n+1 is inserting it, and of two
+// writers who read version n only one can. The campaign is its newest
+// version; the document in campaigns, written once at creation, keeps the
+// creation time the list is sorted by (and the campaign itself for one
+// made before versions, until its first update). Versions older than an
+// hour are deleted by the writes after them: a writer that read one that
+// old has long since given up (a job's or a request's time is minutes).
+
+type campaignVersionDoc struct {
+	ID         string    `bson:"_id"` // campaignVersionID(campaign, version)
+	CampaignID string    `bson:"campaign_id"`
+	Version    int64     `bson:"version"`
+	At         time.Time `bson:"at"` // when it was written (pruning)
+	Doc        string    `bson:"doc"`
+}
+
+func campaignVersionID(campaignID string, v int64) string { return fmt.Sprintf("%s#%019d", campaignID, v) }
+
+// versionRange selects the version documents of one campaign by _id (the
+// one index FerretDB v1 uses): "#" sorts just before "$".
+func campaignVersionRange(campaignID string) bson.D {
+	return bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: campaignID + "#"}, {Key: "$lt", Value: campaignID + "$"}}}}
+}
+
 // CreateCampaign implements store.CampaignStore.
 func (db *DB) CreateCampaign(ctx context.Context, c *store.Campaign) error {
 	if c == nil || c.ID == "" || c.Name == "" {
 		return fmt.Errorf("mongo: create campaign: id and name required: %w", store.ErrInvalid)
 	}
-	return db.insertJSON(ctx, collCampaigns, "campaign", c.ID, "", c.CreatedAt, c)
+	c.Version = 1
+	if err := db.insertJSONDoc(ctx, collCampaigns, "campaign", jsonDoc{ID: c.ID, JourneyID: c.JourneyID, CreatedAt: c.CreatedAt}, c); err != nil {
+		return err
+	}
+	// A crash before this insert leaves version 1 in campaigns alone,
+	// which reads as the campaign until its first update.
+	return db.insertVersion(ctx, c)
 }
 
-// UpdateCampaign implements store.CampaignStore.
-func (db *DB) UpdateCampaign(ctx context.Context, c *store.Campaign) error {
+func (db *DB) insertVersion(ctx context.Context, c *store.Campaign) error {
 	raw, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("mongo: update campaign: %w", err)
+		return fmt.Errorf("mongo: write campaign: %w", err)
 	}
-	res, err := db.coll(collCampaigns).UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "doc", Value: string(raw)}}}})
+	_, err = db.coll(collCampaignVersions).InsertOne(ctx, campaignVersionDoc{ID: campaignVersionID(c.ID, c.Version), CampaignID: c.ID, Version: c.Version,
+		At: time.Now().UTC(), Doc: string(raw)})
+	if mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("mongo: update campaign %s: version %d written by another: %w", c.ID, c.Version, store.ErrConflict)
+	}
 	if err != nil {
-		return fmt.Errorf("mongo: update campaign: %w", err)
+		return fmt.Errorf("mongo: write campaign %s: %w", c.ID, err)
 	}
-	if res.MatchedCount == 0 {
-		return fmt.Errorf("mongo: update campaign %s: %w", c.ID, store.ErrNotFound)
+	return nil
+}
+
+// UpdateCampaign implements store.CampaignStore: the insert of the next
+// version, after a check that c was read at the newest.
+func (db *DB) UpdateCampaign(ctx context.Context, c *store.Campaign) error {
+	cur, err := db.FindCampaignByID(ctx, c.ID)
+	if err != nil {
+		return err
 	}
+	if cur.Version != c.Version {
+		return fmt.Errorf("mongo: update campaign %s: read at version %d, now %d: %w", c.ID, c.Version, cur.Version, store.ErrConflict)
+	}
+	c.Version++
+	if err := db.insertVersion(ctx, c); err != nil {
+		c.Version--
+		return err
+	}
+	// Pruning is tidying: a failure leaves old versions for the next write.
+	_, _ = db.coll(collCampaignVersions).DeleteMany(ctx, append(campaignVersionRange(c.ID),
+		bson.E{Key: "version", Value: bson.D{{Key: "$lt", Value: c.Version}}},
+		bson.E{Key: "at", Value: bson.D{{Key: "$lt", Value: time.Now().UTC().Add(-time.Hour)}}}))
 	return nil
 }
 
 // FindCampaignByID implements store.CampaignStore.
 func (db *DB) FindCampaignByID(ctx context.Context, id string) (*store.Campaign, error) {
-	return findJSON[store.Campaign](ctx, db.coll(collCampaigns), "campaign", id)
+	var v campaignVersionDoc
+	err := db.coll(collCampaignVersions).FindOne(ctx, campaignVersionRange(id), options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&v)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return findJSON[store.Campaign](ctx, db.coll(collCampaigns), "campaign", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: campaign %s: %w", id, err)
+	}
+	var c store.Campaign
+	if err := json.Unmarshal([]byte(v.Doc), &c); err != nil {
+		return nil, fmt.Errorf("mongo: decode campaign %s: %w", id, err)
+	}
+	return &c, nil
 }
 
-// FindCampaigns implements store.CampaignStore.
+// FindCampaigns implements store.CampaignStore: the campaigns by creation,
+// each at its newest version (one more find for all of them).
 func (db *DB) FindCampaigns(ctx context.Context, limit int) ([]*store.Campaign, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	return findJSONs[store.Campaign](ctx, db.coll(collCampaigns), "campaigns", bson.D{},
+	notJourney := bson.D{{Key: "journey_id", Value: bson.D{{Key: "$exists", Value: false}}}}
+	list, err := findJSONs[store.Campaign](ctx, db.coll(collCampaigns), "campaigns", notJourney,
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil || len(list) == 0 {
+		return list, err
+	}
+	ids := make(bson.A, len(list))
+	for i, c := range list {
+		ids[i] = c.ID
+	}
+	cur, err := db.coll(collCampaignVersions).Find(ctx, bson.D{{Key: "campaign_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: find campaign versions: %w", err)
+	}
+	var versions []campaignVersionDoc
+	if err := cur.All(ctx, &versions); err != nil {
+		return nil, fmt.Errorf("mongo: find campaign versions: %w", err)
+	}
+	newest := map[string]campaignVersionDoc{}
+	for _, v := range versions {
+		if v.Version > newest[v.CampaignID].Version {
+			newest[v.CampaignID] = v
+		}
+	}
+	for i, c := range list {
+		if v, ok := newest[c.ID]; ok && v.Version > c.Version {
+			var fresh store.Campaign
+			if err := json.Unmarshal([]byte(v.Doc), &fresh); err != nil {
+				return nil, fmt.Errorf("mongo: decode campaign %s: %w", c.ID, err)
+			}
+			list[i] = &fresh
+		}
+	}
+	return list, nil
 }
 
 // PutCampaignTask implements store.CampaignStore.
@@ -218,7 +335,8 @@ func (db *DB) PutCampaignSends(ctx context.Context, sends []store.CampaignSend) 
 			models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).SetUpsert(true).
 				SetUpdate(bson.D{
 					{Key: "$set", Value: bson.D{{Key: "campaign_id", Value: s.CampaignID}, {Key: "customer_id", Value: s.CustomerID},
-						{Key: "external_userid", Value: s.ExternalUserID}, {Key: "sender", Value: s.Sender}, {Key: "status", Value: s.Status}}},
+						{Key: "external_userid", Value: s.ExternalUserID}, {Key: "chat_id", Value: s.ChatID}, {Key: "sender", Value: s.Sender},
+						{Key: "status", Value: s.Status}}},
 					{Key: "$setOnInsert", Value: bson.D{{Key: "at", Value: s.At.UTC()}}},
 				}))
 		}
@@ -246,7 +364,7 @@ func (db *DB) findSends(ctx context.Context, filter, sort bson.D) ([]store.Campa
 	out := make([]store.CampaignSend, len(docs))
 	for i, d := range docs {
 		out[i] = store.CampaignSend{CampaignID: d.CampaignID, CustomerID: d.CustomerID, ExternalUserID: d.ExternalUserID,
-			Sender: d.Sender, Status: d.Status, At: d.At.UTC()}
+			ChatID: d.ChatID, Sender: d.Sender, Status: d.Status, At: d.At.UTC()}
 	}
 	return out, nil
 }

@@ -77,6 +77,7 @@ func (db *DB) prepareCRM(ctx context.Context) error {
 		}},
 		{db.crm.audit, []mongo.IndexModel{
 			plain("target_id", bson.D{{Key: "target", Value: 1}, {Key: "_id", Value: -1}}),
+			plain("action_at", bson.D{{Key: "action", Value: 1}, {Key: "at", Value: 1}}),
 		}},
 	}
 	for _, ix := range indexes {
@@ -749,9 +750,15 @@ func (db *DB) erase(ctx context.Context, id string) error {
 		{"job leases", db.crm.leases, bson.D{{Key: "subject", Value: componentRegex(jobSubjectPrefix, id)}}},
 		{"cursors", db.cursors, bson.D{{Key: "$or", Value: cursors}}},
 		{"markers", db.markers, bson.D{{Key: "$or", Value: markers}}},
+		{"handovers", db.coll(collHandovers), byCustomer},
+		{"inbox offers", db.coll(collOffers), bson.D{{Key: "_id", Value: id}}},
+		{"inbox claims", db.coll(collInboxClaims), byCustomer},
+		{"kf accounts", db.coll(collKFAccounts), bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: append([]string{}, values...)}}}}},
 		{"follows", db.follows, byCustomer},
 		{"channel events", db.channelEvents(), byCustomer},
 		{"campaign sends", db.coll(collCampaignSends), byCustomer},
+		{"journey runs", db.coll(collJourneyRuns), byCustomer},
+		{"journey run versions", db.coll(collJourneyVersions), byCustomer},
 		{"merge records", db.merges, bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "into", Value: id}}}}}},
 		{"merge pairs", db.crm.mergePairs, bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "from", Value: id}}, bson.D{{Key: "into", Value: id}}}}}},
 		{"identities", db.identities, byCustomer},

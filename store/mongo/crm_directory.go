@@ -186,13 +186,34 @@ func (db *DB) FindAudit(ctx context.Context, target string, beforeID int64, limi
 	if beforeID > 0 {
 		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: beforeID}}})
 	}
-	cur, err := db.crm.audit.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	out, err := db.findAuditDocs(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("mongo: find audit: %w", err)
 	}
+	return out, nil
+}
+
+// FindAuditByAction returns action's entries in [from, to), oldest first.
+func (db *DB) FindAuditByAction(ctx context.Context, action string, from, to time.Time, limit int) ([]*store.AuditEntry, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	filter := bson.D{{Key: "action", Value: action}, {Key: "at", Value: bson.D{{Key: "$gte", Value: from.UTC()}, {Key: "$lt", Value: to.UTC()}}}}
+	out, err := db.findAuditDocs(ctx, filter, options.Find().SetSort(bson.D{{Key: "at", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: find audit by action: %w", err)
+	}
+	return out, nil
+}
+
+func (db *DB) findAuditDocs(ctx context.Context, filter bson.D, opts *options.FindOptionsBuilder) ([]*store.AuditEntry, error) {
+	cur, err := db.crm.audit.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, err
+	}
 	var docs []auditDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("mongo: find audit: %w", err)
+		return nil, err
 	}
 	out := make([]*store.AuditEntry, len(docs))
 	for i, d := range docs {

@@ -85,6 +85,53 @@ func TestCRMRecovery(t *testing.T) {
 				t.Errorf("CountJobs = %d, %v", n, err)
 			}
 		}},
+		{"JourneyRunTokenWrittenRecordNot", func(t *testing.T, ctx context.Context, db *DB) {
+			r := &store.JourneyRun{ID: "r1", JourneyID: "j1", CustomerID: "c1", Occurrence: "o", State: store.RunActive, NextAt: t0, StartedAt: t0}
+			if _, err := db.CreateJourneyRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			// A writer won version 2 (its token) and died before setting
+			// the run: the run still reads version 1 in the due list.
+			next := *r
+			next.Version, next.Step, next.Phase, next.NextAt = 2, 1, store.RunCalling, t0.Add(time.Hour)
+			d, err := newRunDoc(&next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustDo(t)(db.coll(collJourneyVersions).InsertOne(ctx, &versionDoc{ID: versionID(collJourneyRuns, "r1", 2), Coll: collJourneyRuns,
+				Record: "r1", Version: 2, Customer: "c1", Set: bson.D{{Key: "state", Value: d.State}, {Key: "next_at", Value: d.NextAt},
+					{Key: "version", Value: d.Version}, {Key: "journey_state", Value: d.JourneyState}, {Key: "doc", Value: d.Doc}}}))
+			due, err := db.FindDueJourneyRuns(ctx, t0, 10)
+			if err != nil || len(due) != 1 || due[0].Version != 1 {
+				t.Fatalf("due = %+v, %v; want the run as the record left it", due, err)
+			}
+			// Claiming what the due list showed conflicts and catches the run up.
+			if err := db.UpdateJourneyRun(ctx, due[0], 1); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("claim over the won version = %v, want ErrConflict", err)
+			}
+			if due, err := db.FindDueJourneyRuns(ctx, t0, 10); err != nil || len(due) != 0 {
+				t.Fatalf("due after the catch-up = %+v, %v; want none (next at 09:00)", due, err)
+			}
+			got, err := db.FindJourneyRunByID(ctx, "r1")
+			if err != nil || got.Version != 2 || got.Step != 1 || got.Phase != store.RunCalling {
+				t.Fatalf("run = %+v, %v; want version 2 from the token", got, err)
+			}
+			got.Step = 2
+			if err := db.UpdateJourneyRun(ctx, got, 2); err != nil {
+				t.Fatal(err)
+			}
+			// A writer stale by two versions, whose token was pruned, loses.
+			stale := *got
+			if err := db.UpdateJourneyRun(ctx, &stale, 1); !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("stale write = %v, want ErrConflict", err)
+			}
+			if got, err := db.FindJourneyRunByID(ctx, "r1"); err != nil || got.Version != 3 || got.Step != 2 {
+				t.Fatalf("run = %+v, %v; want version 3", got, err)
+			}
+			if n, err := db.coll(collJourneyVersions).CountDocuments(ctx, bson.D{{Key: "record", Value: "r1"}}); err != nil || n != 2 {
+				t.Fatalf("%d version tokens kept, want 2 (the latest and the one before)", n)
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,7 @@ type reminderDoc struct {
 	StaffID    string     `bson:"staff_id"`
 	Kind       string     `bson:"kind"`
 	Text       string     `bson:"text"`
+	Script     string     `bson:"script,omitempty"`
 	DueAt      time.Time  `bson:"due_at"`
 	Status     string     `bson:"status"`
 	SentAt     *time.Time `bson:"sent_at,omitempty"`
@@ -41,7 +42,7 @@ type reminderDoc struct {
 func (d *reminderDoc) reminder() *store.Reminder {
 	r := &store.Reminder{
 		ID: parseEventKey(d.ID), Key: d.Key, CustomerID: d.CustomerID, StaffID: d.StaffID, Kind: d.Kind, Text: d.Text,
-		DueAt: utc(d.DueAt), Status: d.Status, SentAt: utcPtr(d.SentAt), DoneAt: utcPtr(d.DoneAt), Attempts: int(d.Attempts),
+		Script: d.Script, DueAt: utc(d.DueAt), Status: d.Status, SentAt: utcPtr(d.SentAt), DoneAt: utcPtr(d.DoneAt), Attempts: int(d.Attempts),
 		CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt),
 	}
 	if d.AutoKey {
@@ -77,8 +78,8 @@ func (db *DB) CreateReminder(ctx context.Context, r *store.Reminder) (bool, erro
 			return false, fmt.Errorf("mongo: create reminder: %w", err)
 		}
 		doc := &reminderDoc{
-			ID: eventKey(id), Key: r.Key, CustomerID: cid, StaffID: r.StaffID, Kind: r.Kind, Text: r.Text, DueAt: r.DueAt,
-			Status: status, SentAt: r.SentAt, DoneAt: r.DoneAt, FreeAt: epoch, CreatedAt: created, UpdatedAt: updated,
+			ID: eventKey(id), Key: r.Key, CustomerID: cid, StaffID: r.StaffID, Kind: r.Kind, Text: r.Text, Script: r.Script,
+			DueAt: r.DueAt, Status: status, SentAt: r.SentAt, DoneAt: r.DoneAt, FreeAt: epoch, CreatedAt: created, UpdatedAt: updated,
 		}
 		if doc.Key == "" {
 			doc.Key, doc.AutoKey = fmt.Sprintf("auto:%d", id), true

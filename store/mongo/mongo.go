@@ -112,6 +112,14 @@ func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) 
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := db.moveCursorState(ctx); err != nil { // state.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if err := db.prepareState(ctx); err != nil { // state.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	if err := db.backfillFollowState(ctx); err != nil { // followstate.go
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -133,6 +141,10 @@ func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) 
 		return nil, err
 	}
 	if err := db.prepareQuickReplies(ctx); err != nil { // quickreplies.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if err := db.prepareJourneys(ctx); err != nil { // journeys.go
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}

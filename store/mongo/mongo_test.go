@@ -36,8 +36,15 @@ func TestContract(t *testing.T) {
 // TestMarkersMoveOutOfCursors: a database from before the markers
 // collection keeps its markers, moved out of the cursors at Open.
 func TestMarkersMoveOutOfCursors(t *testing.T) {
+	open := reopenable(t)
+	storetest.MarkersMovedOnOpen(t, open(), open)
+}
+
+// reopenable opens one fresh database, again at every call, as an upgrade
+// test needs.
+func reopenable(t *testing.T) func() store.Store {
 	uri, name := mongotest.Start(t), mongotest.DBName(t)
-	open := func() store.Store {
+	return func() store.Store {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		db, err := mongo.Open(ctx, uri, name)
@@ -46,7 +53,13 @@ func TestMarkersMoveOutOfCursors(t *testing.T) {
 		}
 		return db
 	}
-	storetest.MarkersMovedOnOpen(t, open(), open)
+}
+
+// TestStateMovesOutOfCursors: a database whose handover and inbox state is
+// still in cursors (JSON) finds it typed after Open.
+func TestStateMovesOutOfCursors(t *testing.T) {
+	open := reopenable(t)
+	storetest.StateMovedOnOpen(t, open(), open)
 }
 
 // TestPruneDoneForgetsFinishedEvents: the done records and claim

@@ -110,28 +110,41 @@ func (db *DB) CreateCampaign(ctx context.Context, c *store.Campaign) error {
 	if c == nil || c.ID == "" || c.Name == "" {
 		return fmt.Errorf("sqlite: create campaign: id and name required: %w", store.ErrInvalid)
 	}
+	c.Version = 1
 	doc, err := docOf(c)
 	if err != nil {
 		return err
 	}
-	return insertDoc(ctx, db, "campaign", `INSERT INTO campaigns (id, doc, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-		c.ID, doc, nanos(c.CreatedAt))
+	return insertDoc(ctx, db, "campaign", `INSERT INTO campaigns (id, doc, created_at, version, journey_id) VALUES (?, ?, ?, 1, ?) ON CONFLICT DO NOTHING`,
+		c.ID, doc, nanos(c.CreatedAt), c.JourneyID)
 }
 
-// UpdateCampaign implements store.CampaignStore.
+// UpdateCampaign implements store.CampaignStore: one UPDATE over the
+// version c was read at.
 func (db *DB) UpdateCampaign(ctx context.Context, c *store.Campaign) error {
+	read := c.Version
+	c.Version++
 	doc, err := docOf(c)
+	c.Version = read
 	if err != nil {
 		return err
 	}
-	res, err := db.w.ExecContext(ctx, `UPDATE campaigns SET doc = ? WHERE id = ?`, doc, c.ID)
+	res, err := db.w.ExecContext(ctx, `UPDATE campaigns SET doc = ?, version = ? WHERE id = ? AND version = ?`, doc, read+1, c.ID, read)
 	if err != nil {
 		return fmt.Errorf("sqlite: update campaign: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n, _ := res.RowsAffected(); n == 1 {
+		c.Version = read + 1
+		return nil
+	}
+	var found int
+	if err := db.w.QueryRowContext(ctx, `SELECT count(*) FROM campaigns WHERE id = ?`, c.ID).Scan(&found); err != nil {
+		return fmt.Errorf("sqlite: update campaign: %w", err)
+	}
+	if found == 0 {
 		return fmt.Errorf("sqlite: update campaign %s: %w", c.ID, store.ErrNotFound)
 	}
-	return nil
+	return fmt.Errorf("sqlite: update campaign %s: written since version %d: %w", c.ID, read, store.ErrConflict)
 }
 
 // FindCampaignByID implements store.CampaignStore.
@@ -144,7 +157,7 @@ func (db *DB) FindCampaigns(ctx context.Context, limit int) ([]*store.Campaign, 
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT doc FROM campaigns ORDER BY created_at DESC, id DESC LIMIT ?`, limit)
+	rows, err := db.r.QueryContext(ctx, `SELECT doc FROM campaigns WHERE journey_id = '' ORDER BY created_at DESC, id DESC LIMIT ?`, limit)
 	return scanDocs[store.Campaign](rows, err, "campaigns")
 }
 
@@ -173,15 +186,15 @@ func (db *DB) PutCampaignSends(ctx context.Context, sends []store.CampaignSend) 
 		return nil
 	}
 	return db.writeTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO campaign_sends (campaign_id, customer_id, external_userid, sender, status, at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, customer_id) DO UPDATE SET
-			external_userid = excluded.external_userid, sender = excluded.sender, status = excluded.status`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO campaign_sends (campaign_id, customer_id, external_userid, chat_id, sender, status, at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, customer_id) DO UPDATE SET
+			external_userid = excluded.external_userid, chat_id = excluded.chat_id, sender = excluded.sender, status = excluded.status`)
 		if err != nil {
 			return fmt.Errorf("sqlite: put campaign sends: %w", err)
 		}
 		defer stmt.Close()
 		for _, s := range sends {
-			if _, err := stmt.ExecContext(ctx, s.CampaignID, s.CustomerID, s.ExternalUserID, s.Sender, s.Status, nanos(s.At)); err != nil {
+			if _, err := stmt.ExecContext(ctx, s.CampaignID, s.CustomerID, s.ExternalUserID, s.ChatID, s.Sender, s.Status, nanos(s.At)); err != nil {
 				return fmt.Errorf("sqlite: put campaign sends: %w", err)
 			}
 		}
@@ -191,7 +204,7 @@ func (db *DB) PutCampaignSends(ctx context.Context, sends []store.CampaignSend) 
 
 // FindCampaignSends implements store.CampaignStore.
 func (db *DB) FindCampaignSends(ctx context.Context, campaignID string) ([]store.CampaignSend, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT campaign_id, customer_id, external_userid, sender, status, at FROM campaign_sends
+	rows, err := db.r.QueryContext(ctx, `SELECT campaign_id, customer_id, external_userid, chat_id, sender, status, at FROM campaign_sends
 		WHERE campaign_id = ? ORDER BY customer_id`, campaignID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find campaign sends: %w", err)
@@ -201,7 +214,7 @@ func (db *DB) FindCampaignSends(ctx context.Context, campaignID string) ([]store
 	for rows.Next() {
 		var s store.CampaignSend
 		var at int64
-		if err := rows.Scan(&s.CampaignID, &s.CustomerID, &s.ExternalUserID, &s.Sender, &s.Status, &at); err != nil {
+		if err := rows.Scan(&s.CampaignID, &s.CustomerID, &s.ExternalUserID, &s.ChatID, &s.Sender, &s.Status, &at); err != nil {
 			return nil, fmt.Errorf("sqlite: find campaign sends: %w", err)
 		}
 		s.At = fromNanos(at)

@@ -571,6 +571,10 @@ func (db *DB) erase(ctx context.Context, n int64) error {
 			markerWhere += " OR " + componentMatch("key")
 			markerArgs = append(markerArgs, componentArgs(v)...)
 		}
+		var identityArgs []any
+		for _, v := range slices.Concat(values, added) {
+			identityArgs = append(identityArgs, v)
+		}
 		stmts := []struct {
 			what, sql string
 			args      []any
@@ -580,9 +584,14 @@ func (db *DB) erase(ctx context.Context, n int64) error {
 			{"jobs", `DELETE FROM jobs WHERE ` + componentMatch("key"), componentArgs(cid)},
 			{"cursors", `DELETE FROM cursors WHERE ` + cursorWhere, cursorArgs},
 			{"markers", `DELETE FROM markers WHERE ` + markerWhere, markerArgs},
+			{"handovers", `DELETE FROM handovers WHERE customer_id = ?`, []any{cid}},
+			{"inbox offers", `DELETE FROM inbox_offers WHERE customer_id = ?`, []any{cid}},
+			{"inbox claims", `DELETE FROM inbox_claims WHERE customer_id = ?`, []any{cid}},
+			{"kf accounts", `DELETE FROM kf_accounts WHERE external_userid IN (` + placeholders(len(identityArgs)) + `)`, identityArgs},
 			{"follows", `DELETE FROM customer_follows WHERE customer_id = ?`, []any{n}},
 			{"channel events", `DELETE FROM channel_events WHERE customer_id = ?`, []any{cid}},
 			{"campaign sends", `DELETE FROM campaign_sends WHERE customer_id = ?`, []any{cid}},
+			{"journey runs", `DELETE FROM journey_runs WHERE customer_id = ?`, []any{cid}},
 			{"tags", `DELETE FROM customer_tags WHERE customer_id = ?`, []any{n}},
 			{"identities", `DELETE FROM customer_identities WHERE customer_id = ?`, []any{n}},
 			{"merge records", `DELETE FROM customer_merges WHERE id = ? OR into_id = ?`, []any{n, n}},

@@ -196,20 +196,38 @@ func (db *DB) FindAudit(ctx context.Context, target string, beforeID int64, limi
 		where += " AND target = ?"
 		args = append(args, target)
 	}
-	var out []*store.AuditEntry
-	err := eachRow(ctx, db.r, `SELECT id, actor, action, target, detail, at FROM audit WHERE `+where+` ORDER BY id DESC LIMIT ?`,
-		append(args, limit), func(r *sql.Rows) error {
-			var e store.AuditEntry
-			var at int64
-			if err := r.Scan(&e.ID, &e.Actor, &e.Action, &e.Target, &e.Detail, &at); err != nil {
-				return err
-			}
-			e.At = fromNanos(at)
-			out = append(out, &e)
-			return nil
-		})
+	out, err := db.queryAudit(ctx, `SELECT id, actor, action, target, detail, at FROM audit WHERE `+where+` ORDER BY id DESC LIMIT ?`,
+		append(args, limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: find audit: %w", err)
+	}
+	return out, nil
+}
+
+func (db *DB) queryAudit(ctx context.Context, query string, args []any) ([]*store.AuditEntry, error) {
+	var out []*store.AuditEntry
+	err := eachRow(ctx, db.r, query, args, func(r *sql.Rows) error {
+		var e store.AuditEntry
+		var at int64
+		if err := r.Scan(&e.ID, &e.Actor, &e.Action, &e.Target, &e.Detail, &at); err != nil {
+			return err
+		}
+		e.At = fromNanos(at)
+		out = append(out, &e)
+		return nil
+	})
+	return out, err
+}
+
+// FindAuditByAction returns action's entries in [from, to), oldest first.
+func (db *DB) FindAuditByAction(ctx context.Context, action string, from, to time.Time, limit int) ([]*store.AuditEntry, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	out, err := db.queryAudit(ctx, `SELECT id, actor, action, target, detail, at FROM audit WHERE action = ? AND at >= ? AND at < ?
+		ORDER BY at, id LIMIT ?`, []any{action, nanos(from), nanos(to), limit})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: find audit by action: %w", err)
 	}
 	return out, nil
 }

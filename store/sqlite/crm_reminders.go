@@ -13,7 +13,7 @@ import (
 	"github.com/scrmhq/scrm/store"
 )
 
-const reminderColumns = `id, key, customer_id, staff_id, kind, text, due_at, status, sent_at, done_at, attempts, created_at, updated_at`
+const reminderColumns = `id, key, customer_id, staff_id, kind, text, due_at, status, sent_at, done_at, attempts, created_at, updated_at, script`
 
 // CreateReminder inserts r unless its key exists. The single writer makes
 // concurrent creates of one key end with one row.
@@ -52,10 +52,10 @@ func (db *DB) CreateReminder(ctx context.Context, r *store.Reminder) (bool, erro
 			customer = cid
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO reminders (key, customer_id, staff_id, kind, text, due_at, status, sent_at, done_at,
-				created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id`,
+				created_at, updated_at, script)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id`,
 			key, customer, r.StaffID, r.Kind, r.Text, r.DueAt.UnixNano(), status, nullNanos(r.SentAt), nullNanos(r.DoneAt),
-			created.UnixNano(), updated.UnixNano()).Scan(&id)
+			created.UnixNano(), updated.UnixNano(), r.Script).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			if err := tx.QueryRowContext(ctx, `SELECT id FROM reminders WHERE key = ?`, r.Key).Scan(&id); err != nil {
 				return fmt.Errorf("find existing: %w", err)
@@ -275,7 +275,7 @@ func scanReminders(rows *sql.Rows) ([]*store.Reminder, error) {
 			due, created, updatedTime int64
 		)
 		if err := rows.Scan(&r.ID, &key, &customer, &r.StaffID, &r.Kind, &r.Text, &due, &r.Status, &sent, &done,
-			&r.Attempts, &created, &updatedTime); err != nil {
+			&r.Attempts, &created, &updatedTime, &r.Script); err != nil {
 			return nil, err
 		}
 		r.Key = key.String

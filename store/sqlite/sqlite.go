@@ -126,6 +126,10 @@ func Open(ctx context.Context, dataDir string, opts ...Option) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
+	if err := db.moveCursorState(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
 
 	rq := url.Values{}
 	rq.Add("_pragma", "busy_timeout("+busy+")")

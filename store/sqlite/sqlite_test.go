@@ -127,3 +127,10 @@ func TestMarkersMoveOutOfCursors(t *testing.T) {
 	dir := t.TempDir()
 	storetest.MarkersMovedOnOpen(t, openAt(t, dir), func() store.Store { return openAt(t, dir) })
 }
+
+// TestStateMovesOutOfCursors: a database whose handover and inbox state is
+// still in cursors (JSON) finds it typed after Open.
+func TestStateMovesOutOfCursors(t *testing.T) {
+	dir := t.TempDir()
+	storetest.StateMovedOnOpen(t, openAt(t, dir), func() store.Store { return openAt(t, dir) })
+}

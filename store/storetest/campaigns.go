@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +13,91 @@ import (
 var campaignTests = []crmTest{
 	{"Segments", testSegments},
 	{"CampaignsTasksSends", testCampaigns},
+	{"CampaignVersions", testCampaignVersions},
+	{"CampaignGroupSends", testCampaignGroupSends},
+}
+
+// testCampaignVersions: an update is written over the version it was read
+// at; a write from an older read is refused with ErrConflict and changes
+// nothing; of writers racing from one read exactly one wins, however the
+// backend runs updates.
+func testCampaignVersions(t *testing.T, s store.Store, _ Config) {
+	ctx := ctxFor(t)
+	c := &store.Campaign{ID: "cpv", Name: "版本", Status: store.CampaignScheduled, CreatedAt: base}
+	if err := s.CreateCampaign(ctx, c); err != nil || c.Version != 1 {
+		t.Fatalf("create: version %d, %v", c.Version, err)
+	}
+	stale, err := s.FindCampaignByID(ctx, "cpv")
+	if err != nil || stale.Version != 1 {
+		t.Fatalf("read: %+v, %v", stale, err)
+	}
+	c.Status = store.CampaignCancelled
+	if err := s.UpdateCampaign(ctx, c); err != nil || c.Version != 2 {
+		t.Fatalf("update: version %d, %v", c.Version, err)
+	}
+	stale.Status, stale.Report.Targeted = store.CampaignSent, 9
+	if err := s.UpdateCampaign(ctx, stale); !errors.Is(err, store.ErrConflict) || stale.Version != 1 {
+		t.Fatalf("write over an old read: %v (version %d), want ErrConflict and the version kept", err, stale.Version)
+	}
+	got, err := s.FindCampaignByID(ctx, "cpv")
+	if err != nil || got.Status != store.CampaignCancelled || got.Report.Targeted != 0 || got.Version != 2 {
+		t.Fatalf("after the refused write: %+v, %v", got, err)
+	}
+	if list, err := s.FindCampaigns(ctx, 0); err != nil || len(list) != 1 || list[0].Version != 2 || list[0].Status != store.CampaignCancelled {
+		t.Fatalf("FindCampaigns = %+v, %v", list, err)
+	}
+
+	for round := range 5 {
+		read, err := s.FindCampaignByID(ctx, "cpv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const writers = 6
+		var wg sync.WaitGroup
+		var won atomic.Int32
+		for w := range writers {
+			cp := *read
+			cp.Report.Targeted = w + 1
+			wg.Go(func() {
+				switch err := s.UpdateCampaign(ctx, &cp); {
+				case err == nil:
+					won.Add(1)
+				case !errors.Is(err, store.ErrConflict):
+					t.Errorf("racing write: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		after, err := s.FindCampaignByID(ctx, "cpv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if won.Load() != 1 || after.Version != read.Version+1 {
+			t.Fatalf("round %d: %d of %d writers from version %d won, now version %d; want exactly one", round, won.Load(), writers, read.Version, after.Version)
+		}
+	}
+}
+
+// testCampaignGroupSends: a group campaign's sends are keyed and counted by
+// the group's chat ID and keep it.
+func testCampaignGroupSends(t *testing.T, s store.Store, _ Config) {
+	ctx := ctxFor(t)
+	sends := []store.CampaignSend{
+		{CampaignID: "cpg", CustomerID: "wrG1", ChatID: "wrG1", Sender: "li", Status: store.SendPending, At: base},
+		{CampaignID: "cpg", CustomerID: "wrG2", ChatID: "wrG2", Sender: "li", Status: store.SendDelivered, At: base},
+		{CampaignID: "cpg2", CustomerID: "wrG1", ChatID: "wrG1", Sender: "li", Status: store.SendDelivered, At: base.Add(time.Hour)},
+	}
+	if err := s.PutCampaignSends(ctx, sends); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FindCampaignSends(ctx, "cpg")
+	if err != nil || len(got) != 2 || got[0].ChatID != "wrG1" || got[1].ChatID != "wrG2" || got[1].ExternalUserID != "" {
+		t.Fatalf("FindCampaignSends = %+v, %v", got, err)
+	}
+	counts, err := s.CountCampaignSends(ctx, base, base.Add(2*time.Hour))
+	if err != nil || counts["wrG1"] != 2 || counts["wrG2"] != 1 {
+		t.Fatalf("CountCampaignSends = %v, %v", counts, err)
+	}
 }
 
 func testSegments(t *testing.T, s store.Store, _ Config) {

@@ -67,6 +67,7 @@ var crmGroups = []struct {
 	{"Channels", channelTests},
 	{"Campaigns", campaignTests},
 	{"QuickReplies", quickReplyTests},
+	{"Journeys", journeyTests},
 }
 
 func phone(v string) store.Identity { return store.Identity{Kind: store.IdentityPhone, Value: v} }
@@ -574,6 +575,15 @@ var eraseTests = []crmTest{
 		if err := s.SetCursor(ctx, "kf/wk1", "keep-cursor"); err != nil {
 			t.Fatal(err)
 		}
+		// The handover and inbox state of the customer (and of the
+		// neighbour, which stays).
+		for _, cid := range []string{c.ID, keep.ID} {
+			mustNil(t, s.PutHandover(ctx, &store.Handover{ID: "h-" + cid, CustomerID: cid, From: "zhangsan", To: "lisi", StartedAt: base}))
+			mustNil(t, s.PutInboxOffer(ctx, &store.InboxOffer{CustomerID: cid, Round: 1, To: []string{"lisi"}, At: base}))
+			mustNil(t, s.SetClaimWinner(ctx, cid, 1, "lisi"))
+		}
+		mustNil(t, s.SetKFAccount(ctx, secrets[extV], "wk1"))
+		mustNil(t, s.SetKFAccount(ctx, "wm-keep", "wk1"))
 		// Where the customer came from is about them too (PIPL): the
 		// channel's own events for other customers stay.
 		for _, ce := range []store.ChannelEvent{
@@ -594,6 +604,11 @@ var eraseTests = []crmTest{
 		}
 		if err := s.PutCampaignTask(ctx, &store.CampaignTask{CampaignID: "cp1", Sender: "s1",
 			ExternalUserIDs: []string{secrets[extV], "wmKeep"}, FailList: []string{secrets[extV]}, State: "created"}); err != nil {
+			t.Fatal(err)
+		}
+		// A per-customer task's text carries the customer's name.
+		if err := s.PutCampaignTask(ctx, &store.CampaignTask{CampaignID: "cp1", Sender: "s1", Chunk: 1,
+			ExternalUserIDs: []string{secrets[extV]}, Text: secrets[name] + "，您好", State: "created"}); err != nil {
 			t.Fatal(err)
 		}
 		// Markers are named after events and pushes, which may hold an
@@ -653,8 +668,9 @@ var eraseTests = []crmTest{
 			}
 		}
 
-		if tasks, err := s.FindCampaignTasks(ctx, "cp1"); err != nil || len(tasks) != 1 || !slices.Equal(tasks[0].ExternalUserIDs, []string{"wmKeep"}) || len(tasks[0].FailList) != 0 {
-			t.Errorf("campaign task after the erase = %+v, %v; want only wmKeep left", tasks, err)
+		if tasks, err := s.FindCampaignTasks(ctx, "cp1"); err != nil || len(tasks) != 2 || !slices.Equal(tasks[0].ExternalUserIDs, []string{"wmKeep"}) || len(tasks[0].FailList) != 0 ||
+			len(tasks[1].ExternalUserIDs) != 0 || tasks[1].Text != "" {
+			t.Errorf("campaign tasks after the erase = %+v, %v; want only wmKeep left, and the per-customer task without its text", tasks, err)
 		}
 		// The API agrees, and the neighbour is intact.
 		if _, err := s.FindCustomerByID(ctx, c.ID); !errors.Is(err, store.ErrNotFound) {
@@ -686,6 +702,21 @@ var eraseTests = []crmTest{
 		}
 		if v, err := s.GetCursor(ctx, "kf/wk1"); err != nil || v != "keep-cursor" {
 			t.Errorf("unrelated cursor = %q, %v", v, err)
+		}
+		for _, cid := range []string{c.ID, keep.ID} {
+			wantKept := cid == keep.ID
+			_, herr := s.FindHandover(ctx, cid, "zhangsan")
+			_, oerr := s.FindInboxOffer(ctx, cid)
+			winner, werr := s.ClaimWinner(ctx, cid, 1)
+			if werr != nil || (herr == nil) != wantKept || (oerr == nil) != wantKept || (winner != "") != wantKept {
+				t.Errorf("state of %s after the erase: handover %v, offer %v, claim %q %v; want kept %v", cid, herr, oerr, winner, werr, wantKept)
+			}
+		}
+		if v, err := s.KFAccount(ctx, secrets[extV]); err != nil || v != "" {
+			t.Errorf("kf account of the erased customer = %q, %v; want it gone", v, err)
+		}
+		if v, err := s.KFAccount(ctx, "wm-keep"); err != nil || v != "wk1" {
+			t.Errorf("unrelated kf account = %q, %v", v, err)
 		}
 		if v, err := s.GetMarker(ctx, store.MarkBotReply, "msg:wecom:keep-1"); err != nil || v != "keep-marker" {
 			t.Errorf("unrelated marker = %q, %v", v, err)
@@ -845,6 +876,21 @@ var directoryTests = []crmTest{
 		}
 		if err := s.AppendAudit(ctx, &store.AuditEntry{Action: "x"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("AppendAudit without actor = %v, want ErrInvalid", err)
+		}
+		// By action and time: the opt-outs in a window, oldest first.
+		for i, target := range []string{"c1", "c2", "c3"} {
+			if err := s.AppendAudit(ctx, &store.AuditEntry{Actor: "system", Action: "opt_out", Target: target,
+				At: base.Add(time.Duration(2-i) * time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		byAction, err := s.FindAuditByAction(ctx, "opt_out", base, base.Add(2*time.Hour), 0)
+		if err != nil || len(byAction) != 2 || byAction[0].Target != "c3" || byAction[1].Target != "c2" {
+			t.Fatalf("FindAuditByAction = %v, %v; want c3 then c2 (c1's is at the window's end)", byAction, err)
+		}
+		checkUTC(t, "At", byAction[1].At, base.Add(time.Hour))
+		if one, err := s.FindAuditByAction(ctx, "opt_out", base, base.Add(3*time.Hour), 1); err != nil || len(one) != 1 || one[0].Target != "c3" {
+			t.Errorf("FindAuditByAction limit 1 = %v, %v", one, err)
 		}
 	}},
 }

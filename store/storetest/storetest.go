@@ -57,6 +57,7 @@ func RunWith(t *testing.T, open Opener, cfg Config) {
 		{"FindCustomers", findCustomerTests},
 		{"Timeline", timelineTests},
 		{"Misc", miscTests},
+		{"State", stateTests}, // state.go
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -1632,10 +1633,8 @@ func MarkersMovedOnOpen(t *testing.T, old store.Store, reopen func() store.Store
 		"rem-list-ready:0a1b2c":     "12,13",
 		"inbox:fwd:msg:oa:3:lisi":   "1",
 		"kf/wk1":                    "keep-cursor",
-		"inbox:offer:c1":            `{"round":1}`,
 		"bot-reply":                 "not a marker: no key",
 		"bot-replyx:msg:wecom:7":    "not a marker: another name",
-		"inbox:claimed:c1:1":        "lisi",
 		"analysis:c1":               "12",
 		"daily-scan:2025-03-01|all": "done",
 	}

@@ -9,17 +9,24 @@ import (
 
 // Mass messages (群发) in the simulated corp: add_msg_template creates a
 // task per sender that reaches nobody until the sender confirms
-// (ConfirmGroupMsg, the simulated WeCom app's 发送 button); each customer
-// receives at most as many company mass messages a month as the month has
-// days (SetGroupMsgMonthlyCap overrides it), the rest get status 3; and the
-// results APIs (docs/wecom-protocol.md section 6). Codes the documents do
-// not give are assumptions: 40058 for bad parameters, an unknown msgid or a
-// range over a month; 41048 when no customer can receive it; 45009 past
-// three reminders a day.
+// (ConfirmGroupMsg, the simulated WeCom app's 发送 button); each customer,
+// and each customer group, receives at most as many company mass messages
+// a month as the month has days (SetGroupMsgMonthlyCap overrides it), the
+// rest get status 3; and the results APIs (docs/wecom-protocol.md section
+// 6). A group message (chat_type group) is sent by the groups' owner: the
+// listed groups the sender does not own, or that are dismissed, come back
+// in fail_list, and a group dismissed before the owner sends gets status 2
+// (both guessed). Codes the documents do not give are assumptions: 40058
+// for bad parameters, an unknown msgid or a range over a month; 41048 when
+// no customer (or group) can receive it; 45009 past three reminders a day.
 
 // MaxGroupMsgCustomers is the simulator's (and, unconfirmed, WeCom's)
 // limit of external_userid per add_msg_template.
 const MaxGroupMsgCustomers = 10000
+
+// MaxGroupMsgGroups is the simulator's (and, unconfirmed, WeCom's) limit
+// of chat_id_list per add_msg_template.
+const MaxGroupMsgGroups = 2000
 
 // SimGroupMsg is a mass message as the simulator keeps it.
 type SimGroupMsg struct {
@@ -34,6 +41,17 @@ type SimGroupMsg struct {
 	Cancelled   bool
 	Recipients  []SimGroupMsgRecipient
 	Reminders   []time.Time
+}
+
+// RecipientIDs are the message's customers' external_userids, or its
+// groups' chat IDs, sorted.
+func (m SimGroupMsg) RecipientIDs() []string {
+	ids := make([]string, 0, len(m.Recipients))
+	for _, r := range m.Recipients {
+		ids = append(ids, r.ExternalUserID+r.ChatID)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // SimGroupMsgRecipient is one customer (or group) of a mass message.
@@ -102,9 +120,25 @@ func (s *Simulator) GroupMsgs() []SimGroupMsg {
 	return out
 }
 
+// GroupMsgDelivered counts the recipients, customers and groups, that
+// the mass messages reached (status 1): what a campaign report's
+// delivered count must match.
+func (s *Simulator) GroupMsgDelivered() int {
+	n := 0
+	for _, m := range s.GroupMsgs() {
+		for _, r := range m.Recipients {
+			if r.Status == 1 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // ConfirmGroupMsg is the sender pressing 发送 in WeCom: every recipient
-// still a contact of the sender and under the monthly cap receives it.
-// It reports false for an unknown, cancelled or already sent message.
+// still reachable by the sender (a contact of theirs, or a group they own
+// that still exists) and under the monthly cap receives it. It reports
+// false for an unknown, cancelled or already sent message.
 func (s *Simulator) ConfirmGroupMsg(msgID string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -122,19 +156,28 @@ func (s *Simulator) ConfirmGroupMsg(msgID string) bool {
 	month := now.Format("2006-01")
 	for i := range m.Recipients {
 		r := &m.Recipients[i]
+		key := r.ExternalUserID + r.ChatID + "|" + month
 		switch {
-		case r.ChatID != "":
-			r.Status = 1
-		case !s.isContactOf(r.ExternalUserID, m.Creator):
+		case !s.reachable(*r, m.Creator):
 			r.Status = 2
-		case s.gm.received[r.ExternalUserID+"|"+month] >= limit:
+		case s.gm.received[key] >= limit:
 			r.Status = 3
 		default:
 			r.Status = 1
-			s.gm.received[r.ExternalUserID+"|"+month]++
+			s.gm.received[key]++
 		}
 	}
 	return true
+}
+
+// reachable reports whether sender can send to r: a customer who is their
+// contact, or a group they own that is not dismissed.
+func (s *Simulator) reachable(r SimGroupMsgRecipient, sender string) bool {
+	if r.ChatID == "" {
+		return s.isContactOf(r.ExternalUserID, sender)
+	}
+	g := s.chats.byID[r.ChatID]
+	return g != nil && !g.Dismissed && g.Owner == sender
 }
 
 func (s *Simulator) isContactOf(ext, userID string) bool {
@@ -185,7 +228,7 @@ func (s *Simulator) addMsgTemplate(body []byte) simAnswer {
 		b.ChatType = "single"
 	}
 	if (b.ChatType != "single" && b.ChatType != "group") || len(b.Attachments) > 9 || b.Text.Content == "" && len(b.Attachments) == 0 ||
-		len(b.ExternalUserID) > MaxGroupMsgCustomers || len(b.ChatIDList) > 2000 || len([]byte(b.Text.Content)) > 4000 ||
+		len(b.ExternalUserID) > MaxGroupMsgCustomers || len(b.ChatIDList) > MaxGroupMsgGroups || len([]byte(b.Text.Content)) > 4000 ||
 		b.ChatType == "group" && b.Sender == "" {
 		return errAnswer(40058, simErrMsg(40058))
 	}
@@ -200,22 +243,29 @@ func (s *Simulator) addMsgTemplate(body []byte) simAnswer {
 	m := &SimGroupMsg{Creator: b.Sender, ChatType: b.ChatType, Text: b.Text.Content, Attachments: b.Attachments, CreateTime: s.now()}
 	fail := []string{}
 	seen := map[string]bool{}
-	if b.ChatType == "single" {
-		for _, ext := range b.ExternalUserID {
-			if seen[ext] {
-				continue
-			}
-			seen[ext] = true
-			if !s.isContactOf(ext, b.Sender) {
-				fail = append(fail, ext)
-				continue
-			}
-			m.Recipients = append(m.Recipients, SimGroupMsgRecipient{ExternalUserID: ext})
+	listed := b.ExternalUserID
+	if b.ChatType == "group" {
+		// scrm always names the groups; WeCom would let the owner pick
+		// among theirs, which the simulator does not play.
+		if len(b.ChatIDList) == 0 {
+			return errAnswer(40058, simErrMsg(40058))
 		}
-	} else {
-		for _, id := range b.ChatIDList {
-			m.Recipients = append(m.Recipients, SimGroupMsgRecipient{ChatID: id})
+		listed = b.ChatIDList
+	}
+	for _, id := range listed {
+		if seen[id] {
+			continue
 		}
+		seen[id] = true
+		r := SimGroupMsgRecipient{ExternalUserID: id}
+		if b.ChatType == "group" {
+			r = SimGroupMsgRecipient{ChatID: id}
+		}
+		if !s.reachable(r, b.Sender) {
+			fail = append(fail, id)
+			continue
+		}
+		m.Recipients = append(m.Recipients, r)
 	}
 	if len(m.Recipients) == 0 {
 		return errAnswer(41048, "no available customer")
@@ -278,14 +328,24 @@ func (s *Simulator) groupMsgList(body []byte) simAnswer {
 	return ans
 }
 
-func (s *Simulator) groupMsgTask(body []byte) simAnswer {
+// groupMsgOf reads a query about one mass message and finds it; a bad
+// body or an unknown msgid is the answer to give instead.
+func (s *Simulator) groupMsgOf(body []byte) (groupMsgQuery, *SimGroupMsg, simAnswer) {
 	var q groupMsgQuery
 	if err := json.Unmarshal(body, &q); err != nil {
-		return errAnswer(47001, simErrMsg(47001))
+		return q, nil, errAnswer(47001, simErrMsg(47001))
 	}
 	m := s.gm.msgs[q.MsgID]
 	if m == nil {
-		return errAnswer(40058, simErrMsg(40058))
+		return q, nil, errAnswer(40058, simErrMsg(40058))
+	}
+	return q, m, nil
+}
+
+func (s *Simulator) groupMsgTask(body []byte) simAnswer {
+	_, m, bad := s.groupMsgOf(body)
+	if bad != nil {
+		return bad
 	}
 	task := simAnswer{"userid": m.Creator, "status": 0}
 	if m.Sent {
@@ -297,12 +357,11 @@ func (s *Simulator) groupMsgTask(body []byte) simAnswer {
 }
 
 func (s *Simulator) groupMsgSendResult(body []byte) simAnswer {
-	var q groupMsgQuery
-	if err := json.Unmarshal(body, &q); err != nil {
-		return errAnswer(47001, simErrMsg(47001))
+	q, m, bad := s.groupMsgOf(body)
+	if bad != nil {
+		return bad
 	}
-	m := s.gm.msgs[q.MsgID]
-	if m == nil || q.UserID == "" {
+	if q.UserID == "" {
 		return errAnswer(40058, simErrMsg(40058))
 	}
 	var list []simAnswer
@@ -327,12 +386,11 @@ func (s *Simulator) groupMsgSendResult(body []byte) simAnswer {
 }
 
 func (s *Simulator) groupMsgRemind(body []byte) simAnswer {
-	var q groupMsgQuery
-	if err := json.Unmarshal(body, &q); err != nil {
-		return errAnswer(47001, simErrMsg(47001))
+	_, m, bad := s.groupMsgOf(body)
+	if bad != nil {
+		return bad
 	}
-	m := s.gm.msgs[q.MsgID]
-	if m == nil || m.Cancelled {
+	if m.Cancelled {
 		return errAnswer(40058, simErrMsg(40058))
 	}
 	now := s.now()
@@ -350,13 +408,9 @@ func (s *Simulator) groupMsgRemind(body []byte) simAnswer {
 }
 
 func (s *Simulator) groupMsgCancel(body []byte) simAnswer {
-	var q groupMsgQuery
-	if err := json.Unmarshal(body, &q); err != nil {
-		return errAnswer(47001, simErrMsg(47001))
-	}
-	m := s.gm.msgs[q.MsgID]
-	if m == nil {
-		return errAnswer(40058, simErrMsg(40058))
+	_, m, bad := s.groupMsgOf(body)
+	if bad != nil {
+		return bad
 	}
 	m.Cancelled = true
 	return okAnswer()
