@@ -47,15 +47,6 @@ func (e *consoleEnv) addGroup(t *testing.T, name, owner string, members []wecomt
 func TestConsoleCampaigns(t *testing.T) {
 	e := newConsoleEnv(t)
 	ctx := context.Background()
-	click := func(sel string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			ok, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true })()`, sel))(ctx, tg)
-			if err == nil && !ok {
-				err = fmt.Errorf("no %s", sel)
-			}
-			return err
-		})
-	}
 	// One customer said 不要再发了: the preview leaves them out as 不打扰.
 	cus, err := e.r.app.store.FindCustomers(ctx, store.CustomerFilter{})
 	if err != nil || len(cus) == 0 {

@@ -25,24 +25,6 @@ func TestConsoleChannels(t *testing.T) {
 	if err != nil || len(chs) != 2 {
 		t.Fatalf("seeded channels: %v %v", chs, err)
 	}
-	click := func(sel string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			ok, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true })()`, sel))(ctx, tg)
-			if err == nil && !ok {
-				err = fmt.Errorf("no %s", sel)
-			}
-			return err
-		})
-	}
-	clickText := func(sel, text string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			ok, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = [...document.querySelectorAll(%q)].find(e => e.offsetParent && e.innerText.trim() === %q); if (!e) return false; e.click(); return true })()`, sel, text))(ctx, tg)
-			if err == nil && !ok {
-				err = fmt.Errorf("no visible %s %q", sel, text)
-			}
-			return err
-		})
-	}
 	for _, width := range []int64{1280, 390} {
 		t.Run(fmt.Sprint("manager-", width), func(t *testing.T) {
 			tab := e.tab(t, width)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -43,15 +42,6 @@ func TestConsoleQuickReplies(t *testing.T) {
 		if code := e.apiJSON(t, "POST", "/api/v1/quick-replies/"+first.ID+"/used", "", nil); code != 200 {
 			t.Fatalf("count a use: %d", code)
 		}
-	}
-	click := func(sel string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			ok, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true })()`, sel))(ctx, tg)
-			if err == nil && !ok {
-				err = fmt.Errorf("no %s", sel)
-			}
-			return err
-		})
 	}
 	title, group := "报价跟进", "报价"
 	t.Run("manager", func(t *testing.T) {

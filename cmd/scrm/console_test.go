@@ -158,6 +158,29 @@ func waitJS(what, expr string) chromedp.Action[chromedp.Void] {
 }
 
 // settled waits until the page shows no loading spinner.
+// click clicks the first element sel matches, failing when there is none.
+func click(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		ok, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true })()`, sel))(ctx, tg)
+		if err == nil && !ok {
+			err = fmt.Errorf("no %s", sel)
+		}
+		return err
+	})
+}
+
+// clickText clicks the visible element sel matches whose text is text
+// (a dropdown's option, a button by its label).
+func clickText(sel, text string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		ok, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = [...document.querySelectorAll(%q)].find(e => e.offsetParent && e.innerText.trim() === %q); if (!e) return false; e.click(); return true })()`, sel, text))(ctx, tg)
+		if err == nil && !ok {
+			err = fmt.Errorf("no visible %s %q", sel, text)
+		}
+		return err
+	})
+}
+
 var settled = waitJS("the page to finish loading", `document.querySelector('#app .page') && ![...document.querySelectorAll('.state-loading')].some(e => e.offsetParent)`)
 
 func (e *consoleEnv) shot(t *testing.T, ctx context.Context, name string) {
