@@ -21,12 +21,10 @@ import (
 // counts per customer are taken in Go (FerretDB v1's $group has only
 // $sum/$count, and a month's sends are few per customer).
 const (
-	collSegments  = "segments"
-	collCampaigns = "campaigns"
-	// collCampaignVersions holds a campaign's versions (UpdateCampaign).
-	collCampaignVersions = "campaign_versions"
-	collCampaignTasks    = "campaign_tasks"
-	collCampaignSends    = "campaign_sends"
+	collSegments      = "segments"
+	collCampaigns     = "campaigns" // versioned records (versioned.go)
+	collCampaignTasks = "campaign_tasks"
+	collCampaignSends = "campaign_sends"
 )
 
 type jsonDoc struct {
@@ -34,6 +32,7 @@ type jsonDoc struct {
 	CampaignID string    `bson:"campaign_id,omitempty"`
 	JourneyID  string    `bson:"journey_id,omitempty"` // a journey's campaign: not listed with the others
 	CreatedAt  time.Time `bson:"created_at"`
+	Version    int64     `bson:"version,omitempty"` // a versioned record's (versioned.go)
 	Doc        string    `bson:"doc"`
 }
 
@@ -55,11 +54,6 @@ func (db *DB) prepareCampaigns(ctx context.Context) error {
 	if err := createMissingIndexes(ctx, db.coll(collCampaigns), []mongo.IndexModel{
 		{Keys: bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}, Options: options.Index().SetName("created")},
 		{Keys: bson.D{{Key: "journey_id", Value: 1}, {Key: "created_at", Value: -1}}, Options: options.Index().SetName("journey")},
-	}); err != nil {
-		return err
-	}
-	if err := createMissingIndexes(ctx, db.coll(collCampaignVersions), []mongo.IndexModel{
-		{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "version", Value: -1}}, Options: options.Index().SetName("campaign")},
 	}); err != nil {
 		return err
 	}
@@ -95,6 +89,14 @@ func (db *DB) insertJSONDoc(ctx context.Context, coll, what string, d jsonDoc, v
 }
 
 func findJSON[T any](ctx context.Context, c *mongo.Collection, what, id string) (*T, error) {
+	d, err := findJSONDoc(ctx, c, what, id)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJSON[T](what, d)
+}
+
+func findJSONDoc(ctx context.Context, c *mongo.Collection, what, id string) (*jsonDoc, error) {
 	var d jsonDoc
 	err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -103,9 +105,13 @@ func findJSON[T any](ctx context.Context, c *mongo.Collection, what, id string) 
 	if err != nil {
 		return nil, fmt.Errorf("mongo: %s %s: %w", what, id, err)
 	}
+	return &d, nil
+}
+
+func decodeJSON[T any](what string, d *jsonDoc) (*T, error) {
 	var v T
 	if err := json.Unmarshal([]byte(d.Doc), &v); err != nil {
-		return nil, fmt.Errorf("mongo: decode %s %s: %w", what, id, err)
+		return nil, fmt.Errorf("mongo: decode %s %s: %w", what, d.ID, err)
 	}
 	return &v, nil
 }
@@ -120,12 +126,12 @@ func findJSONs[T any](ctx context.Context, c *mongo.Collection, what string, fil
 		return nil, fmt.Errorf("mongo: find %s: %w", what, err)
 	}
 	out := make([]*T, 0, len(docs))
-	for _, d := range docs {
-		var v T
-		if err := json.Unmarshal([]byte(d.Doc), &v); err != nil {
-			return nil, fmt.Errorf("mongo: decode %s: %w", what, err)
+	for i := range docs {
+		v, err := decodeJSON[T](what, &docs[i])
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, &v)
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -161,144 +167,40 @@ func (db *DB) DeleteSegment(ctx context.Context, id string) error {
 	return nil
 }
 
-// A campaign is written over the version it was read at. FerretDB v1 runs
-// an update as a read, then a write, so two updates filtered on the same
-// version can both match (a test of ours saw it happen dozens of times in a
-// second); an insert into a unique _id is the one write it makes atomic.
-// So each version is its own document "<id>#<version>" in
-// campaign_versions: writing version n+1 is inserting it, and of two
-// writers who read version n only one can. The campaign is its newest
-// version; the document in campaigns, written once at creation, keeps the
-// creation time the list is sorted by (and the campaign itself for one
-// made before versions, until its first update). Versions older than an
-// hour are deleted by the writes after them: a writer that read one that
-// old has long since given up (a job's or a request's time is minutes).
-
-type campaignVersionDoc struct {
-	ID         string    `bson:"_id"` // campaignVersionID(campaign, version)
-	CampaignID string    `bson:"campaign_id"`
-	Version    int64     `bson:"version"`
-	At         time.Time `bson:"at"` // when it was written (pruning)
-	Doc        string    `bson:"doc"`
-}
-
-func campaignVersionID(campaignID string, v int64) string { return fmt.Sprintf("%s#%019d", campaignID, v) }
-
-// versionRange selects the version documents of one campaign by _id (the
-// one index FerretDB v1 uses): "#" sorts just before "$".
-func campaignVersionRange(campaignID string) bson.D {
-	return bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: campaignID + "#"}, {Key: "$lt", Value: campaignID + "$"}}}}
-}
-
 // CreateCampaign implements store.CampaignStore.
 func (db *DB) CreateCampaign(ctx context.Context, c *store.Campaign) error {
 	if c == nil || c.ID == "" || c.Name == "" {
 		return fmt.Errorf("mongo: create campaign: id and name required: %w", store.ErrInvalid)
 	}
 	c.Version = 1
-	if err := db.insertJSONDoc(ctx, collCampaigns, "campaign", jsonDoc{ID: c.ID, JourneyID: c.JourneyID, CreatedAt: c.CreatedAt}, c); err != nil {
-		return err
-	}
-	// A crash before this insert leaves version 1 in campaigns alone,
-	// which reads as the campaign until its first update.
-	return db.insertVersion(ctx, c)
+	return db.insertJSONDoc(ctx, collCampaigns, "campaign", jsonDoc{ID: c.ID, JourneyID: c.JourneyID, CreatedAt: c.CreatedAt, Version: c.Version}, c)
 }
 
-func (db *DB) insertVersion(ctx context.Context, c *store.Campaign) error {
-	raw, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("mongo: write campaign: %w", err)
-	}
-	_, err = db.coll(collCampaignVersions).InsertOne(ctx, campaignVersionDoc{ID: campaignVersionID(c.ID, c.Version), CampaignID: c.ID, Version: c.Version,
-		At: time.Now().UTC(), Doc: string(raw)})
-	if mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("mongo: update campaign %s: version %d written by another: %w", c.ID, c.Version, store.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("mongo: write campaign %s: %w", c.ID, err)
-	}
-	return nil
-}
-
-// UpdateCampaign implements store.CampaignStore: the insert of the next
-// version, after a check that c was read at the newest.
+// UpdateCampaign implements store.CampaignStore: a compare-and-set of the
+// version c was read at (versioned.go).
 func (db *DB) UpdateCampaign(ctx context.Context, c *store.Campaign) error {
-	cur, err := db.FindCampaignByID(ctx, c.ID)
-	if err != nil {
+	next := *c
+	next.Version++
+	if err := db.updateJSON(ctx, collCampaigns, "campaign", c.ID, c.Version, &next); err != nil {
 		return err
 	}
-	if cur.Version != c.Version {
-		return fmt.Errorf("mongo: update campaign %s: read at version %d, now %d: %w", c.ID, c.Version, cur.Version, store.ErrConflict)
-	}
-	c.Version++
-	if err := db.insertVersion(ctx, c); err != nil {
-		c.Version--
-		return err
-	}
-	// Pruning is tidying: a failure leaves old versions for the next write.
-	_, _ = db.coll(collCampaignVersions).DeleteMany(ctx, append(campaignVersionRange(c.ID),
-		bson.E{Key: "version", Value: bson.D{{Key: "$lt", Value: c.Version}}},
-		bson.E{Key: "at", Value: bson.D{{Key: "$lt", Value: time.Now().UTC().Add(-time.Hour)}}}))
+	c.Version = next.Version
 	return nil
 }
 
 // FindCampaignByID implements store.CampaignStore.
 func (db *DB) FindCampaignByID(ctx context.Context, id string) (*store.Campaign, error) {
-	var v campaignVersionDoc
-	err := db.coll(collCampaignVersions).FindOne(ctx, campaignVersionRange(id), options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&v)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return findJSON[store.Campaign](ctx, db.coll(collCampaigns), "campaign", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("mongo: campaign %s: %w", id, err)
-	}
-	var c store.Campaign
-	if err := json.Unmarshal([]byte(v.Doc), &c); err != nil {
-		return nil, fmt.Errorf("mongo: decode campaign %s: %w", id, err)
-	}
-	return &c, nil
+	return findVersionedJSON[store.Campaign](ctx, db, collCampaigns, "campaign", id)
 }
 
-// FindCampaigns implements store.CampaignStore: the campaigns by creation,
-// each at its newest version (one more find for all of them).
+// FindCampaigns implements store.CampaignStore.
 func (db *DB) FindCampaigns(ctx context.Context, limit int) ([]*store.Campaign, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	notJourney := bson.D{{Key: "journey_id", Value: bson.D{{Key: "$exists", Value: false}}}}
-	list, err := findJSONs[store.Campaign](ctx, db.coll(collCampaigns), "campaigns", notJourney,
+	return findJSONs[store.Campaign](ctx, db.coll(collCampaigns), "campaigns", notJourney,
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
-	if err != nil || len(list) == 0 {
-		return list, err
-	}
-	ids := make(bson.A, len(list))
-	for i, c := range list {
-		ids[i] = c.ID
-	}
-	cur, err := db.coll(collCampaignVersions).Find(ctx, bson.D{{Key: "campaign_id", Value: bson.D{{Key: "$in", Value: ids}}}})
-	if err != nil {
-		return nil, fmt.Errorf("mongo: find campaign versions: %w", err)
-	}
-	var versions []campaignVersionDoc
-	if err := cur.All(ctx, &versions); err != nil {
-		return nil, fmt.Errorf("mongo: find campaign versions: %w", err)
-	}
-	newest := map[string]campaignVersionDoc{}
-	for _, v := range versions {
-		if v.Version > newest[v.CampaignID].Version {
-			newest[v.CampaignID] = v
-		}
-	}
-	for i, c := range list {
-		if v, ok := newest[c.ID]; ok && v.Version > c.Version {
-			var fresh store.Campaign
-			if err := json.Unmarshal([]byte(v.Doc), &fresh); err != nil {
-				return nil, fmt.Errorf("mongo: decode campaign %s: %w", c.ID, err)
-			}
-			list[i] = &fresh
-		}
-	}
-	return list, nil
 }
 
 // PutCampaignTask implements store.CampaignStore.

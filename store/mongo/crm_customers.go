@@ -758,7 +758,7 @@ func (db *DB) erase(ctx context.Context, id string) error {
 		{"channel events", db.channelEvents(), byCustomer},
 		{"campaign sends", db.coll(collCampaignSends), byCustomer},
 		{"journey runs", db.coll(collJourneyRuns), byCustomer},
-		{"journey run versions", db.coll(collJourneyVersions), byCustomer},
+		{"journey run version tokens", db.coll(collVersions), byCustomer},
 		{"merge records", db.merges, bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "into", Value: id}}}}}},
 		{"merge pairs", db.crm.mergePairs, bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "from", Value: id}}, bson.D{{Key: "into", Value: id}}}}}},
 		{"identities", db.identities, byCustomer},

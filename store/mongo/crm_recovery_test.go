@@ -98,9 +98,8 @@ func TestCRMRecovery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mustDo(t)(db.coll(collJourneyVersions).InsertOne(ctx, &versionDoc{ID: versionID(collJourneyRuns, "r1", 2), Coll: collJourneyRuns,
-				Record: "r1", Version: 2, Customer: "c1", Set: bson.D{{Key: "state", Value: d.State}, {Key: "next_at", Value: d.NextAt},
-					{Key: "version", Value: d.Version}, {Key: "journey_state", Value: d.JourneyState}, {Key: "doc", Value: d.Doc}}}))
+			mustDo(t)(db.coll(collVersions).InsertOne(ctx, &versionToken{ID: versionTokenID(collJourneyRuns, "r1", 2), Coll: collJourneyRuns,
+				Record: "r1", Version: 2, Customer: "c1", Set: d.set()}))
 			due, err := db.FindDueJourneyRuns(ctx, t0, 10)
 			if err != nil || len(due) != 1 || due[0].Version != 1 {
 				t.Fatalf("due = %+v, %v; want the run as the record left it", due, err)
@@ -128,8 +127,42 @@ func TestCRMRecovery(t *testing.T) {
 			if got, err := db.FindJourneyRunByID(ctx, "r1"); err != nil || got.Version != 3 || got.Step != 2 {
 				t.Fatalf("run = %+v, %v; want version 3", got, err)
 			}
-			if n, err := db.coll(collJourneyVersions).CountDocuments(ctx, bson.D{{Key: "record", Value: "r1"}}); err != nil || n != 2 {
+			if n, err := db.coll(collVersions).CountDocuments(ctx, bson.D{{Key: "record", Value: "r1"}}); err != nil || n != 2 {
 				t.Fatalf("%d version tokens kept, want 2 (the latest and the one before)", n)
+			}
+		}},
+		{"CampaignTokenWrittenRecordNot", func(t *testing.T, ctx context.Context, db *DB) {
+			c := &store.Campaign{ID: "cp1", Name: "群发", Status: store.CampaignScheduled, CreatedAt: t0}
+			if err := db.CreateCampaign(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			// The campaign job won version 2 and died before setting the
+			// campaign record: the list still shows version 1.
+			next := *c
+			next.Version, next.Status = 2, store.CampaignCreating
+			set, err := jsonVersionSet(1, &next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustDo(t)(db.coll(collVersions).InsertOne(ctx, &versionToken{ID: versionTokenID(collCampaigns, "cp1", 2), Coll: collCampaigns,
+				Record: "cp1", Version: 2, Set: set}))
+			if list, err := db.FindCampaigns(ctx, 0); err != nil || len(list) != 1 || list[0].Version != 1 {
+				t.Fatalf("list = %+v, %v; want the campaign as the record left it", list, err)
+			}
+			// Reading it by ID catches the record up.
+			got, err := db.FindCampaignByID(ctx, "cp1")
+			if err != nil || got.Version != 2 || got.Status != store.CampaignCreating {
+				t.Fatalf("campaign = %+v, %v; want version 2 from the token", got, err)
+			}
+			if list, err := db.FindCampaigns(ctx, 0); err != nil || len(list) != 1 || list[0].Version != 2 {
+				t.Fatalf("list after the catch-up = %+v, %v; want version 2", list, err)
+			}
+			// A cancel that read version 1 conflicts (it reads again and
+			// reapplies its change over version 2).
+			stale := *c
+			stale.Status = store.CampaignCancelled
+			if err := db.UpdateCampaign(ctx, &stale); !errors.Is(err, store.ErrConflict) || stale.Version != 1 {
+				t.Fatalf("cancel over the won version = %v (version %d), want ErrConflict", err, stale.Version)
 			}
 		}},
 	}

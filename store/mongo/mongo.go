@@ -136,6 +136,10 @@ func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) 
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := db.prepareVersions(ctx); err != nil { // versioned.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	if err := db.prepareCampaigns(ctx); err != nil { // campaigns.go
 		_ = client.Disconnect(context.Background())
 		return nil, err
