@@ -13,23 +13,6 @@ import (
 	"github.com/scrmhq/scrm/wecom"
 )
 
-// CadenceStep is one follow-up of the new-customer cadence: Days after the
-// customer added the salesperson, remind them to do Text. It seeds the
-// built-in new-customer journey (builtinJourneys), which admins then edit.
-type CadenceStep struct {
-	Days int
-	Text string
-}
-
-// DefaultCadence is common sales practice for a new contact: a welcome call
-// the same day, a product walkthrough on day 3, and a purchase-intent
-// follow-up on day 7.
-var DefaultCadence = []CadenceStep{
-	{Days: 0, Text: "欢迎致电：打个招呼，了解客户需求"},
-	{Days: 3, Text: "产品引导：介绍产品、解答疑问"},
-	{Days: 7, Text: "购买意向跟进：确认意向和预算"},
-}
-
 // CadenceStore is what the cadence processor reads and writes.
 type CadenceStore interface {
 	FindCustomerByIdentity(ctx context.Context, id store.Identity) (*store.Customer, error)

@@ -72,14 +72,11 @@ type JourneyOptions struct {
 	DigestAt string
 	// Hours say which days are working days (those on which they open);
 	// nil: every day.
-	Hours Hours
-	// Cadence seeds the built-in new-customer journey (default
-	// DefaultCadence); once seeded, the journey is edited, not this.
-	Cadence []CadenceStep
-	Lease   time.Duration // how long advancing a run may take (default 2 min)
-	Poll    time.Duration // how often every instance looks for due runs (default 30 s)
-	Now     func() time.Time
-	Logger  *slog.Logger
+	Hours  Hours
+	Lease  time.Duration // how long advancing a run may take (default 2 min)
+	Poll   time.Duration // how often every instance looks for due runs (default 30 s)
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Journeys is the journey engine: the pipeline processor, the runner of
@@ -111,9 +108,6 @@ func NewJourneys(st ActionStore, o JourneyOptions) (*Journeys, error) {
 	if o.Location == nil {
 		o.Location = time.UTC
 	}
-	if o.Cadence == nil {
-		o.Cadence = DefaultCadence
-	}
 	o.Lease = positiveOr(o.Lease, 2*time.Minute)
 	o.Poll = positiveOr(o.Poll, 30*time.Second)
 	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
@@ -126,20 +120,20 @@ func (*Journeys) Name() string { return "journeys" }
 // ---- built-in journeys ----
 
 // builtinJourneys are the journeys every company starts with: what used to
-// be the fixed cadences, now editable.
-func builtinJourneys(cadence []CadenceStep, now time.Time) []*store.Journey {
-	var steps []store.JourneyStep
-	prev := 0
-	for i, s := range cadence {
-		if wait := s.Days - prev; wait > 0 || i == 0 && s.Days > 0 {
-			steps = append(steps, store.JourneyStep{Type: store.StepWait, Days: wait})
-		}
-		steps = append(steps, store.JourneyStep{Type: store.StepRemind, Text: s.Text})
-		prev = s.Days
-	}
+// be the fixed cadences, now edited in the console (跟进旅程) and nowhere
+// else. The new-customer cadence is common sales practice for a new
+// contact: a welcome call the same day, a product walkthrough on day 3 and
+// a purchase-intent follow-up on day 7.
+func builtinJourneys() []*store.Journey {
 	return []*store.Journey{
 		{ID: journeyIDPrefix + "builtin_" + BuiltinNewCustomer, Name: "新客户跟进节奏", Builtin: BuiltinNewCustomer, Enabled: true,
-			Trigger: store.JourneyTrigger{Type: store.TriggerNewCustomer}, Steps: steps, Exit: store.JourneyExit{Stages: []string{}}},
+			Trigger: store.JourneyTrigger{Type: store.TriggerNewCustomer}, Steps: []store.JourneyStep{
+				{Type: store.StepRemind, Text: "欢迎致电：打个招呼，了解客户需求"},
+				{Type: store.StepWait, Days: 3},
+				{Type: store.StepRemind, Text: "产品引导：介绍产品、解答疑问"},
+				{Type: store.StepWait, Days: 4},
+				{Type: store.StepRemind, Text: "购买意向跟进：确认意向和预算"},
+			}, Exit: store.JourneyExit{Stages: []string{}}},
 		{ID: journeyIDPrefix + "builtin_" + BuiltinQuarterly, Name: "重点客户季度回访", Builtin: BuiltinQuarterly, Enabled: true,
 			Trigger: store.JourneyTrigger{Type: store.TriggerQuarterly, Tiers: slices.Clone(keyTiers)},
 			Steps:   []store.JourneyStep{{Type: store.StepRemind, Text: "重点客户季度回访：本季度还没有联系过"}}, Exit: store.JourneyExit{Stages: []string{}}},
@@ -151,7 +145,7 @@ func builtinJourneys(cadence []CadenceStep, now time.Time) []*store.Journey {
 // once: the IDs are fixed, so one of them creates each.
 func (e *Journeys) Start(ctx context.Context) error {
 	now := e.o.Now().UTC()
-	for _, j := range builtinJourneys(e.o.Cadence, now) {
+	for _, j := range builtinJourneys() {
 		j.CreatedBy, j.CreatedAt, j.UpdatedAt = SystemActorID, now, now
 		if err := e.st.CreateJourney(ctx, j); err != nil && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("journeys: seed %s: %w", j.Builtin, err)

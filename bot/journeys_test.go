@@ -573,7 +573,7 @@ func TestEditedBuiltinCadenceReachesTheNextCustomer(t *testing.T) {
 		t.Fatalf("built-in journeys %+v, %v", list, err)
 	}
 	j := list[slices.IndexFunc(list, func(v bot.JourneyView) bool { return v.ID == id })]
-	if j.Builtin != bot.BuiltinNewCustomer || len(j.Steps) != 5 || j.Steps[0].Text != bot.DefaultCadence[0].Text || j.Steps[1].Days != 3 {
+	if j.Builtin != bot.BuiltinNewCustomer || len(j.Steps) != 5 || j.Steps[0].Text != "欢迎致电：打个招呼，了解客户需求" || j.Steps[1].Days != 3 {
 		t.Fatalf("seeded cadence %+v", j.Journey)
 	}
 	steps := slices.Clone(j.Steps)

@@ -15,7 +15,7 @@ import (
 )
 
 // The settings page's reads: what the company configured (hours, the
-// off-hours message, the LLM and its budget, cadences, the FAQ) and the
+// off-hours message, the LLM and its budget, the FAQ) and the
 // set-up checks (接入检查) an admin runs when callbacks or tokens do not
 // work — the problems users of other SCRMs report first. Nothing here
 // writes to the store; the callback marks live in the coordinator.
@@ -114,7 +114,6 @@ type SettingsOptions struct {
 	FAQMinScore     float64   // the answerer's (default 0.6)
 	LLM             LLMUsage  // nil: no LLM
 	TokenBudget     int64     // SCRM_LLM_DAILY_TOKENS (0: no cap)
-	Cadence         []CadenceStep
 	DormantDays     int
 	// The channels: callbacks (token and key set) and API secrets.
 	WeComCallback, WeComAPI bool
@@ -134,9 +133,6 @@ func NewSettings(o SettingsOptions) *Settings {
 	o.Now = clockOr(o.Now)
 	if o.Location == nil {
 		o.Location = time.UTC
-	}
-	if o.Cadence == nil {
-		o.Cadence = DefaultCadence
 	}
 	o.DormantDays = positiveOr(o.DormantDays, 30)
 	return &Settings{o: o}
@@ -158,20 +154,15 @@ type LLMSetting struct {
 	TokenBudget int64  `json:"token_budget"` // 0: no daily cap
 }
 
-// CadenceSetting is one step of the new-customer follow-up cadence.
-type CadenceSetting struct {
-	Days int    `json:"days"`
-	Text string `json:"text"`
-}
-
-// CompanySettings is GET /api/v1/settings.
+// CompanySettings is GET /api/v1/settings: the configuration. The
+// follow-up cadences are not in it: they are the built-in journeys, data
+// admins edit in the console (跟进旅程, /api/v1/journeys).
 type CompanySettings struct {
-	Hours           HoursSetting     `json:"hours"`
-	OffHoursMessage string           `json:"off_hours_message"`
-	LLM             LLMSetting       `json:"llm"`
-	Cadences        []CadenceSetting `json:"cadences"`
-	DormantDays     int              `json:"dormant_days"`
-	FAQCount        int              `json:"faq_count"`
+	Hours           HoursSetting `json:"hours"`
+	OffHoursMessage string       `json:"off_hours_message"`
+	LLM             LLMSetting   `json:"llm"`
+	DormantDays     int          `json:"dormant_days"`
+	FAQCount        int          `json:"faq_count"`
 }
 
 // requireAdmin refuses everyone but admins: settings show how the company
@@ -193,7 +184,6 @@ func (s *Settings) Company(ctx context.Context, v Viewer) (*CompanySettings, err
 		Hours:           HoursSetting{Spec: cmp.Or(o.BusinessHours, "always"), Description: "全天", Timezone: o.Location.String(), OpenNow: true},
 		OffHoursMessage: o.OffHoursMessage,
 		LLM:             LLMSetting{TokenBudget: o.TokenBudget},
-		Cadences:        []CadenceSetting{},
 		DormantDays:     o.DormantDays,
 	}
 	if o.Hours != nil {
@@ -201,9 +191,6 @@ func (s *Settings) Company(ctx context.Context, v Viewer) (*CompanySettings, err
 		if out.OffHoursMessage == "" {
 			out.OffHoursMessage = offHoursText(o.Hours)
 		}
-	}
-	for _, c := range o.Cadence {
-		out.Cadences = append(out.Cadences, CadenceSetting{Days: c.Days, Text: c.Text})
 	}
 	if o.LLM != nil {
 		out.LLM.Configured, out.LLM.Model = true, o.LLM.Model()

@@ -252,6 +252,14 @@ func TestConsolePages(t *testing.T) {
 					}
 					e.shot(t, ctx, fmt.Sprintf("console-settings%d-%d.png", i+2, width))
 				}
+				// The cadences are the built-in journeys, edited in 跟进旅程:
+				// the settings show no cadence of their own and lead there.
+				if err := chromedp.Do(ctx, clickText(".el-tabs__item", "营业时间与回复"), settled,
+					waitJS("the settings' pointer to the journeys", `document.querySelector('#pane-settings .cadences') && !document.querySelector('#pane-settings .el-table')`),
+					click(".settings .journeys-link"),
+					waitJS("the built-in cadence on the journeys page", `location.pathname === "/console/journeys" && [...document.querySelectorAll('.journey-card')].some(c => c.querySelector('.jc-name').innerText === "新客户跟进节奏" && c.querySelector('.jc-steps').innerText.includes("欢迎致电"))`)); err != nil {
+					t.Errorf("settings → 跟进旅程: %v", err)
+				}
 			})
 		}
 	}
