@@ -283,21 +283,40 @@ func entryKey(kind string, a Actor, customerID, key string) string {
 	return kind + ":" + a.Source + ":" + a.ID() + ":" + customerID + ":" + key
 }
 
-// orRandomKey returns key, or a fresh random one for a caller that cannot
-// retry (no idempotency key given).
+// randomHex is n random bytes in hex.
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b)
 }
 
+// orRandomKey returns key, or a fresh random one for a caller that cannot
+// retry (no idempotency key given).
 func orRandomKey(key string) string {
 	if key != "" && len(key) <= 256 {
 		return key
 	}
-	b := make([]byte, 12)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b)
+	return randomHex(12)
+}
+
+// createKeyed stores v, a record an action made under an ID derived from
+// the actor and the request's idempotency key: its audit entry first (the
+// intent), then the record. A create that finds the ID taken — a retry
+// racing the first call — answers the record stored under it, created
+// false.
+func createKeyed[T any](ctx context.Context, c *Core, a Actor, action, id, detail string, at time.Time, v T,
+	create func(context.Context, T) error, find func(context.Context, string) (T, error)) (T, bool, error) {
+	var none T
+	if err := c.audit(ctx, a, action, id, detail, at); err != nil {
+		return none, false, err
+	}
+	if err := create(ctx, v); errors.Is(err, store.ErrConflict) {
+		old, err := find(ctx, id)
+		return old, false, err
+	} else if err != nil {
+		return none, false, fmt.Errorf("actions: %s %s: %w", action, id, err)
+	}
+	return v, true, nil
 }
 
 func trimmed(s string) string { return strings.TrimSpace(s) }

@@ -234,16 +234,7 @@ func (c *Core) CreateJourney(ctx context.Context, a Actor, req JourneyRequest) (
 	if old, err := c.st.FindJourneyByID(ctx, j.ID); err == nil {
 		return old, false, nil
 	}
-	if err := c.audit(ctx, a, AuditJourneyCreate, j.ID, "key="+key+" trigger="+j.Trigger.Type, now); err != nil {
-		return nil, false, err
-	}
-	if err := c.st.CreateJourney(ctx, j); errors.Is(err, store.ErrConflict) {
-		old, err := c.st.FindJourneyByID(ctx, j.ID)
-		return old, false, err
-	} else if err != nil {
-		return nil, false, fmt.Errorf("actions: create journey: %w", err)
-	}
-	return j, true, nil
+	return createKeyed(ctx, c, a, AuditJourneyCreate, j.ID, "key="+key+" trigger="+j.Trigger.Type, now, j, c.st.CreateJourney, c.st.FindJourneyByID)
 }
 
 func (c *Core) findJourney(ctx context.Context, id string) (*store.Journey, error) {

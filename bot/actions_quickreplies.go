@@ -110,16 +110,7 @@ func (c *Core) CreateQuickReply(ctx context.Context, a Actor, req QuickReplyRequ
 	}
 	now := c.Now()
 	q.CreatedAt, q.UpdatedAt = now, now
-	if err := c.audit(ctx, a, AuditQuickReplyCreate, q.ID, "key="+key, now); err != nil {
-		return nil, false, err
-	}
-	if err := c.st.CreateQuickReply(ctx, q); errors.Is(err, store.ErrConflict) {
-		prev, ferr := c.st.FindQuickReplyByID(ctx, q.ID)
-		return prev, false, ferr
-	} else if err != nil {
-		return nil, false, fmt.Errorf("actions: create quick reply: %w", err)
-	}
-	return q, true, nil
+	return createKeyed(ctx, c, a, AuditQuickReplyCreate, q.ID, "key="+key, now, q, c.st.CreateQuickReply, c.st.FindQuickReplyByID)
 }
 
 func errQuickReplyNotFound() error {

@@ -77,17 +77,8 @@ func (c *Core) CreateSegment(ctx context.Context, a Actor, req SegmentRequest) (
 		return old, false, nil
 	}
 	at := c.Now()
-	if err := c.audit(ctx, a, AuditSegmentCreate, id, "key="+key, at); err != nil {
-		return nil, false, err
-	}
 	sg := &store.Segment{ID: id, Name: name, Filter: req.Filter, CreatedBy: a.ID(), CreatedAt: at}
-	if err := c.st.CreateSegment(ctx, sg); errors.Is(err, store.ErrConflict) {
-		old, err := c.st.FindSegmentByID(ctx, id)
-		return old, false, err
-	} else if err != nil {
-		return nil, false, fmt.Errorf("actions: create segment: %w", err)
-	}
-	return sg, true, nil
+	return createKeyed(ctx, c, a, AuditSegmentCreate, id, "key="+key, at, sg, c.st.CreateSegment, c.st.FindSegmentByID)
 }
 
 // Segments lists the saved segments.

@@ -108,11 +108,8 @@ func (a *Analysis) Process(ctx context.Context, ev *store.Event) error {
 		return nil
 	}
 	c, err := a.st.FindCustomerByIdentity(ctx, identityOf(ev))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // erased since; nothing to analyse
-	}
 	if err != nil {
-		return fmt.Errorf("analysis: find customer: %w", err)
+		return skipIfGone(err, "analysis: find customer")
 	}
 	at := a.o.Now()
 	if ev.OccurredAt.After(at) {

@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -73,17 +72,6 @@ func (p *Cadence) Process(ctx context.Context, ev *store.Event) error {
 	return nil
 }
 
-func (p *Cadence) customer(ctx context.Context, ev *store.Event) (*store.Customer, error) {
-	c, err := p.st.FindCustomerByIdentity(ctx, identityOf(ev))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil // the customer processor runs first; nothing to do
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cadence: find customer: %w", err)
-	}
-	return c, nil
-}
-
 // managersOf returns the active managers whose team includes staffID.
 func managersOf(staff []*store.Staff, staffID string) []*store.Staff {
 	var out []*store.Staff
@@ -96,9 +84,9 @@ func managersOf(staff []*store.Staff, staffID string) []*store.Staff {
 }
 
 func (p *Cadence) churn(ctx context.Context, ev *store.Event) error {
-	c, err := p.customer(ctx, ev)
-	if err != nil || c == nil {
-		return err
+	c, err := p.st.FindCustomerByIdentity(ctx, identityOf(ev))
+	if err != nil {
+		return skipIfGone(err, "cadence: find customer")
 	}
 	now := p.now()
 	owner := ev.StaffID
@@ -161,9 +149,12 @@ func (p *Cadence) churn(ctx context.Context, ev *store.Event) error {
 
 // wake moves a dormant customer who writes again back to 跟进中.
 func (p *Cadence) wake(ctx context.Context, ev *store.Event) error {
-	c, err := p.customer(ctx, ev)
-	if err != nil || c == nil || c.Stage != store.StageDormant {
-		return err
+	c, err := p.st.FindCustomerByIdentity(ctx, identityOf(ev))
+	if err != nil {
+		return skipIfGone(err, "cadence: find customer")
+	}
+	if c.Stage != store.StageDormant {
+		return nil
 	}
 	// The "no contact for N days" reminders are wrong now: the customer
 	// just wrote. All of them go, even one the daily scan created after the
@@ -294,11 +285,8 @@ func (s *Scheduler) scanCustomer(ctx context.Context, c *store.Customer, day, no
 		// The page of customers was read a while ago: look again, so a
 		// customer who just wrote is not called dormant.
 		fresh, err := s.st.FindCustomerByID(ctx, c.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // erased meanwhile
-		}
 		if err != nil {
-			return fmt.Errorf("daily scan: customer %s: %w", c.ID, err)
+			return skipIfGone(err, "daily scan: customer "+c.ID)
 		}
 		c = fresh
 		last, isDormant = dormantSince(c)

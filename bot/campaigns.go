@@ -272,21 +272,13 @@ func (c *Core) CreateCampaign(ctx context.Context, a Actor, req CampaignRequest)
 	if req.SendAt != nil && req.SendAt.After(now) {
 		sendAt = req.SendAt.UTC()
 	}
-	if err := c.audit(ctx, a, AuditCampaign, id, "key="+key, now); err != nil {
-		return nil, false, err
-	}
 	cp := &store.Campaign{ID: id, Name: name, Text: text, Attachments: req.Attachments, ChatType: aud.chatType, Filter: aud.filter,
 		Groups: aud.groups, SegmentID: req.SegmentID, PerCustomer: aud.perCustomer, JourneyID: req.JourneyID,
 		SendAt: sendAt, Status: store.CampaignScheduled, CreatedBy: a.ID(), CreatedAt: now, UpdatedAt: now,
 		Report: store.CampaignReport{LeftOut: map[string]int{}}}
-	created := true
-	if err := c.st.CreateCampaign(ctx, cp); errors.Is(err, store.ErrConflict) {
-		if cp, err = c.st.FindCampaignByID(ctx, id); err != nil {
-			return nil, false, err
-		}
-		created = false
-	} else if err != nil {
-		return nil, false, fmt.Errorf("actions: create campaign: %w", err)
+	cp, created, err := createKeyed(ctx, c, a, AuditCampaign, id, "key="+key, now, cp, c.st.CreateCampaign, c.st.FindCampaignByID)
+	if err != nil {
+		return nil, false, err
 	}
 	// Scheduling again is harmless (the job re-arms), and repairs a crash
 	// between the campaign and its job.

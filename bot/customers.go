@@ -363,11 +363,8 @@ func (p *Customers) runProfileJob(ctx context.Context, j *store.Job) error {
 		return nil // not a payload this version wrote: nothing to retry
 	}
 	c, err := p.st.FindCustomerByIdentity(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // erased meanwhile: a profile must not bring them back
-	}
-	if err != nil {
-		return fmt.Errorf("customers: find %s: %w", id.Kind, err)
+	if err != nil { // erased meanwhile: a profile must not bring them back
+		return skipIfGone(err, "customers: find "+id.Kind)
 	}
 	prof, err := p.fetch(ctx, id)
 	if errors.Is(err, ErrNoProfile) {
@@ -397,6 +394,17 @@ func (p *Customers) runProfileJob(ctx context.Context, j *store.Job) error {
 		}
 	}
 	return nil
+}
+
+// skipIfGone is nil when err is store.ErrNotFound — the customer (or the
+// record) is gone: erased meanwhile, or never made because the customers
+// processor skipped the event — so there is nothing left to do; any other
+// error is returned with what as its context.
+func skipIfGone(err error, what string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // identityOf names the platform identity an event carries.

@@ -338,11 +338,8 @@ func (h *Handover) Process(ctx context.Context, ev *store.Event) error {
 		return nil
 	}
 	c, err := h.st.FindCustomerByIdentity(ctx, identityOf(ev))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
 	if err != nil {
-		return fmt.Errorf("handover: find customer: %w", err)
+		return skipIfGone(err, "handover: find customer")
 	}
 	for _, f := range c.Follows {
 		if byFrom && f.StaffID != ev.StaffID {
@@ -376,11 +373,8 @@ func (h *Handover) Run(ctx context.Context, job *store.Job) error {
 		return err // nothing pending: settled already, or erased
 	}
 	c, err := h.st.FindCustomerByID(ctx, s.CustomerID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // erased meanwhile
-	}
 	if err != nil {
-		return fmt.Errorf("handover: find customer %s: %w", s.CustomerID, err)
+		return skipIfGone(err, "handover: find customer "+s.CustomerID)
 	}
 	now := h.o.Now().UTC()
 	q := wecom.HandoverQuery{HandoverUserID: s.From, TakeoverUserID: s.To, Resigned: s.Resigned}

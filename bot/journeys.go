@@ -263,9 +263,9 @@ func (e *Journeys) Process(ctx context.Context, ev *store.Event) error {
 	case ev.Channel == store.ChannelWeCom && ev.StaffID != "" &&
 		(ev.Kind == wecom.KindDelFollowUser ||
 			(ev.Kind == wecom.KindDelExternalContact && ev.Attrs["Source"] != "DELETE_BY_TRANSFER")):
-		cu, err := e.customer(ctx, ev)
-		if err != nil || cu == nil {
-			return err
+		cu, err := e.st.FindCustomerByIdentity(ctx, identityOf(ev))
+		if err != nil {
+			return skipIfGone(err, "journeys: find customer")
 		}
 		return exitRuns(ctx, e.st, cu.ID, ExitChurned, e.o.Now().UTC(), func(r *store.JourneyRun) bool { return r.StaffID == ev.StaffID })
 	case wecom.IsMessageKind(ev.Kind) && (ev.Channel != store.ChannelWeCom || ev.FromID == ev.CustomerID):
@@ -274,21 +274,10 @@ func (e *Journeys) Process(ctx context.Context, ev *store.Event) error {
 	return nil
 }
 
-func (e *Journeys) customer(ctx context.Context, ev *store.Event) (*store.Customer, error) {
-	cu, err := e.st.FindCustomerByIdentity(ctx, identityOf(ev))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil // the customers processor runs first; nothing to do
-	}
-	if err != nil {
-		return nil, fmt.Errorf("journeys: find customer: %w", err)
-	}
-	return cu, nil
-}
-
 func (e *Journeys) newCustomer(ctx context.Context, ev *store.Event) error {
-	cu, err := e.customer(ctx, ev)
-	if err != nil || cu == nil {
-		return err
+	cu, err := e.st.FindCustomerByIdentity(ctx, identityOf(ev))
+	if err != nil {
+		return skipIfGone(err, "journeys: find customer")
 	}
 	if handed, err := takenOver(ctx, e.st, cu, ev.StaffID); err != nil || handed {
 		return err
@@ -346,9 +335,9 @@ func (e *Journeys) replied(ctx context.Context, ev *store.Event) error {
 	if len(onReply) == 0 {
 		return nil
 	}
-	cu, err := e.customer(ctx, ev)
-	if err != nil || cu == nil {
-		return err
+	cu, err := e.st.FindCustomerByIdentity(ctx, identityOf(ev))
+	if err != nil {
+		return skipIfGone(err, "journeys: find customer")
 	}
 	return exitRuns(ctx, e.st, cu.ID, ExitReplied, e.o.Now().UTC(), func(r *store.JourneyRun) bool {
 		return onReply[r.JourneyID] && r.StartedAt.Before(ev.OccurredAt)
@@ -644,11 +633,8 @@ func (e *Journeys) scanCustomer(ctx context.Context, js []*store.Journey, c *sto
 		return nil
 	}
 	fresh, err := e.st.FindCustomerByID(ctx, c.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // erased meanwhile
-	}
 	if err != nil {
-		return fmt.Errorf("journeys: customer %s: %w", c.ID, err)
+		return skipIfGone(err, "journeys: customer "+c.ID)
 	}
 	staff, _ := customerOwner(fresh)
 	for _, j := range js {

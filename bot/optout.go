@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/scrmhq/scrm/nlp"
@@ -105,11 +104,8 @@ func (p *OptOutDetector) Process(ctx context.Context, ev *store.Event) error {
 		return nil
 	}
 	cu, err := p.st.FindCustomerByIdentity(ctx, identityOf(ev))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
 	if err != nil {
-		return fmt.Errorf("optout: find customer: %w", err)
+		return skipIfGone(err, "optout: find customer")
 	}
 	_, err = p.core.optOutIfAsked(ctx, cu, ev.Text, ev.DedupKey)
 	return err

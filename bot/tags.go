@@ -343,11 +343,8 @@ func (t *TagSync) WriteBack(ctx context.Context, job *store.Job) error {
 		return nil
 	}
 	c, err := t.st.FindCustomerByID(ctx, p.CustomerID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // erased meanwhile
-	}
 	if err != nil {
-		return fmt.Errorf("tags: find customer %s: %w", p.CustomerID, err)
+		return skipIfGone(err, "tags: find customer "+p.CustomerID)
 	}
 	catalogue, err := t.st.FindTags(ctx)
 	if err != nil {
