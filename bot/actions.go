@@ -299,6 +299,14 @@ func orRandomKey(key string) string {
 	return randomHex(12)
 }
 
+// keyedID is the ID of the record an action makes for the request's
+// idempotency key (a random one without): the same key from the same actor
+// names the same record, so a retry finds it. key is the key used.
+func keyedID(prefix string, a Actor, reqKey string) (id, key string) {
+	key = orRandomKey(reqKey)
+	return prefix + hashKey(a.ID(), key), key
+}
+
 // createKeyed stores v, a record an action made under an ID derived from
 // the actor and the request's idempotency key: its audit entry first (the
 // intent), then the record. A create that finds the ID taken — a retry

@@ -229,8 +229,8 @@ func (c *Core) CreateJourney(ctx context.Context, a Actor, req JourneyRequest) (
 	if err := c.validateJourney(ctx, j); err != nil {
 		return nil, false, err
 	}
-	key := orRandomKey(req.Key)
-	j.ID = journeyIDPrefix + hashKey(a.ID(), key)
+	var key string
+	j.ID, key = keyedID(journeyIDPrefix, a, req.Key)
 	if old, err := c.st.FindJourneyByID(ctx, j.ID); err == nil {
 		return old, false, nil
 	}

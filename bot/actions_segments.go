@@ -71,8 +71,7 @@ func (c *Core) CreateSegment(ctx context.Context, a Actor, req SegmentRequest) (
 	if err := validateFilter(req.Filter); err != nil {
 		return nil, false, err
 	}
-	key := orRandomKey(req.Key)
-	id := "sg_" + hashKey(a.ID(), key)
+	id, key := keyedID("sg_", a, req.Key)
 	if old, err := c.st.FindSegmentByID(ctx, id); err == nil {
 		return old, false, nil
 	}

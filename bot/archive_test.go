@@ -15,6 +15,40 @@ import (
 	"github.com/scrmhq/scrm/wecom"
 )
 
+// archiveNow is when the archive tests pull: Tuesday 10:00 in Shanghai.
+var archiveNow = time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
+
+func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// chat is a one-to-one text message of an archive batch.
+func chat(seq uint64, id, from, to, text string, at time.Time) wecom.ArchiveMessage {
+	return wecom.ArchiveMessage{Seq: seq, MsgID: id, From: from, ToList: []string{to}, MsgType: "text", Text: text, At: at}
+}
+
+// pullTwice runs the archive over its batch twice: the second pull repeats
+// it, as after a crash before the cursor moved.
+func pullTwice(t *testing.T, st store.Store, w *bot.Archive) {
+	t.Helper()
+	for range 2 {
+		if _, err := w.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetCursor(context.Background(), bot.ArchiveCursor, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// extCustomer is the customer of a WeCom external contact.
+func extCustomer(t *testing.T, st store.Store, ext string) *store.Customer {
+	t.Helper()
+	c, err := st.FindCustomerByIdentity(context.Background(), store.Identity{Kind: store.IdentityExternalUserID, Value: ext})
+	if err != nil {
+		t.Fatalf("customer %s: %v", ext, err)
+	}
+	return c
+}
+
 // fakeArchive serves a fixed chat archive by seq and can fail its next calls
 // like an unreachable WeCom.
 type fakeArchive struct {
@@ -150,10 +184,7 @@ func checkArchived(t *testing.T, st store.Store, want map[string]wantEntry) {
 		}
 	}
 	for _, ext := range []string{"wmC1", "woC2", "wmC3", "woC4", "wmC5"} {
-		c, err := st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: ext})
-		if err != nil {
-			t.Fatalf("customer %s: %v", ext, err)
-		}
+		c := extCustomer(t, st, ext)
 		if c.LastCustomerMsgAt == nil || !c.LastCustomerMsgAt.Equal(lastIn[ext]) {
 			t.Errorf("customer %s: last customer message %v, want %v", ext, c.LastCustomerMsgAt, lastIn[ext])
 		}
@@ -340,29 +371,15 @@ func TestPlanArchive(t *testing.T) {
 // stored, once however often the batch is pulled again; the same words
 // said in a group chat are left to the analysis.
 func TestArchiveStaffPromiseBecomesReminder(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
+	ctx, st, now, clock := context.Background(), openStore(t), archiveNow, fixedClock(archiveNow)
 	loc, _ := time.LoadLocation("Asia/Shanghai")
-	now := time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC) // Tuesday 10:00 in Shanghai
-	clock := func() time.Time { return now }
 	src := &fakeArchive{msgs: []wecom.ArchiveMessage{
-		{Seq: 1, MsgID: "m1", From: "wmMa", ToList: []string{"sales1"}, MsgType: "text", Text: "空调不制冷了", At: now.Add(-2 * time.Minute)},
-		{Seq: 2, MsgID: "m2", From: "sales1", ToList: []string{"wmMa"}, MsgType: "text", Text: "明天上午安排工程师上门维修", At: now.Add(-time.Minute)},
+		chat(1, "m1", "wmMa", "sales1", "空调不制冷了", now.Add(-2*time.Minute)),
+		chat(2, "m2", "sales1", "wmMa", "明天上午安排工程师上门维修", now.Add(-time.Minute)),
 		{Seq: 3, MsgID: "m3", From: "sales1", ToList: []string{"wmMa", "wmZhao"}, RoomID: "r1", MsgType: "text", Text: "明天下午三点给大家发新报价", At: now},
 	}}
-	w := bot.NewArchive(st, src, nil, bot.ArchiveOptions{Owner: "a", Core: bot.NewCore(st, clock), Location: loc, Now: clock})
-	for range 2 { // the second pull repeats the batch, as after a crash before the cursor moved
-		if _, err := w.RunOnce(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.SetCursor(ctx, bot.ArchiveCursor, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: "wmMa"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pullTwice(t, st, bot.NewArchive(st, src, nil, bot.ArchiveOptions{Owner: "a", Core: bot.NewCore(st, clock), Location: loc, Now: clock}))
+	c := extCustomer(t, st, "wmMa")
 	rs, err := st.FindReminders(ctx, store.ReminderFilter{StaffID: "sales1", Limit: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -393,16 +410,13 @@ func TestArchiveStaffPromiseBecomesReminder(t *testing.T) {
 // after the other: the customer waited for the answer (the reports' first
 // response), and an unanswered later message leaves them waiting.
 func TestArchiveBatchKeepsResponseWaits(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	now := time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	ctx, st, now := context.Background(), openStore(t), archiveNow
 	src := &fakeArchive{msgs: []wecom.ArchiveMessage{
-		{Seq: 1, MsgID: "w1", From: "wmWa", ToList: []string{"sales1"}, MsgType: "text", Text: "报价单发我一下", At: now.Add(-3 * time.Hour)},
-		{Seq: 2, MsgID: "w2", From: "sales1", ToList: []string{"wmWa"}, MsgType: "text", Text: "好的，已发您邮箱", At: now.Add(-3*time.Hour + 25*time.Minute)},
-		{Seq: 3, MsgID: "w3", From: "wmWa", ToList: []string{"sales1"}, MsgType: "text", Text: "收到，价格还能再谈吗？", At: now.Add(-time.Hour)},
+		chat(1, "w1", "wmWa", "sales1", "报价单发我一下", now.Add(-3*time.Hour)),
+		chat(2, "w2", "sales1", "wmWa", "好的，已发您邮箱", now.Add(-3*time.Hour+25*time.Minute)),
+		chat(3, "w3", "wmWa", "sales1", "收到，价格还能再谈吗？", now.Add(-time.Hour)),
 	}}
-	w := bot.NewArchive(st, src, nil, bot.ArchiveOptions{Owner: "a", Now: clock})
+	w := bot.NewArchive(st, src, nil, bot.ArchiveOptions{Owner: "a", Now: fixedClock(now)})
 	if _, err := w.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -413,11 +427,7 @@ func TestArchiveBatchKeepsResponseWaits(t *testing.T) {
 	if len(waits) != 1 || waits[0].Waited != 25*time.Minute {
 		t.Errorf("response waits %+v, want one of 25 min", waits)
 	}
-	c, err := st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: "wmWa"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !store.IsWaiting(c) || !c.LastCustomerMsgAt.Equal(now.Add(-time.Hour)) || !c.LastStaffTouchAt.Equal(now.Add(-3*time.Hour+25*time.Minute)) {
+	if c := extCustomer(t, st, "wmWa"); !store.IsWaiting(c) || !c.LastCustomerMsgAt.Equal(now.Add(-time.Hour)) || !c.LastStaffTouchAt.Equal(now.Add(-3*time.Hour+25*time.Minute)) {
 		t.Errorf("customer after the batch: waiting %v, last message %v, last touch %v", store.IsWaiting(c), c.LastCustomerMsgAt, c.LastStaffTouchAt)
 	}
 }
@@ -427,30 +437,16 @@ func TestArchiveBatchKeepsResponseWaits(t *testing.T) {
 // timeline, however often the batch is pulled; a sentence only sharing the
 // words (or a salesperson saying them) opts nobody out.
 func TestArchiveCustomerRefusalOptsOut(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
-	now := time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	ctx, st, now, clock := context.Background(), openStore(t), archiveNow, fixedClock(archiveNow)
 	src := &fakeArchive{msgs: []wecom.ArchiveMessage{
-		{Seq: 1, MsgID: "m1", From: "wmMa", ToList: []string{"sales1"}, MsgType: "text", Text: "以后活动就不用发我了", At: now.Add(-3 * time.Minute)},
-		{Seq: 2, MsgID: "m2", From: "wmMa", ToList: []string{"sales1"}, MsgType: "text", Text: "真的，别再群发了", At: now.Add(-2 * time.Minute)},
-		{Seq: 3, MsgID: "m3", From: "wmZhao", ToList: []string{"sales1"}, MsgType: "text", Text: "别发快递，我自己来拿", At: now.Add(-time.Minute)},
-		{Seq: 4, MsgID: "m4", From: "sales1", ToList: []string{"wmLi"}, MsgType: "text", Text: "好的，不再打扰您", At: now},
+		chat(1, "m1", "wmMa", "sales1", "以后活动就不用发我了", now.Add(-3*time.Minute)),
+		chat(2, "m2", "wmMa", "sales1", "真的，别再群发了", now.Add(-2*time.Minute)),
+		chat(3, "m3", "wmZhao", "sales1", "别发快递，我自己来拿", now.Add(-time.Minute)),
+		chat(4, "m4", "sales1", "wmLi", "好的，不再打扰您", now),
 	}}
-	w := bot.NewArchive(st, src, nil, bot.ArchiveOptions{Owner: "a", Core: bot.NewCore(st, clock), Now: clock})
-	for range 2 {
-		if _, err := w.RunOnce(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.SetCursor(ctx, bot.ArchiveCursor, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pullTwice(t, st, bot.NewArchive(st, src, nil, bot.ArchiveOptions{Owner: "a", Core: bot.NewCore(st, clock), Now: clock}))
 	for ext, want := range map[string]bool{"wmMa": true, "wmZhao": false, "wmLi": false} {
-		c, err := st.FindCustomerByIdentity(ctx, store.Identity{Kind: store.IdentityExternalUserID, Value: ext})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := extCustomer(t, st, ext)
 		if bot.OptedOut(c) != want {
 			t.Errorf("%s opted out: %v, want %v", ext, bot.OptedOut(c), want)
 		}

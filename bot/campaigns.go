@@ -250,8 +250,7 @@ func (c *Core) CreateCampaign(ctx context.Context, a Actor, req CampaignRequest)
 	if err != nil {
 		return nil, false, err
 	}
-	key := orRandomKey(req.Key)
-	id := "cp_" + hashKey(a.ID(), key)
+	id, key := keyedID("cp_", a, req.Key)
 	if old, err := c.st.FindCampaignByID(ctx, id); err == nil {
 		return old, false, nil
 	}

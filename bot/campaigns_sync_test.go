@@ -81,6 +81,17 @@ func (f *massFixture) msgOf(t *testing.T, sender string) wecomtest.SimGroupMsg {
 	return wecomtest.SimGroupMsg{}
 }
 
+// vipCampaign creates through c a campaign to the fixture's VIP customers
+// (all four).
+func (f *massFixture) vipCampaign(t *testing.T, c *bot.Core, name, text, key string) *store.Campaign {
+	t.Helper()
+	cp, _, err := c.CreateCampaign(context.Background(), massAdmin, bot.CampaignRequest{Name: name, Filter: &store.SegmentFilter{Tag: "VIP"}, Text: text, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
 var massAdmin = bot.Actor{Viewer: bot.Viewer{StaffID: bot.AdminActorID, Role: bot.RoleAdmin}, Source: bot.SourceAPI}
 
 // TestCampaignSyncAndNudges: once a campaign's tasks exist, the leased sync
@@ -93,10 +104,7 @@ func TestCampaignSyncAndNudges(t *testing.T) {
 	ctx := context.Background()
 	f := newMassFixture(t)
 	a, b := f.core(), f.core() // two instances
-	cp, _, err := a.CreateCampaign(ctx, massAdmin, bot.CampaignRequest{Name: "春季上新", Filter: &store.SegmentFilter{Tag: "VIP"}, Text: "新品到了", Key: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp := f.vipCampaign(t, a, "春季上新", "新品到了", "k")
 	if n := f.run(t, a, bot.CampaignJobKind, "a"); n != 1 {
 		t.Fatalf("%d campaign jobs ran", n)
 	}
@@ -158,9 +166,7 @@ func TestCampaignNudgeRespectsWeComLimit(t *testing.T) {
 	ctx := context.Background()
 	f := newMassFixture(t)
 	c := f.core()
-	if _, _, err := c.CreateCampaign(ctx, massAdmin, bot.CampaignRequest{Name: "x", Filter: &store.SegmentFilter{Tag: "VIP"}, Text: "x", Key: "k"}); err != nil {
-		t.Fatal(err)
-	}
+	f.vipCampaign(t, c, "x", "x", "k")
 	f.run(t, c, bot.CampaignJobKind, "a")
 	start := f.clock.Now()
 	f.clock.Advance(3 * time.Hour)
@@ -202,10 +208,7 @@ func TestCampaignCancelWithdrawsTasks(t *testing.T) {
 	t.Run("after creation", func(t *testing.T) {
 		f := newMassFixture(t)
 		c := f.core()
-		cp, _, err := c.CreateCampaign(ctx, massAdmin, bot.CampaignRequest{Name: "春季", Filter: &store.SegmentFilter{Tag: "VIP"}, Text: "x", Key: "k"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cp := f.vipCampaign(t, c, "春季", "x", "k")
 		f.run(t, c, bot.CampaignJobKind, "a")
 		f.sim.ConfirmGroupMsg(f.msgOf(t, "zhang").MsgID)
 		got, err := c.CancelCampaign(ctx, massAdmin, cp.ID)
@@ -244,10 +247,7 @@ func TestCampaignCancelWithdrawsTasks(t *testing.T) {
 	t.Run("during creation", func(t *testing.T) {
 		f := newMassFixture(t)
 		c := f.core()
-		cp, _, err := c.CreateCampaign(ctx, massAdmin, bot.CampaignRequest{Name: "春季", Filter: &store.SegmentFilter{Tag: "VIP"}, Text: "x", Key: "k"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cp := f.vipCampaign(t, c, "春季", "x", "k")
 		// li's task (first by sender) is created in WeCom, its answer lost.
 		f.sim.DropAfterCall("externalcontact/add_msg_template", 1)
 		if err := c.HandleCampaignJob(ctx, &store.Job{Key: "campaign:" + cp.ID, Kind: bot.CampaignJobKind, Payload: cp.ID}); err == nil {

@@ -389,10 +389,7 @@ func TestCampaignOptOutsAfter(t *testing.T) {
 	ctx := context.Background()
 	f := newMassFixture(t)
 	c := f.core()
-	cp, _, err := c.CreateCampaign(ctx, massAdmin, bot.CampaignRequest{Name: "春季", Filter: &store.SegmentFilter{Tag: "VIP"}, Text: "春季上新", Key: "o-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp := f.vipCampaign(t, c, "春季", "春季上新", "o-1")
 	f.run(t, c, bot.CampaignJobKind, "a")
 	f.clock.Advance(time.Hour)
 	for _, m := range f.sim.GroupMsgs() {

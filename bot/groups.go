@@ -83,9 +83,7 @@ type GroupsOptions struct {
 // Members who are not customers (staff, or people nobody has added) are
 // stored but get no timeline; nobody becomes a customer by joining a group.
 type Groups struct {
-	st  GroupsStore
-	api WeComGroups
-	o   GroupsOptions
+	follower[GroupsStore, WeComGroups, GroupsOptions]
 }
 
 // NewGroups returns the customer group processor; it is a Processor and runs
@@ -95,7 +93,7 @@ func NewGroups(st GroupsStore, api WeComGroups, o GroupsOptions) *Groups {
 	if o.PageSize <= 0 || o.PageSize > 1000 {
 		o.PageSize = 100
 	}
-	return &Groups{st: st, api: api, o: o}
+	return &Groups{follower[GroupsStore, WeComGroups, GroupsOptions]{st, api, o}}
 }
 
 // Name implements Processor.

@@ -295,9 +295,7 @@ type HandoverOptions struct {
 // Handover runs handovers: the JobHandover jobs, and a Processor that wakes
 // them on WeCom's callbacks.
 type Handover struct {
-	st  HandoverStore
-	api HandoverAPI
-	o   HandoverOptions
+	follower[HandoverStore, HandoverAPI, HandoverOptions]
 }
 
 // NewHandover returns the handover runner.
@@ -305,7 +303,7 @@ func NewHandover(st HandoverStore, api HandoverAPI, o HandoverOptions) *Handover
 	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	o.Poll = positiveOr(o.Poll, time.Hour)
 	o.GiveUp = positiveOr(o.GiveUp, 48*time.Hour)
-	return &Handover{st: st, api: api, o: o}
+	return &Handover{follower[HandoverStore, HandoverAPI, HandoverOptions]{st, api, o}}
 }
 
 // Name implements Processor.

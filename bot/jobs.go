@@ -135,6 +135,15 @@ func drainWhile(ctx context.Context, step func(context.Context) (int, error), mo
 // some is drainWhile's more for steps that did nothing only when all is done.
 func some(n int) bool { return n > 0 }
 
+// follower is what the components that keep scrm in step with WeCom
+// (Groups, Handover, StaffSync, TagSync) hold: their store, the part of
+// WeCom's API they call and their options, defaults filled in.
+type follower[S, A, O any] struct {
+	st  S
+	api A
+	o   O
+}
+
 // scheduleSync arms the sync job key of kind (the syncs have no payload)
 // for at; which says which of a component's syncs it is, for the error.
 func scheduleSync(ctx context.Context, q interface {

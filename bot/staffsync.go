@@ -98,9 +98,7 @@ type StaffSyncResult struct {
 // It runs at start, daily, on demand (POST /api/v1/staff/sync) and, debounced,
 // after change_contact events, as durable JobStaffSync jobs.
 type StaffSync struct {
-	st  StaffSyncStore
-	api WeComDirectory
-	o   StaffSyncOptions
+	follower[StaffSyncStore, WeComDirectory, StaffSyncOptions]
 }
 
 // NewStaffSync returns the staff sync; it is a Processor and runs
@@ -110,7 +108,7 @@ func NewStaffSync(st StaffSyncStore, api WeComDirectory, o StaffSyncOptions) *St
 	o.Interval = positiveOr(o.Interval, 24*time.Hour)
 	o.Debounce = positiveOr(o.Debounce, 10*time.Second)
 	o.Concurrency = positiveOr(o.Concurrency, 4)
-	return &StaffSync{st: st, api: api, o: o}
+	return &StaffSync{follower[StaffSyncStore, WeComDirectory, StaffSyncOptions]{st, api, o}}
 }
 
 // Name implements Processor.

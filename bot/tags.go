@@ -96,9 +96,7 @@ type TagSyncOptions struct {
 // written back is marked for every active follow, and a tag removed in WeCom
 // by one staff member stays while another still has it.
 type TagSync struct {
-	st  TagSyncStore
-	api WeComTags
-	o   TagSyncOptions
+	follower[TagSyncStore, WeComTags, TagSyncOptions]
 }
 
 // NewTagSync returns the tag sync; it is a Processor and runs two job kinds
@@ -106,7 +104,7 @@ type TagSync struct {
 func NewTagSync(st TagSyncStore, api WeComTags, o TagSyncOptions) *TagSync {
 	o.Now, o.Logger = clockOr(o.Now), loggerOr(o.Logger)
 	o.Debounce = positiveOr(o.Debounce, 2*time.Second)
-	return &TagSync{st: st, api: api, o: o}
+	return &TagSync{follower[TagSyncStore, WeComTags, TagSyncOptions]{st, api, o}}
 }
 
 // Name implements Processor.
