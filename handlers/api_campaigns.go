@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -32,47 +33,9 @@ func (h *crmAPI) createSegment(c *fiber.Ctx) error {
 	})
 }
 
-func (h *crmAPI) listSegments(c *fiber.Ctx) error {
-	list, err := h.core.Segments(c.UserContext(), principalOf(c).act())
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, page[*store.Segment]{Items: list})
-}
-
-func (h *crmAPI) getSegment(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	sg, err := h.core.Segment(c.UserContext(), p.act(), id)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, sg)
-}
-
-func (h *crmAPI) deleteSegment(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	if err := h.core.DeleteSegment(c.UserContext(), p.act(), id); err != nil {
-		return err
-	}
-	return c.SendStatus(fiber.StatusNoContent)
-}
-
+func (h *crmAPI) listSegments(c *fiber.Ctx) error  { return listCall(c, h.core.Segments) }
+func (h *crmAPI) getSegment(c *fiber.Ctx) error    { return idCall(c, h.core.Segment) }
+func (h *crmAPI) deleteSegment(c *fiber.Ctx) error { return deleteCall(c, h.core.DeleteSegment) }
 func (h *crmAPI) countSegment(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := longContext(c, 30e9)
-	defer cancel()
-	n, err := h.core.CountSegment(ctx, p.act(), id)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, n)
+	return idCallWithin(c, 30*time.Second, h.core.CountSegment)
 }

@@ -59,53 +59,17 @@ func (h *crmAPI) previewCampaign(c *fiber.Ctx) error {
 	return sendJSON(c, fiber.StatusOK, p)
 }
 
-func (h *crmAPI) listCampaigns(c *fiber.Ctx) error {
-	list, err := h.core.Campaigns(c.UserContext(), principalOf(c).act())
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, page[*store.Campaign]{Items: list})
-}
+func (h *crmAPI) listCampaigns(c *fiber.Ctx) error  { return listCall(c, h.core.Campaigns) }
+func (h *crmAPI) getCampaign(c *fiber.Ctx) error    { return idCall(c, h.core.Campaign) }
+func (h *crmAPI) cancelCampaign(c *fiber.Ctx) error { return idCall(c, h.core.CancelCampaign) }
 
-func (h *crmAPI) getCampaign(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	d, err := h.core.Campaign(c.UserContext(), p.act(), id)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, d)
-}
-
-func (h *crmAPI) cancelCampaign(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	cp, err := h.core.CancelCampaign(c.UserContext(), p.act(), id)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, cp)
-}
-
-// syncCampaign pulls the campaign's results from WeCom now (they are also
-// pulled by the campaign runner).
+// syncCampaign pulls the results of a campaign the caller may see from
+// WeCom now (the campaign runner pulls them too).
 func (h *crmAPI) syncCampaign(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	if _, err := h.core.Campaign(c.UserContext(), p.act(), id); err != nil {
-		return err
-	}
-	ctx, cancel := longContext(c, time.Minute)
-	defer cancel()
-	cp, err := h.core.SyncCampaign(ctx, id)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, cp)
+	return idCallWithin(c, time.Minute, func(ctx context.Context, a bot.Actor, id string) (*store.Campaign, error) {
+		if _, err := h.core.Campaign(ctx, a, id); err != nil {
+			return nil, err
+		}
+		return h.core.SyncCampaign(ctx, id)
+	})
 }

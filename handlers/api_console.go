@@ -25,8 +25,8 @@ type consoleAPI struct {
 // consoleRoutes registers the console's reads; without a console (a store
 // that cannot answer reports) they answer 501.
 func (s *Server) consoleRoutes(api fiber.Router) {
-	loc := s.businessLocation()
-	h := &consoleAPI{s: s, con: s.opts.Console, tr: &transferAPI{s: s, sh: s.opts.Sheets, loc: loc}, loc: loc}
+	tr := s.transferAPI()
+	h := &consoleAPI{s: s, con: s.opts.Console, tr: tr, loc: tr.loc}
 	api.Get("/workbench", h.workbench)
 	api.Get("/reports", h.report)
 	api.Get("/reports/export", h.exportReport)
@@ -34,10 +34,7 @@ func (s *Server) consoleRoutes(api fiber.Router) {
 }
 
 func (h *consoleAPI) console() (*bot.Console, error) {
-	if h.con == nil {
-		return nil, errorf(fiber.StatusNotImplemented, "this server has no console reads", nil)
-	}
-	return h.con, nil
+	return available(h.con, "this server has no console reads")
 }
 
 // workbench answers what needs the caller today.

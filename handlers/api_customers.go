@@ -290,6 +290,67 @@ func createCall[T, R any](c *fiber.Ctx, act func(ctx context.Context, a bot.Acto
 	return sendStored(c, r, created)
 }
 
+// listCall answers a collection the core lists whole, as one page.
+func listCall[T any](c *fiber.Ctx, list func(ctx context.Context, a bot.Actor) ([]T, error)) error {
+	items, err := list(c.UserContext(), principalOf(c).act())
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, page[T]{Items: items})
+}
+
+// idCall serves a read or an action on the record the :id path parameter
+// names: act gets the caller's actor and the ID, and its answer is sent.
+func idCall[R any](c *fiber.Ctx, act func(ctx context.Context, a bot.Actor, id string) (R, error)) error {
+	return idCallWithin(c, 0, act)
+}
+
+// idCallWithin is idCall for an act that may take d, longer than the API's
+// deadline (longContext); 0 keeps the deadline.
+func idCallWithin[R any](c *fiber.Ctx, d time.Duration, act func(ctx context.Context, a bot.Actor, id string) (R, error)) error {
+	id, err := param(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = longContext(c, d)
+		defer cancel()
+	}
+	r, err := act(ctx, principalOf(c).act(), id)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, r)
+}
+
+// updateCall serves a change to the record :id names: act gets the
+// caller's actor, the ID and the JSON body, and its answer is sent.
+func updateCall[T, R any](c *fiber.Ctx, act func(ctx context.Context, a bot.Actor, id string, req T) (R, error)) error {
+	p, id, req, err := callArgs[T](c)
+	if err != nil {
+		return err
+	}
+	r, err := act(c.UserContext(), p.act(), id, req)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, r)
+}
+
+// deleteCall serves the deletion of the record :id names (204).
+func deleteCall(c *fiber.Ctx, del func(ctx context.Context, a bot.Actor, id string) error) error {
+	id, err := param(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := del(c.UserContext(), principalOf(c).act(), id); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
 // sendStored answers 201 with a record the call created, 200 with the one
 // an earlier call with the same Idempotency-Key stored.
 func sendStored(c *fiber.Ctx, v any, created bool) error {
@@ -484,18 +545,12 @@ type customerPatch struct {
 // patchCustomer edits a customer: the core validates every part before it
 // writes any, then runs the field, stage and tag actions.
 func (h *crmAPI) patchCustomer(c *fiber.Ctx) error {
-	p, id, req, err := callArgs[customerPatch](c)
-	if err != nil {
-		return err
-	}
-	after, err := h.core.EditCustomer(c.UserContext(), p.act(), bot.CustomerEdit{
-		CustomerID: id, Name: req.Name, Stage: req.Stage, Tier: req.Tier, Fields: req.Fields,
-		AddTags: req.AddTags, RemoveTags: req.RemoveTags, OptOut: req.OptOut, Key: idempotencyKey(c),
+	return updateCall(c, func(ctx context.Context, a bot.Actor, id string, req customerPatch) (*store.Customer, error) {
+		return h.core.EditCustomer(ctx, a, bot.CustomerEdit{
+			CustomerID: id, Name: req.Name, Stage: req.Stage, Tier: req.Tier, Fields: req.Fields,
+			AddTags: req.AddTags, RemoveTags: req.RemoveTags, OptOut: req.OptOut, Key: idempotencyKey(c),
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, after)
 }
 
 type mergeRequest struct {
@@ -519,18 +574,13 @@ func (h *crmAPI) merge(c *fiber.Ctx) error {
 }
 
 func (h *crmAPI) export(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := longContext(c, time.Minute)
-	defer cancel()
-	out, err := h.core.ExportCustomer(ctx, p.act(), id)
-	if err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="customer-`+out.Customer.ID+`.json"`)
-	return sendJSON(c, fiber.StatusOK, out)
+	return idCallWithin(c, time.Minute, func(ctx context.Context, a bot.Actor, id string) (*bot.CustomerExport, error) {
+		out, err := h.core.ExportCustomer(ctx, a, id)
+		if err == nil {
+			c.Set(fiber.HeaderContentDisposition, `attachment; filename="customer-`+out.Customer.ID+`.json"`)
+		}
+		return out, err
+	})
 }
 
 // eraseCustomer deletes a customer and everything about them; the core

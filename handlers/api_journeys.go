@@ -79,13 +79,7 @@ type journeyPatchBody struct {
 	Exit    *store.JourneyExit    `json:"exit"`
 }
 
-func (h *crmAPI) listJourneys(c *fiber.Ctx) error {
-	list, err := h.core.Journeys(c.UserContext(), principalOf(c).act())
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, page[bot.JourneyView]{Items: list})
-}
+func (h *crmAPI) listJourneys(c *fiber.Ctx) error { return listCall(c, h.core.Journeys) }
 
 func (h *crmAPI) createJourney(c *fiber.Ctx) error {
 	return createTopCall(c, func(ctx context.Context, a bot.Actor, b journeyBody, key string) (*store.Journey, bool, error) {
@@ -94,29 +88,13 @@ func (h *crmAPI) createJourney(c *fiber.Ctx) error {
 	})
 }
 
-func (h *crmAPI) getJourney(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	j, err := h.core.Journey(c.UserContext(), p.act(), id)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, j)
-}
+func (h *crmAPI) getJourney(c *fiber.Ctx) error { return idCall(c, h.core.Journey) }
 
 func (h *crmAPI) patchJourney(c *fiber.Ctx) error {
-	p, id, b, err := callArgs[journeyPatchBody](c)
-	if err != nil {
-		return err
-	}
-	j, err := h.core.UpdateJourney(c.UserContext(), p.act(), id, bot.JourneyPatch{Version: b.Version, Name: b.Name, Enabled: b.Enabled,
-		Trigger: b.Trigger, Steps: b.Steps, Exit: b.Exit})
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, j)
+	return updateCall(c, func(ctx context.Context, a bot.Actor, id string, b journeyPatchBody) (*store.Journey, error) {
+		return h.core.UpdateJourney(ctx, a, id, bot.JourneyPatch{Version: b.Version, Name: b.Name, Enabled: b.Enabled,
+			Trigger: b.Trigger, Steps: b.Steps, Exit: b.Exit})
+	})
 }
 
 func (h *crmAPI) listJourneyRuns(c *fiber.Ctx) error {

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -92,27 +93,16 @@ func (h *crmAPI) createQuickReply(c *fiber.Ctx) error {
 }
 
 func (h *crmAPI) patchQuickReply(c *fiber.Ctx) error {
-	p, id, req, err := callArgs[quickReplyBody](c)
-	if err != nil {
-		return err
-	}
-	q, err := h.core.UpdateQuickReply(c.UserContext(), p.act(), id, bot.QuickReplyPatch{Group: req.Group, Title: req.Title, Text: req.Text})
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, renderQuickReply(bot.RenderedQuickReply{QuickReply: q}))
+	return updateCall(c, func(ctx context.Context, a bot.Actor, id string, req quickReplyBody) (quickReplyJSON, error) {
+		q, err := h.core.UpdateQuickReply(ctx, a, id, bot.QuickReplyPatch{Group: req.Group, Title: req.Title, Text: req.Text})
+		if err != nil {
+			return quickReplyJSON{}, err
+		}
+		return renderQuickReply(bot.RenderedQuickReply{QuickReply: q}), nil
+	})
 }
 
-func (h *crmAPI) deleteQuickReply(c *fiber.Ctx) error {
-	id, err := param(c, "id")
-	if err != nil {
-		return err
-	}
-	if err := h.core.DeleteQuickReply(c.UserContext(), principalOf(c).act(), id); err != nil {
-		return err
-	}
-	return c.SendStatus(fiber.StatusNoContent)
-}
+func (h *crmAPI) deleteQuickReply(c *fiber.Ctx) error { return deleteCall(c, h.core.DeleteQuickReply) }
 
 // useQuickReply answers POST /quick-replies/{id}/used with an optional
 // {"customer_id"}: counts the use and answers the text rendered for the

@@ -31,17 +31,27 @@ type transferAPI struct {
 // /exports/kpis. Imports are for admins (they may merge any customer);
 // exports are for everyone, each seeing only what bot.Viewer lets them.
 func (s *Server) transferRoutes(api fiber.Router) {
-	h := &transferAPI{s: s, sh: s.opts.Sheets, loc: s.businessLocation()}
+	h := s.transferAPI()
 	api.Post("/imports", h.importCustomers)
 	api.Get("/exports/customers", h.exportCustomers)
 	api.Get("/exports/kpis", h.exportKPIs)
 }
 
+func (s *Server) transferAPI() *transferAPI {
+	return &transferAPI{s: s, sh: s.opts.Sheets, loc: s.businessLocation()}
+}
+
 func (h *transferAPI) sheets() (*transfer.Sheets, error) {
-	if h.sh == nil {
-		return nil, errorf(fiber.StatusNotImplemented, "this store does not support imports and exports", nil)
+	return available(h.sh, "this store does not support imports and exports")
+}
+
+// available is part, or 501 with why when this server was built without
+// it (a store that cannot answer reports or spreadsheets).
+func available[T any](part *T, why string) (*T, error) {
+	if part == nil {
+		return nil, errorf(fiber.StatusNotImplemented, why, nil)
 	}
-	return h.sh, nil
+	return part, nil
 }
 
 // importCustomers takes a multipart form: file (.xlsx or .csv), optional
