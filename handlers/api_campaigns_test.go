@@ -1,11 +1,8 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -55,44 +52,21 @@ func newCampaignEnv(t *testing.T) *campaignEnv {
 // Idempotency-Key and decodes a 2xx answer into out.
 func (e *campaignEnv) call(t *testing.T, method, path, token, key string, body, out any) int {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(raw)
+	text, ok := body.(string)
+	if !ok {
+		text = jsonText(t, body)
 	}
-	req, err := http.NewRequest(method, e.base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	header := []string{"Authorization", "Bearer " + token}
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		header = append(header, "Idempotency-Key", key)
 	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode/100 == 2 && out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: %v in %s", method, path, err, raw)
+	a := do(t, e.client, method, e.base+path, text, header...)
+	if a.status/100 == 2 && out != nil {
+		if err := json.Unmarshal([]byte(a.body), out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, a.body)
 		}
 	}
-	return resp.StatusCode
+	return a.status
 }
 
 // runJobs runs the campaign jobs due at now, as the runner cmd/scrm

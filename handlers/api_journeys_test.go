@@ -2,8 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -152,23 +150,8 @@ func TestJourneyAPI(t *testing.T) {
 // raw sends body as JSON and returns the status and the answer's text.
 func (e *campaignEnv) raw(t *testing.T, method, path, token string, body any) (int, string) {
 	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(method, e.base+path, strings.NewReader(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	text, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(text)
+	a := do(t, e.client, method, e.base+path, jsonText(t, body), "Authorization", "Bearer "+token)
+	return a.status, a.body
 }
 
 func hasHan(s string) bool {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -215,34 +214,12 @@ func getJSON[T any](t *testing.T, a *apiEnv, path, token string) T {
 
 func (a *apiEnv) doAuth(t *testing.T, method, path, authz string, body any) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, a.base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var header []string
 	if authz != "" {
-		req.Header.Set("Authorization", authz)
+		header = []string{"Authorization", authz}
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
+	r := do(t, a.client, method, a.base+path, jsonText(t, body), header...)
+	return r.status, []byte(r.body)
 }
 
 type customerPage struct {

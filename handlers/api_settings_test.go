@@ -101,22 +101,13 @@ func newSettingsEnv(t *testing.T) *settingsEnv {
 
 func (e *settingsEnv) get(t *testing.T, method, path, token, body string, out any) int {
 	t.Helper()
-	req, _ := http.NewRequest(method, e.base+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == 200 && out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	a := do(t, http.DefaultClient, method, e.base+path, body, "Authorization", "Bearer "+token)
+	if a.status == 200 && out != nil {
+		if err := json.Unmarshal([]byte(a.body), out); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return resp.StatusCode
+	return a.status
 }
 
 func (e *settingsEnv) checks(t *testing.T) map[string]bot.CheckItem {

@@ -34,69 +34,59 @@ func TestConsoleServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	get := func(t *testing.T, path string, hdr ...string) (*http.Response, []byte) {
+	get := func(t *testing.T, path string, hdr ...string) (answer, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, e.base+path, nil)
-		// Without this Go's transport would ask for gzip and undo it.
-		req.Header.Set("Accept-Encoding", "identity")
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, b
+		// Without identity Go's transport would ask for gzip and undo it.
+		a := do(t, client, http.MethodGet, e.base+path, "", append([]string{"Accept-Encoding", "identity"}, hdr...)...)
+		return a, []byte(a.body)
 	}
 
 	for _, p := range []string{"/console/", "/console/customers", "/console/customers/c-123", "/console/login?next=/console/reports"} {
 		t.Run("page "+p, func(t *testing.T) {
 			resp, body := get(t, p)
-			if resp.StatusCode != 200 || !bytes.Equal(body, index) {
-				t.Fatalf("GET %s = %d, want index.html", p, resp.StatusCode)
+			if resp.status != 200 || !bytes.Equal(body, index) {
+				t.Fatalf("GET %s = %d, want index.html", p, resp.status)
 			}
-			if cc := resp.Header.Get("Cache-Control"); cc != "no-cache" {
+			if cc := resp.header.Get("Cache-Control"); cc != "no-cache" {
 				t.Errorf("Cache-Control %q, want no-cache", cc)
 			}
-			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			if ct := resp.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 				t.Errorf("Content-Type %q", ct)
 			}
-			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+			if csp := resp.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
 				t.Errorf("CSP %q", csp)
 			}
 		})
 	}
 	t.Run("redirect", func(t *testing.T) {
 		resp, _ := get(t, "/console")
-		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/console/" {
-			t.Fatalf("GET /console = %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		if resp.status != http.StatusMovedPermanently || resp.header.Get("Location") != "/console/" {
+			t.Fatalf("GET /console = %d %q", resp.status, resp.header.Get("Location"))
 		}
 	})
 	t.Run("asset", func(t *testing.T) {
 		resp, body := get(t, "/console/"+script)
-		if resp.StatusCode != 200 || !bytes.Equal(body, want) {
-			t.Fatalf("GET %s = %d (%d bytes)", script, resp.StatusCode, len(body))
+		if resp.status != 200 || !bytes.Equal(body, want) {
+			t.Fatalf("GET %s = %d (%d bytes)", script, resp.status, len(body))
 		}
-		if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
+		if cc := resp.header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
 			t.Errorf("Cache-Control %q", cc)
 		}
-		if ct := resp.Header.Get("Content-Type"); ct != "text/javascript; charset=utf-8" {
+		if ct := resp.header.Get("Content-Type"); ct != "text/javascript; charset=utf-8" {
 			t.Errorf("Content-Type %q", ct)
 		}
-		if resp.Header.Get("Content-Encoding") != "" {
+		if resp.header.Get("Content-Encoding") != "" {
 			t.Errorf("gzip sent to a client that did not ask for it")
 		}
-		resp, _ = get(t, "/console/"+script, "If-None-Match", resp.Header.Get("ETag"))
-		if resp.StatusCode != http.StatusNotModified {
-			t.Errorf("revalidation with the ETag = %d, want 304", resp.StatusCode)
+		resp, _ = get(t, "/console/"+script, "If-None-Match", resp.header.Get("ETag"))
+		if resp.status != http.StatusNotModified {
+			t.Errorf("revalidation with the ETag = %d, want 304", resp.status)
 		}
 	})
 	t.Run("gzip", func(t *testing.T) {
 		resp, body := get(t, "/console/"+script, "Accept-Encoding", "gzip, deflate, br")
-		if resp.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding") {
-			t.Fatalf("Content-Encoding %q Vary %q", resp.Header.Get("Content-Encoding"), resp.Header.Get("Vary"))
+		if resp.header.Get("Content-Encoding") != "gzip" || !strings.Contains(resp.header.Get("Vary"), "Accept-Encoding") {
+			t.Fatalf("Content-Encoding %q Vary %q", resp.header.Get("Content-Encoding"), resp.header.Get("Vary"))
 		}
 		zr, err := gzip.NewReader(bytes.NewReader(body))
 		if err != nil {
@@ -110,7 +100,7 @@ func TestConsoleServing(t *testing.T) {
 			t.Errorf("gzip %d of %d bytes", len(body), len(want))
 		}
 		resp, _ = get(t, "/console/"+script, "Accept-Encoding", "gzip;q=0")
-		if resp.Header.Get("Content-Encoding") != "" {
+		if resp.header.Get("Content-Encoding") != "" {
 			t.Errorf("gzip sent though refused with q=0")
 		}
 	})
@@ -124,8 +114,8 @@ func TestConsoleServing(t *testing.T) {
 				}
 				continue
 			}
-			if resp.StatusCode != 404 {
-				t.Errorf("GET %s = %d, want 404", p, resp.StatusCode)
+			if resp.status != 404 {
+				t.Errorf("GET %s = %d, want 404", p, resp.status)
 			}
 		}
 	})

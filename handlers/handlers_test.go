@@ -123,30 +123,65 @@ func (e *env) events(t *testing.T) []*store.Event {
 	return evs
 }
 
-func post(t *testing.T, u string, body []byte) (int, string) {
+type answer struct {
+	status int
+	body   string
+	header http.Header
+}
+
+// do makes one request with c and answers its status, body and header:
+// every test's HTTP call goes through it. A body ("" sends none) is typed
+// application/json unless header, name and value pairs set on the request,
+// names another Content-Type.
+func do(t *testing.T, c *http.Client, method, u string, body string, header ...string) answer {
 	t.Helper()
-	resp, err := http.Post(u, "text/xml", bytes.NewReader(body))
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return answer{resp.StatusCode, string(b), resp.Header}
 }
 
-// get fetches u and returns the response, its body read and closed.
-func get(t *testing.T, u string) (*http.Response, []byte) {
+// jsonText is v as JSON, "" for nil.
+func jsonText(t *testing.T, v any) string {
 	t.Helper()
-	resp, err := http.Get(u)
+	if v == nil {
+		return ""
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return string(b)
+}
+
+func post(t *testing.T, u string, body []byte) (int, string) {
+	t.Helper()
+	a := do(t, http.DefaultClient, "POST", u, string(body), "Content-Type", "text/xml")
+	return a.status, a.body
+}
+
+// get fetches u and returns the answer and its body.
+func get(t *testing.T, u string) (answer, []byte) {
+	t.Helper()
+	a := do(t, http.DefaultClient, "GET", u, "")
+	return a, []byte(a.body)
 }
 
 func TestWeComURLVerification(t *testing.T) {
@@ -158,14 +193,12 @@ func TestWeComURLVerification(t *testing.T) {
 	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), "1372623149"
 	q := url.Values{"msg_signature": {e.wc.Sign(ts, nonce, enc)}, "timestamp": {ts}, "nonce": {nonce}, "echostr": {enc}}
 	resp, b := get(t, e.base+"/wecom/callback?"+q.Encode())
-	if resp.StatusCode != 200 || string(b) != "4983741093870193" {
-		t.Fatalf("got %d %q, want exactly the decrypted echostr", resp.StatusCode, b)
+	if resp.status != 200 || string(b) != "4983741093870193" {
+		t.Fatalf("got %d %q, want exactly the decrypted echostr", resp.status, b)
 	}
 	q.Set("msg_signature", strings.Repeat("0", 40))
-	resp, _ = http.Get(e.base + "/wecom/callback?" + q.Encode())
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("bad signature: got %d", resp.StatusCode)
+	if resp, _ = get(t, e.base+"/wecom/callback?"+q.Encode()); resp.status != http.StatusUnauthorized {
+		t.Fatalf("bad signature: got %d", resp.status)
 	}
 }
 
@@ -174,8 +207,8 @@ func TestOAURLVerification(t *testing.T) {
 	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), "99"
 	q := url.Values{"signature": {wecom.OASignature(oaToken, ts, nonce)}, "timestamp": {ts}, "nonce": {nonce}, "echostr": {"hello123"}}
 	resp, b := get(t, e.base+"/oa/callback?"+q.Encode())
-	if resp.StatusCode != 200 || string(b) != "hello123" {
-		t.Fatalf("got %d %q", resp.StatusCode, b)
+	if resp.status != 200 || string(b) != "hello123" {
+		t.Fatalf("got %d %q", resp.status, b)
 	}
 }
 
@@ -410,8 +443,8 @@ func TestDisabledChannelsSayHowToEnable(t *testing.T) {
 		if path == "/api/v1/stats" {
 			status = 401
 		}
-		if resp.StatusCode != status || !strings.Contains(string(b), want) {
-			t.Errorf("%s: got %d %q, want %d naming %s", path, resp.StatusCode, b, status, want)
+		if resp.status != status || !strings.Contains(string(b), want) {
+			t.Errorf("%s: got %d %q, want %d naming %s", path, resp.status, b, status, want)
 		}
 	}
 }

@@ -215,13 +215,13 @@ func TestURLVerificationIsPlainText(t *testing.T) {
 	for path, q := range map[string]url.Values{"/oa/callback": oa, "/wecom/callback": wc} {
 		t.Run(path, func(t *testing.T) {
 			resp, b := get(t, e.base+path+"?"+q.Encode())
-			if resp.StatusCode != 200 || string(b) != echo {
-				t.Fatalf("got %d %q, want exactly the echo", resp.StatusCode, b)
+			if resp.status != 200 || string(b) != echo {
+				t.Fatalf("got %d %q, want exactly the echo", resp.status, b)
 			}
-			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+			if ct := resp.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 				t.Errorf("Content-Type %q, want text/plain", ct)
 			}
-			if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			if got := resp.header.Get("X-Content-Type-Options"); got != "nosniff" {
 				t.Errorf("X-Content-Type-Options %q, want nosniff", got)
 			}
 		})
