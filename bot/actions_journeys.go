@@ -441,7 +441,8 @@ const customerJourneyRuns = 50
 // CustomerJourneyView is one of a customer's runs with what the customer's
 // page shows of its journey: the name, how many steps it has, and the step
 // the run waits to take (an active run's; nil once it has ended, or when
-// an edit left the journey shorter).
+// an edit left the journey shorter). A reminder step reads as its reminder
+// will: its text and script filled in for this customer and salesperson.
 type CustomerJourneyView struct {
 	*store.JourneyRun
 	JourneyName string             `json:"journey_name"`
@@ -475,12 +476,22 @@ func (c *Core) CustomerJourneys(ctx context.Context, a Actor, id string) ([]Cust
 	for _, j := range js {
 		byID[j.ID] = j
 	}
+	names := map[string]string{}
 	for _, r := range runs {
 		v := CustomerJourneyView{JourneyRun: r}
 		if j := byID[r.JourneyID]; j != nil {
 			v.JourneyName, v.Steps = j.Name, len(j.Steps)
 			if r.State == store.RunActive && r.Step < len(j.Steps) {
-				v.Current = &j.Steps[r.Step]
+				step := j.Steps[r.Step]
+				if step.Type == store.StepRemind {
+					name, ok := names[r.StaffID]
+					if !ok {
+						name = staffName(ctx, c.st, r.StaffID)
+						names[r.StaffID] = name
+					}
+					step.Text, step.Script = RenderQuickReply(step.Text, cu, name), RenderQuickReply(step.Script, cu, name)
+				}
+				v.Current = &step
 			}
 		}
 		out = append(out, v)

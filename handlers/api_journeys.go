@@ -49,7 +49,8 @@ package handlers
 // per-customer endpoint answers):
 //
 //	GET /customers/{id}/journeys → {"items": [run + {"journey_name", "steps" (how many the
-//	journey has), "current" (the step an active run waits to take, due at next_at)}]},
+//	journey has), "current" (the step an active run waits to take, due at step_at; a
+//	reminder step's text and script filled in for the customer as its reminder will be)}]},
 //	newest first, at most 50.
 
 import (

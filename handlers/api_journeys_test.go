@@ -191,7 +191,7 @@ func TestCustomerJourneysAPI(t *testing.T) {
 		}
 		r := runs[0]
 		if r.JourneyID != j.ID || r.JourneyName != "VIP 关怀" || r.Steps != 3 || r.State != store.RunActive || r.Step != 0 ||
-			r.StaffID != "a1" || r.Current == nil || r.Current.Type != store.StepRemind || r.Current.Text != "给#客户昵称#打个电话" {
+			r.StaffID != "a1" || r.Current == nil || r.Current.Type != store.StepRemind || r.Current.Text != "给张三打个电话" || r.Current.Script != "张三您好，我是销售A1" {
 			t.Errorf("%s sees %+v (current %+v)", name, r.JourneyRun, r.Current)
 		}
 	}
