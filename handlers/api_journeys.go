@@ -104,17 +104,7 @@ func (h *crmAPI) createJourney(c *fiber.Ctx) error {
 	})
 }
 
-func (h *crmAPI) getJourney(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	j, err := h.core.Journey(c.UserContext(), p.act(), id)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, j)
-}
+func (h *crmAPI) getJourney(c *fiber.Ctx) error { return recordCall(c, h.core.Journey) }
 
 func (h *crmAPI) patchJourney(c *fiber.Ctx) error {
 	p, id, b, err := callArgs[journeyPatchBody](c)
@@ -153,13 +143,8 @@ func (h *crmAPI) listJourneyRuns(c *fiber.Ctx) error {
 }
 
 func (h *crmAPI) customerJourneys(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	runs, err := h.core.CustomerJourneys(c.UserContext(), p.act(), id)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, page[bot.CustomerJourneyView]{Items: runs})
+	return recordCall(c, func(ctx context.Context, a bot.Actor, id string) (page[bot.CustomerJourneyView], error) {
+		runs, err := h.core.CustomerJourneys(ctx, a, id)
+		return page[bot.CustomerJourneyView]{Items: runs}, err
+	})
 }

@@ -27,6 +27,19 @@ type journeyJSON struct {
 	} `json:"runs"`
 }
 
+// vipJourney is a journey started by the tag 重点关注: a reminder with a
+// script, a wait, a stage.
+func vipJourney() map[string]any {
+	return map[string]any{"name": "VIP 关怀", "enabled": true,
+		"trigger": map[string]any{"type": "tag_added", "tag": "重点关注"},
+		"steps": []map[string]any{
+			{"type": "remind", "text": "给#客户昵称#打个电话", "script": "#客户昵称#您好，我是#员工姓名#"},
+			{"type": "wait", "days": 2},
+			{"type": "stage", "stage": store.StageActive},
+		},
+		"exit": map[string]any{"on_reply": true, "stages": []string{store.StageWon}}}
+}
+
 // TestJourneyAPI: admins and managers keep journeys through the API —
 // created once per Idempotency-Key, edited with the version they read (409
 // when someone else edited first), switched off without one — every
@@ -48,14 +61,7 @@ func TestJourneyAPI(t *testing.T) {
 		}
 	}
 
-	body := map[string]any{"name": "VIP 关怀", "enabled": true,
-		"trigger": map[string]any{"type": "tag_added", "tag": "重点关注"},
-		"steps": []map[string]any{
-			{"type": "remind", "text": "给#客户昵称#打个电话", "script": "#客户昵称#您好，我是#员工姓名#"},
-			{"type": "wait", "days": 2},
-			{"type": "stage", "stage": store.StageActive},
-		},
-		"exit": map[string]any{"on_reply": true, "stages": []string{store.StageWon}}}
+	body := vipJourney()
 	var j journeyJSON
 	if got := e.call(t, "POST", "/api/v1/journeys", mgrA, "jk-1", body, &j); got != http.StatusCreated || j.ID == "" || j.Version != 1 || len(j.Steps) != 3 {
 		t.Fatalf("create: %d %+v", got, j)
@@ -157,15 +163,8 @@ func TestCustomerJourneysAPI(t *testing.T) {
 	e := newCampaignEnv(t)
 	exp := apiNow.Add(time.Hour)
 	a1, a2, mgrA, mgrB := mint(t, apiTok, "a1", exp), mint(t, apiTok, "a2", exp), mint(t, apiTok, "mgrA", exp), mint(t, apiTok, "mgrB", exp)
-	body := map[string]any{"name": "VIP 关怀", "enabled": true,
-		"trigger": map[string]any{"type": "tag_added", "tag": "重点关注"},
-		"steps": []map[string]any{
-			{"type": "remind", "text": "给#客户昵称#打个电话", "script": "#客户昵称#您好，我是#员工姓名#"},
-			{"type": "wait", "days": 2},
-			{"type": "stage", "stage": store.StageActive},
-		}}
 	var j journeyJSON
-	if got := e.call(t, "POST", "/api/v1/journeys", mgrA, "cj-1", body, &j); got != http.StatusCreated {
+	if got := e.call(t, "POST", "/api/v1/journeys", mgrA, "cj-1", vipJourney(), &j); got != http.StatusCreated {
 		t.Fatalf("create: %d", got)
 	}
 	c1, c4 := e.ids["c1"], e.ids["c4"]
