@@ -40,17 +40,7 @@ func (h *crmAPI) listSegments(c *fiber.Ctx) error {
 	return sendJSON(c, fiber.StatusOK, page[*store.Segment]{Items: list})
 }
 
-func (h *crmAPI) getSegment(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	sg, err := h.core.Segment(c.UserContext(), p.act(), id)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, sg)
-}
+func (h *crmAPI) getSegment(c *fiber.Ctx) error { return recordCall(c, h.core.Segment) }
 
 func (h *crmAPI) deleteSegment(c *fiber.Ctx) error {
 	p, id, err := h.pathID(c)

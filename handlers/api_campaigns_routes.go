@@ -67,29 +67,9 @@ func (h *crmAPI) listCampaigns(c *fiber.Ctx) error {
 	return sendJSON(c, fiber.StatusOK, page[*store.Campaign]{Items: list})
 }
 
-func (h *crmAPI) getCampaign(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	d, err := h.core.Campaign(c.UserContext(), p.act(), id)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, d)
-}
+func (h *crmAPI) getCampaign(c *fiber.Ctx) error { return recordCall(c, h.core.Campaign) }
 
-func (h *crmAPI) cancelCampaign(c *fiber.Ctx) error {
-	p, id, err := h.pathID(c)
-	if err != nil {
-		return err
-	}
-	cp, err := h.core.CancelCampaign(c.UserContext(), p.act(), id)
-	if err != nil {
-		return err
-	}
-	return sendJSON(c, fiber.StatusOK, cp)
-}
+func (h *crmAPI) cancelCampaign(c *fiber.Ctx) error { return recordCall(c, h.core.CancelCampaign) }
 
 // syncCampaign pulls the campaign's results from WeCom now (they are also
 // pulled by the campaign runner).

@@ -290,6 +290,20 @@ func createCall[T, R any](c *fiber.Ctx, act func(ctx context.Context, a bot.Acto
 	return sendStored(c, r, created)
 }
 
+// recordCall serves a call on one record: call gets the caller's actor and
+// the :id path parameter, and what it returns is answered 200.
+func recordCall[R any](c *fiber.Ctx, call func(ctx context.Context, a bot.Actor, id string) (R, error)) error {
+	id, err := param(c, "id")
+	if err != nil {
+		return err
+	}
+	r, err := call(c.UserContext(), principalOf(c).act(), id)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, r)
+}
+
 // sendStored answers 201 with a record the call created, 200 with the one
 // an earlier call with the same Idempotency-Key stored.
 func sendStored(c *fiber.Ctx, v any, created bool) error {
