@@ -425,6 +425,71 @@ func (c *Core) JourneyRuns(ctx context.Context, a Actor, req JourneyRunsRequest)
 	return out, nil
 }
 
+// customerJourneyRuns bounds the runs CustomerJourneys reads: a customer
+// enters few journeys, but a quarterly one every quarter.
+const customerJourneyRuns = 50
+
+// CustomerJourneyView is one of a customer's runs with what the customer's
+// page shows of its journey: the name, how many steps it has, and the step
+// the run waits to take (an active run's; nil once it has ended, or when
+// an edit left the journey shorter). A reminder step reads as its reminder
+// will: its text and script filled in for this customer and salesperson.
+type CustomerJourneyView struct {
+	*store.JourneyRun
+	JourneyName string             `json:"journey_name"`
+	Steps       int                `json:"steps"`
+	Current     *store.JourneyStep `json:"current,omitempty"`
+}
+
+// CustomerJourneys lists the journeys customer id is or was in, newest run
+// first (at most 50), for anyone who may see the customer: to anyone else
+// the customer is not found, as through every other door. A read of the
+// customer's own record, so salespeople may make it although journeys are
+// the managers' to keep.
+func (c *Core) CustomerJourneys(ctx context.Context, a Actor, id string) ([]CustomerJourneyView, error) {
+	cu, err := c.visible(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := c.st.FindJourneyRuns(ctx, store.JourneyRunFilter{CustomerID: cu.ID, Limit: customerJourneyRuns})
+	if err != nil {
+		return nil, fmt.Errorf("actions: journey runs of %s: %w", cu.ID, err)
+	}
+	out := make([]CustomerJourneyView, 0, len(runs))
+	if len(runs) == 0 {
+		return out, nil
+	}
+	js, err := c.st.FindJourneys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("actions: journeys: %w", err)
+	}
+	byID := make(map[string]*store.Journey, len(js))
+	for _, j := range js {
+		byID[j.ID] = j
+	}
+	names := map[string]string{}
+	for _, r := range runs {
+		v := CustomerJourneyView{JourneyRun: r}
+		if j := byID[r.JourneyID]; j != nil {
+			v.JourneyName, v.Steps = j.Name, len(j.Steps)
+			if r.State == store.RunActive && r.Step < len(j.Steps) {
+				step := j.Steps[r.Step]
+				if step.Type == store.StepRemind {
+					name, ok := names[r.StaffID]
+					if !ok {
+						name = staffName(ctx, c.st, r.StaffID)
+						names[r.StaffID] = name
+					}
+					step.Text, step.Script = RenderQuickReply(step.Text, cu, name), RenderQuickReply(step.Script, cu, name)
+				}
+				v.Current = &step
+			}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // journeysAt is what the actions that change a customer hand the journeys:
 // the customer, the occurrence key of the change (its timeline entry's) and
 // its time.

@@ -34,8 +34,8 @@ func (h *crmAPI) createSegment(c *fiber.Ctx) error {
 }
 
 func (h *crmAPI) listSegments(c *fiber.Ctx) error  { return listCall(c, h.core.Segments) }
-func (h *crmAPI) getSegment(c *fiber.Ctx) error    { return idCall(c, h.core.Segment) }
+func (h *crmAPI) getSegment(c *fiber.Ctx) error    { return recordCall(c, h.core.Segment) }
 func (h *crmAPI) deleteSegment(c *fiber.Ctx) error { return deleteCall(c, h.core.DeleteSegment) }
 func (h *crmAPI) countSegment(c *fiber.Ctx) error {
-	return idCallWithin(c, 30*time.Second, h.core.CountSegment)
+	return recordCallWithin(c, 30*time.Second, h.core.CountSegment)
 }

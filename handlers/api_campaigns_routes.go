@@ -60,13 +60,13 @@ func (h *crmAPI) previewCampaign(c *fiber.Ctx) error {
 }
 
 func (h *crmAPI) listCampaigns(c *fiber.Ctx) error  { return listCall(c, h.core.Campaigns) }
-func (h *crmAPI) getCampaign(c *fiber.Ctx) error    { return idCall(c, h.core.Campaign) }
-func (h *crmAPI) cancelCampaign(c *fiber.Ctx) error { return idCall(c, h.core.CancelCampaign) }
+func (h *crmAPI) getCampaign(c *fiber.Ctx) error    { return recordCall(c, h.core.Campaign) }
+func (h *crmAPI) cancelCampaign(c *fiber.Ctx) error { return recordCall(c, h.core.CancelCampaign) }
 
 // syncCampaign pulls the results of a campaign the caller may see from
 // WeCom now (the campaign runner pulls them too).
 func (h *crmAPI) syncCampaign(c *fiber.Ctx) error {
-	return idCallWithin(c, time.Minute, func(ctx context.Context, a bot.Actor, id string) (*store.Campaign, error) {
+	return recordCallWithin(c, time.Minute, func(ctx context.Context, a bot.Actor, id string) (*store.Campaign, error) {
 		if _, err := h.core.Campaign(ctx, a, id); err != nil {
 			return nil, err
 		}

@@ -299,15 +299,15 @@ func listCall[T any](c *fiber.Ctx, list func(ctx context.Context, a bot.Actor) (
 	return sendJSON(c, fiber.StatusOK, page[T]{Items: items})
 }
 
-// idCall serves a read or an action on the record the :id path parameter
+// recordCall serves a read or an action on the record the :id path parameter
 // names: act gets the caller's actor and the ID, and its answer is sent.
-func idCall[R any](c *fiber.Ctx, act func(ctx context.Context, a bot.Actor, id string) (R, error)) error {
-	return idCallWithin(c, 0, act)
+func recordCall[R any](c *fiber.Ctx, act func(ctx context.Context, a bot.Actor, id string) (R, error)) error {
+	return recordCallWithin(c, 0, act)
 }
 
-// idCallWithin is idCall for an act that may take d, longer than the API's
-// deadline (longContext); 0 keeps the deadline.
-func idCallWithin[R any](c *fiber.Ctx, d time.Duration, act func(ctx context.Context, a bot.Actor, id string) (R, error)) error {
+// recordCallWithin is recordCall for an act that may take d, longer than
+// the API's deadline (longContext); 0 keeps the deadline.
+func recordCallWithin[R any](c *fiber.Ctx, d time.Duration, act func(ctx context.Context, a bot.Actor, id string) (R, error)) error {
 	id, err := param(c, "id")
 	if err != nil {
 		return err
@@ -574,7 +574,7 @@ func (h *crmAPI) merge(c *fiber.Ctx) error {
 }
 
 func (h *crmAPI) export(c *fiber.Ctx) error {
-	return idCallWithin(c, time.Minute, func(ctx context.Context, a bot.Actor, id string) (*bot.CustomerExport, error) {
+	return recordCallWithin(c, time.Minute, func(ctx context.Context, a bot.Actor, id string) (*bot.CustomerExport, error) {
 		out, err := h.core.ExportCustomer(ctx, a, id)
 		if err == nil {
 			c.Set(fiber.HeaderContentDisposition, `attachment; filename="customer-`+out.Customer.ID+`.json"`)

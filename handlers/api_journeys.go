@@ -43,6 +43,15 @@ package handlers
 // due), "next_at", "log": [{"step", "type", "at", "result": "reminder:12" | "campaign:cp_…" |
 // "tags" | "stage" | "skipped:stale" | "refused:…"}], "started_at", "updated_at", "ended_at"}.
 // Invalid input answers 400 with a Chinese message.
+//
+// The journeys one customer is in, for anyone who may see the customer
+// (salespeople too; 404 "customer not found" to anyone else, as every
+// per-customer endpoint answers):
+//
+//	GET /customers/{id}/journeys → {"items": [run + {"journey_name", "steps" (how many the
+//	journey has), "current" (the step an active run waits to take, due at step_at; a
+//	reminder step's text and script filled in for the customer as its reminder will be)}]},
+//	newest first, at most 50.
 
 import (
 	"context"
@@ -60,6 +69,7 @@ func (h *crmAPI) journeyRoutes(api fiber.Router) {
 	api.Get("/journeys/:id", h.getJourney)
 	api.Patch("/journeys/:id", h.patchJourney)
 	api.Get("/journeys/:id/runs", h.listJourneyRuns)
+	api.Get("/customers/:id/journeys", h.customerJourneys)
 }
 
 type journeyBody struct {
@@ -88,7 +98,7 @@ func (h *crmAPI) createJourney(c *fiber.Ctx) error {
 	})
 }
 
-func (h *crmAPI) getJourney(c *fiber.Ctx) error { return idCall(c, h.core.Journey) }
+func (h *crmAPI) getJourney(c *fiber.Ctx) error { return recordCall(c, h.core.Journey) }
 
 func (h *crmAPI) patchJourney(c *fiber.Ctx) error {
 	return updateCall(c, func(ctx context.Context, a bot.Actor, id string, b journeyPatchBody) (*store.Journey, error) {
@@ -118,4 +128,11 @@ func (h *crmAPI) listJourneyRuns(c *fiber.Ctx) error {
 		return err
 	}
 	return sendJSON(c, fiber.StatusOK, page[bot.JourneyRunView]{Items: runs})
+}
+
+func (h *crmAPI) customerJourneys(c *fiber.Ctx) error {
+	return recordCall(c, func(ctx context.Context, a bot.Actor, id string) (page[bot.CustomerJourneyView], error) {
+		runs, err := h.core.CustomerJourneys(ctx, a, id)
+		return page[bot.CustomerJourneyView]{Items: runs}, err
+	})
 }

@@ -25,6 +25,19 @@ type journeyJSON struct {
 	} `json:"runs"`
 }
 
+// vipJourney is a journey started by the tag 重点关注: a reminder with a
+// script, a wait, a stage.
+func vipJourney() map[string]any {
+	return map[string]any{"name": "VIP 关怀", "enabled": true,
+		"trigger": map[string]any{"type": "tag_added", "tag": "重点关注"},
+		"steps": []map[string]any{
+			{"type": "remind", "text": "给#客户昵称#打个电话", "script": "#客户昵称#您好，我是#员工姓名#"},
+			{"type": "wait", "days": 2},
+			{"type": "stage", "stage": store.StageActive},
+		},
+		"exit": map[string]any{"on_reply": true, "stages": []string{store.StageWon}}}
+}
+
 // TestJourneyAPI: admins and managers keep journeys through the API —
 // created once per Idempotency-Key, edited with the version they read (409
 // when someone else edited first), switched off without one — every
@@ -46,14 +59,7 @@ func TestJourneyAPI(t *testing.T) {
 		}
 	}
 
-	body := map[string]any{"name": "VIP 关怀", "enabled": true,
-		"trigger": map[string]any{"type": "tag_added", "tag": "重点关注"},
-		"steps": []map[string]any{
-			{"type": "remind", "text": "给#客户昵称#打个电话", "script": "#客户昵称#您好，我是#员工姓名#"},
-			{"type": "wait", "days": 2},
-			{"type": "stage", "stage": store.StageActive},
-		},
-		"exit": map[string]any{"on_reply": true, "stages": []string{store.StageWon}}}
+	body := vipJourney()
 	var j journeyJSON
 	if got := e.call(t, "POST", "/api/v1/journeys", mgrA, "jk-1", body, &j); got != http.StatusCreated || j.ID == "" || j.Version != 1 || len(j.Steps) != 3 {
 		t.Fatalf("create: %d %+v", got, j)
@@ -144,6 +150,69 @@ func TestJourneyAPI(t *testing.T) {
 	}
 	if js, _ := e.st.FindJourneys(ctx); len(js) != 1 {
 		t.Fatalf("%d journeys stored, want 1 (the bad ones stored nothing)", len(js))
+	}
+}
+
+// TestCustomerJourneysAPI: GET /customers/{id}/journeys lists the runs of
+// the customer's journeys — the journey's name, its steps, the step a run
+// waits to take, and why a run ended — to whoever may see the customer,
+// salespeople included; anyone else gets the 404 of a missing customer.
+func TestCustomerJourneysAPI(t *testing.T) {
+	e := newCampaignEnv(t)
+	exp := apiNow.Add(time.Hour)
+	a1, a2, mgrA, mgrB := mint(t, apiTok, "a1", exp), mint(t, apiTok, "a2", exp), mint(t, apiTok, "mgrA", exp), mint(t, apiTok, "mgrB", exp)
+	var j journeyJSON
+	if got := e.call(t, "POST", "/api/v1/journeys", mgrA, "cj-1", vipJourney(), &j); got != http.StatusCreated {
+		t.Fatalf("create: %d", got)
+	}
+	c1, c4 := e.ids["c1"], e.ids["c4"]
+	if got := e.call(t, "PATCH", "/api/v1/customers/"+c1, apiTok, "cj-tag", map[string]any{"add_tags": []string{"重点关注"}}, nil); got != 200 {
+		t.Fatalf("tag c1: %d", got)
+	}
+	type runJSON struct {
+		bot.CustomerJourneyView
+		Current *store.JourneyStep `json:"current"`
+	}
+	read := func(t *testing.T, token, id string) []runJSON {
+		t.Helper()
+		var out struct{ Items []runJSON }
+		if got := e.call(t, "GET", "/api/v1/customers/"+id+"/journeys", token, "", nil, &out); got != 200 || out.Items == nil {
+			t.Fatalf("GET journeys of %s: %d %+v", id, got, out)
+		}
+		return out.Items
+	}
+	for name, token := range map[string]string{"its salesperson": a1, "their manager": mgrA, "an admin": apiTok} {
+		runs := read(t, token, c1)
+		if len(runs) != 1 {
+			t.Fatalf("%s sees %d runs, want 1", name, len(runs))
+		}
+		r := runs[0]
+		if r.JourneyID != j.ID || r.JourneyName != "VIP 关怀" || r.Steps != 3 || r.State != store.RunActive || r.Step != 0 ||
+			r.StaffID != "a1" || r.Current == nil || r.Current.Type != store.StepRemind || r.Current.Text != "给张三打个电话" || r.Current.Script != "张三您好，我是销售A1" {
+			t.Errorf("%s sees %+v (current %+v)", name, r.JourneyRun, r.Current)
+		}
+	}
+	if runs := read(t, a1, c4); len(runs) != 0 {
+		t.Errorf("c4 entered no journey, yet %+v", runs)
+	}
+	// Someone else's customer reads as a missing one.
+	for name, token := range map[string]string{"another salesperson": a2, "another team's manager": mgrB} {
+		status, text := e.raw(t, "GET", "/api/v1/customers/"+c1+"/journeys", token, nil)
+		if status != http.StatusNotFound || text != "customer not found" || strings.Contains(text, "VIP") {
+			t.Errorf("%s: %d %q, want 404 customer not found", name, status, text)
+		}
+	}
+	if status, text := e.raw(t, "GET", "/api/v1/customers/0000009999/journeys", a1, nil); status != http.StatusNotFound || text != "customer not found" {
+		t.Errorf("a missing customer: %d %q", status, text)
+	}
+
+	// An opt-out ends the run at once: the page says why and shows no next step.
+	if got := e.call(t, "PATCH", "/api/v1/customers/"+c1, a1, "cj-opt", map[string]any{"opt_out": true}, nil); got != 200 {
+		t.Fatalf("opt out: %d", got)
+	}
+	runs := read(t, a1, c1)
+	if len(runs) != 1 || runs[0].State != store.RunExited || runs[0].ExitReason != bot.ExitOptedOut || runs[0].Current != nil || runs[0].EndedAt == nil {
+		t.Errorf("after the opt-out: %+v", runs)
 	}
 }
 

@@ -440,6 +440,7 @@ func TestAPICustomerMatrix(t *testing.T) {
 					{"timeline", "GET", "/api/v1/customers/" + id + "/timeline?limit=2", nil, want(200)},
 					{"timeline page 2", "GET", "/api/v1/customers/" + id + "/timeline?limit=2&cursor=999999", nil, want(200)},
 					{"export", "GET", "/api/v1/customers/" + id + "/export", nil, want(200)},
+					{"journeys", "GET", "/api/v1/customers/" + id + "/journeys", nil, want(200)},
 					{"note", "POST", "/api/v1/customers/" + id + "/notes", map[string]string{"text": "备注 by " + p.name}, want(201)},
 					{"patch", "PATCH", "/api/v1/customers/" + id, map[string]any{"add_tags": []string{"by " + p.name},
 						"fields": map[string]string{"editor": p.name}}, want(200)},

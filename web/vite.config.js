@@ -26,8 +26,13 @@ export default defineConfig({
     // stays small on a phone.
     rollupOptions: {
       input: { index: 'index.html', sidebar: 'sidebar/index.html' },
-      // Vue itself is what both pages share; name its chunk for what it is.
-      output: { manualChunks: (id) => (/node_modules\/(@vue|vue)\//.test(id) ? 'vue' : undefined) },
+      // Vue itself, a few helpers and Vite's preload polyfill are what both
+      // pages share; name their chunks for what they are (Rollup would name
+      // the helpers' chunk after whichever of them it met first).
+      output: {
+        manualChunks: (id) => (/node_modules\/(@vue|vue)\//.test(id) ? 'vue'
+          : /modulepreload-polyfill|\/src\/(api|format|clipboard)\.js$/.test(id) ? 'shared' : undefined),
+      },
     },
   },
   server: { proxy: { '/api': 'http://127.0.0.1:8080', '/auth': 'http://127.0.0.1:8080' } },
