@@ -463,10 +463,7 @@ func (c *Core) CustomerJourneys(ctx context.Context, a Actor, id string) ([]Cust
 	if err != nil {
 		return nil, fmt.Errorf("actions: journeys: %w", err)
 	}
-	byID := make(map[string]*store.Journey, len(js))
-	for _, j := range js {
-		byID[j.ID] = j
-	}
+	byID := indexBy(js, func(j *store.Journey) string { return j.ID })
 	names := map[string]string{}
 	for _, r := range runs {
 		v := CustomerJourneyView{JourneyRun: r}

@@ -155,6 +155,15 @@ func scheduleSync(ctx context.Context, q interface {
 	return nil
 }
 
+// indexBy maps every item to its key (items with one key: the last).
+func indexBy[K comparable, T any](items []T, key func(T) K) map[K]T {
+	m := make(map[K]T, len(items))
+	for _, it := range items {
+		m[key(it)] = it
+	}
+	return m
+}
+
 // eachAtMost runs f on every item, at most n at a time, and returns once
 // all have finished.
 func eachAtMost[T any](n int, items []T, f func(T)) {

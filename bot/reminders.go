@@ -396,10 +396,7 @@ func listCursors(rs []*store.Reminder) []marker {
 // repeatList sends the recorded list rec again, exactly as before, and marks
 // the reminders of it that this instance holds (held).
 func (s *Scheduler) repeatList(ctx, sctx context.Context, staff, rec string, held []*store.Reminder) {
-	byID := map[int64]*store.Reminder{}
-	for _, r := range held {
-		byID[r.ID] = r
-	}
+	byID := indexBy(held, func(r *store.Reminder) int64 { return r.ID })
 	var all []*store.Reminder
 	for _, part := range strings.Split(rec, ",") {
 		id, err := strconv.ParseInt(part, 10, 64)

@@ -202,10 +202,7 @@ func (s *StaffSync) Sync(ctx context.Context) (StaffSyncResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("staff sync: find staff: %w", err)
 	}
-	known := make(map[string]*store.Staff, len(existing))
-	for _, m := range existing {
-		known[m.ID] = m
-	}
+	known := indexBy(existing, func(m *store.Staff) string { return m.ID })
 	ids := make([]string, 0, len(facts))
 	for id := range facts {
 		ids = append(ids, id)
