@@ -29,12 +29,14 @@ import (
 type costStore struct {
 	*sqlite.DB
 	capQueries, capCounts atomic.Int64 // count queries; the customers' counts they returned
+	monthReads            atomic.Int64 // of which counts of everyone's sends in a month
 	campaignWrites        atomic.Int64
 	jobArms               atomic.Int64
 }
 
 func (s *costStore) CountCampaignSends(ctx context.Context, from, to time.Time) (map[string]int, error) {
 	m, err := s.DB.CountCampaignSends(ctx, from, to)
+	s.monthReads.Add(1)
 	s.capQueries.Add(1)
 	s.capCounts.Add(int64(len(m)))
 	return m, err
