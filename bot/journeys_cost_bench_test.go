@@ -225,6 +225,10 @@ func BenchmarkJourneySyncWeek(b *testing.B) {
 		for _, api := range apis {
 			t.calls = append(t.calls, e.sim.Calls(api))
 		}
+		// The first call after the token lapsed on the simulated clock
+		// (the client's cache keeps real time) is made again after a new
+		// token: not a call the sync asked for.
+		t.calls[0] -= e.sim.GetTokenCalls(wecomtest.SecretContact)
 		return t
 	}
 	var day1, week [2]tally
