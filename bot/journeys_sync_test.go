@@ -11,6 +11,15 @@ import (
 	"github.com/scrmhq/scrm/wecom/wecomtest"
 )
 
+// newWelcomeMessageEnv is a journey that sends each new customer 欢迎关注,
+// and 张三 (wmA) adding lisi on a Tuesday at 10:00: his message is due.
+func newWelcomeMessageEnv(t *testing.T) (*jnEnv, *store.Customer) {
+	e := newJnEnv(t, cst(12, 1, 10, 0), 0)
+	e.journey(bot.JourneyRequest{Name: "欢迎", Trigger: store.JourneyTrigger{Type: store.TriggerNewCustomer},
+		Steps: []store.JourneyStep{{Type: store.StepMessage, Text: "欢迎关注"}}})
+	return e, e.add("wmA", "")
+}
+
 // TestJourneyMessageSyncFollowsTheSender: a journey's message nobody sends
 // is looked at in WeCom when its salesperson is likeliest to have sent it —
 // half an hour after it was made, then ever less often, again after each
@@ -21,10 +30,7 @@ import (
 // sync ends.
 func TestJourneyMessageSyncFollowsTheSender(t *testing.T) {
 	ctx := context.Background()
-	e := newJnEnv(t, cst(12, 1, 10, 0), 0)
-	e.journey(bot.JourneyRequest{Name: "欢迎", Trigger: store.JourneyTrigger{Type: store.TriggerNewCustomer},
-		Steps: []store.JourneyStep{{Type: store.StepMessage, Text: "欢迎关注"}}})
-	cu := e.add("wmA", "")
+	e, cu := newWelcomeMessageEnv(t)
 	e.tick()
 	msgs := e.sim.GroupMsgs()
 	if len(msgs) != 1 {
