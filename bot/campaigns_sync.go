@@ -282,13 +282,14 @@ func (c *Core) HandleCampaignSyncJob(ctx context.Context, job *store.Job) error 
 			return err
 		}
 	}
-	if !waiting || now.After(cp.SendAt.Add(c.massOpt.SyncFor)) {
+	end := cp.SendAt.Add(c.massOpt.SyncFor)
+	if !waiting || !now.Before(end) {
 		// The results are in; the opt-outs after it are counted on.
 		return c.armOptOutJob(ctx, cp.ID, cp.Report.OptOutsUntil)
 	}
 	next := now.Add(c.massOpt.SyncEvery)
 	if cp.JourneyID != "" {
-		next = c.nextJourneySync(tasks, now)
+		next = c.nextJourneySync(tasks, now, end)
 	}
 	return c.st.ScheduleJob(ctx, job.Key, CampaignSyncJobKind, cp.ID, next)
 }
@@ -303,9 +304,11 @@ const journeySyncMax = 6 * time.Hour
 // so each is looked at when its sender is likeliest to have acted — soon
 // after they were told of it (the task's creation, each nudge), then ever
 // less often, the wait doubling with the time since from SyncEvery up to
-// journeySyncMax — and at each nudge's time, so the nudges go out on time.
-func (c *Core) nextJourneySync(tasks []*store.CampaignTask, now time.Time) time.Time {
-	var told, nudge time.Time // when a sender was last told of it; the next nudge
+// journeySyncMax — at each nudge's time, so the nudges go out on time, and
+// at end, the sync's last look.
+func (c *Core) nextJourneySync(tasks []*store.CampaignTask, now, end time.Time) time.Time {
+	var told time.Time // when a sender was last told of it
+	due := end         // the next look that cannot wait: a nudge's, or the end
 	for _, t := range tasks {
 		if t.State != store.TaskCreated || t.SendStatus == 2 {
 			continue
@@ -317,14 +320,14 @@ func (c *Core) nextJourneySync(tasks []*store.CampaignTask, now time.Time) time.
 				if at.After(told) {
 					told = at
 				}
-			case nudge.IsZero() || at.Before(nudge):
-				nudge = at
+			case at.Before(due):
+				due = at
 			}
 		}
 	}
 	next := now.Add(min(max(now.Sub(told), c.massOpt.SyncEvery), journeySyncMax))
-	if !nudge.IsZero() && nudge.Before(next) {
-		return nudge
+	if due.Before(next) {
+		return due
 	}
 	return next
 }

@@ -20,6 +20,33 @@ func newWelcomeMessageEnv(t *testing.T) (*jnEnv, *store.Customer) {
 	return e, e.add("wmA", "")
 }
 
+// syncWatch runs the campaign result sync on e's clock in 5-minute steps
+// and records how long after start each round ran.
+type syncWatch struct {
+	e      *jnEnv
+	start  time.Time
+	rounds []time.Duration
+	runner *bot.JobRunner
+}
+
+func watchSync(e *jnEnv, start time.Time) *syncWatch {
+	w := &syncWatch{e: e, start: start}
+	w.runner = bot.NewJobRunner(e.st, bot.CampaignSyncJobKind, func(ctx context.Context, j *store.Job) error {
+		w.rounds = append(w.rounds, e.clk.Now().Sub(start))
+		return e.core.HandleCampaignSyncJob(ctx, j)
+	}, bot.RunnerOptions{Owner: "sync", Now: e.clk.Now})
+	return w
+}
+
+// until runs the sync until d after start.
+func (w *syncWatch) until(t *testing.T, d time.Duration) {
+	t.Helper()
+	for w.e.clk.Now().Before(w.start.Add(d)) {
+		w.e.clk.Add(5 * time.Minute)
+		drain(t, w.runner.RunOnce)
+	}
+}
+
 // TestJourneyMessageSyncFollowsTheSender: a journey's message nobody sends
 // is looked at in WeCom when its salesperson is likeliest to have sent it —
 // half an hour after it was made, then ever less often, again after each
@@ -37,24 +64,14 @@ func TestJourneyMessageSyncFollowsTheSender(t *testing.T) {
 		t.Fatalf("%d messages in WeCom, want 1", len(msgs))
 	}
 	start := msgs[0].CreateTime
-	var rounds []time.Duration
-	sync := bot.NewJobRunner(e.st, bot.CampaignSyncJobKind, func(ctx context.Context, j *store.Job) error {
-		rounds = append(rounds, e.clk.Now().Sub(start))
-		return e.core.HandleCampaignSyncJob(ctx, j)
-	}, bot.RunnerOptions{Owner: "sync", Now: e.clk.Now})
-	until := func(d time.Duration) {
-		for e.clk.Now().Before(start.Add(d)) {
-			e.clk.Add(5 * time.Minute)
-			drain(t, sync.RunOnce)
-		}
-	}
+	w := watchSync(e, start)
 	tasks, results := e.sim.Calls("externalcontact/get_groupmsg_task"), e.sim.Calls("externalcontact/get_groupmsg_send_result")
 	tokens := e.sim.GetTokenCalls(wecomtest.SecretContact)
-	until(30 * time.Hour)
+	w.until(t, 30*time.Hour)
 	h := func(hours float64) time.Duration { return time.Duration(hours * float64(time.Hour)) }
 	want := []time.Duration{h(0.5), h(1), h(2), h(4), h(4.5), h(5), h(6), h(8), h(8.5), h(9), h(10), h(12), h(12.5), h(13), h(14), h(16), h(20), h(26)}
-	if !slices.Equal(rounds, want) {
-		t.Fatalf("looked at after %v, want %v", rounds, want)
+	if !slices.Equal(w.rounds, want) {
+		t.Fatalf("looked at after %v, want %v", w.rounds, want)
 	}
 	var nudges []time.Duration
 	for _, r := range e.sim.GroupMsgs()[0].Reminders {
@@ -74,8 +91,8 @@ func TestJourneyMessageSyncFollowsTheSender(t *testing.T) {
 		t.Fatal("lisi could not send it")
 	}
 	sentAt := e.clk.Now()
-	until(32 * time.Hour)
-	if got := rounds[len(rounds)-1]; got != 32*time.Hour {
+	w.until(t, 32*time.Hour)
+	if got := w.rounds[len(w.rounds)-1]; got != 32*time.Hour {
 		t.Fatalf("last looked at after %v, want 32h", got)
 	}
 	tl, err := e.st.FindTimeline(ctx, cu.ID, 0, 50)
@@ -93,5 +110,23 @@ func TestJourneyMessageSyncFollowsTheSender(t *testing.T) {
 	cp := e.journeyCampaigns(e.run(cu))[0]
 	if r := cp.Report; r.Delivered != 1 || r.SendersSent != 1 || r.SyncedAt == nil || !r.SyncedAt.Equal(start.Add(32*time.Hour)) {
 		t.Fatalf("report %+v", r)
+	}
+}
+
+// TestJourneyMessageSyncEndsAfterAWeek: a journey's message nobody sends
+// is looked at every 6 hours once its nudges are past, a last time when
+// its week ends, and no more: 42 rounds where every half hour took 337.
+func TestJourneyMessageSyncEndsAfterAWeek(t *testing.T) {
+	ctx := context.Background()
+	e, _ := newWelcomeMessageEnv(t)
+	e.tick()
+	w := watchSync(e, e.sim.GroupMsgs()[0].CreateTime)
+	w.until(t, 8*24*time.Hour)
+	const week = 7 * 24 * time.Hour
+	if n := len(w.rounds); n != 42 || w.rounds[n-1] != week || w.rounds[n-2] != week-4*time.Hour || w.rounds[n-3] != week-10*time.Hour {
+		t.Fatalf("%d rounds, the last after %v, want 42 ending with 158h, 164h and 168h", n, w.rounds[max(0, n-3):])
+	}
+	if n, err := e.st.CountJobs(ctx, bot.CampaignSyncJobKind); err != nil || n != 0 {
+		t.Fatalf("%d sync jobs left after the week, %v", n, err)
 	}
 }
