@@ -19,9 +19,9 @@ const OptOutWindow = 7 * 24 * time.Hour
 // and get_groupmsg_send_result for the tasks their senders sent) into its
 // sends, each delivered customer's timeline ("收到群发「名称」", keyed, so
 // a second sync adds nothing) and its report, with the replies within 48
-// hours and the opt-outs within OptOutWindow of each delivery. A group campaign's results are per group
-// (no timeline: a group is not a customer). Idempotent; run it as often
-// as wanted.
+// hours and the opt-outs within OptOutWindow of each delivery. A group
+// campaign's results are per group (no timeline: a group is not a
+// customer). Idempotent; run it as often as wanted.
 func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, error) {
 	if c.mass == nil {
 		return nil, errors.New("campaigns: no WeCom API")
