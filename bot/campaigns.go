@@ -87,7 +87,9 @@ type CampaignOptions struct {
 	// SyncEvery is how often a sent campaign's results are pulled from
 	// WeCom (default 30 min), for SyncFor after it was sent (default 7
 	// days) or until every sender has sent it; after that, every 6 hours
-	// until the opt-out window of its last delivery closes.
+	// until the opt-out window of its last delivery closes. A journey's
+	// one-customer message is looked at less often as it waits, from
+	// SyncEvery up to every 6 hours (nextJourneySync).
 	SyncEvery, SyncFor time.Duration
 	// NudgeAfter is how long a sender may leave a task unsent before
 	// remind_groupmsg_send nudges them (default 4 h); nudge k is due

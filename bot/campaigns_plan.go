@@ -19,6 +19,14 @@ type target struct {
 	CustomerID, Ext, Name, ChatID string
 }
 
+// candidate is a recipient the audience holds before the caps are
+// counted: its sender and, for a group, how many customers it has.
+type candidate struct {
+	sender    string
+	t         target
+	customers int
+}
+
 // PlanGroup is a group the preview lists under its owner.
 type PlanGroup struct {
 	ChatID    string `json:"chat_id"`
@@ -44,8 +52,9 @@ type CampaignPlan struct {
 	PerCustomerOK bool `json:"per_customer_ok"`
 	// Warnings say, in the words a manager reads, what the text will
 	// become (#客户昵称# as 您 in a task many customers share).
-	Warnings []string `json:"warnings,omitempty"`
-	targets  map[string][]target
+	Warnings   []string `json:"warnings,omitempty"`
+	targets    map[string][]target
+	candidates []candidate // whom the caps are checked for, in the audience's order
 }
 
 func (p *CampaignPlan) leave(reason, id string) {
@@ -68,19 +77,55 @@ func (c *Core) monthOf(t time.Time) (time.Time, time.Time) {
 	return from.UTC(), from.AddDate(0, 1, 0).UTC()
 }
 
+// capCountByID is the largest audience whose sends of the month are
+// counted customer by customer (one index probe each: a journey's message
+// has one); a larger one reads everyone's counts of the month at once.
+const capCountByID = 1000
+
 // plan works out a campaign's audience for a at now; ownID is the
 // campaign itself when it is being planned for good (its own sends,
 // recorded by an earlier try, must not count against it).
 func (c *Core) plan(ctx context.Context, a Actor, aud audience, now time.Time, ownID string) (*CampaignPlan, error) {
-	from, to := c.monthOf(now)
-	counts, err := c.st.CountCampaignSends(ctx, from, to)
+	p := &CampaignPlan{ChatType: aud.chatType, Senders: map[string]int{}, LeftOut: map[string]int{}, LeftOutID: map[string][]string{},
+		targets: map[string][]target{}}
+	var err error
+	if aud.chatType == store.ChatTypeGroup {
+		err = c.planGroups(ctx, a, aud.groups, p)
+	} else {
+		err = c.planCustomers(ctx, a, aud.filter, p)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if err := c.applyCaps(ctx, p, now, ownID); err != nil {
+		return nil, err
+	}
+	p.explainText(aud)
+	return p, nil
+}
+
+// applyCaps leaves out the candidates who reached the month's cap and
+// targets the others.
+func (c *Core) applyCaps(ctx context.Context, p *CampaignPlan, now time.Time, ownID string) error {
+	from, to := c.monthOf(now)
+	var counts map[string]int
+	var err error
+	if len(p.candidates) <= capCountByID {
+		ids := make([]string, len(p.candidates))
+		for i, cd := range p.candidates {
+			ids[i] = cd.t.CustomerID
+		}
+		counts, err = c.st.CountCampaignSendsOf(ctx, ids, from, to)
+	} else {
+		counts, err = c.st.CountCampaignSends(ctx, from, to)
+	}
+	if err != nil {
+		return err
 	}
 	if ownID != "" {
 		own, err := c.st.FindCampaignSends(ctx, ownID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, s := range own {
 			if s.Counts() && !s.At.Before(from) && s.At.Before(to) {
@@ -95,21 +140,23 @@ func (c *Core) plan(ctx context.Context, a Actor, aud audience, now time.Time, o
 	if capN <= 0 || capN > days {
 		capN = days
 	}
-	p := &CampaignPlan{ChatType: aud.chatType, Senders: map[string]int{}, LeftOut: map[string]int{}, LeftOutID: map[string][]string{},
-		targets: map[string][]target{}}
-	if aud.chatType == store.ChatTypeGroup {
-		err = c.planGroups(ctx, a, aud.groups, counts, capN, p)
-	} else {
-		err = c.planCustomers(ctx, a, aud.filter, counts, capN, p)
+	for _, cd := range p.candidates {
+		if counts[cd.t.CustomerID] >= capN {
+			p.leave(LeftOverCap, cd.t.CustomerID)
+			continue
+		}
+		p.add(cd.sender, cd.t)
+		if cd.t.ChatID != "" && len(p.Groups[cd.sender]) < 50 {
+			p.Groups[cd.sender] = append(p.Groups[cd.sender], PlanGroup{ChatID: cd.t.ChatID, Name: cd.t.Name, Customers: cd.customers})
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	p.explainText(aud)
-	return p, nil
+	p.candidates = nil
+	return nil
 }
 
-func (c *Core) planCustomers(ctx context.Context, a Actor, f store.SegmentFilter, counts map[string]int, capN int, p *CampaignPlan) error {
+// planCustomers walks the customers f selects: each is left out, or a
+// candidate for the caps.
+func (c *Core) planCustomers(ctx context.Context, a Actor, f store.SegmentFilter, p *CampaignPlan) error {
 	scope := a.Scope()
 	return c.eachInFilter(ctx, a, f, func(cu *store.Customer) error {
 		ext, sender := "", ""
@@ -130,10 +177,8 @@ func (c *Core) planCustomers(ctx context.Context, a Actor, f store.SegmentFilter
 			p.leave(LeftOptedOut, cu.ID)
 		case ext == "" || sender == "":
 			p.leave(LeftNotWeCom, cu.ID)
-		case counts[cu.ID] >= capN:
-			p.leave(LeftOverCap, cu.ID)
 		default:
-			p.add(sender, target{CustomerID: cu.ID, Ext: ext, Name: cu.Name})
+			p.candidates = append(p.candidates, candidate{sender: sender, t: target{CustomerID: cu.ID, Ext: ext, Name: cu.Name}})
 		}
 		return nil
 	})
@@ -143,8 +188,9 @@ func (c *Core) planCustomers(ctx context.Context, a Actor, f store.SegmentFilter
 const groupPage = 500
 
 // planGroups selects the groups, not dismissed, owned by someone in a's
-// scope (g.Owner only, when given) whose name contains g.Name.
-func (c *Core) planGroups(ctx context.Context, a Actor, g *store.GroupTarget, counts map[string]int, capN int, p *CampaignPlan) error {
+// scope (g.Owner only, when given) whose name contains g.Name: each is
+// left out, or a candidate for the caps.
+func (c *Core) planGroups(ctx context.Context, a Actor, g *store.GroupTarget, p *CampaignPlan) error {
 	if g == nil {
 		g = &store.GroupTarget{}
 	}
@@ -177,13 +223,9 @@ func (c *Core) planGroups(ctx context.Context, a Actor, g *store.GroupTarget, co
 				p.leave(LeftNotWeCom, gr.ChatID)
 			case customers == 0:
 				p.leave(LeftNoCustomers, gr.ChatID)
-			case counts[gr.ChatID] >= capN:
-				p.leave(LeftOverCap, gr.ChatID)
 			default:
-				p.add(gr.OwnerID, target{CustomerID: gr.ChatID, ChatID: gr.ChatID, Name: gr.Name})
-				if len(p.Groups[gr.OwnerID]) < 50 {
-					p.Groups[gr.OwnerID] = append(p.Groups[gr.OwnerID], PlanGroup{ChatID: gr.ChatID, Name: gr.Name, Customers: customers})
-				}
+				p.candidates = append(p.candidates, candidate{sender: gr.OwnerID, t: target{CustomerID: gr.ChatID, ChatID: gr.ChatID, Name: gr.Name},
+					customers: customers})
 			}
 		}
 		if len(page) < f.Limit {

@@ -16,12 +16,12 @@ import (
 const OptOutWindow = 7 * 24 * time.Hour
 
 // SyncCampaign pulls a campaign's results from WeCom (get_groupmsg_task,
-// get_groupmsg_send_result) into its sends, each delivered customer's
-// timeline ("收到群发「名称」", keyed, so a second sync adds nothing) and
-// its report, with the replies within 48 hours and the opt-outs within
-// OptOutWindow of each delivery. A group campaign's results are per group
-// (no timeline: a group is not a customer). Idempotent; run it as often
-// as wanted.
+// and get_groupmsg_send_result for the tasks their senders sent) into its
+// sends, each delivered customer's timeline ("收到群发「名称」", keyed, so
+// a second sync adds nothing) and its report, with the replies within 48
+// hours and the opt-outs within OptOutWindow of each delivery. A group
+// campaign's results are per group (no timeline: a group is not a
+// customer). Idempotent; run it as often as wanted.
 func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, error) {
 	if c.mass == nil {
 		return nil, errors.New("campaigns: no WeCom API")
@@ -69,6 +69,12 @@ func (c *Core) SyncCampaign(ctx context.Context, id string) (*store.Campaign, er
 			if err := c.st.PutCampaignTask(ctx, t); err != nil {
 				return nil, err
 			}
+		}
+		if t.SendStatus != 2 {
+			// Its sender has not sent it: nobody has received it yet, and
+			// the results would say only that (a call saved per round for
+			// every task waiting, and most of a journey's messages wait).
+			continue
 		}
 		res, err := c.mass.GroupMsgSendResults(ctx, t.MsgID, t.Sender)
 		if err != nil {
@@ -248,7 +254,8 @@ const maxNudges = 3
 
 // HandleCampaignSyncJob pulls a campaign's results, nudges the senders who
 // have not sent it, and re-arms itself until every sender has sent it or
-// SyncFor has passed since it was sent.
+// SyncFor has passed since it was sent: every SyncEvery, or for a
+// journey's message as nextJourneySync says.
 func (c *Core) HandleCampaignSyncJob(ctx context.Context, job *store.Job) error {
 	cp, ok, err := c.jobCampaign(ctx, job)
 	if err != nil || !ok {
@@ -275,11 +282,54 @@ func (c *Core) HandleCampaignSyncJob(ctx context.Context, job *store.Job) error 
 			return err
 		}
 	}
-	if !waiting || now.After(cp.SendAt.Add(c.massOpt.SyncFor)) {
+	end := cp.SendAt.Add(c.massOpt.SyncFor)
+	if !waiting || !now.Before(end) {
 		// The results are in; the opt-outs after it are counted on.
 		return c.armOptOutJob(ctx, cp.ID, cp.Report.OptOutsUntil)
 	}
-	return c.st.ScheduleJob(ctx, job.Key, CampaignSyncJobKind, cp.ID, now.Add(c.massOpt.SyncEvery))
+	next := now.Add(c.massOpt.SyncEvery)
+	if cp.JourneyID != "" {
+		next = c.nextJourneySync(tasks, now, end)
+	}
+	return c.st.ScheduleJob(ctx, job.Key, CampaignSyncJobKind, cp.ID, next)
+}
+
+// journeySyncMax is the longest a journey's message, not yet sent, waits
+// between two looks at its result.
+const journeySyncMax = 6 * time.Hour
+
+// nextJourneySync is when a journey's message, not yet sent, is looked at
+// again. A journey makes many one-customer messages, each followed for a
+// week, and WeCom tells nothing of a send until asked, message by message:
+// so each is looked at when its sender is likeliest to have acted — soon
+// after they were told of it (the task's creation, each nudge), then ever
+// less often, the wait doubling with the time since from SyncEvery up to
+// journeySyncMax — at each nudge's time, so the nudges go out on time, and
+// at end, the sync's last look.
+func (c *Core) nextJourneySync(tasks []*store.CampaignTask, now, end time.Time) time.Time {
+	var told time.Time // when a sender was last told of it
+	due := end         // the next look that cannot wait: a nudge's, or the end
+	for _, t := range tasks {
+		if t.State != store.TaskCreated || t.SendStatus == 2 {
+			continue
+		}
+		for k := range c.massOpt.MaxNudges + 1 {
+			at := t.CallAt.Add(time.Duration(k) * c.massOpt.NudgeAfter)
+			switch {
+			case !at.After(now):
+				if at.After(told) {
+					told = at
+				}
+			case at.Before(due):
+				due = at
+			}
+		}
+	}
+	next := now.Add(min(max(now.Sub(told), c.massOpt.SyncEvery), journeySyncMax))
+	if due.Before(next) {
+		return due
+	}
+	return next
 }
 
 // nudge sends t's next reminder if it is due: reminder k (1..MaxNudges) is

@@ -352,10 +352,7 @@ func TestJourneyForChannelCustomersAtBusinessTimes(t *testing.T) {
 // campaign's job.
 func TestJourneyMessageOnceWhateverRuns(t *testing.T) {
 	ctx := context.Background()
-	e := newJnEnv(t, cst(12, 1, 10, 0), 0)
-	e.journey(bot.JourneyRequest{Name: "欢迎", Trigger: store.JourneyTrigger{Type: store.TriggerNewCustomer},
-		Steps: []store.JourneyStep{{Type: store.StepMessage, Text: "欢迎关注"}}})
-	cu := e.add("wmA", "")
+	e, cu := newWelcomeMessageEnv(t)
 	other := e.engine(e.st, nil)
 	var wg sync.WaitGroup
 	for _, j := range []*bot.Journeys{e.journeys, other, e.journeys, other} {

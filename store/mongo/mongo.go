@@ -144,6 +144,10 @@ func Open(ctx context.Context, uri, dbName string, opts ...Option) (*DB, error) 
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := db.prepareCampaignCounts(ctx); err != nil { // campaign_counts.go
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	if err := db.prepareQuickReplies(ctx); err != nil { // quickreplies.go
 		_ = client.Disconnect(context.Background())
 		return nil, err

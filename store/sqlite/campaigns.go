@@ -225,22 +225,13 @@ func (db *DB) FindCampaignSends(ctx context.Context, campaignID string) ([]store
 
 // CountCampaignSends implements store.CampaignStore.
 func (db *DB) CountCampaignSends(ctx context.Context, from, to time.Time) (map[string]int, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT customer_id, count(*) FROM campaign_sends
-		WHERE at >= ? AND at < ? AND status IN (?, ?) GROUP BY customer_id`, nanos(from), nanos(to), store.SendPending, store.SendDelivered)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: count campaign sends: %w", err)
-	}
-	defer rows.Close()
 	out := map[string]int{}
-	for rows.Next() {
-		var id string
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, fmt.Errorf("sqlite: count campaign sends: %w", err)
-		}
-		out[id] = n
+	if err := db.countSendsInto(ctx, out, `SELECT customer_id, count(*) FROM campaign_sends
+		WHERE at >= ? AND at < ? AND status IN (?, ?) GROUP BY customer_id`,
+		[]any{nanos(from), nanos(to), store.SendPending, store.SendDelivered}); err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // scrubCampaignTasks takes an erased customer's identity values out of the

@@ -66,6 +66,9 @@ func TestCRMQueryPlans(t *testing.T) {
 			[]string{"reminders_customer"}, []string{"TEMP B-TREE"}},
 		{"ClaimJobs", q(`SELECT key FROM jobs WHERE kind = ? AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
 			ORDER BY due_at LIMIT ?`, []any{"analyze", 1, 1, 10}), []string{"jobs_due"}, []string{"TEMP B-TREE"}},
+		// A journey's message counts its one customer's sends of the month.
+		{"SendsOfCustomers", q(countSendsOfQuery(3), []any{"a", "b", "c", 1, 2, store.SendPending, store.SendDelivered}),
+			[]string{"campaign_sends_customer (customer_id=? AND at>? AND at<?)"}, []string{"SCAN"}},
 		{"AuditOfTarget", q(`SELECT id FROM audit WHERE id < ? AND target = ? ORDER BY id DESC LIMIT ?`, []any{100, "x", 10}),
 			[]string{"audit_target"}, []string{"TEMP B-TREE"}},
 	}

@@ -15,6 +15,7 @@ var campaignTests = []crmTest{
 	{"CampaignsTasksSends", testCampaigns},
 	{"CampaignVersions", testCampaignVersions},
 	{"CampaignGroupSends", testCampaignGroupSends},
+	{"CampaignSendsOf", testCampaignSendsOf},
 }
 
 // testCampaignVersions: an update is written over the version it was read
