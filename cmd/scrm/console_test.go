@@ -158,6 +158,22 @@ func waitJS(what, expr string) chromedp.Action[chromedp.Void] {
 }
 
 // settled waits until the page shows no loading spinner.
+// leadsOnly checks that a page for managers and admins is not a
+// salesperson's: their menu has no entry named menu, and opening path sends
+// them back to the workbench.
+func (e *consoleEnv) leadsOnly(t *testing.T, path, menu string) {
+	t.Helper()
+	tab := e.tab(t, 1280)
+	e.signIn(t, tab, "wangfang", "")
+	if err := chromedp.Do(tab, chromedp.Navigate(e.base+path), settled,
+		waitJS("back on the workbench", `location.pathname === "/console/"`)); err != nil {
+		t.Fatal(err)
+	}
+	if js[bool](tab, t, fmt.Sprintf(`[...document.querySelectorAll('.nav .el-menu-item')].some(e => e.innerText.trim() === %q)`, menu)) {
+		t.Errorf("a salesperson's menu offers %s", menu)
+	}
+}
+
 // click clicks the first element sel matches, failing when there is none.
 func click(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
