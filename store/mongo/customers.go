@@ -214,14 +214,32 @@ func (db *DB) insertIdentity(ctx context.Context, id store.Identity, cid string)
 	return nil
 }
 
-// ensureCustomer creates the customer document unless it exists.
+// ensureCustomer creates the customer document unless it exists. A writer
+// can get here late: another may have found cid's identity meanwhile, made
+// the document and merged cid away, deleting it. The merge is recorded
+// before the delete, so a document made after the delete sees the record:
+// it would be an orphan with no identities, and is deleted again (errRetry:
+// the caller starts over and follows the merge).
 func (db *DB) ensureCustomer(ctx context.Context, cid string, now time.Time) error {
 	_, err := db.customers.InsertOne(ctx, &customerDoc{ID: cid, Stage: store.StageLead, Tags: []string{}, LastContactAt: epoch,
 		CreatedAt: now, UpdatedAt: now})
-	if err != nil && !mongo.IsDuplicateKeyError(err) {
+	if mongo.IsDuplicateKeyError(err) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("create customer: %w", err)
 	}
-	return nil
+	err = db.merges.FindOne(ctx, bson.D{{Key: "_id", Value: cid}}).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create customer: check merge: %w", err)
+	}
+	if _, err := db.customers.DeleteOne(ctx, bson.D{{Key: "_id", Value: cid}}); err != nil {
+		return fmt.Errorf("create customer: delete merged %s: %w", cid, err)
+	}
+	return errRetry
 }
 
 // resolve follows merge records from cid to the live customer. In the write
